@@ -1,0 +1,210 @@
+/**
+ * Configuration: every environment variable Rounds reads, validated once at start.
+ *
+ * Only main.ts and tasks/ read Deno.env; everything else receives a Config.
+ */
+
+/** The prompt templates Rounds can render itself; `chat` means the endpoint's chat API renders it. */
+export const TEMPLATE_NAMES = [
+  "chat",
+  "llama2-chat",
+  "llama2-meddialog",
+  "mistral",
+  "chatdoctor",
+  "mashqa",
+] as const;
+
+/** A template name: one of TEMPLATE_NAMES, or `jinja:<path to tokenizer_config.json>`. */
+export type TemplateName = typeof TEMPLATE_NAMES[number] | `jinja:${string}`;
+
+/** The single model configured from environment variables (MODELS_FILE configures several). */
+export interface InferenceEnv {
+  /** Base URL of a TGI / Inference Endpoint / vLLM / llama.cpp / Ollama server; absent with MODEL alone. */
+  url: string | null;
+  /** Model id for Hugging Face Inference Providers, or the model name an OpenAI-compatible server expects. */
+  model: string | null;
+  template: TemplateName;
+  contextSize: number;
+}
+
+/** Validated, frozen application configuration. */
+export interface Config {
+  port: number;
+  host: string;
+  /** postgres:// URL of a real Postgres with pgvector; null selects the embedded PGlite. */
+  databaseUrl: string | null;
+  databasePoolSize: number;
+  /** Directory for PGlite's data (and other local state) when no DATABASE_URL is set. */
+  dataDir: string;
+  hfToken: string | null;
+  /** Present when INFERENCE_URL or MODEL is set. */
+  inference: InferenceEnv | null;
+  /** JSON file listing several models (mutually exclusive with INFERENCE_URL / MODEL). */
+  modelsFile: string | null;
+  /** TEI or Hugging Face feature-extraction endpoint; null selects the built-in lexical embedder. */
+  embeddingUrl: string | null;
+  embeddingModel: string | null;
+  /** How long shutdown waits for in-flight work before aborting it. */
+  shutdownTimeoutMs: number;
+}
+
+/** All the problems found in the environment, one message each. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** The variables Rounds reads, with their defaults, for documentation and `.env.example`. */
+export const CONFIG_VARIABLES = [
+  "PORT",
+  "HOST",
+  "DATABASE_URL",
+  "DATABASE_POOL_SIZE",
+  "DATA_DIR",
+  "INFERENCE_URL",
+  "MODEL",
+  "HF_TOKEN",
+  "MODELS_FILE",
+  "INFERENCE_TEMPLATE",
+  "INFERENCE_CONTEXT_SIZE",
+  "EMBEDDING_URL",
+  "EMBEDDING_MODEL",
+  "SHUTDOWN_TIMEOUT_SECONDS",
+] as const;
+
+type Env = Record<string, string | undefined>;
+
+/** Reads and validates the configuration from an environment map; throws ConfigError listing every problem. */
+export function loadConfig(env: Env): Readonly<Config> {
+  const problems: string[] = [];
+  const read = (name: string): string | null => {
+    const value = env[name]?.trim();
+    return value ? value : null;
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = read(name);
+    if (raw === null) return fallback;
+    const value = Number(raw);
+    if (!/^[+-]?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return value;
+  };
+  const httpUrl = (name: string): string | null => {
+    const raw = read(name);
+    if (raw === null) return null;
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      problems.push(`${name} must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+      return null;
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      problems.push(`${name} must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
+      return null;
+    }
+    if (url.username || url.password) {
+      problems.push(`${name} must not contain credentials; put the token in HF_TOKEN`);
+      return null;
+    }
+    return raw.replace(/\/+$/, "");
+  };
+
+  const port = integer("PORT", 8000, 1, 65535);
+  const host = read("HOST") ?? "127.0.0.1";
+  if (!/^[A-Za-z0-9.:\-\[\]]+$/.test(host)) {
+    problems.push(`HOST must be a host name or IP address, got ${JSON.stringify(host)}`);
+  }
+
+  const databaseUrl = read("DATABASE_URL");
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\/[^\s]+$/.test(databaseUrl)) {
+    problems.push(
+      `DATABASE_URL must be a postgres:// or postgresql:// URL, got ${
+        JSON.stringify(redactUrl(databaseUrl))
+      }`,
+    );
+  }
+  if (databaseUrl === null && read("DENO_DEPLOYMENT_ID") !== null) {
+    problems.push(
+      "DATABASE_URL must be set on Deno Deploy: the embedded PGlite needs a persistent disk, which Deploy " +
+        "does not have. Use a managed Postgres with pgvector (Neon, Supabase)",
+    );
+  }
+  const databasePoolSize = integer("DATABASE_POOL_SIZE", 10, 1, 1000);
+  const dataDir = read("DATA_DIR") ?? "./.data";
+
+  const inferenceUrl = httpUrl("INFERENCE_URL");
+  const model = read("MODEL");
+  const modelsFile = read("MODELS_FILE");
+  if (modelsFile !== null && (read("INFERENCE_URL") !== null || model !== null)) {
+    problems.push(
+      "MODELS_FILE cannot be combined with INFERENCE_URL or MODEL: configure the models in one place",
+    );
+  }
+  if (model !== null && !/^[\w.\-\/:@]+$/.test(model)) {
+    problems.push(`MODEL must be a model id such as "org/name", got ${JSON.stringify(model)}`);
+  }
+
+  const templateRaw = read("INFERENCE_TEMPLATE");
+  let template: TemplateName = inferenceUrl === null && model !== null ? "chat" : "llama2-meddialog";
+  if (templateRaw !== null) {
+    const parsed = parseTemplateName(templateRaw);
+    if (parsed === null) {
+      problems.push(
+        `INFERENCE_TEMPLATE must be one of ${
+          TEMPLATE_NAMES.join(", ")
+        } or jinja:<path to tokenizer_config.json>, ` +
+          `got ${JSON.stringify(templateRaw)}`,
+      );
+    } else if (inferenceUrl === null && parsed !== "chat" && model !== null) {
+      problems.push(
+        `INFERENCE_TEMPLATE ${
+          JSON.stringify(parsed)
+        } needs INFERENCE_URL: Hugging Face Inference Providers ` +
+          `(MODEL alone) only offer the chat API, so use INFERENCE_TEMPLATE=chat`,
+      );
+    } else {
+      template = parsed;
+    }
+  }
+  const contextSize = integer("INFERENCE_CONTEXT_SIZE", 4096, 256, 1_048_576);
+
+  const embeddingUrl = httpUrl("EMBEDDING_URL");
+  const embeddingModel = read("EMBEDDING_MODEL");
+  const shutdownTimeoutMs = integer("SHUTDOWN_TIMEOUT_SECONDS", 10, 0, 3600) * 1000;
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const inference: InferenceEnv | null = inferenceUrl !== null || model !== null
+    ? { url: inferenceUrl, model, template, contextSize }
+    : null;
+  return Object.freeze({
+    port,
+    host,
+    databaseUrl,
+    databasePoolSize,
+    dataDir,
+    hfToken: read("HF_TOKEN"),
+    inference: inference && Object.freeze(inference),
+    modelsFile,
+    embeddingUrl,
+    embeddingModel,
+    shutdownTimeoutMs,
+  });
+}
+
+/** Parses a template name, returning null when it is not one Rounds knows. */
+export function parseTemplateName(raw: string): TemplateName | null {
+  if ((TEMPLATE_NAMES as readonly string[]).includes(raw)) return raw as TemplateName;
+  if (raw.startsWith("jinja:") && raw.length > "jinja:".length) return raw as TemplateName;
+  return null;
+}
+
+/** Hides the password in a connection URL so it can be logged or shown in an error. */
+export function redactUrl(raw: string): string {
+  return raw.replace(/^([a-z][a-z0-9+.\-]*:\/\/[^:\/@\s]*):[^@\/\s]*@/i, "$1:***@");
+}

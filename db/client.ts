@@ -1,0 +1,177 @@
+/**
+ * Opening the database: postgres.js to a real Postgres with pgvector when DATABASE_URL is set,
+ * otherwise the embedded PGlite (with pgvector) in DATA_DIR.
+ */
+import { PGlite } from "@electric-sql/pglite";
+import { vector } from "@electric-sql/pglite-pgvector";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import { join, resolve } from "node:path";
+import type { Config } from "../config.ts";
+import * as schema from "./schema.ts";
+
+/** The drizzle database both drivers share; every query function takes one of these first. */
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+interface DatabaseBase {
+  db: Db;
+  /** Human-readable location for logs: `PGlite at .data/pglite`, `Postgres at host:5432/rounds`. */
+  description: string;
+  /** Resolves when the database answers a trivial query within the timeout; rejects otherwise. */
+  ping(timeoutMs?: number): Promise<void>;
+  /** Closes the connection(s) and releases the data-directory lock. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** The embedded database. */
+export interface PgliteDatabase extends DatabaseBase {
+  driver: "pglite";
+  client: PGlite;
+}
+
+/** A real Postgres server. */
+export interface PostgresDatabase extends DatabaseBase {
+  driver: "postgres";
+  client: postgres.Sql;
+  url: string;
+}
+
+/** An open database of either kind. */
+export type Database = PgliteDatabase | PostgresDatabase;
+
+/** Thrown when another process holds the PGlite data directory. */
+export class DatabaseLockedError extends Error {
+  constructor(dir: string, holder: string) {
+    super(
+      `PGlite data directory ${dir} is already in use by another Rounds process${holder}. ` +
+        `PGlite allows one process per directory: stop the other process, choose another DATA_DIR, ` +
+        `or set DATABASE_URL to share a Postgres server between processes`,
+    );
+    this.name = "DatabaseLockedError";
+  }
+}
+
+/** Opens the database the configuration names. Migrations are applied separately (db/migrate.ts). */
+export function openDatabase(
+  config: Pick<Config, "databaseUrl" | "databasePoolSize" | "dataDir">,
+): Promise<Database> {
+  return config.databaseUrl
+    ? Promise.resolve(openPostgres(config.databaseUrl, { poolSize: config.databasePoolSize }))
+    : openPglite({ dataDir: join(config.dataDir, "pglite") });
+}
+
+/** Connects to a real Postgres (lazily: the first query opens the connection). */
+export function openPostgres(url: string, options: { poolSize?: number } = {}): PostgresDatabase {
+  const client = postgres(url, {
+    max: options.poolSize ?? 10,
+    connect_timeout: 10,
+    idle_timeout: 60,
+    onnotice: () => {},
+    connection: { application_name: "rounds" },
+  });
+  const parsed = new URL(url);
+  let closed = false;
+  return {
+    driver: "postgres",
+    client,
+    url,
+    db: drizzlePostgres(client, { schema }) as unknown as Db,
+    description: `Postgres at ${parsed.hostname}:${parsed.port || "5432"}${parsed.pathname}`,
+    ping: (timeoutMs = 3000) => withTimeout(client`select 1`.execute(), timeoutMs, "Postgres did not answer"),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await client.end({ timeout: 5 });
+    },
+  };
+}
+
+/**
+ * Opens PGlite with pgvector. With a dataDir, takes an exclusive lock first: PGlite takes none of its own
+ * and corrupts a directory two processes open. Without one, the database lives in memory.
+ */
+export async function openPglite(options: { dataDir?: string | null } = {}): Promise<PgliteDatabase> {
+  if (!options.dataDir) {
+    return wrapPglite(await PGlite.create({ extensions: { vector } }), "PGlite in memory");
+  }
+  const dir = resolve(options.dataDir);
+  const lock = await lockDataDir(dir);
+  try {
+    const client = await PGlite.create({ dataDir: dir, extensions: { vector } });
+    return wrapPglite(client, `PGlite at ${options.dataDir}`, () => lock.release());
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+/** Wraps an already created PGlite (tests clone a migrated template this way). */
+export function wrapPglite(client: PGlite, description: string, onClose?: () => void): PgliteDatabase {
+  let closed = false;
+  return {
+    driver: "pglite",
+    client,
+    db: drizzlePglite(client, { schema }) as unknown as Db,
+    description,
+    ping: (timeoutMs = 3000) => withTimeout(client.query("select 1"), timeoutMs, "PGlite did not answer"),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      try {
+        if (!client.closed) await client.close();
+      } finally {
+        onClose?.();
+      }
+    },
+  };
+}
+
+/** An exclusive OS-level lock on `<dir>.lock`, released when the process exits, however it exits. */
+async function lockDataDir(dir: string): Promise<{ release(): void }> {
+  await Deno.mkdir(dir, { recursive: true });
+  const path = `${dir}.lock`;
+  const file = await Deno.open(path, { read: true, write: true, create: true });
+  let locked = false;
+  try {
+    locked = await file.tryLock(true);
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  if (!locked) {
+    const holder = await Deno.readTextFile(path).catch(() => "");
+    file.close();
+    const pid = holder.match(/^pid (\d+)/m)?.[1];
+    throw new DatabaseLockedError(dir, pid ? ` (pid ${pid})` : "");
+  }
+  await file.truncate(0);
+  await file.write(new TextEncoder().encode(`pid ${Deno.pid}\nsince ${new Date().toISOString()}\n`));
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      try {
+        file.unlockSync();
+      } finally {
+        file.close();
+      }
+    },
+  };
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      promise,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The database schema: the single source of truth. `deno task db:generate` writes migrations from it.
+ */
+import { sql } from "drizzle-orm";
+import { bigint, check, index, pgTable, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+
+/** Embedding dimension shared by the schema and every embedder. */
+export const EMBEDDING_DIMENSIONS = 384;
+
+/** Where a message is in its life; everything but `pending` and `streaming` is terminal. */
+export const MESSAGE_STATUSES = [
+  "pending",
+  "streaming",
+  "completed",
+  "stopped",
+  "interrupted",
+  "error",
+] as const;
+/** A message status. */
+export type MessageStatus = typeof MESSAGE_STATUSES[number];
+
+/** Who wrote a message. */
+export const MESSAGE_ROLES = ["user", "assistant"] as const;
+/** A message role. */
+export type MessageRole = typeof MESSAGE_ROLES[number];
+
+const timestamps = {
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+};
+
+/** A conversation between a clinician and the assistant. */
+export const chatSessions = pgTable("chat_sessions", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  title: text("title").notNull().default("New session"),
+  /** Id of the configured model this session talks to; null means the default model. */
+  model: text("model"),
+  ...timestamps,
+}, (t) => [
+  index("chat_sessions_updated_at_idx").on(t.updatedAt.desc()),
+]);
+
+/** One turn of a conversation. Assistant messages carry their generation status and finish reason. */
+export const messages = pgTable("messages", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  /** Insertion order across the whole table: orders messages written in the same transaction. */
+  seq: bigint("seq", { mode: "number" }).generatedAlwaysAsIdentity(),
+  sessionId: uuid("session_id").notNull().references(() => chatSessions.id, { onDelete: "cascade" }),
+  role: text("role", { enum: MESSAGE_ROLES }).notNull(),
+  content: text("content").notNull().default(""),
+  status: text("status", { enum: MESSAGE_STATUSES }).notNull().default("completed"),
+  /** Why generation ended: `stop`, `length`, `eos_token`, `stop_sequence`, `user`, `disconnect`, `error`… */
+  finishReason: text("finish_reason"),
+  /** What went wrong, in words a clinician can act on, when status is `error` or `interrupted`. */
+  error: text("error"),
+  /** Idempotency key sent by the browser so a retried POST creates one message. */
+  clientId: text("client_id"),
+  ...timestamps,
+}, (t) => [
+  index("messages_session_seq_idx").on(t.sessionId, t.seq),
+  uniqueIndex("messages_session_client_id_idx").on(t.sessionId, t.clientId),
+  index("messages_streaming_idx").on(t.status).where(sql`${t.status} in ('pending', 'streaming')`),
+  check("messages_role_check", sql`${t.role} in ('user', 'assistant')`),
+  check(
+    "messages_status_check",
+    sql`${t.status} in ('pending', 'streaming', 'completed', 'stopped', 'interrupted', 'error')`,
+  ),
+]);

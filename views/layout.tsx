@@ -1,0 +1,49 @@
+/**
+ * The page layout: head with vendored htmx 4 and hx-sse, navigation, footer disclaimer.
+ */
+import type { Child } from "hono/jsx";
+import type { PageContext } from "./page.ts";
+
+/** htmx settings: no injected indicator styles (the CSP allows only our stylesheet), only the SSE extension. */
+const HTMX_CONFIG = JSON.stringify({ includeIndicatorCSS: false, extensions: "sse" });
+
+const NAV = [{ href: "/", label: "Chat" }];
+
+/** Renders a whole HTML document around a page body. */
+export function renderPage(page: PageContext, title: string, body: Child): string {
+  return "<!doctype html>" + String(<Layout page={page} title={title}>{body}</Layout>);
+}
+
+function Layout(props: { page: PageContext; title: string; children: Child }) {
+  const { page } = props;
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="color-scheme" content="light dark" />
+        <meta name="htmx-config" content={HTMX_CONFIG} />
+        <title>{props.title} · Rounds</title>
+        <link rel="stylesheet" href={page.assets.url("app.css")} />
+        <script src={page.assets.url("vendor/htmx-4.0.1.min.js")} defer></script>
+        <script src={page.assets.url("vendor/hx-sse-4.0.1.min.js")} defer></script>
+      </head>
+      <body>
+        <a class="skip-link" href="#main">Skip to content</a>
+        <header class="topbar">
+          <a class="brand" href="/">Rounds</a>
+          <nav aria-label="Main">
+            {NAV.map((item) => (
+              <a href={item.href} aria-current={page.path === item.href ? "page" : undefined}>{item.label}</a>
+            ))}
+          </nav>
+        </header>
+        <main id="main">{props.children}</main>
+        <footer class="site-footer">
+          Rounds supports clinicians; it does not replace clinical judgement. Model output and retrieved text
+          can be wrong: verify before acting on them.
+        </footer>
+      </body>
+    </html>
+  );
+}
