@@ -8,14 +8,25 @@ import { secureHeaders } from "hono/secure-headers";
 import type { Config } from "./config.ts";
 import { EMBEDDING_DIMENSIONS } from "./db/schema.ts";
 import type { Database } from "./db/client.ts";
+import { bodyLimit } from "hono/body-limit";
 import type { InferenceStatus } from "./inference/health.ts";
+import type { ModelRegistry } from "./inference/models.ts";
+import type { GenerationRunner } from "./inference/runner.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import { healthRoutes } from "./routes/health.ts";
-import { pageRoutes } from "./routes/pages.ts";
+import { sessionRoutes } from "./routes/sessions.ts";
 import { type AssetStore, staticRoutes } from "./routes/static.ts";
+import { MAX_BODY_BYTES } from "./safety/limits.ts";
 import { ErrorMessage, errorPage } from "./views/errors.tsx";
-import type { SystemSummary } from "./views/home.tsx";
 import type { PageContext } from "./views/page.ts";
+
+/** One line per subsystem, for the start-up log. */
+export interface SystemSummary {
+  database: string;
+  /** Endpoint and template, or null when no model is configured. */
+  inference: string | null;
+  embeddings: string;
+}
 
 /** Everything the application needs from the outside world. */
 export interface AppDeps {
@@ -24,6 +35,8 @@ export interface AppDeps {
   lifecycle: Lifecycle;
   assets: AssetStore;
   inferenceStatus: () => Promise<InferenceStatus>;
+  models: ModelRegistry;
+  runner: GenerationRunner;
   /** Log one line per request (method, path, status, time); never bodies. */
   logRequests?: boolean;
 }
@@ -68,9 +81,29 @@ export function createApp(deps: AppDeps): Hono {
     referrerPolicy: "same-origin",
   }));
 
+  app.use(bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new HTTPException(413, {
+        message: `The request is larger than ${
+          MAX_BODY_BYTES / 1024
+        } KB, the most Rounds accepts. Nothing was saved.`,
+      });
+    },
+  }));
+
   app.route("/", staticRoutes(deps.assets));
   app.route("/", healthRoutes(deps));
-  app.route("/", pageRoutes({ system: describeSystem(deps.config, deps.database), pageContext }));
+  app.route(
+    "/",
+    sessionRoutes({
+      db: deps.database.db,
+      runner: deps.runner,
+      models: deps.models,
+      lifecycle: deps.lifecycle,
+      pageContext,
+    }),
+  );
 
   app.notFound((c) => {
     const props = { status: 404, title: "Not found", detail: `There is nothing at ${c.req.path}.` };
@@ -100,17 +133,19 @@ export function createApp(deps: AppDeps): Hono {
   return app;
 }
 
-/** One line per subsystem, for the start-up log and the home page. */
+/** One line per subsystem, for the start-up log. */
 export function describeSystem(
   config: Readonly<Config>,
   database: Pick<Database, "description">,
+  models: ModelRegistry,
 ): SystemSummary {
-  const inference = config.inference;
-  let model: string | null = null;
-  if (inference?.url) {
-    model = `${inference.url} (${inference.template}${inference.model ? `, ${inference.model}` : ""})`;
-  } else if (inference?.model) model = `Hugging Face Inference Providers (${inference.model}, chat)`;
-  else if (config.modelsFile) model = `models from ${config.modelsFile}`;
+  const described = models.list().map((m) =>
+    `${m.target.url ?? "Hugging Face Inference Providers"} (${m.id}: ${m.templateName}` +
+    `${m.target.model ? `, ${m.target.model}` : ""}${
+      m.target.adapterId ? `, adapter ${m.target.adapterId}` : ""
+    })`
+  );
+  const model = described.length > 0 ? described.join("; ") : null;
   const embeddings = config.embeddingUrl
     ? `${config.embeddingUrl}${config.embeddingModel ? ` (${config.embeddingModel})` : ""}`
     : `built-in lexical embedder (feature hashing, ${EMBEDDING_DIMENSIONS} dimensions, offline)`;

@@ -17,6 +17,18 @@ export const TEMPLATE_NAMES = [
 /** A template name: one of TEMPLATE_NAMES, or `jinja:<path to tokenizer_config.json>`. */
 export type TemplateName = typeof TEMPLATE_NAMES[number] | `jinja:${string}`;
 
+/** How raw (non-chat) prompts reach the server: OpenAI-style `/v1/completions`, or TGI's `/generate_stream`. */
+export const INFERENCE_APIS = ["openai", "tgi"] as const;
+/** One of INFERENCE_APIS. */
+export type InferenceApi = typeof INFERENCE_APIS[number];
+
+/** Sampling settings a model starts with; sessions may override them within the model's limits. */
+export interface GenerationDefaults {
+  temperature: number;
+  topP: number;
+  maxNewTokens: number;
+}
+
 /** The single model configured from environment variables (MODELS_FILE configures several). */
 export interface InferenceEnv {
   /** Base URL of a TGI / Inference Endpoint / vLLM / llama.cpp / Ollama server; absent with MODEL alone. */
@@ -24,7 +36,9 @@ export interface InferenceEnv {
   /** Model id for Hugging Face Inference Providers, or the model name an OpenAI-compatible server expects. */
   model: string | null;
   template: TemplateName;
+  api: InferenceApi;
   contextSize: number;
+  defaults: GenerationDefaults;
 }
 
 /** Validated, frozen application configuration. */
@@ -46,6 +60,10 @@ export interface Config {
   embeddingModel: string | null;
   /** How long shutdown waits for in-flight work before aborting it. */
   shutdownTimeoutMs: number;
+  /** Replaces the built-in clinical-assistant system prompt when set. */
+  systemPrompt: string | null;
+  /** How long a generation keeps running after its last viewer disconnects, waiting for one to reattach. */
+  streamGraceMs: number;
 }
 
 /** All the problems found in the environment, one message each. */
@@ -68,7 +86,13 @@ export const CONFIG_VARIABLES = [
   "HF_TOKEN",
   "MODELS_FILE",
   "INFERENCE_TEMPLATE",
+  "INFERENCE_API",
   "INFERENCE_CONTEXT_SIZE",
+  "INFERENCE_MAX_NEW_TOKENS",
+  "INFERENCE_TEMPERATURE",
+  "INFERENCE_TOP_P",
+  "SYSTEM_PROMPT",
+  "STREAM_GRACE_SECONDS",
   "EMBEDDING_URL",
   "EMBEDDING_MODEL",
   "SHUTDOWN_TIMEOUT_SECONDS",
@@ -89,6 +113,16 @@ export function loadConfig(env: Env): Readonly<Config> {
     const value = Number(raw);
     if (!/^[+-]?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
       problems.push(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return value;
+  };
+  const decimal = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = read(name);
+    if (raw === null) return fallback;
+    const value = Number(raw);
+    if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw) || value < min || value > max) {
+      problems.push(`${name} must be a number between ${min} and ${max}, got ${JSON.stringify(raw)}`);
       return fallback;
     }
     return value;
@@ -171,16 +205,38 @@ export function loadConfig(env: Env): Readonly<Config> {
       template = parsed;
     }
   }
+  const apiRaw = read("INFERENCE_API") ?? "openai";
+  let api: InferenceApi = "openai";
+  if ((INFERENCE_APIS as readonly string[]).includes(apiRaw)) api = apiRaw as InferenceApi;
+  else {problems.push(
+      `INFERENCE_API must be one of ${INFERENCE_APIS.join(", ")}, got ${JSON.stringify(apiRaw)}`,
+    );}
   const contextSize = integer("INFERENCE_CONTEXT_SIZE", 4096, 256, 1_048_576);
+  const defaults: GenerationDefaults = {
+    maxNewTokens: integer("INFERENCE_MAX_NEW_TOKENS", 512, 1, 32_768),
+    temperature: decimal("INFERENCE_TEMPERATURE", 0.7, 0, 2),
+    topP: decimal("INFERENCE_TOP_P", 0.95, 0.01, 1),
+  };
+  if (defaults.maxNewTokens >= contextSize) {
+    problems.push(
+      `INFERENCE_MAX_NEW_TOKENS (${defaults.maxNewTokens}) must be smaller than INFERENCE_CONTEXT_SIZE ` +
+        `(${contextSize}): the prompt needs room too`,
+    );
+  }
 
   const embeddingUrl = httpUrl("EMBEDDING_URL");
   const embeddingModel = read("EMBEDDING_MODEL");
   const shutdownTimeoutMs = integer("SHUTDOWN_TIMEOUT_SECONDS", 10, 0, 3600) * 1000;
+  const streamGraceMs = integer("STREAM_GRACE_SECONDS", 15, 0, 3600) * 1000;
+  const systemPrompt = read("SYSTEM_PROMPT");
+  if (systemPrompt !== null && systemPrompt.length > 4000) {
+    problems.push(`SYSTEM_PROMPT must be at most 4000 characters, got ${systemPrompt.length}`);
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
 
   const inference: InferenceEnv | null = inferenceUrl !== null || model !== null
-    ? { url: inferenceUrl, model, template, contextSize }
+    ? { url: inferenceUrl, model, template, api, contextSize, defaults: Object.freeze(defaults) }
     : null;
   return Object.freeze({
     port,
@@ -194,6 +250,8 @@ export function loadConfig(env: Env): Readonly<Config> {
     embeddingUrl,
     embeddingModel,
     shutdownTimeoutMs,
+    systemPrompt,
+    streamGraceMs,
   });
 }
 

@@ -7,6 +7,9 @@ import { ConfigError, loadConfig } from "./config.ts";
 import { DatabaseLockedError, openDatabase } from "./db/client.ts";
 import { migrate } from "./db/migrate.ts";
 import { createInferenceProbe, HF_ROUTER_URL } from "./inference/health.ts";
+import { loadModels, ModelsError } from "./inference/models.ts";
+import { createRunner } from "./inference/runner.ts";
+import { DEFAULT_SYSTEM_PROMPT } from "./inference/templates.ts";
 import { createLifecycle } from "./lifecycle.ts";
 import { loadAssets } from "./routes/static.ts";
 
@@ -16,6 +19,17 @@ async function main(): Promise<number> {
     config = loadConfig(Deno.env.toObject());
   } catch (error) {
     if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 1;
+    }
+    throw error;
+  }
+
+  let models;
+  try {
+    models = await loadModels(config, { readTextFile: Deno.readTextFile, env: Deno.env.toObject() });
+  } catch (error) {
+    if (error instanceof ModelsError) {
       console.error(error.message);
       return 1;
     }
@@ -42,7 +56,7 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const system = describeSystem(config, database);
+  const system = describeSystem(config, database, models);
   console.log(
     `database: ${system.database} (${migrations.total} migrations, ${migrations.applied} applied now)`,
   );
@@ -50,15 +64,35 @@ async function main(): Promise<number> {
   console.log(`embeddings: ${system.embeddings}`);
 
   const lifecycle = createLifecycle();
-  const inferenceTargets = config.inference
-    ? [{ url: config.inference.url ?? HF_ROUTER_URL, token: config.hfToken }]
-    : [];
+  const runner = createRunner({
+    db: database.db,
+    lifecycle,
+    models,
+    systemPrompt: config.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
+    options: { graceMs: config.streamGraceMs },
+  });
+  // Replies a crashed process left half-written. PGlite has one process, so every active reply is abandoned;
+  // on Postgres another instance may be writing, so only replies with no recent heartbeat are.
+  const abandoned = await runner.sweep(database.driver === "pglite" ? 0 : undefined);
+  if (abandoned > 0) {
+    console.log(`marked ${abandoned} reply(ies) left unfinished by an earlier process as interrupted`);
+  }
+  const sweeper = setInterval(() => {
+    runner.sweep().catch((error) => console.error("sweeping abandoned replies failed:", error.message));
+  }, 30_000);
+
+  const inferenceTargets = models.list().map((m) => ({
+    url: m.target.url ?? HF_ROUTER_URL,
+    token: m.target.token,
+  }));
   const app = createApp({
     config,
     database,
     lifecycle,
     assets: await loadAssets(),
     inferenceStatus: createInferenceProbe(inferenceTargets),
+    models,
+    runner,
     logRequests: true,
   });
 
@@ -93,6 +127,8 @@ async function main(): Promise<number> {
     } s for ${lifecycle.inFlight} ` +
       `in-flight generation(s)`,
   );
+  clearInterval(sweeper);
+  clearInterval(sweeper);
   // Stop accepting connections and let requests finish, while tracked work finishes or is told to stop.
   const serverClosed = server.shutdown();
   const drained = await lifecycle.drain(config.shutdownTimeoutMs);

@@ -22,6 +22,8 @@ Deno.test("config: defaults select PGlite in ./.data, port 8000 on localhost, no
   assert.equal(config.modelsFile, null);
   assert.equal(config.embeddingUrl, null);
   assert.equal(config.shutdownTimeoutMs, 10_000);
+  assert.equal(config.streamGraceMs, 15_000);
+  assert.equal(config.systemPrompt, null);
   assert.ok(Object.isFrozen(config));
 });
 
@@ -53,7 +55,9 @@ Deno.test("config: a full valid environment", () => {
     url: "https://abc.endpoints.huggingface.cloud",
     model: null,
     template: "llama2-chat",
+    api: "openai",
     contextSize: 8192,
+    defaults: { maxNewTokens: 512, temperature: 0.7, topP: 0.95 },
   });
   assert.equal(config.hfToken, "hf_x");
   assert.equal(config.embeddingUrl, "http://127.0.0.1:8081/embed");
@@ -71,8 +75,23 @@ Deno.test("config: the MedDialog template is the default for an endpoint; chat f
     url: null,
     model: "meta-llama/Llama-2-7b-chat-hf",
     template: "chat",
+    api: "openai",
     contextSize: 4096,
+    defaults: { maxNewTokens: 512, temperature: 0.7, topP: 0.95 },
   });
+  const tuned = loadConfig({
+    INFERENCE_URL: "http://x",
+    INFERENCE_API: "tgi",
+    INFERENCE_MAX_NEW_TOKENS: "256",
+    INFERENCE_TEMPERATURE: "0.2",
+    INFERENCE_TOP_P: ".9",
+    SYSTEM_PROMPT: "Answer briefly.",
+    STREAM_GRACE_SECONDS: "5",
+  });
+  assert.equal(tuned.inference?.api, "tgi");
+  assert.deepEqual(tuned.inference?.defaults, { maxNewTokens: 256, temperature: 0.2, topP: 0.9 });
+  assert.equal(tuned.systemPrompt, "Answer briefly.");
+  assert.equal(tuned.streamGraceMs, 5000);
   assert.equal(
     loadConfig({ INFERENCE_TEMPLATE: "jinja:./tokenizer_config.json", INFERENCE_URL: "http://x" })
       .inference?.template,
@@ -137,7 +156,7 @@ const BAD_VALUES: [Record<string, string>, string][] = [
 ];
 
 for (const [env, message] of BAD_VALUES) {
-  Deno.test(`config: rejects ${JSON.stringify(env)}`, () => {
+  Deno.test(`config: rejects ${JSON.stringify(env).slice(0, 90)}`, () => {
     assert.deepEqual(problemsOf(env), [message]);
   });
 }

@@ -11,7 +11,8 @@ Deno.test(`home [${DRIVER}]: the layout loads the vendored, versioned htmx 4 and
     assert.match(html, /<script src="\/static\/vendor\/htmx-4\.0\.1\.min\.js\?v=[0-9a-f]{12}" defer>/);
     assert.match(html, /<script src="\/static\/vendor\/hx-sse-4\.0\.1\.min\.js\?v=[0-9a-f]{12}" defer>/);
     assert.match(html, /<link rel="stylesheet" href="\/static\/app\.css\?v=[0-9a-f]{12}">/);
-    assert.match(html, /Not configured\. Set <code>INFERENCE_URL<\/code>/);
+    assert.match(html, /No model is configured\.<\/strong>/);
+    assert.match(html, /<script src="\/static\/app\.js\?v=[0-9a-f]{12}" defer>/);
     assert.match(html, /does not replace clinical judgement/);
     assert.match(response.headers.get("content-security-policy") ?? "", /script-src 'self'/);
   });

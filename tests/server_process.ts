@@ -19,7 +19,16 @@ export interface ServerProcess {
 /** Starts `deno run main.ts` with the given environment (added to a minimal one). */
 export function startServer(env: Record<string, string>): ServerProcess {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-write", "--allow-sys", "main.ts"],
+    args: [
+      "run",
+      "--unstable-no-legacy-abort",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      "--allow-sys",
+      "main.ts",
+    ],
     cwd: ROOT,
     env: { NO_COLOR: "1", ...env },
     clearEnv: true,

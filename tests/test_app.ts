@@ -11,6 +11,9 @@ import { type Config, loadConfig } from "../config.ts";
 import { type Database, openPglite, openPostgres, wrapPglite } from "../db/client.ts";
 import { migrate } from "../db/migrate.ts";
 import type { InferenceStatus } from "../inference/health.ts";
+import { createRegistry, loadModels, type ModelRegistry } from "../inference/models.ts";
+import { createRunner, type GenerationRunner, type RunnerOptions } from "../inference/runner.ts";
+import { DEFAULT_SYSTEM_PROMPT } from "../inference/templates.ts";
 import { createLifecycle, type Lifecycle } from "../lifecycle.ts";
 import { type AssetStore, loadAssets } from "../routes/static.ts";
 
@@ -69,6 +72,8 @@ export interface TestApp {
   app: Hono;
   database: Database;
   lifecycle: Lifecycle;
+  runner: GenerationRunner;
+  models: ModelRegistry;
   config: Readonly<Config>;
   request(path: string, init?: RequestInit): Promise<Response>;
   close(): Promise<void>;
@@ -76,30 +81,68 @@ export interface TestApp {
 
 /** Options for createTestApp. */
 export interface TestAppOptions {
+  /** Environment for loadConfig (INFERENCE_URL pointing at the stub, MODELS_FILE …). */
   env?: Record<string, string>;
   database?: Database;
   inferenceStatus?: () => Promise<InferenceStatus>;
+  /** Runner timings; tests default to fast retries and a short grace period. */
+  runner?: Partial<RunnerOptions>;
+  /** Files loadModels may read (MODELS_FILE, tokenizer configs), by path. */
+  files?: Record<string, string>;
 }
+
+/** Runner timings for tests: the same logic, shorter waits. */
+export const FAST_RUNNER: Partial<RunnerOptions> = {
+  retryBaseMs: 20,
+  maxRetryWaitMs: 2000,
+  graceMs: 300,
+  followPollMs: 50,
+};
 
 /** Builds the real app over a fresh database (or the one given). */
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const config = loadConfig({ DATA_DIR: "/nonexistent-test-data-dir", ...options.env });
+  const files = options.files ?? {};
+  const models = config.inference || config.modelsFile
+    ? await loadModels(config, {
+      readTextFile: (path) => {
+        const name = Object.keys(files).find((f) => path.endsWith(f));
+        return name ? Promise.resolve(files[name]) : Promise.reject(new Error(`No such test file: ${path}`));
+      },
+      env: options.env ?? {},
+    })
+    : createRegistry([]);
   const database = options.database ?? await createTestDatabase();
   const lifecycle = createLifecycle();
+  const runner = createRunner({
+    db: database.db,
+    lifecycle,
+    models,
+    systemPrompt: config.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
+    options: { ...FAST_RUNNER, ...options.runner },
+  });
   const app = createApp({
     config,
     database,
     lifecycle,
     assets: await (assets ??= loadAssets()),
     inferenceStatus: options.inferenceStatus ?? (() => Promise.resolve("not configured")),
+    models,
+    runner,
   });
   return {
     app,
     database,
     lifecycle,
+    runner,
+    models,
     config,
     request: async (path, init) => await app.request(path, init),
-    close: () => database.close(),
+    close: async () => {
+      // Let running generations store their end before the database goes away.
+      await lifecycle.drain(0, { abortGraceMs: 5000 });
+      await database.close();
+    },
   };
 }
 

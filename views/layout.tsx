@@ -27,6 +27,7 @@ function Layout(props: { page: PageContext; title: string; children: Child }) {
         <link rel="stylesheet" href={page.assets.url("app.css")} />
         <script src={page.assets.url("vendor/htmx-4.0.1.min.js")} defer></script>
         <script src={page.assets.url("vendor/hx-sse-4.0.1.min.js")} defer></script>
+        <script src={page.assets.url("app.js")} defer></script>
       </head>
       <body>
         <a class="skip-link" href="#main">Skip to content</a>

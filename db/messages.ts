@@ -1,0 +1,329 @@
+/**
+ * Messages: the exchange a clinician starts, generation checkpoints and terminal states, feedback.
+ */
+import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import type { Db } from "./client.ts";
+import { isUuid } from "./ids.ts";
+import { chatSessions, messages, type MessageStatus } from "./schema.ts";
+import { clipTitle, DEFAULT_TITLE } from "./sessions.ts";
+
+/** A stored message. */
+export type Message = typeof messages.$inferSelect;
+
+/** Statuses of a reply that is still being written. */
+export const ACTIVE_STATUSES = ["pending", "streaming"] as const satisfies readonly MessageStatus[];
+
+/** True once a message will not change by itself any more. */
+export function isTerminal(message: Pick<Message, "status">): boolean {
+  return message.status !== "pending" && message.status !== "streaming";
+}
+
+/** A user message and the assistant reply that answers it. */
+export interface Exchange {
+  user: Message;
+  assistant: Message;
+}
+
+/** What startExchange did. */
+export type StartExchangeResult =
+  | ({ kind: "created" } & Exchange)
+  /** The same client_id was posted before: nothing new was written. */
+  | ({ kind: "duplicate" } & Exchange)
+  /** Another reply is still being written in this session. */
+  | { kind: "busy"; active: Message }
+  | { kind: "no_session" };
+
+/**
+ * Stores the user's message and an empty assistant reply in one transaction, before any GPU time is spent.
+ * The session row is locked so that two requests cannot start two replies at once; a repeated client_id
+ * returns the exchange it created the first time.
+ */
+export async function startExchange(
+  db: Db,
+  input: { sessionId: string; content: string; clientId: string | null; model: string | null },
+): Promise<StartExchangeResult> {
+  if (!isUuid(input.sessionId)) return { kind: "no_session" };
+  return await db.transaction(async (tx) => {
+    const [session] = await tx.select().from(chatSessions).where(eq(chatSessions.id, input.sessionId)).for(
+      "update",
+    );
+    if (!session) return { kind: "no_session" } as const;
+
+    if (input.clientId) {
+      const [previous] = await tx.select().from(messages).where(and(
+        eq(messages.sessionId, input.sessionId),
+        eq(messages.clientId, input.clientId),
+        eq(messages.role, "user"),
+      ));
+      if (previous) {
+        const [reply] = await tx.select().from(messages)
+          .where(and(eq(messages.replyTo, previous.id), eq(messages.superseded, false)))
+          .orderBy(desc(messages.seq)).limit(1);
+        if (reply) return { kind: "duplicate", user: previous, assistant: reply } as const;
+      }
+    }
+
+    const [active] = await tx.select().from(messages).where(and(
+      eq(messages.sessionId, input.sessionId),
+      inArray(messages.status, ACTIVE_STATUSES),
+    )).limit(1);
+    if (active) return { kind: "busy", active } as const;
+
+    const [user] = await tx.insert(messages).values({
+      sessionId: input.sessionId,
+      role: "user",
+      content: input.content,
+      status: "completed",
+      clientId: input.clientId,
+    }).returning();
+    const [assistant] = await tx.insert(messages).values({
+      sessionId: input.sessionId,
+      role: "assistant",
+      status: "pending",
+      replyTo: user.id,
+      model: input.model,
+    }).returning();
+    await tx.update(chatSessions).set({
+      updatedAt: sql`now()`,
+      ...(session.title === DEFAULT_TITLE ? { title: clipTitle(input.content, 60) } : {}),
+    }).where(eq(chatSessions.id, input.sessionId));
+    return { kind: "created", user, assistant } as const;
+  });
+}
+
+/** What a regenerate or continue request did. */
+export type RestartResult =
+  | ({ kind: "started" } & Exchange)
+  | { kind: "busy"; active: Message }
+  | { kind: "not_found" }
+  | { kind: "not_allowed"; reason: string };
+
+/**
+ * Starts a new reply to the same question: the old one is kept, marked superseded. Only the latest reply of a
+ * session can be regenerated (later turns were written in answer to it).
+ */
+export async function beginRegenerate(
+  db: Db,
+  input: { sessionId: string; messageId: string; model: string | null; clientId: string | null },
+): Promise<RestartResult> {
+  return await restart(db, input.sessionId, input.messageId, async (tx, old, user) => {
+    await tx.update(messages).set({ superseded: true, updatedAt: sql`now()` }).where(eq(messages.id, old.id));
+    const [assistant] = await tx.insert(messages).values({
+      sessionId: input.sessionId,
+      role: "assistant",
+      status: "pending",
+      replyTo: user.id,
+      model: input.model,
+      clientId: input.clientId,
+    }).returning();
+    return assistant;
+  });
+}
+
+/**
+ * Continues a reply that stopped early (length limit, interruption or Stop): the same message goes back to
+ * pending and the new text is appended to it.
+ */
+export async function beginContinue(
+  db: Db,
+  input: { sessionId: string; messageId: string },
+): Promise<RestartResult> {
+  return await restart(db, input.sessionId, input.messageId, async (tx, old) => {
+    if (old.status === "completed" && old.finishReason !== "length") {
+      return { reason: "This reply is complete; only a reply cut short can be continued" };
+    }
+    if (old.status === "error" || old.content.length === 0) {
+      return { reason: "This reply has no text to continue from; regenerate it instead" };
+    }
+    const [assistant] = await tx.update(messages).set({
+      status: "pending",
+      finishReason: null,
+      error: null,
+      stopRequested: false,
+      updatedAt: sql`now()`,
+    }).where(eq(messages.id, old.id)).returning();
+    return assistant;
+  });
+}
+
+type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+async function restart(
+  db: Db,
+  sessionId: string,
+  messageId: string,
+  change: (tx: Tx, old: Message, user: Message) => Promise<Message | { reason: string }>,
+): Promise<RestartResult> {
+  if (!isUuid(sessionId) || !isUuid(messageId)) return { kind: "not_found" };
+  return await db.transaction(async (tx) => {
+    const [session] = await tx.select().from(chatSessions).where(eq(chatSessions.id, sessionId)).for(
+      "update",
+    );
+    if (!session) return { kind: "not_found" } as const;
+    const [old] = await tx.select().from(messages).where(and(
+      eq(messages.id, messageId),
+      eq(messages.sessionId, sessionId),
+      eq(messages.role, "assistant"),
+    ));
+    if (!old || old.superseded || !old.replyTo) return { kind: "not_found" } as const;
+    const [active] = await tx.select().from(messages).where(and(
+      eq(messages.sessionId, sessionId),
+      inArray(messages.status, ACTIVE_STATUSES),
+    )).limit(1);
+    if (active) return { kind: "busy", active } as const;
+    const [latest] = await tx.select({ id: messages.id }).from(messages)
+      .where(and(eq(messages.sessionId, sessionId), eq(messages.superseded, false)))
+      .orderBy(desc(messages.seq)).limit(1);
+    if (latest?.id !== old.id) {
+      return {
+        kind: "not_allowed",
+        reason: "Only the latest reply can be regenerated or continued",
+      } as const;
+    }
+    const [user] = await tx.select().from(messages).where(eq(messages.id, old.replyTo));
+    const result = await change(tx, old, user);
+    if ("reason" in result) return { kind: "not_allowed", reason: result.reason } as const;
+    await tx.update(chatSessions).set({ updatedAt: sql`now()` }).where(eq(chatSessions.id, sessionId));
+    return { kind: "started", user, assistant: result } as const;
+  });
+}
+
+/** The assistant reply a regenerate request with this client_id created, if any. */
+export async function findReplyByClientId(
+  db: Db,
+  sessionId: string,
+  clientId: string,
+): Promise<Message | null> {
+  if (!isUuid(sessionId)) return null;
+  const [row] = await db.select().from(messages).where(and(
+    eq(messages.sessionId, sessionId),
+    eq(messages.clientId, clientId),
+    eq(messages.role, "assistant"),
+  ));
+  return row ?? null;
+}
+
+/** Every message of a session in order, superseded replies included (views fold them). */
+export async function listMessages(db: Db, sessionId: string): Promise<Message[]> {
+  if (!isUuid(sessionId)) return [];
+  return await db.select().from(messages).where(eq(messages.sessionId, sessionId)).orderBy(asc(messages.seq));
+}
+
+/** One message of a session, or null. */
+export async function getMessage(db: Db, sessionId: string, messageId: string): Promise<Message | null> {
+  if (!isUuid(sessionId) || !isUuid(messageId)) return null;
+  const [row] = await db.select().from(messages)
+    .where(and(eq(messages.id, messageId), eq(messages.sessionId, sessionId)));
+  return row ?? null;
+}
+
+/** A completed question and answer, for the prompt's history. */
+export interface Turn {
+  user: string;
+  assistant: string;
+}
+
+/**
+ * The conversation before a user message, as question–answer pairs, oldest first. Superseded replies, replies
+ * with no text, and questions without a usable reply are left out.
+ */
+export async function turnsBefore(db: Db, sessionId: string, beforeSeq: number): Promise<Turn[]> {
+  const rows = await db.select().from(messages).where(and(
+    eq(messages.sessionId, sessionId),
+    lt(messages.seq, beforeSeq),
+    eq(messages.superseded, false),
+  )).orderBy(asc(messages.seq));
+  const questions = new Map<string, string>();
+  const turns: Turn[] = [];
+  for (const row of rows) {
+    if (row.role === "user") questions.set(row.id, row.content);
+    else if (row.replyTo && row.content.trim() && questions.has(row.replyTo)) {
+      turns.push({ user: questions.get(row.replyTo)!, assistant: row.content });
+    }
+  }
+  return turns;
+}
+
+/**
+ * Writes the reply's text so far (status `streaming`) and refreshes its heartbeat. Returns whether a Stop was
+ * requested from any instance, or null when the message is no longer active (it was finished elsewhere).
+ */
+export async function checkpoint(
+  db: Db,
+  messageId: string,
+  state: { content: string; outputTokens: number },
+): Promise<{ stopRequested: boolean } | null> {
+  const [row] = await db.update(messages).set({
+    content: state.content,
+    outputTokens: state.outputTokens,
+    status: "streaming",
+    updatedAt: sql`now()`,
+  }).where(and(eq(messages.id, messageId), inArray(messages.status, ACTIVE_STATUSES)))
+    .returning({ stopRequested: messages.stopRequested });
+  return row ?? null;
+}
+
+/** The terminal state of a reply. */
+export interface FinishState {
+  content: string;
+  outputTokens: number;
+  status: Exclude<MessageStatus, "pending" | "streaming">;
+  finishReason: string | null;
+  error: string | null;
+}
+
+/** Stores a reply's terminal state and returns the stored message. */
+export async function finishMessage(db: Db, messageId: string, state: FinishState): Promise<Message> {
+  const [row] = await db.update(messages).set({
+    ...state,
+    stopRequested: false,
+    updatedAt: sql`now()`,
+  }).where(eq(messages.id, messageId)).returning();
+  await db.update(chatSessions).set({ updatedAt: sql`now()` }).where(eq(chatSessions.id, row.sessionId));
+  return row;
+}
+
+/** Flags every active reply of a session for stopping; returns their ids. */
+export async function requestStop(db: Db, sessionId: string): Promise<string[]> {
+  if (!isUuid(sessionId)) return [];
+  const rows = await db.update(messages).set({ stopRequested: true })
+    .where(and(eq(messages.sessionId, sessionId), inArray(messages.status, ACTIVE_STATUSES)))
+    .returning({ id: messages.id });
+  return rows.map((r) => r.id);
+}
+
+/** Message the sweep stores on a reply whose writer disappeared. */
+export const ABANDONED_ERROR =
+  "The server writing this reply stopped (a restart or crash) before it finished. The text written so far is kept; use Continue to finish it.";
+
+/**
+ * Marks replies left `pending`/`streaming` by a process that is gone as `interrupted`. A live writer refreshes
+ * updated_at at least every few seconds, so anything quieter than staleAfterMs has no writer.
+ */
+export async function interruptAbandoned(db: Db, options: { staleAfterMs: number }): Promise<Message[]> {
+  return await db.update(messages).set({
+    status: "interrupted",
+    finishReason: "server_restart",
+    error: ABANDONED_ERROR,
+    stopRequested: false,
+    updatedAt: sql`now()`,
+  }).where(and(
+    inArray(messages.status, ACTIVE_STATUSES),
+    sql`${messages.updatedAt} <= now() - make_interval(secs => ${options.staleAfterMs / 1000})`,
+  )).returning();
+}
+
+/** Stores thumbs up/down and an optional correction on an assistant reply; null when there is no such reply. */
+export async function setFeedback(
+  db: Db,
+  input: { sessionId: string; messageId: string; feedback: 1 | -1 | null; correction: string | null },
+): Promise<Message | null> {
+  if (!isUuid(input.sessionId) || !isUuid(input.messageId)) return null;
+  const [row] = await db.update(messages).set({ feedback: input.feedback, correction: input.correction })
+    .where(and(
+      eq(messages.id, input.messageId),
+      eq(messages.sessionId, input.sessionId),
+      eq(messages.role, "assistant"),
+    )).returning();
+  return row ?? null;
+}

@@ -1,0 +1,114 @@
+/**
+ * Chat sessions: create, list, read, rename, settings, clear and delete.
+ */
+import { and, desc, eq, sql } from "drizzle-orm";
+import type { Db } from "./client.ts";
+import { isUuid } from "./ids.ts";
+import { chatSessions, messages } from "./schema.ts";
+
+/** A stored chat session. */
+export type ChatSession = typeof chatSessions.$inferSelect;
+
+/** A session as the session list shows it. */
+export interface SessionSummary {
+  id: string;
+  title: string;
+  updatedAt: Date;
+  messageCount: number;
+}
+
+/** The title a session has until its first message names it. */
+export const DEFAULT_TITLE = "New session";
+
+/** Longest title kept; longer ones are cut at a word boundary. */
+export const MAX_TITLE_LENGTH = 120;
+
+/** Creates a session. */
+export async function createSession(
+  db: Db,
+  input: { title?: string | null; model?: string | null } = {},
+): Promise<ChatSession> {
+  const [row] = await db.insert(chatSessions).values({
+    title: input.title?.trim() ? clipTitle(input.title) : DEFAULT_TITLE,
+    model: input.model ?? null,
+  }).returning();
+  return row;
+}
+
+/** Sessions, most recently active first. */
+export async function listSessions(db: Db, options: { limit?: number } = {}): Promise<SessionSummary[]> {
+  const rows = await db.select({
+    id: chatSessions.id,
+    title: chatSessions.title,
+    updatedAt: chatSessions.updatedAt,
+    // Spelled out: drizzle leaves columns unqualified here, and "id" would bind to messages.id.
+    messageCount: sql<
+      number
+    >`(select count(*)::int from messages m where m.session_id = "chat_sessions"."id")`,
+  }).from(chatSessions).orderBy(desc(chatSessions.updatedAt), desc(chatSessions.id)).limit(
+    options.limit ?? 200,
+  );
+  return rows.map((r) => ({ ...r, messageCount: Number(r.messageCount) }));
+}
+
+/** One session, or null when the id names none. */
+export async function getSession(db: Db, id: string): Promise<ChatSession | null> {
+  if (!isUuid(id)) return null;
+  const [row] = await db.select().from(chatSessions).where(eq(chatSessions.id, id));
+  return row ?? null;
+}
+
+/** Renames a session; null when it does not exist. */
+export async function renameSession(db: Db, id: string, title: string): Promise<ChatSession | null> {
+  if (!isUuid(id)) return null;
+  const [row] = await db.update(chatSessions).set({ title: clipTitle(title), updatedAt: sql`now()` })
+    .where(eq(chatSessions.id, id)).returning();
+  return row ?? null;
+}
+
+/** Per-session model and sampling settings (null values mean the model's defaults). */
+export interface SessionSettings {
+  model: string | null;
+  temperature: number | null;
+  topP: number | null;
+  maxNewTokens: number | null;
+}
+
+/** Stores validated settings; null when the session does not exist. */
+export async function updateSessionSettings(
+  db: Db,
+  id: string,
+  settings: SessionSettings,
+): Promise<ChatSession | null> {
+  if (!isUuid(id)) return null;
+  const [row] = await db.update(chatSessions).set(settings).where(eq(chatSessions.id, id)).returning();
+  return row ?? null;
+}
+
+/** Deletes every message of a session except a reply still being written; returns how many went. */
+export async function clearSession(db: Db, id: string): Promise<number> {
+  if (!isUuid(id)) return 0;
+  const deleted = await db.delete(messages).where(and(
+    eq(messages.sessionId, id),
+    sql`not exists (select 1 from ${messages} m2 where m2.session_id = ${id} and m2.status in ('pending', 'streaming'))`,
+  )).returning({ id: messages.id });
+  return deleted.length;
+}
+
+/** Deletes a session and its messages; false when it did not exist. */
+export async function deleteSession(db: Db, id: string): Promise<boolean> {
+  if (!isUuid(id)) return false;
+  const deleted = await db.delete(chatSessions).where(eq(chatSessions.id, id)).returning({
+    id: chatSessions.id,
+  });
+  return deleted.length > 0;
+}
+
+/** A title from free text: one line, at most MAX_TITLE_LENGTH characters, cut at a word boundary. */
+export function clipTitle(text: string, max = MAX_TITLE_LENGTH): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  if (line.length <= max) return line || DEFAULT_TITLE;
+  const cut = line.slice(0, max - 1);
+  const space = cut.lastIndexOf(" ");
+  return `${space > max / 2 ? cut.slice(0, space) : cut}…`;
+}

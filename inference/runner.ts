@@ -1,0 +1,542 @@
+/**
+ * The generation runner: streams a reply from the endpoint into an assistant message that is already stored,
+ * checkpoints it to the database, publishes each piece to listeners, and ends in a stored terminal status.
+ */
+import type { Db } from "../db/client.ts";
+import {
+  checkpoint,
+  finishMessage,
+  type FinishState,
+  getMessage,
+  interruptAbandoned,
+  isTerminal,
+  type Message,
+  requestStop,
+  turnsBefore,
+} from "../db/messages.ts";
+import { type ChatSession, getSession } from "../db/sessions.ts";
+import type { Lifecycle } from "../lifecycle.ts";
+import { EndpointError, type GenerationRequest } from "./endpoint.ts";
+import type { ModelRegistry, ModelSpec } from "./models.ts";
+import { fitPrompt, type PromptInput, type PromptTemplate, PromptTooLongError } from "./templates.ts";
+
+/** Timing and retry settings; tests shorten them. */
+export interface RunnerOptions {
+  /** Longest time the stored text may lag behind the stream. */
+  checkpointMs: number;
+  /** A quiet generation still touches its row this often, so other instances know it is alive. */
+  heartbeatMs: number;
+  /** How long a generation with no listener keeps running, waiting for the browser to reattach. */
+  graceMs: number;
+  /** Attempts for failures before the first token (429, 503, connection refused). */
+  maxAttempts: number;
+  retryBaseMs: number;
+  maxRetryWaitMs: number;
+  /** How often a follower on another instance polls the stored text. */
+  followPollMs: number;
+  /** A reply untouched this long has lost its writer (see interruptAbandoned). */
+  staleAfterMs: number;
+}
+
+/** Production defaults. */
+export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
+  checkpointMs: 1000,
+  heartbeatMs: 5000,
+  graceMs: 15_000,
+  maxAttempts: 4,
+  retryBaseMs: 1000,
+  maxRetryWaitMs: 20_000,
+  followPollMs: 250,
+  staleAfterMs: 30_000,
+};
+
+/** What a listener receives. Offsets count UTF-16 code units of the reply's text. */
+export type GenerationEvent =
+  /** More text; `offset` is the length of the reply after it. */
+  | { type: "delta"; text: string; offset: number }
+  /** Something the user should know while waiting (a retry). */
+  | { type: "status"; message: string }
+  /** The stored terminal state. */
+  | { type: "end"; message: Message };
+
+/** Why a generation was stopped from outside. */
+export type StopReason = "user" | "disconnect" | "shutdown";
+
+/** Work for the runner: an assistant message stored as pending, and the user message it answers. */
+export interface Job {
+  sessionId: string;
+  user: Message;
+  assistant: Message;
+  /** `continue` appends to the assistant's existing text. */
+  mode: "answer" | "continue";
+}
+
+/** The running generations of this process, and followers of any generation. */
+export interface GenerationRunner {
+  /** Starts generating. The job's assistant message must be stored as pending. */
+  start(job: Job): void;
+  /**
+   * Delivers a reply's text from `fromOffset`, then live pieces, then its end; resolves after the end or when
+   * `signal` aborts. Works for generations running here and, through the stored checkpoints, elsewhere.
+   */
+  follow(
+    sessionId: string,
+    messageId: string,
+    fromOffset: number,
+    listener: (event: GenerationEvent) => void,
+    signal: AbortSignal,
+  ): Promise<void>;
+  /** Stops the session's running reply here, and flags it for whichever instance runs it. */
+  stop(sessionId: string): Promise<boolean>;
+  /** Marks replies whose writer is gone as interrupted; returns how many. */
+  sweep(staleAfterMs?: number): Promise<number>;
+  /** True while this process is writing the message. */
+  isLive(messageId: string): boolean;
+  /** Generations running in this process. */
+  readonly active: number;
+}
+
+/** What the runner needs. */
+export interface RunnerDeps {
+  db: Db;
+  lifecycle: Lifecycle;
+  models: ModelRegistry;
+  systemPrompt: string;
+  options?: Partial<RunnerOptions>;
+}
+
+/** The reply stored when no model is configured. */
+export const NO_MODEL_REPLY =
+  "No model is configured on this server, so Rounds cannot write an answer. Your message has been saved. " +
+  "An operator can set `INFERENCE_URL` (a TGI, vLLM, llama.cpp or Ollama server) or `MODEL` with `HF_TOKEN`, " +
+  "then restart Rounds.";
+
+const TICK_MS = 200;
+
+class Generation {
+  text: string;
+  outputTokens: number;
+  /** Text received in this run (continuations start with the old text). */
+  receivedChars = 0;
+  /** Tail that might be the start of a stop sequence, held back until the next piece decides. */
+  held = "";
+  statusMessage: string | null = null;
+  ended: Message | null = null;
+  stopReason: StopReason | "stop_sequence" | null = null;
+  readonly controller = new AbortController();
+  readonly listeners = new Set<(event: GenerationEvent) => void>();
+  graceTimer: ReturnType<typeof setTimeout> | null = null;
+  dirty = false;
+  lastWrite = 0;
+  writing: Promise<void> | null = null;
+
+  constructor(readonly job: Job, readonly stops: string[]) {
+    this.text = job.mode === "continue" ? job.assistant.content : "";
+    this.outputTokens = job.mode === "continue" ? job.assistant.outputTokens : 0;
+  }
+
+  get messageId(): string {
+    return this.job.assistant.id;
+  }
+
+  publish(event: GenerationEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        console.error("generation listener failed:", error);
+      }
+    }
+  }
+
+  stop(reason: StopReason | "stop_sequence"): void {
+    if (this.controller.signal.aborted) return;
+    this.stopReason = reason;
+    this.controller.abort(new DOMException(`Generation stopped: ${reason}`, "AbortError"));
+  }
+
+  /** Adds streamed text, holding back what may begin a stop sequence. Returns true when a stop sequence ended it. */
+  append(chunk: string): boolean {
+    let pending = this.held + chunk;
+    // CR LF and lone CR become LF; a trailing CR waits to see whether LF follows.
+    const trailingCr = pending.endsWith("\r");
+    pending = (trailingCr ? pending.slice(0, -1) : pending).replace(/\r\n?/g, "\n");
+    let stopAt = -1;
+    for (const stop of this.stops) {
+      const at = pending.indexOf(stop);
+      if (at !== -1 && (stopAt === -1 || at < stopAt)) stopAt = at;
+    }
+    if (stopAt !== -1) {
+      this.held = "";
+      this.emit(pending.slice(0, stopAt));
+      return true;
+    }
+    const hold = trailingCr ? 0 : longestStopPrefix(pending, this.stops);
+    this.held = pending.slice(pending.length - hold) + (trailingCr ? "\r" : "");
+    this.emit(pending.slice(0, pending.length - hold));
+    return false;
+  }
+
+  /** Releases held-back text at the end of the stream (it was not a stop sequence after all). */
+  flushHeld(): void {
+    const rest = this.held.replace(/\r$/, "\n");
+    this.held = "";
+    this.emit(rest);
+  }
+
+  private emit(text: string): void {
+    if (!text) return;
+    this.text += text;
+    this.receivedChars += text.length;
+    this.dirty = true;
+    this.publish({ type: "delta", text, offset: this.text.length });
+  }
+}
+
+/** Length of the longest suffix of text that is a proper prefix of a stop sequence. */
+function longestStopPrefix(text: string, stops: string[]): number {
+  let best = 0;
+  for (const stop of stops) {
+    for (let n = Math.min(stop.length - 1, text.length); n > best; n--) {
+      if (text.endsWith(stop.slice(0, n))) {
+        best = n;
+        break;
+      }
+    }
+  }
+  return best;
+}
+
+/** The sampling settings a session uses: its overrides, within the model's limits, over the model's defaults. */
+export function effectiveSettings(
+  spec: ModelSpec,
+  session: Pick<ChatSession, "temperature" | "topP" | "maxNewTokens"> | null,
+): { temperature: number; topP: number; maxNewTokens: number } {
+  return {
+    temperature: session?.temperature ?? spec.defaults.temperature,
+    topP: session?.topP ?? spec.defaults.topP,
+    maxNewTokens: Math.min(session?.maxNewTokens ?? spec.defaults.maxNewTokens, spec.maxNewTokensLimit),
+  };
+}
+
+/** The endpoint request for a fitted prompt. */
+export function buildRequest(
+  template: PromptTemplate,
+  input: PromptInput,
+  settings: { temperature: number; topP: number; maxNewTokens: number },
+): GenerationRequest {
+  const common = { ...settings, stop: template.stop };
+  return template.kind === "chat"
+    ? { ...common, messages: template.messages(input) }
+    : { ...common, prompt: template.render(input) };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
+
+/** Creates the runner. Its one timer runs only while generations are live. */
+export function createRunner(deps: RunnerDeps): GenerationRunner {
+  const options = { ...DEFAULT_RUNNER_OPTIONS, ...deps.options };
+  const { db } = deps;
+  const live = new Map<string, Generation>();
+  let ticker: ReturnType<typeof setInterval> | null = null;
+
+  /** A model the operator removed since the message was stored falls back to the default. */
+  function resolveModel(id: string | null): ModelSpec | null {
+    return (id ? deps.models.get(id) : null) ?? deps.models.get(null);
+  }
+
+  function write(gen: Generation, force = false): void {
+    if (gen.writing || gen.ended) {
+      gen.dirty ||= !gen.ended;
+      return;
+    }
+    const now = performance.now();
+    if (!force && now - gen.lastWrite < options.checkpointMs) return;
+    gen.dirty = false;
+    gen.lastWrite = now;
+    gen.writing = checkpoint(db, gen.messageId, { content: gen.text, outputTokens: gen.outputTokens })
+      .then((result) => {
+        if (result?.stopRequested) gen.stop("user");
+      })
+      .catch((error) => console.error(`checkpoint of message ${gen.messageId} failed:`, error.message))
+      .finally(() => {
+        gen.writing = null;
+      });
+  }
+
+  function tick(): void {
+    const now = performance.now();
+    for (const gen of live.values()) {
+      // Write a little early so the stored text never lags more than checkpointMs.
+      if (gen.dirty && now - gen.lastWrite >= options.checkpointMs - TICK_MS) write(gen, true);
+      else if (now - gen.lastWrite >= options.heartbeatMs) write(gen, true);
+    }
+  }
+
+  function armGrace(gen: Generation): void {
+    if (gen.graceTimer || gen.ended) return;
+    gen.graceTimer = setTimeout(() => {
+      gen.graceTimer = null;
+      if (gen.listeners.size === 0) gen.stop("disconnect");
+    }, options.graceMs);
+  }
+
+  function subscribe(gen: Generation, listener: (event: GenerationEvent) => void): () => void {
+    gen.listeners.add(listener);
+    if (gen.graceTimer) {
+      clearTimeout(gen.graceTimer);
+      gen.graceTimer = null;
+    }
+    return () => {
+      gen.listeners.delete(listener);
+      if (gen.listeners.size === 0) armGrace(gen);
+    };
+  }
+
+  async function generate(gen: Generation): Promise<FinishState> {
+    const { job } = gen;
+    const signal = gen.controller.signal;
+    const session = await getSession(db, job.sessionId);
+    const spec = resolveModel(job.assistant.model ?? session?.model ?? null);
+    const base = () => ({ content: gen.text, outputTokens: gen.outputTokens });
+    if (!spec) {
+      gen.append(NO_MODEL_REPLY);
+      return { ...base(), status: "completed", finishReason: "no_model", error: null };
+    }
+    const settings = effectiveSettings(spec, session);
+    const input: PromptInput = {
+      system: deps.systemPrompt,
+      history: await turnsBefore(db, job.sessionId, job.user.seq),
+      question: job.user.content,
+      answerPrefix: job.mode === "continue" ? gen.text : undefined,
+    };
+    let fitted;
+    try {
+      fitted = fitPrompt(spec.template, input, {
+        contextSize: spec.contextSize,
+        maxNewTokens: settings.maxNewTokens,
+      });
+    } catch (error) {
+      if (!(error instanceof PromptTooLongError)) throw error;
+      return { ...base(), status: "error", finishReason: "prompt_too_long", error: error.message };
+    }
+    const request = buildRequest(spec.template, fitted.input, settings);
+    const client = deps.models.client(spec);
+
+    for (let attempt = 1;; attempt++) {
+      let finishReason: string | null = null;
+      try {
+        for await (const chunk of client.stream(request, signal)) {
+          if (chunk.text) {
+            gen.outputTokens++;
+            if (gen.append(chunk.text)) {
+              gen.stop("stop_sequence");
+              break;
+            }
+          }
+          if (chunk.finishReason) finishReason = chunk.finishReason;
+        }
+        if (gen.stopReason === "stop_sequence") {
+          return { ...base(), status: "completed", finishReason: "stop_sequence", error: null };
+        }
+        if (signal.aborted) return stoppedState(gen);
+        gen.flushHeld();
+        return { ...base(), status: "completed", finishReason: normalizeFinish(finishReason), error: null };
+      } catch (error) {
+        if (gen.stopReason === "stop_sequence") {
+          return { ...base(), status: "completed", finishReason: "stop_sequence", error: null };
+        }
+        if (signal.aborted) return stoppedState(gen);
+        const failure = error instanceof EndpointError ? error : new EndpointError(
+          "failed",
+          `The model endpoint call failed: ${(error as Error)?.message ?? error}`,
+        );
+        if (gen.receivedChars > 0) {
+          gen.flushHeld();
+          return {
+            ...base(),
+            status: "interrupted",
+            finishReason: "error",
+            error:
+              `${failure.message}. The reply was cut off; the text written so far is kept: use Continue to finish it.`,
+          };
+        }
+        if (failure.retryable && attempt < options.maxAttempts) {
+          const wait = Math.min(
+            failure.retryAfterMs ?? options.retryBaseMs * 2 ** (attempt - 1),
+            options.maxRetryWaitMs,
+          );
+          gen.statusMessage =
+            `${failure.message}. Trying again in ${Math.max(1, Math.round(wait / 1000))} s ` +
+            `(attempt ${attempt + 1} of ${options.maxAttempts}).`;
+          gen.publish({ type: "status", message: gen.statusMessage });
+          await sleep(wait, signal);
+          if (signal.aborted) return stoppedState(gen);
+          continue;
+        }
+        const tries = attempt > 1 ? ` Rounds tried ${attempt} times.` : "";
+        return { ...base(), status: "error", finishReason: "error", error: `${failure.message}.${tries}` };
+      }
+    }
+  }
+
+  function stoppedState(gen: Generation): FinishState {
+    gen.flushHeld();
+    const base = { content: gen.text, outputTokens: gen.outputTokens };
+    switch (gen.stopReason) {
+      case "disconnect":
+        return {
+          ...base,
+          status: "interrupted",
+          finishReason: "client_disconnected",
+          error:
+            `The browser disconnected and did not come back within ${
+              Math.round(options.graceMs / 1000)
+            } s, ` +
+            "so generation stopped to free the GPU. The text written so far is kept: use Continue to finish it.",
+        };
+      case "shutdown":
+        return {
+          ...base,
+          status: "interrupted",
+          finishReason: "shutdown",
+          error:
+            "The server was restarting, so generation stopped. The text written so far is kept: use Continue to finish it.",
+        };
+      default:
+        return { ...base, status: "stopped", finishReason: "user", error: null };
+    }
+  }
+
+  async function finishStored(gen: Generation, state: FinishState): Promise<Message> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await finishMessage(db, gen.messageId, state);
+      } catch (error) {
+        if (attempt >= 5) {
+          console.error(`storing the end of message ${gen.messageId} failed:`, (error as Error).message);
+          // The sweep will mark the stored row interrupted; listeners still learn how it ended.
+          return { ...gen.job.assistant, ...state, stopRequested: false, updatedAt: new Date() };
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
+    }
+  }
+
+  async function run(gen: Generation): Promise<void> {
+    let state: FinishState;
+    try {
+      state = await generate(gen);
+    } catch (error) {
+      console.error(`generation of message ${gen.messageId} failed:`, error);
+      gen.flushHeld();
+      state = {
+        content: gen.text,
+        outputTokens: gen.outputTokens,
+        status: gen.receivedChars > 0 ? "interrupted" : "error",
+        finishReason: "error",
+        error: "Rounds failed while writing this reply. The text written so far is kept.",
+      };
+    }
+    await gen.writing;
+    const message = await finishStored(gen, state);
+    gen.ended = message;
+    if (gen.graceTimer) clearTimeout(gen.graceTimer);
+    live.delete(gen.messageId);
+    if (live.size === 0 && ticker) {
+      clearInterval(ticker);
+      ticker = null;
+    }
+    gen.publish({ type: "end", message });
+    gen.listeners.clear();
+  }
+
+  return {
+    get active() {
+      return live.size;
+    },
+    isLive: (messageId) => live.has(messageId),
+    start(job) {
+      const gen = new Generation(job, resolveModel(job.assistant.model)?.template.stop ?? []);
+      live.set(gen.messageId, gen);
+      ticker ??= setInterval(tick, TICK_MS);
+      armGrace(gen);
+      deps.lifecycle.run((shutdown) => {
+        const onShutdown = () => gen.stop("shutdown");
+        shutdown.addEventListener("abort", onShutdown, { once: true });
+        if (shutdown.aborted) onShutdown();
+        return run(gen).finally(() => shutdown.removeEventListener("abort", onShutdown));
+      }).catch((error) => console.error("generation crashed:", error));
+    },
+    async follow(sessionId, messageId, fromOffset, listener, signal) {
+      let offset = Math.max(0, fromOffset);
+      while (!signal.aborted) {
+        const gen = live.get(messageId);
+        if (gen && gen.job.sessionId === sessionId) {
+          await new Promise<void>((resolve) => {
+            if (offset < gen.text.length) {
+              listener({ type: "delta", text: gen.text.slice(offset), offset: gen.text.length });
+            }
+            if (gen.statusMessage && gen.receivedChars === 0) {
+              listener({ type: "status", message: gen.statusMessage });
+            }
+            const unsubscribe = subscribe(gen, (event) => {
+              listener(event);
+              if (event.type === "end") finish();
+            });
+            const finish = () => {
+              unsubscribe();
+              signal.removeEventListener("abort", finish);
+              resolve();
+            };
+            signal.addEventListener("abort", finish, { once: true });
+            if (signal.aborted) finish();
+          });
+          return;
+        }
+        // Not running here: follow the stored checkpoints (another instance, or already finished).
+        const message = await getMessage(db, sessionId, messageId);
+        if (!message) return;
+        if (message.content.length > offset) {
+          listener({ type: "delta", text: message.content.slice(offset), offset: message.content.length });
+          offset = message.content.length;
+        }
+        if (isTerminal(message)) {
+          listener({ type: "end", message });
+          return;
+        }
+        await sleep(options.followPollMs, signal);
+      }
+    },
+    async stop(sessionId) {
+      let stopped = false;
+      for (const gen of live.values()) {
+        if (gen.job.sessionId === sessionId) {
+          gen.stop("user");
+          stopped = true;
+        }
+      }
+      const flagged = await requestStop(db, sessionId);
+      return stopped || flagged.length > 0;
+    },
+    async sweep(staleAfterMs = options.staleAfterMs) {
+      return (await interruptAbandoned(db, { staleAfterMs })).length;
+    },
+  };
+}
+
+/** A stream that ended without saying why ended normally. */
+function normalizeFinish(reason: string | null): string {
+  return reason ?? "stop";
+}

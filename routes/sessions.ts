@@ -1,0 +1,468 @@
+/**
+ * The chat: sessions, messages streamed as server-sent events, Stop, regenerate / continue, feedback, settings.
+ */
+import { type Context, Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { Db } from "../db/client.ts";
+import {
+  beginContinue,
+  beginRegenerate,
+  findReplyByClientId,
+  getMessage,
+  isTerminal,
+  listMessages,
+  type Message,
+  type RestartResult,
+  setFeedback,
+  startExchange,
+} from "../db/messages.ts";
+import {
+  type ChatSession,
+  clearSession,
+  createSession,
+  deleteSession,
+  getSession,
+  listSessions,
+  renameSession,
+  updateSessionSettings,
+} from "../db/sessions.ts";
+import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
+import type { GenerationRunner } from "../inference/runner.ts";
+import type { Lifecycle } from "../lifecycle.ts";
+import {
+  CLIENT_ID_PATTERN,
+  MAX_CORRECTION_CHARS,
+  MAX_MESSAGE_CHARS,
+  stripControlCharacters,
+} from "../safety/limits.ts";
+import {
+  chatHomePage,
+  emptyTranscriptFragment,
+  escapeText,
+  feedbackFragment,
+  type ModelOption,
+  sessionPage,
+  type SettingsFormState,
+  settingsFragment,
+  streamFinal,
+  streamHead,
+  streamStatus,
+} from "../views/chat.tsx";
+import type { PageContext } from "../views/page.ts";
+import { sseResponse } from "./sse.ts";
+
+/** What the chat routes need. */
+export interface SessionsDeps {
+  db: Db;
+  runner: GenerationRunner;
+  models: ModelRegistry;
+  lifecycle: Pick<Lifecycle, "draining">;
+  pageContext: (path: string) => PageContext;
+}
+
+type Form = Record<string, string | File | (string | File)[]>;
+
+function text(form: Form, name: string): string {
+  const value = form[name];
+  return typeof value === "string" ? value : "";
+}
+
+function isHtmx(c: Context): boolean {
+  return c.req.header("hx-request") === "true";
+}
+
+function modelOptions(models: ModelRegistry): ModelOption[] {
+  return models.list().map((m) => ({
+    id: m.id,
+    label: m.label,
+    defaults: m.defaults,
+    maxNewTokensLimit: m.maxNewTokensLimit,
+  }));
+}
+
+/** The model a session talks to: its own if still configured, else the default. */
+function modelFor(models: ModelRegistry, session: Pick<ChatSession, "model">): ModelSpec | null {
+  return models.get(session.model) ?? models.get(null);
+}
+
+function settingsState(models: ModelRegistry, session: ChatSession): SettingsFormState {
+  const spec = modelFor(models, session);
+  const defaults = spec?.defaults ?? { temperature: 0.7, topP: 0.95, maxNewTokens: 512 };
+  return {
+    values: {
+      model: spec?.id ?? "",
+      temperature: String(session.temperature ?? defaults.temperature),
+      topP: String(session.topP ?? defaults.topP),
+      maxNewTokens: String(session.maxNewTokens ?? defaults.maxNewTokens),
+    },
+    errors: {},
+  };
+}
+
+/** Event ids are the reply's length in characters (base 36) after the message; `end` after the last. */
+function eventId(offset: number): string {
+  return offset.toString(36);
+}
+
+/** The offset a Last-Event-ID names; "end" when the client saw the end; null when absent or unreadable. */
+function parseEventId(value: string | undefined): number | "end" | null {
+  if (value === undefined) return null;
+  if (value === "end") return "end";
+  return /^[0-9a-z]{1,10}$/.test(value) ? parseInt(value, 36) : null;
+}
+
+/** The chat routes. */
+export function sessionRoutes(deps: SessionsDeps): Hono {
+  const app = new Hono();
+  const { db, runner, models } = deps;
+
+  async function requireSession(id: string): Promise<ChatSession> {
+    const session = await getSession(db, id);
+    if (!session) {
+      throw new HTTPException(404, { message: "This session does not exist. It may have been deleted." });
+    }
+    return session;
+  }
+
+  function refuseWhileDraining(): void {
+    if (deps.lifecycle.draining) {
+      throw new HTTPException(503, {
+        message: "The server is restarting. Your message was not sent; try again in a moment.",
+      });
+    }
+  }
+
+  const BUSY_MESSAGE =
+    "A reply is still being written in this session. Wait for it to finish, or press Stop.";
+
+  /** Streams a reply as SSE (htmx), or waits for it and redirects to the session page (plain form post). */
+  async function respondWithReply(
+    c: Context,
+    data: {
+      session: ChatSession;
+      user: Message;
+      assistant: Message;
+      kind: "answer" | "regenerate" | "continue";
+      previous?: Message;
+    },
+  ): Promise<Response> {
+    const { session, assistant } = data;
+    if (!isHtmx(c)) {
+      // Without JavaScript there is nothing to stream to: wait for the reply, then show the page.
+      await runner.follow(session.id, assistant.id, assistant.content.length, () => {}, c.req.raw.signal);
+      return c.redirect(`/sessions/${session.id}#m-${assistant.id}`, 303);
+    }
+    const resume = parseEventId(c.req.header("last-event-id"));
+    const startOffset = data.kind === "continue" ? (data.previous?.content.length ?? 0) : 0;
+    const title = (await getSession(db, session.id))?.title ?? session.title;
+    return sseResponse(c.req.raw, async (sse) => {
+      if (resume === "end") {
+        sse.send({ id: "end", event: "done", data: "" });
+        return sse.close();
+      }
+      let offset = resume ?? startOffset;
+      if (resume === null) {
+        sse.send({
+          id: eventId(offset),
+          data: streamHead({
+            sessionId: session.id,
+            user: data.user,
+            title,
+            kind: data.kind,
+            previous: data.previous,
+          }),
+        });
+      }
+      await runner.follow(session.id, assistant.id, offset, (event) => {
+        if (event.type === "delta") {
+          offset = event.offset;
+          sse.send({ id: eventId(offset), data: escapeText(event.text) });
+        } else if (event.type === "status") {
+          sse.send({ id: eventId(offset), data: streamStatus(event.message) });
+        } else {
+          sse.send({
+            id: "end",
+            data: streamFinal({ sessionId: session.id, message: event.message, latest: true }),
+          });
+          sse.send({ id: "end", event: "done", data: "" });
+        }
+      }, sse.signal);
+      sse.close();
+    });
+  }
+
+  app.get("/", async (c) => {
+    const spec = models.get(null);
+    return c.html(chatHomePage(deps.pageContext("/"), {
+      sessions: await listSessions(db),
+      models: modelOptions(models),
+      modelLabel: spec?.label ?? null,
+    }));
+  });
+
+  app.post("/sessions", async (c) => {
+    const form = await c.req.parseBody();
+    const modelId = text(form, "model").trim() || null;
+    if (modelId !== null && !models.get(modelId)) {
+      throw new HTTPException(422, { message: `There is no model "${modelId}" on this server` });
+    }
+    const title = stripControlCharacters(text(form, "title"));
+    const session = await createSession(db, { title, model: modelId });
+    return c.redirect(`/sessions/${session.id}`, 303);
+  });
+
+  app.get("/sessions/:id", async (c) => {
+    const session = await requireSession(c.req.param("id") ?? "");
+    const [messages, sessions] = await Promise.all([listMessages(db, session.id), listSessions(db)]);
+    return c.html(sessionPage(deps.pageContext(c.req.path), {
+      session,
+      sessions,
+      messages,
+      models: modelOptions(models),
+      modelLabel: modelFor(models, session)?.label ?? null,
+      settings: settingsState(models, session),
+      maxMessageChars: MAX_MESSAGE_CHARS,
+    }));
+  });
+
+  app.post("/sessions/:id/messages", async (c) => {
+    const session = await requireSession(c.req.param("id") ?? "");
+    const form = await c.req.parseBody();
+    const content = stripControlCharacters(text(form, "content")).trim();
+    const clientId = text(form, "client_id").trim() || null;
+    if (!content) throw new HTTPException(422, { message: "Type a question before sending." });
+    if (content.length > MAX_MESSAGE_CHARS) {
+      throw new HTTPException(413, {
+        message: `Your message is ${content.length.toLocaleString("en")} characters; the limit is ` +
+          `${
+            MAX_MESSAGE_CHARS.toLocaleString("en")
+          }. Shorten it and send again (your text is still in the box).`,
+      });
+    }
+    if (clientId !== null && !CLIENT_ID_PATTERN.test(clientId)) {
+      throw new HTTPException(400, { message: "client_id must be 8 to 64 letters, digits, '-' or '_'" });
+    }
+    const spec = modelFor(models, session);
+    const result = await startExchange(db, {
+      sessionId: session.id,
+      content,
+      clientId,
+      model: spec?.id ?? null,
+    });
+    if (result.kind === "no_session") {
+      throw new HTTPException(404, { message: "This session does not exist." });
+    }
+    if (result.kind === "busy") throw new HTTPException(409, { message: BUSY_MESSAGE });
+    if (result.kind === "created") {
+      refuseWhileDraining();
+      runner.start({ sessionId: session.id, user: result.user, assistant: result.assistant, mode: "answer" });
+    }
+    return await respondWithReply(c, {
+      session,
+      user: result.user,
+      assistant: result.assistant,
+      kind: "answer",
+    });
+  });
+
+  async function restartReply(c: Context, kind: "regenerate" | "continue"): Promise<Response> {
+    const session = await requireSession(c.req.param("id") ?? "");
+    const messageId = c.req.param("messageId") ?? "";
+    const previous = await getMessage(db, session.id, messageId);
+    if (!previous || previous.role !== "assistant") {
+      throw new HTTPException(404, { message: "This reply does not exist." });
+    }
+    const form = await c.req.parseBody();
+    const clientId = text(form, "client_id").trim() || null;
+    if (clientId !== null && !CLIENT_ID_PATTERN.test(clientId)) {
+      throw new HTTPException(400, { message: "client_id must be 8 to 64 letters, digits, '-' or '_'" });
+    }
+    // The same request again (a reconnecting stream, a double click): follow the reply it started.
+    const user = previous.replyTo ? await getMessage(db, session.id, previous.replyTo) : null;
+    if (user && kind === "regenerate" && clientId) {
+      const started = await findReplyByClientId(db, session.id, clientId);
+      if (started) return await respondWithReply(c, { session, user, assistant: started, kind, previous });
+    }
+    if (user && kind === "continue" && c.req.header("last-event-id") !== undefined) {
+      return await respondWithReply(c, { session, user, assistant: previous, kind, previous });
+    }
+    refuseWhileDraining();
+    const spec = modelFor(models, session);
+    const result: RestartResult = kind === "regenerate"
+      ? await beginRegenerate(db, { sessionId: session.id, messageId, model: spec?.id ?? null, clientId })
+      : await beginContinue(db, { sessionId: session.id, messageId });
+    if (result.kind === "not_found") throw new HTTPException(404, { message: "This reply does not exist." });
+    if (result.kind === "busy") throw new HTTPException(409, { message: BUSY_MESSAGE });
+    if (result.kind === "not_allowed") throw new HTTPException(409, { message: result.reason });
+    runner.start({
+      sessionId: session.id,
+      user: result.user,
+      assistant: result.assistant,
+      mode: kind === "continue" ? "continue" : "answer",
+    });
+    return await respondWithReply(c, {
+      session,
+      user: result.user,
+      assistant: result.assistant,
+      kind,
+      previous,
+    });
+  }
+
+  app.post("/sessions/:id/messages/:messageId/regenerate", (c) => restartReply(c, "regenerate"));
+  app.post("/sessions/:id/messages/:messageId/continue", (c) => restartReply(c, "continue"));
+
+  app.get("/sessions/:id/messages/:messageId/stream", async (c) => {
+    const session = await requireSession(c.req.param("id") ?? "");
+    const message = await getMessage(db, session.id, c.req.param("messageId"));
+    if (!message || message.role !== "assistant") {
+      throw new HTTPException(404, { message: "This reply does not exist." });
+    }
+    const resume = parseEventId(c.req.header("last-event-id"));
+    const fromQuery = Number(c.req.query("offset") ?? "0");
+    let offset = resume === null || resume === "end"
+      ? (Number.isSafeInteger(fromQuery) && fromQuery >= 0 ? fromQuery : 0)
+      : resume;
+    return sseResponse(c.req.raw, async (sse) => {
+      if (resume === "end" || isTerminal(message) && !runner.isLive(message.id)) {
+        const stored = (await getMessage(db, session.id, message.id)) ?? message;
+        if (resume !== "end") {
+          sse.send({
+            id: "end",
+            data: streamFinal({ sessionId: session.id, message: stored, latest: true }),
+          });
+        }
+        sse.send({ id: "end", event: "done", data: "" });
+        return sse.close();
+      }
+      await runner.follow(session.id, message.id, offset, (event) => {
+        if (event.type === "delta") {
+          offset = event.offset;
+          sse.send({ id: eventId(offset), data: escapeText(event.text) });
+        } else if (event.type === "status") {
+          sse.send({ id: eventId(offset), data: streamStatus(event.message) });
+        } else {
+          sse.send({
+            id: "end",
+            data: streamFinal({ sessionId: session.id, message: event.message, latest: true }),
+          });
+          sse.send({ id: "end", event: "done", data: "" });
+        }
+      }, sse.signal);
+      sse.close();
+    });
+  });
+
+  app.post("/sessions/:id/stop", async (c) => {
+    const session = await requireSession(c.req.param("id") ?? "");
+    const stopped = await runner.stop(session.id);
+    if (isHtmx(c)) return c.body(null, 204);
+    return stopped
+      ? c.redirect(`/sessions/${session.id}`, 303)
+      : c.text("Nothing was being generated in this session.", 200);
+  });
+
+  app.post("/sessions/:id/messages/:messageId/feedback", async (c) => {
+    const session = await requireSession(c.req.param("id") ?? "");
+    const form = await c.req.parseBody();
+    const rating = text(form, "rating");
+    if (!["up", "down", "none", ""].includes(rating)) {
+      throw new HTTPException(422, { message: 'rating must be "up", "down" or "none"' });
+    }
+    const correction = stripControlCharacters(text(form, "correction")).trim();
+    if (correction.length > MAX_CORRECTION_CHARS) {
+      throw new HTTPException(413, {
+        message: `A correction may be at most ${MAX_CORRECTION_CHARS} characters.`,
+      });
+    }
+    const message = await setFeedback(db, {
+      sessionId: session.id,
+      messageId: c.req.param("messageId"),
+      feedback: rating === "up" ? 1 : rating === "down" ? -1 : null,
+      correction: correction || null,
+    });
+    if (!message) throw new HTTPException(404, { message: "This reply does not exist." });
+    if (!isHtmx(c)) return c.redirect(`/sessions/${session.id}#m-${message.id}`, 303);
+    return c.html(feedbackFragment(message, session.id));
+  });
+
+  app.post("/sessions/:id/settings", async (c) => {
+    const session = await requireSession(c.req.param("id") ?? "");
+    const form = await c.req.parseBody();
+    const state: SettingsFormState = {
+      values: {
+        model: text(form, "model").trim(),
+        temperature: text(form, "temperature").trim(),
+        topP: text(form, "topP").trim(),
+        maxNewTokens: text(form, "maxNewTokens").trim(),
+      },
+      errors: {},
+    };
+    const spec = state.values.model ? models.get(state.values.model) : models.get(null);
+    if (state.values.model && !spec) {
+      state.errors.model = `There is no model "${state.values.model}" on this server`;
+    }
+    const limit = spec?.maxNewTokensLimit ?? 4096;
+    const number = (
+      raw: string,
+      min: number,
+      max: number,
+      integer: boolean,
+      field: keyof SettingsFormState["errors"],
+    ) => {
+      const value = Number(raw);
+      if (
+        raw === "" || !Number.isFinite(value) || value < min || value > max ||
+        (integer && !Number.isInteger(value))
+      ) {
+        state.errors[field] = `Must be ${integer ? "a whole number" : "a number"} from ${min} to ${max}`;
+        return null;
+      }
+      return value;
+    };
+    const temperature = number(state.values.temperature, 0, 2, false, "temperature");
+    const topP = number(state.values.topP, 0.01, 1, false, "topP");
+    const maxNewTokens = number(state.values.maxNewTokens, 1, limit, true, "maxNewTokens");
+    const options = modelOptions(models);
+    if (Object.keys(state.errors).length > 0) {
+      if (!isHtmx(c)) throw new HTTPException(422, { message: Object.values(state.errors).join("; ") });
+      return c.html(settingsFragment(session.id, options, state), 422);
+    }
+    await updateSessionSettings(db, session.id, { model: spec?.id ?? null, temperature, topP, maxNewTokens });
+    if (!isHtmx(c)) return c.redirect(`/sessions/${session.id}`, 303);
+    return c.html(settingsFragment(session.id, options, { ...state, saved: true }));
+  });
+
+  app.post("/sessions/:id/rename", async (c) => {
+    const session = await requireSession(c.req.param("id") ?? "");
+    const title = stripControlCharacters(text(await c.req.parseBody(), "title")).trim();
+    if (!title) throw new HTTPException(422, { message: "A session needs a title." });
+    await renameSession(db, session.id, title);
+    return c.redirect(`/sessions/${session.id}`, 303);
+  });
+
+  app.post("/sessions/:id/clear", async (c) => {
+    const session = await requireSession(c.req.param("id") ?? "");
+    if ((await listMessages(db, session.id)).some((m) => !isTerminal(m))) {
+      throw new HTTPException(409, { message: "Stop the reply being written before clearing the chat." });
+    }
+    await clearSession(db, session.id);
+    if (!isHtmx(c)) return c.redirect(`/sessions/${session.id}`, 303);
+    return c.html(emptyTranscriptFragment(session.id));
+  });
+
+  const remove = async (c: Context) => {
+    const session = await requireSession(c.req.param("id") ?? "");
+    await runner.stop(session.id);
+    await deleteSession(db, session.id);
+    if (isHtmx(c)) {
+      c.header("HX-Redirect", "/");
+      return c.body("", 200);
+    }
+    return c.redirect("/", 303);
+  };
+  app.post("/sessions/:id/delete", remove);
+  app.delete("/sessions/:id", remove);
+
+  return app;
+}

@@ -1,0 +1,21 @@
+/**
+ * Input limits: what a single request may carry.
+ */
+
+/** Longest message a clinician may send, in characters. */
+export const MAX_MESSAGE_CHARS = 8000;
+
+/** Longest written correction of a reply. */
+export const MAX_CORRECTION_CHARS = 8000;
+
+/** Largest request body the app reads (forms); larger ones get 413 before parsing. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** What a browser-made idempotency key looks like. */
+export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
+
+/** Removes control characters other than tab and newline (they have no place in clinical text). */
+export function stripControlCharacters(text: string): string {
+  // deno-lint-ignore no-control-regex -- matching control characters is the point
+  return text.replace(/\r\n?/g, "\n").replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, "");
+}

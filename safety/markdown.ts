@@ -1,0 +1,80 @@
+/**
+ * Model output → safe HTML: Markdown rendered with raw HTML disabled, then an allowlist sanitizer.
+ */
+import MarkdownIt from "markdown-it";
+import sanitizeHtml from "sanitize-html";
+
+/** HTML that went through the sanitizer; the only kind views insert unescaped. */
+export type SafeHtml = string & { readonly __brand: "SafeHtml" };
+
+const markdown = new MarkdownIt({ html: false, linkify: true, breaks: true, typographer: false });
+
+// A remote image in model output would be fetched by the browser: a way to leak the page's text in its URL.
+// Images become ordinary links the reader can choose to follow.
+markdown.renderer.rules.image = (tokens, idx, options, _env, self) => {
+  const token = tokens[idx];
+  const src = String(token.attrGet("src") ?? "");
+  const alt = self.renderInlineAsText(token.children ?? [], options, _env) || "image";
+  return `<a href="${markdown.utils.escapeHtml(src)}">image: ${markdown.utils.escapeHtml(alt)}</a>`;
+};
+
+const SANITIZE: sanitizeHtml.IOptions = {
+  allowedTags: [
+    "p",
+    "br",
+    "strong",
+    "em",
+    "b",
+    "i",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "a",
+    "del",
+    "s",
+    "sup",
+    "sub",
+  ],
+  allowedAttributes: { a: ["href", "title", "rel", "target"], ol: ["start"], th: ["scope"] },
+  allowedSchemes: ["http", "https", "mailto"],
+  allowedSchemesAppliedToAttributes: ["href"],
+  allowProtocolRelative: false,
+  disallowedTagsMode: "escape",
+  transformTags: {
+    a: sanitizeHtml.simpleTransform("a", { rel: "noopener noreferrer nofollow", target: "_blank" }),
+  },
+};
+
+/** Renders untrusted Markdown (model output, retrieved text) to HTML that cannot run script or htmx. */
+export function renderMarkdown(text: string): SafeHtml {
+  return sanitizeHtml(markdown.render(text), SANITIZE) as SafeHtml;
+}
+
+/** Escapes text for an HTML text node or a quoted attribute. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+}
+
+const ESCAPES: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&#39;",
+};

@@ -1,0 +1,90 @@
+// deno-lint-ignore-file no-window no-window-prefix -- browser script: window is the page here, not Deno
+// Rounds: small enhancements on top of htmx. Everything works without this file, only less smoothly.
+(() => {
+  "use strict";
+
+  const newId = () =>
+    (globalThis.crypto && crypto.randomUUID)
+      ? crypto.randomUUID()
+      : Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
+
+  // htmx 4 honours formaction only on boosted forms. The composer's Regenerate and Continue buttons use it,
+  // so the persistent composer form makes every streaming request (hx-sse follows the element that asked).
+  // Each submission gets a fresh idempotency key; a reconnect reuses the request, and so the key.
+  document.addEventListener("htmx:config:request", (event) => {
+    const request = event.detail.ctx.request;
+    const submitter = request.submitter;
+    if (submitter && submitter.hasAttribute("formaction")) {
+      request.action = submitter.getAttribute("formaction");
+    }
+    if (request.body instanceof FormData && request.body.has("client_id")) {
+      request.body.set("client_id", newId());
+    }
+    if (event.detail.ctx.sourceElement && event.detail.ctx.sourceElement.id === "composer") {
+      const error = document.getElementById("composer-error");
+      if (error) error.replaceChildren();
+    }
+  });
+
+  // The question is stored once the server starts streaming: only then is it safe to empty the box.
+  document.addEventListener("htmx:sse:after:connection", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || form.id !== "composer") return;
+    const action = event.detail.connection && event.detail.connection.url;
+    if (action && /\/messages$/.test(action)) form.querySelector("textarea").value = "";
+  });
+  document.addEventListener("htmx:sse:close", (event) => {
+    if (event.target.id === "composer") event.target.querySelector("textarea").focus();
+  });
+
+  // Enter sends, Shift+Enter makes a new line (and an IME composition is left alone).
+  document.addEventListener("keydown", (event) => {
+    const box = event.target;
+    if (!(box instanceof HTMLTextAreaElement) || box.id !== "composer-input") return;
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (box.value.trim()) box.form.requestSubmit();
+    }
+  });
+
+  // Follow the reply as it grows, unless the reader scrolled up to read something else.
+  let pinned = true;
+  const nearBottom = () => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 80;
+  window.addEventListener("scroll", () => (pinned = nearBottom()), { passive: true });
+  const follow = () => {
+    const transcript = document.getElementById("transcript");
+    if (!transcript || transcript.dataset.followed) return;
+    transcript.dataset.followed = "1";
+    new MutationObserver(() => {
+      if (pinned) window.scrollTo({ top: document.documentElement.scrollHeight });
+    }).observe(transcript, { childList: true, subtree: true, characterData: true });
+  };
+
+  // Sliders show their value; times show in the reader's time zone.
+  document.addEventListener("input", (event) => {
+    const input = event.target;
+    if (input instanceof HTMLInputElement && input.type === "range") {
+      const output = input.closest("label") && input.closest("label").querySelector("output");
+      if (output) output.value = input.value;
+    }
+  });
+  const localTimes = (root) => {
+    for (const time of root.querySelectorAll("time[datetime]")) {
+      const date = new Date(time.getAttribute("datetime"));
+      if (!Number.isNaN(date.getTime())) {
+        time.textContent = date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+      }
+    }
+  };
+
+  const ready = () => {
+    follow();
+    localTimes(document);
+    if (document.getElementById("transcript")) {
+      window.scrollTo({ top: document.documentElement.scrollHeight });
+    }
+  };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready);
+  else ready();
+  document.addEventListener("htmx:after:swap", (event) => localTimes(event.target.parentNode || document));
+})();

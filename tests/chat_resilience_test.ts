@@ -1,0 +1,412 @@
+import assert from "node:assert/strict";
+import { sql } from "drizzle-orm";
+import { getMessage, listMessages } from "../db/messages.ts";
+import { createTestApp, DRIVER, freePort } from "./test_app.ts";
+import { HX, withChat } from "./chat_helpers.ts";
+import { readAll, sseReader, streamedText, unescapeText } from "./sse_client.ts";
+import { DEFAULT_TOKENS } from "./endpoint_stub.ts";
+
+const slow = (n: number, delayMs = 40) => ({
+  tokens: Array.from({ length: n }, (_, i) => ` t${i}`),
+  delayMs,
+});
+
+Deno.test(`stop [${DRIVER}]: Stop aborts the upstream request within 1 s and keeps the partial reply`, async () => {
+  await withChat(async ({ t, stub, session, send, post }) => {
+    stub.enqueue(slow(200, 50));
+    const id = await session();
+    const reader = sseReader(await send(id, "Long answer"));
+    await reader.next();
+    await reader.next();
+    await reader.next(); // two deltas arrived
+    const stopped = await post(`/sessions/${id}/stop`, {}, HX);
+    assert.equal(stopped.status, 204);
+    const at = performance.timeOrigin + performance.now();
+    await stub.waitFor((r) => r[0].abortedAt !== null, 1000);
+    assert.ok(stub.requests[0].abortedAt! - at < 1000, "the endpoint saw its connection close within 1 s");
+    const rest: string[] = [];
+    let last;
+    for (let e = await reader.next(); e; e = await reader.next()) {
+      rest.push(e.event ?? e.data);
+      last = e;
+    }
+    assert.equal(last?.event, "done");
+    const reply = (await listMessages(t.database.db, id))[1];
+    assert.equal(reply.status, "stopped");
+    assert.equal(reply.finishReason, "user");
+    assert.ok(reply.content.startsWith(" t0 t1"), reply.content);
+    assert.ok(reply.content.length < 200 * 4);
+    assert.match(rest.join(""), /badge-stopped">Stopped</);
+  });
+});
+
+Deno.test(`grace [${DRIVER}]: a browser that leaves is given the grace period, then the GPU is freed`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    stub.enqueue(slow(400, 20));
+    const id = await session();
+    const reader = sseReader(await send(id, "Then I close the tab"));
+    await reader.next();
+    await reader.next();
+    const left = performance.now();
+    await reader.cancel();
+    await stub.waitFor((r) => r[0].abortedAt !== null, 3000);
+    assert.ok(performance.now() - left >= 250, "not before the grace period (300 ms in tests)");
+    await t.lifecycle.drain(2000);
+    const reply = (await listMessages(t.database.db, id))[1];
+    assert.equal(reply.status, "interrupted");
+    assert.equal(reply.finishReason, "client_disconnected");
+    assert.match(reply.error ?? "", /did not come back within/);
+    assert.ok(reply.content.length > 0, "the text written so far is kept");
+  }, { runner: { graceMs: 300 } });
+});
+
+Deno.test(`resume [${DRIVER}]: a dropped stream reattaches with Last-Event-ID: nothing lost, nothing repeated`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    const tokens = Array.from({ length: 60 }, (_, i) => ` w${i}`);
+    stub.enqueue({ tokens, delayMs: 15 });
+    const id = await session();
+    const first = sseReader(await send(id, "Resume me"));
+    const seen: string[] = [];
+    let lastId = "";
+    await first.next(); // head
+    for (let i = 0; i < 10; i++) {
+      const e = (await first.next())!;
+      seen.push(unescapeText(e.data));
+      lastId = e.id!;
+    }
+    await first.cancel();
+    const reply = (await listMessages(t.database.db, id))[1];
+    const resumed = await t.request(`/sessions/${id}/messages/${reply.id}/stream`, {
+      headers: { ...HX, "last-event-id": lastId },
+    });
+    const events = await readAll(resumed);
+    assert.equal(events.at(-1)!.event, "done");
+    assert.equal(seen.join("") + streamedText(events), tokens.join(""));
+    assert.equal(stub.requests[0].abortedAt, null, "reattaching in time kept the generation running");
+  }, { runner: { graceMs: 2000 } });
+});
+
+Deno.test(`resume [${DRIVER}]: the composer's reconnect re-POSTs with the same client_id and Last-Event-ID`, async () => {
+  await withChat(async ({ stub, session, send }) => {
+    const tokens = Array.from({ length: 40 }, (_, i) => ` r${i}`);
+    stub.enqueue({ tokens, delayMs: 15 });
+    const id = await session();
+    const first = sseReader(await send(id, "Flaky wifi", { clientId: "retry-key-0001" }));
+    await first.next();
+    const parts: string[] = [];
+    let lastId = "";
+    for (let i = 0; i < 5; i++) {
+      const e = (await first.next())!;
+      parts.push(unescapeText(e.data));
+      lastId = e.id!;
+    }
+    await first.cancel();
+    const again = await readAll(
+      await send(id, "Flaky wifi", { clientId: "retry-key-0001", headers: { "last-event-id": lastId } }),
+    );
+    assert.ok(!again[0].data.includes("msg user"), "the question is not shown twice");
+    assert.equal(parts.join("") + streamedText(again), tokens.join(""));
+    assert.equal(stub.requests.length, 1);
+  }, { runner: { graceMs: 2000 } });
+});
+
+Deno.test(`stream [${DRIVER}]: GET .../stream of a finished reply ends at once with the stored reply and done`, async () => {
+  await withChat(async ({ t, session, send }) => {
+    const id = await session();
+    await readAll(await send(id, "Q"));
+    const reply = (await listMessages(t.database.db, id))[1];
+    const events = await readAll(
+      await t.request(`/sessions/${id}/messages/${reply.id}/stream`, { headers: HX }),
+    );
+    assert.deepEqual(events.map((e) => [e.id, e.event]), [["end", null], ["end", "done"]]);
+    assert.match(events[0].data, /Consider a viral cause first/);
+    const seenEnd = await readAll(
+      await t.request(`/sessions/${id}/messages/${reply.id}/stream`, { headers: { "last-event-id": "end" } }),
+    );
+    assert.deepEqual(seenEnd.map((e) => e.event), ["done"]);
+    assert.equal((await t.request(`/sessions/${id}/messages/${crypto.randomUUID()}/stream`)).status, 404);
+  });
+});
+
+Deno.test(`retry [${DRIVER}]: 429 with Retry-After before the first token is retried after the wait`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    stub.enqueue({ failWith: { status: 429, retryAfter: "1", body: { error: "Too many requests" } } }, {});
+    const id = await session();
+    const events = await readAll(await send(id, "Busy endpoint"));
+    assert.equal(stub.requests.length, 2);
+    const gap = stub.requests[1].receivedAt - stub.requests[0].receivedAt;
+    assert.ok(gap >= 950, `waited ${gap.toFixed(0)} ms, Retry-After said 1 s`);
+    assert.ok(
+      events.some((e) =>
+        /rate limiting requests \(HTTP 429\)\. Trying again in 1 s \(attempt 2 of 4\)/.test(e.data)
+      ),
+    );
+    const reply = (await listMessages(t.database.db, id))[1];
+    assert.equal(reply.status, "completed");
+    assert.equal(reply.content, DEFAULT_TOKENS.join(""));
+  });
+});
+
+Deno.test(`retry [${DRIVER}]: an endpoint that stays unavailable ends in a stored error that says what happened`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    const down = { failWith: { status: 503, body: { error: "Model is loading" } } };
+    stub.enqueue(down, down, down, down, down);
+    const id = await session();
+    const events = await readAll(await send(id, "Anyone?"));
+    assert.equal(stub.requests.length, 4, "bounded: four attempts");
+    assert.equal(events.at(-1)!.event, "done");
+    const reply = (await listMessages(t.database.db, id))[1];
+    assert.equal(reply.status, "error");
+    assert.match(reply.error!, /The model endpoint is unavailable \(HTTP 503\).*Rounds tried 4 times/);
+    assert.match(events.at(-2)!.data, /badge-error">Failed</);
+  });
+});
+
+Deno.test(`retry [${DRIVER}]: connection refused ends in an error naming the problem`, async () => {
+  await withChat(async ({ t, session, send }) => {
+    const id = await session();
+    await readAll(await send(id, "Hello?"));
+    const reply = (await listMessages(t.database.db, id))[1];
+    assert.equal(reply.status, "error");
+    assert.match(reply.error!, /Cannot connect to the model endpoint/);
+  }, { env: { INFERENCE_URL: `http://127.0.0.1:${freePort()}` } });
+});
+
+Deno.test(`failure [${DRIVER}]: an error mid-stream keeps the partial text as interrupted, and Continue finishes it`, async () => {
+  await withChat(async ({ t, stub, session, send, post }) => {
+    stub.enqueue({ tokens: ["Start", " of", " answer", " lost"], errorAfter: 3 }, {
+      tokens: [" and", " the", " rest."],
+    });
+    const id = await session();
+    await readAll(await send(id, "Explain"));
+    let reply = (await listMessages(t.database.db, id))[1];
+    assert.equal(reply.status, "interrupted");
+    assert.equal(reply.content, "Start of answer");
+    assert.match(reply.error!, /CUDA out of memory.*use Continue to finish it/);
+
+    const events = await readAll(
+      await post(`/sessions/${id}/messages/${reply.id}/continue`, { client_id: "cont-key-0001" }, HX),
+    );
+    assert.equal(stub.requests[1].body.prompt, "<s>[INST]Explain[/INST]\nStart of answer");
+    assert.match(events[0].data, /hx-target="#live-body" hx-swap="innerHTML">Start of answer</);
+    assert.equal(events[0].id, (15).toString(36), "event ids continue from the existing text");
+    reply = (await getMessage(t.database.db, id, reply.id))!;
+    assert.equal(reply.content, "Start of answer and the rest.");
+    assert.equal(reply.status, "completed");
+    assert.equal((await listMessages(t.database.db, id)).length, 2, "continued in place");
+  });
+});
+
+Deno.test(`failure [${DRIVER}]: a dropped connection or malformed chunk mid-stream is interrupted, not lost`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    stub.enqueue({ tokens: ["one", " two", " three"], dropAfter: 2 }, {
+      tokens: ["uno", " dos", " tres"],
+      malformedAfter: 2,
+    });
+    const id = await session();
+    await readAll(await send(id, "Drop"));
+    await readAll(await send(id, "Garble"));
+    const [, dropped, , garbled] = await listMessages(t.database.db, id);
+    assert.deepEqual([dropped.status, dropped.content], ["interrupted", "one two"]);
+    assert.deepEqual([garbled.status, garbled.content], ["interrupted", "uno dos"]);
+    assert.match(garbled.error!, /malformed/);
+  });
+});
+
+Deno.test(`length [${DRIVER}]: a reply cut at the length limit says so and offers Continue`, async () => {
+  await withChat(async ({ t, stub, session, send, post }) => {
+    stub.enqueue({ tokens: ["Cut", " here"], finishReason: "length" });
+    const id = await session();
+    const events = await readAll(await send(id, "Long"));
+    assert.match(events.at(-2)!.data, /Cut off at the length limit/);
+    assert.match(events.at(-2)!.data, /formaction="[^"]+\/continue"/);
+    const reply = (await listMessages(t.database.db, id))[1];
+    assert.deepEqual([reply.status, reply.finishReason], ["completed", "length"]);
+    stub.enqueue({ tokens: [" and", " on"] });
+    await readAll(await post(`/sessions/${id}/messages/${reply.id}/continue`, {}, HX));
+    assert.equal((await getMessage(t.database.db, id, reply.id))!.content, "Cut here and on");
+    const again = await post(`/sessions/${id}/messages/${reply.id}/continue`, {}, HX);
+    assert.equal(again.status, 409);
+    assert.match(await again.text(), /only a reply cut short can be continued/);
+  });
+});
+
+Deno.test(`regenerate [${DRIVER}]: a new reply to the same question; the old one is kept as an earlier version`, async () => {
+  await withChat(async ({ t, stub, session, send, post }) => {
+    stub.enqueue({ tokens: ["First", " try"] }, { tokens: ["Second", " try"] });
+    const id = await session();
+    await readAll(await send(id, "Differential for cough?"));
+    const first = (await listMessages(t.database.db, id))[1];
+    const events = await readAll(
+      await post(`/sessions/${id}/messages/${first.id}/regenerate`, { client_id: "regen-key-0001" }, HX),
+    );
+    assert.match(events[0].data, /Earlier version of the reply below/);
+    assert.equal(stub.requests[1].body.prompt, stub.requests[0].body.prompt, "same question, same prompt");
+    const all = await listMessages(t.database.db, id);
+    assert.equal(all.length, 3);
+    assert.deepEqual(all.map((m) => [m.content, m.superseded]), [
+      ["Differential for cough?", false],
+      ["First try", true],
+      ["Second try", false],
+    ]);
+    const html = await (await t.request(`/sessions/${id}`)).text();
+    assert.match(html, /<details class="earlier-version"[^>]*><summary>Earlier version/);
+    // Repeating the request (a reconnect, a double click) follows the reply it started.
+    await readAll(
+      await post(`/sessions/${id}/messages/${first.id}/regenerate`, { client_id: "regen-key-0001" }, HX),
+    );
+    assert.equal(stub.requests.length, 2);
+    // Only the latest reply can be regenerated.
+    const old = await post(
+      `/sessions/${id}/messages/${first.id}/regenerate`,
+      { client_id: "regen-key-0002" },
+      HX,
+    );
+    assert.equal(old.status, 404);
+    await old.body?.cancel();
+  });
+});
+
+Deno.test(`stop sequences [${DRIVER}]: text after a stop sequence never reaches the reader, even split across tokens`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    stub.enqueue({ tokens: ["Hydrate", " well.", " [IN", "ST] fake", " turn"] });
+    const id = await session();
+    const events = await readAll(await send(id, "Q"));
+    assert.equal(streamedText(events), "Hydrate well. ");
+    const reply = (await listMessages(t.database.db, id))[1];
+    assert.deepEqual([reply.content, reply.finishReason, reply.status], [
+      "Hydrate well. ",
+      "stop_sequence",
+      "completed",
+    ]);
+    assert.ok(!streamedText(events).includes("[IN"));
+  });
+});
+
+Deno.test(`context [${DRIVER}]: history is trimmed oldest first to fit the model's context`, async () => {
+  await withChat(async ({ stub, session, send }) => {
+    const id = await session();
+    for (let i = 0; i < 6; i++) {
+      stub.enqueue({ tokens: [`Answer ${i} `.repeat(40)] });
+      await readAll(await send(id, `Question ${i} ${"detail ".repeat(40)}`));
+    }
+    stub.enqueue({});
+    await readAll(await send(id, "Final question"));
+    const prompt = String(stub.requests.at(-1)!.body.prompt);
+    assert.ok(prompt.endsWith("Current question: Final question[/INST]\n"), prompt.slice(-80));
+    assert.ok(!prompt.includes("Question 0 "), "the oldest turn went first");
+    assert.ok(prompt.includes("Question 5 "), "the newest turn stayed");
+    assert.ok(Math.ceil(new TextEncoder().encode(prompt).length / 3) <= 1024 - 256);
+  }, { env: { INFERENCE_CONTEXT_SIZE: "1024", INFERENCE_MAX_NEW_TOKENS: "256" } });
+});
+
+Deno.test(`models [${DRIVER}]: MODELS_FILE models each use their own endpoint, API, template and adapter`, async () => {
+  await withChat(async ({ stub, session, send }) => {
+    const chatSession = await session({ model: "chat-model" });
+    await readAll(await send(chatSession, "Via chat"));
+    const tgiSession = await session({ model: "meddialog-lora" });
+    await readAll(await send(tgiSession, "Via TGI"));
+    assert.equal(stub.requests[0].path, "/v1/chat/completions");
+    assert.equal(stub.requests[0].body.model, "org/chat-model");
+    assert.equal(stub.requests[1].path, "/generate_stream");
+    assert.equal(stub.requests[1].body.inputs, "<s>[INST]Via TGI[/INST]\n");
+    assert.equal((stub.requests[1].body.parameters as Record<string, unknown>).adapter_id, "meddialog-lora");
+    assert.equal(stub.requests[1].headers.authorization, "Bearer secret-for-lora");
+  }, {
+    noModel: true,
+    env: { MODELS_FILE: "models.json", LORA_TOKEN: "secret-for-lora" },
+    files: {
+      "models.json": JSON.stringify({
+        models: [
+          { id: "chat-model", label: "Chat model", url: "STUB", model: "org/chat-model", template: "chat" },
+          {
+            id: "meddialog-lora",
+            label: "MedDialog LoRA",
+            url: "STUB",
+            api: "tgi",
+            template: "llama2-meddialog",
+            adapter_id: "meddialog-lora",
+            token_env: "LORA_TOKEN",
+          },
+        ],
+      }),
+    },
+  });
+});
+
+Deno.test(`instances [${DRIVER}]: another instance follows a reply through the checkpoints and can stop it`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    stub.enqueue(slow(300, 20));
+    // A second app on the same database: another instance of Rounds.
+    const other = await createTestApp({
+      database: t.database,
+      env: { INFERENCE_URL: stub.url },
+      runner: { followPollMs: 50 },
+    });
+    const id = await session();
+    const reader = sseReader(await send(id, "Watched from elsewhere"));
+    await reader.next();
+    await reader.next();
+    const reply = (await listMessages(t.database.db, id))[1];
+    const follower = sseReader(
+      await other.request(`/sessions/${id}/messages/${reply.id}/stream`, { headers: HX }),
+    );
+    const followed: string[] = [];
+    for (let i = 0; i < 3; i++) followed.push((await follower.next())!.data);
+    assert.ok(followed.join("").includes(" t0"), "the follower sees the stored text");
+    // Stop from the other instance: the running one sees the flag at its next checkpoint.
+    assert.equal((await other.request(`/sessions/${id}/stop`, { method: "POST", headers: HX })).status, 204);
+    await stub.waitFor((r) => r[0].abortedAt !== null, 2500);
+    let last;
+    for (let e = await follower.next(); e; e = await follower.next()) last = e;
+    assert.equal(last?.event, "done");
+    assert.equal((await getMessage(t.database.db, id, reply.id))!.status, "stopped");
+    await reader.cancel();
+  }, { runner: { followPollMs: 50 } });
+});
+
+Deno.test(`checkpoints [${DRIVER}]: the stored text trails the stream by at most about a second`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    stub.enqueue(slow(200, 20));
+    const id = await session();
+    const reader = sseReader(await send(id, "Checkpoint me"));
+    await reader.next();
+    const reply = (await listMessages(t.database.db, id))[1];
+    await stub.waitFor((r) => (r[0]?.sentAt.length ?? 0) >= 50, 5000);
+    const sentBy = stub.requests[0].sentAt.length;
+    // Everything sent more than a second ago must be stored within the next 1.2 s.
+    const deadline = Date.now() + 1200;
+    let stored = "";
+    while (Date.now() < deadline) {
+      stored = (await getMessage(t.database.db, id, reply.id))!.content;
+      if (stored.length >= ` t0`.length * (sentBy - 45)) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(stored.length > 0, "checkpointed while streaming");
+    assert.equal((await getMessage(t.database.db, id, reply.id))!.status, "streaming");
+    await t.runner.stop(id);
+    await reader.cancel();
+  }, { runner: { checkpointMs: 1000 } });
+});
+
+Deno.test(`sweep [${DRIVER}]: replies left streaming by a dead process are marked interrupted at start-up`, async () => {
+  await withChat(async ({ t, session }) => {
+    const id = await session();
+    await t.database.db.execute(
+      sql`insert into messages (session_id, role, content, status) values (${id}, 'user', 'q', 'completed')`,
+    );
+    await t.database.db.execute(sql`
+      insert into messages (session_id, role, content, status, updated_at)
+      values (${id}, 'assistant', 'half a rep', 'streaming', now() - interval '1 minute')`);
+    assert.equal(await t.runner.sweep(30_000), 1);
+    const reply = (await listMessages(t.database.db, id))[1];
+    assert.deepEqual([reply.status, reply.finishReason, reply.content], [
+      "interrupted",
+      "server_restart",
+      "half a rep",
+    ]);
+    assert.match(reply.error!, /use Continue to finish it/);
+    const html = await (await t.request(`/sessions/${id}`)).text();
+    assert.match(html, /badge-interrupted/);
+  });
+});
