@@ -129,8 +129,9 @@ class Generation {
   dirty = false;
   lastWrite = 0;
   writing: Promise<void> | null = null;
+  writeScheduled = false;
 
-  constructor(readonly job: Job, readonly stops: string[]) {
+  constructor(readonly job: Job, readonly stops: string[], readonly onText: (gen: Generation) => void) {
     this.text = job.mode === "continue" ? job.assistant.content : "";
     this.outputTokens = job.mode === "continue" ? job.assistant.outputTokens : 0;
   }
@@ -190,6 +191,7 @@ class Generation {
     this.receivedChars += text.length;
     this.dirty = true;
     this.publish({ type: "delta", text, offset: this.text.length });
+    this.onText(this);
   }
 }
 
@@ -275,11 +277,26 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
       });
   }
 
+  /**
+   * After a piece of text went out: checkpoint if one is due. The write waits one timer turn so the piece reaches
+   * the socket first; the next token is ~20 ms away, so the write (synchronous in PGlite, 1–8 ms with its flush
+   * to disk) does not hold it back.
+   */
+  function onText(gen: Generation): void {
+    if (gen.writing || gen.writeScheduled || performance.now() - gen.lastWrite < options.checkpointMs) return;
+    gen.writeScheduled = true;
+    setTimeout(() => {
+      gen.writeScheduled = false;
+      write(gen, true);
+    }, 0);
+  }
+
+  /** Fallback for a stream that went quiet: what is unsaved gets saved, and a live reply keeps its heartbeat. */
   function tick(): void {
     const now = performance.now();
     for (const gen of live.values()) {
-      // Write a little early so the stored text never lags more than checkpointMs.
-      if (gen.dirty && now - gen.lastWrite >= options.checkpointMs - TICK_MS) write(gen, true);
+      if (gen.writeScheduled) continue;
+      if (gen.dirty && now - gen.lastWrite >= options.checkpointMs) write(gen, true);
       else if (now - gen.lastWrite >= options.heartbeatMs) write(gen, true);
     }
   }
@@ -468,7 +485,7 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     },
     isLive: (messageId) => live.has(messageId),
     start(job) {
-      const gen = new Generation(job, resolveModel(job.assistant.model)?.template.stop ?? []);
+      const gen = new Generation(job, resolveModel(job.assistant.model)?.template.stop ?? [], onText);
       live.set(gen.messageId, gen);
       ticker ??= setInterval(tick, TICK_MS);
       armGrace(gen);

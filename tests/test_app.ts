@@ -24,6 +24,7 @@ export const TEST_DATABASE_URL = Deno.env.get("TEST_DATABASE_URL") || undefined;
 export const DRIVER = TEST_DATABASE_URL ? "postgres" : "pglite";
 
 let pgliteTemplate: Promise<PGlite> | null = null;
+
 let assets: Promise<AssetStore> | null = null;
 let databaseCounter = 0;
 
@@ -33,7 +34,7 @@ export async function createTestDatabase(): Promise<Database> {
     // Creating PGlite takes ~2 s; cloning a migrated template takes about half that.
     pgliteTemplate ??= openPglite().then(async (template) => {
       await migrate(template);
-      return template.client;
+      return template.client as PGlite;
     });
     const clone = await (await pgliteTemplate).clone() as PGlite;
     return wrapPglite(clone, "PGlite in memory (test)");

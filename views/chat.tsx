@@ -126,7 +126,7 @@ export function SessionList(props: { sessions: SessionSummary[]; currentId: stri
       {props.sessions.map((s) => (
         <li>
           <a href={`/sessions/${s.id}`} aria-current={s.id === props.currentId ? "page" : undefined}>
-            <span class="title">{s.title}</span>
+            <span class="title" id={`session-link-title-${s.id}`}>{s.title}</span>
             <span class="meta">
               <time datetime={s.updatedAt.toISOString()}>{formatTime(s.updatedAt)}</time> · {s.messageCount}
               {" "}
@@ -353,7 +353,8 @@ export function Feedback(props: { message: Message; sessionId: string; saved?: b
           aria-pressed={m.feedback === 1 ? "true" : "false"}
           title="Helpful"
         >
-          👍<span class="sr-only">Helpful</span>
+          <Thumb up />
+          <span class="sr-only">Helpful</span>
         </button>
         <button
           type="submit"
@@ -363,7 +364,8 @@ export function Feedback(props: { message: Message; sessionId: string; saved?: b
           aria-pressed={m.feedback === -1 ? "true" : "false"}
           title="Not helpful"
         >
-          👎<span class="sr-only">Not helpful</span>
+          <Thumb up={false} />
+          <span class="sr-only">Not helpful</span>
         </button>
       </form>
       <details class="correction" open={m.correction ? true : undefined}>
@@ -383,6 +385,25 @@ export function Feedback(props: { message: Message; sessionId: string; saved?: b
       </details>
       {props.saved && <span class="saved" role="status">Saved</span>}
     </div>
+  );
+}
+
+/** A thumbs-up or thumbs-down icon (inline SVG: no emoji font needed). */
+function Thumb(props: { up: boolean }) {
+  return (
+    <svg
+      class={`thumb${props.up ? "" : " down"}`}
+      viewBox="0 0 24 24"
+      width="16"
+      height="16"
+      aria-hidden="true"
+      focusable="false"
+    >
+      <path
+        fill="currentColor"
+        d="M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z"
+      />
+    </svg>
   );
 }
 
@@ -598,6 +619,9 @@ export function streamHead(
         <LiveHead sessionId={data.sessionId} label={label} />
       </hx-partial>
       <hx-partial hx-target="#session-title" hx-swap="innerHTML">{data.title}</hx-partial>
+      <hx-partial hx-target={`#session-link-title-${data.sessionId}`} hx-swap="innerHTML">
+        {data.title}
+      </hx-partial>
     </>,
   );
 }

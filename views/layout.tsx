@@ -24,6 +24,7 @@ function Layout(props: { page: PageContext; title: string; children: Child }) {
         <meta name="color-scheme" content="light dark" />
         <meta name="htmx-config" content={HTMX_CONFIG} />
         <title>{props.title} · Rounds</title>
+        <link rel="icon" type="image/svg+xml" href={page.assets.url("favicon.svg")} />
         <link rel="stylesheet" href={page.assets.url("app.css")} />
         <script src={page.assets.url("vendor/htmx-4.0.1.min.js")} defer></script>
         <script src={page.assets.url("vendor/hx-sse-4.0.1.min.js")} defer></script>

@@ -1,0 +1,405 @@
+/**
+ * deno task bench:stream: streaming through Rounds against the endpoint stub at 50 tokens/s.
+ *
+ * 1. Latency: a client reading the stub directly and clients reading through Rounds, in the same run, on the
+ *    same 2,000-token reply. Added latency per token = (receive − stub send) through Rounds minus the same for
+ *    the direct client, token by token.
+ * 2. Bytes on the wire ÷ final text bytes for that reply, counted on a raw TCP socket (headers, chunking and
+ *    compression included), with and without gzip.
+ * 3. 500 concurrent streams: every streamed and stored reply compared with what the stub sent; the server's
+ *    RSS growth.
+ *
+ * Rounds runs as its own process (main.ts on PGlite, or on Postgres with --database-url); the stub and the
+ * clients run here, so stub send times and client receive times share one clock.
+ */
+import { join } from "node:path";
+import { openPglite, openPostgres } from "../db/client.ts";
+import { listMessages } from "../db/messages.ts";
+import { listSessions } from "../db/sessions.ts";
+import { startStub, syntheticTokens } from "../tests/endpoint_stub.ts";
+import { startServer } from "../tests/server_process.ts";
+import { sseReader, streamedText } from "../tests/sse_client.ts";
+import { freePort } from "../tests/test_app.ts";
+
+const args = new Map<string, string>();
+for (let i = 0; i < Deno.args.length; i++) {
+  if (Deno.args[i].startsWith("--")) args.set(Deno.args[i].slice(2), Deno.args[i + 1] ?? "");
+}
+const RATE = Number(args.get("rate") ?? 50);
+const LONG_TOKENS = Number(args.get("tokens") ?? 2000);
+const CONCURRENT = Number(args.get("concurrent") ?? 500);
+const CONCURRENT_TOKENS = Number(args.get("concurrent-tokens") ?? 200);
+const DATABASE_URL = args.get("database-url") || null;
+/** Diagnostics: ask for an uncompressed latency stream. */
+const LATENCY_GZIP = args.get("latency-gzip") !== "false";
+
+const clock = () => performance.timeOrigin + performance.now();
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+};
+const fmt = (n: number, digits = 2) => n.toFixed(digits);
+
+function progress(label: string, done: number, total: number) {
+  if (!Deno.stdout.isTerminal()) return;
+  const width = 30;
+  const filled = Math.round((done / total) * width);
+  Deno.stdout.writeSync(
+    new TextEncoder().encode(
+      `\r${label} [${"#".repeat(filled)}${" ".repeat(width - filled)}] ${done}/${total}`,
+    ),
+  );
+  if (done === total) Deno.stdout.writeSync(new TextEncoder().encode("\n"));
+}
+
+function rssKb(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
+}
+
+/** When each token (by cumulative text length) reached a reader of SSE deltas with offset ids. */
+function tokenArrivals(tokens: string[], deltas: { offset: number; at: number }[]): number[] {
+  const arrivals: number[] = [];
+  let end = 0;
+  let d = 0;
+  for (const token of tokens) {
+    end += token.length;
+    while (d < deltas.length && deltas[d].offset < end) d++;
+    arrivals.push(deltas[d]?.at ?? NaN);
+  }
+  return arrivals;
+}
+
+/** POSTs over a raw socket and counts every byte that comes back; decodes the body for checking. */
+async function rawPost(port: number, path: string, form: Record<string, string>, gzip: boolean) {
+  const body = new URLSearchParams(form).toString();
+  const head = [
+    `POST ${path} HTTP/1.1`,
+    `Host: 127.0.0.1:${port}`,
+    "Content-Type: application/x-www-form-urlencoded",
+    `Content-Length: ${new TextEncoder().encode(body).length}`,
+    "HX-Request: true",
+    ...(gzip ? ["Accept-Encoding: gzip, deflate, br"] : []),
+    "Connection: close",
+    "",
+    "",
+  ].join("\r\n");
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(new TextEncoder().encode(head + body));
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of conn.readable) {
+    chunks.push(chunk);
+    total += chunk.length;
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) all.set(c, (at += c.length) - c.length);
+  const split = new TextDecoder("latin1").decode(all).indexOf("\r\n\r\n");
+  const headers = new TextDecoder().decode(all.slice(0, split)).toLowerCase();
+  let payload = all.slice(split + 4);
+  if (headers.includes("transfer-encoding: chunked")) {
+    const parts: number[] = [];
+    let i = 0;
+    while (i < payload.length) {
+      const lineEnd = new TextDecoder("latin1").decode(payload.slice(i, i + 20)).indexOf("\r\n");
+      const size = parseInt(new TextDecoder().decode(payload.slice(i, i + lineEnd)), 16);
+      if (!size) break;
+      parts.push(...payload.slice(i + lineEnd + 2, i + lineEnd + 2 + size));
+      i += lineEnd + 2 + size + 2;
+    }
+    payload = new Uint8Array(parts);
+  }
+  const events = await readEvents(new Response(payload));
+  return {
+    wireBytes: total,
+    bodyBytes: payload.length,
+    text: streamedText(events),
+    compressed: headers.includes("content-encoding: gzip"),
+  };
+}
+
+async function readEvents(response: Response) {
+  const reader = sseReader(response);
+  const events = [];
+  for (let e = await reader.next(); e; e = await reader.next()) events.push(e);
+  return events;
+}
+
+async function newSession(base: string): Promise<string> {
+  const response = await fetch(`${base}/sessions`, { method: "POST", redirect: "manual" });
+  await response.body?.cancel();
+  return response.headers.get("location")!;
+}
+
+/** Reads the long reply from the stub directly and through Rounds at the same time; per-token latencies. */
+async function measureLatency(
+  base: string,
+  stub: ReturnType<typeof startStub>,
+  tokens: string[],
+  total: number,
+  alsoRunning: Promise<unknown>[],
+) {
+  const marker = crypto.randomUUID().slice(0, 8);
+  const before = stub.requests.length;
+  const session = await newSession(base);
+  const direct = (async () => {
+    const response = await fetch(`${stub.url}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ prompt: `bench-direct-${marker}`, stream: true, max_tokens: total }),
+    });
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const arrivals: number[] = [];
+    let buffer = "";
+    let bodyBytes = 0;
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      const at = clock();
+      bodyBytes += new TextEncoder().encode(r.value).length;
+      buffer += r.value;
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) !== -1) {
+        const line = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        if (line.startsWith("data: {") && !line.includes('"finish_reason":"')) arrivals.push(at);
+      }
+    }
+    return { arrivals, bodyBytes };
+  })();
+  const throughRounds = (async () => {
+    const response = await fetch(`${base}${session}/messages`, {
+      method: "POST",
+      headers: {
+        "hx-request": "true",
+        "content-type": "application/x-www-form-urlencoded",
+        ...(LATENCY_GZIP ? {} : { "accept-encoding": "identity" }),
+      },
+      body: new URLSearchParams({ content: `bench-latency-${marker}` }),
+    });
+    const reader = sseReader(response);
+    const deltas: { offset: number; at: number }[] = [];
+    let streamed = "";
+    for (let e = await reader.next(); e; e = await reader.next()) {
+      const at = clock();
+      if (e.id && e.id !== "end" && !e.data.startsWith("<hx-partial")) {
+        deltas.push({ offset: parseInt(e.id, 36), at });
+        streamed += e.data.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+      }
+    }
+    return { deltas, streamed };
+  })();
+  const ticker = setInterval(() => {
+    const sent = Math.max(0, ...stub.requests.slice(before).map((r) => r.sentAt.length));
+    progress("  tokens", Math.min(sent, total), total);
+  }, 500);
+  const [d, r] = await Promise.all([direct, throughRounds, ...alsoRunning]);
+  clearInterval(ticker);
+  progress("  tokens", total, total);
+  const sentFor = (m: string) =>
+    stub.requests.slice(before).find((q) => JSON.stringify(q.body).includes(m))!.sentAt;
+  const directSent = sentFor(`bench-direct-${marker}`);
+  const roundsSent = sentFor(`bench-latency-${marker}`);
+  const directLatency = d.arrivals.map((at, i) => at - directSent[i]);
+  const roundsLatency = tokenArrivals(tokens, r.deltas).map((at, i) => at - roundsSent[i]);
+  const added = roundsLatency.map((l, i) => l - directLatency[i]).filter((x) => Number.isFinite(x));
+  return {
+    directLatency,
+    roundsLatency,
+    added,
+    intact: r.streamed === tokens.join(""),
+    directBodyBytes: d.bodyBytes,
+  };
+}
+
+async function main() {
+  const stub = startStub();
+  const dir = await Deno.makeTempDir({ prefix: "rounds-bench-" });
+  const port = freePort();
+  const base = `http://127.0.0.1:${port}`;
+  let testDatabase: string | null = null;
+  let serverEnv: Record<string, string> = { DATA_DIR: dir };
+  if (DATABASE_URL) {
+    testDatabase = `rounds_bench_${Date.now()}`;
+    const admin = openPostgres(DATABASE_URL, { poolSize: 1 });
+    await admin.client.unsafe(`create database "${testDatabase}"`);
+    await admin.close();
+    const url = new URL(DATABASE_URL);
+    url.pathname = `/${testDatabase}`;
+    serverEnv = { DATABASE_URL: url.toString(), DATABASE_POOL_SIZE: "20" };
+  }
+  const server = startServer({
+    ...serverEnv,
+    PORT: String(port),
+    INFERENCE_URL: stub.url,
+    STREAM_GRACE_SECONDS: "60",
+  });
+  await server.waitFor(/^listening on/, 60_000);
+  const database = DATABASE_URL ? "Postgres 15 + pgvector (local)" : "PGlite (embedded)";
+  console.log(`Rounds pid ${server.child.pid} on ${database}; stub at ${stub.url}, ${RATE} tokens/s`);
+
+  // Warm up the JIT and the database.
+  stub.defaultScript = { tokens: syntheticTokens(50), delayMs: 1 };
+  for (let i = 0; i < 5; i++) {
+    const session = await newSession(base);
+    await readEvents(
+      await fetch(`${base}${session}/messages`, {
+        method: "POST",
+        headers: { "hx-request": "true", "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ content: `warm up ${i}` }),
+      }),
+    );
+  }
+
+  // 1: latency. The long reply, read from the stub directly and through Rounds, at the same time.
+  const tokens = syntheticTokens(LONG_TOKENS);
+  const text = tokens.join("");
+  const textBytes = new TextEncoder().encode(text).length;
+  stub.defaultScript = { tokens, delayMs: 1000 / RATE };
+  const seconds = fmt(LONG_TOKENS / RATE, 0);
+  console.log(
+    `1/3 latency: a ${LONG_TOKENS}-token reply (${seconds} s), read directly and through Rounds at once…`,
+  );
+  const latency = await measureLatency(base, stub, tokens, LONG_TOKENS, []);
+
+  // 2: bytes on the wire, gzip and not, counted on raw sockets; latency again with these two running too.
+  console.log(`2/3 wire bytes: the same reply with and without gzip (and latency while three streams run)…`);
+  const [gzipSession, plainSession] = [await newSession(base), await newSession(base)];
+  const wire = [
+    rawPost(port, `${gzipSession}/messages`, { content: "bench-wire-gzip" }, true),
+    rawPost(port, `${plainSession}/messages`, { content: "bench-wire-plain" }, false),
+  ];
+  const loaded = await measureLatency(base, stub, tokens, LONG_TOKENS, wire);
+  const [gz, plain] = await Promise.all(wire);
+
+  // 3: many streams at once.
+  console.log(
+    `3/3 ${CONCURRENT} concurrent streams of ${CONCURRENT_TOKENS} tokens at ${RATE} tokens/s each…`,
+  );
+  const sessions: string[] = [];
+  for (let i = 0; i < CONCURRENT; i++) {
+    sessions.push(await newSession(base));
+    if (i % 25 === 24 || i === CONCURRENT - 1) progress("  sessions", i + 1, CONCURRENT);
+  }
+  const shortTokens = syntheticTokens(CONCURRENT_TOKENS);
+  stub.defaultScript = { tokens: shortTokens, delayMs: 1000 / RATE };
+  const rssBefore = rssKb(server.child.pid);
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssKb(server.child.pid))), 100);
+  let finished = 0;
+  const started = performance.now();
+  const results = await Promise.all(sessions.map(async (session, i) => {
+    try {
+      const response = await fetch(`${base}${session}/messages`, {
+        method: "POST",
+        headers: { "hx-request": "true", "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ content: `concurrent ${i}` }),
+      });
+      if (response.status !== 200) return `HTTP ${response.status}`;
+      const events = await readEvents(response);
+      const ok = streamedText(events) === shortTokens.join("") && events.at(-1)?.event === "done";
+      return ok ? null : "streamed text differs";
+    } catch (error) {
+      return String(error);
+    } finally {
+      progress("  streams", ++finished, CONCURRENT);
+    }
+  }));
+  const wall = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  const streamFailures = results.filter((r) => r !== null);
+
+  server.kill("SIGTERM");
+  await server.status;
+  // What was stored, read back after the server has gone.
+  const store = DATABASE_URL
+    ? openPostgres(serverEnv.DATABASE_URL, { poolSize: 2 })
+    : await openPglite({ dataDir: join(dir, "pglite") });
+  let storedBad = 0;
+  let storedChecked = 0;
+  for (const session of await listSessions(store.db, { limit: 10_000 })) {
+    const messages = await listMessages(store.db, session.id);
+    const question = messages.find((m) => m.role === "user")?.content ?? "";
+    const reply = messages.find((m) => m.role === "assistant");
+    const expected = question.startsWith("concurrent")
+      ? shortTokens.join("")
+      : question.startsWith("bench-")
+      ? text
+      : null;
+    if (expected === null) continue;
+    storedChecked++;
+    if (!reply || reply.status !== "completed" || reply.content !== expected) storedBad++;
+  }
+  await store.close();
+  if (testDatabase) {
+    const admin = openPostgres(DATABASE_URL!, { poolSize: 1 });
+    await admin.client.unsafe(`drop database if exists "${testDatabase}" with (force)`);
+    await admin.close();
+  }
+  await stub.close();
+  await Deno.remove(dir, { recursive: true });
+
+  const ratio = (bytes: number) => fmt(bytes / textBytes);
+  const ms = (values: number[], p: number) => fmt(percentile(values, p));
+  const rows = [
+    [
+      "Machine",
+      `${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`,
+    ],
+    ["Database", database],
+    [
+      "Direct from the stub: latency per token p50 / p99",
+      `${ms(latency.directLatency, 50)} / ${ms(latency.directLatency, 99)} ms`,
+    ],
+    [
+      "Through Rounds: latency per token p50 / p99",
+      `${ms(latency.roundsLatency, 50)} / ${ms(latency.roundsLatency, 99)} ms`,
+    ],
+    [
+      "**Added latency per token p50 / p99** (goal p99 ≤ 2 ms)",
+      `**${ms(latency.added, 50)} / ${ms(latency.added, 99)} ms** (p99.9 ${ms(latency.added, 99.9)} ms)`,
+    ],
+    [
+      "Added latency p50 / p99 with two more long streams running",
+      `${ms(loaded.added, 50)} / ${ms(loaded.added, 99)} ms`,
+    ],
+    [`Final text of the ${LONG_TOKENS}-token reply`, `${textBytes.toLocaleString("en")} bytes`],
+    [
+      "**Bytes ÷ text bytes, gzip** (what browsers get; goal ≤ 3)",
+      `**${ratio(gz.bodyBytes)} HTTP body**, ${
+        ratio(gz.wireBytes)
+      } counting every socket byte (headers and chunk framing)`,
+    ],
+    [
+      "Bytes ÷ text bytes, uncompressed",
+      `${ratio(plain.bodyBytes)} HTTP body, ${ratio(plain.wireBytes)} every socket byte`,
+    ],
+    [
+      "For comparison: the endpoint's own stream (OpenAI format)",
+      `${ratio(latency.directBodyBytes)} HTTP body`,
+    ],
+    [
+      "Long replies intact (streamed = sent)",
+      `${[latency.intact, loaded.intact, gz.text === text, plain.text === text].filter(Boolean).length} / 4`,
+    ],
+    [
+      `**${CONCURRENT} concurrent streams: lost or corrupted**`,
+      `**${streamFailures.length} streamed, ${storedBad} stored** (${storedChecked} stored replies checked)`,
+    ],
+    [
+      `${CONCURRENT} concurrent streams: wall time`,
+      `${fmt(wall, 1)} s (ideal ${fmt(CONCURRENT_TOKENS / RATE, 1)} s)`,
+    ],
+    [
+      "**Server RSS growth under load** (goal ≤ 150 MB)",
+      `**${fmt((rssPeak - rssBefore) / 1024, 1)} MB** (${fmt(rssBefore / 1024, 0)} → ${
+        fmt(rssPeak / 1024, 0)
+      } MB)`,
+    ],
+  ];
+  console.log("\n| Measure | Result |\n| --- | --- |");
+  for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
+  if (streamFailures.length) console.log("\nfirst failures:", streamFailures.slice(0, 5));
+  if (gz.compressed !== true) console.log("\nwarning: the gzip client did not get a compressed response");
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,174 @@
+/**
+ * The main chat flow in a real browser (Debian's Chromium through playwright-core): start a session, send a
+ * question, watch the reply grow, press Stop, reload and see the stopped reply. Screenshots go to
+ * tests/artifacts/ (git-ignored). Skipped when Chromium is not installed, unless ROUNDS_REQUIRE_BROWSER=1 (CI).
+ */
+import assert from "node:assert/strict";
+import { chromium, type Page } from "playwright-core";
+import { startStub } from "./endpoint_stub.ts";
+import { createTestApp } from "./test_app.ts";
+
+const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
+const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
+const required = Deno.env.get("ROUNDS_REQUIRE_BROWSER") === "1";
+const ARTIFACTS = new URL("./artifacts/", import.meta.url);
+if (!hasChromium && !required) {
+  console.warn(`browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+}
+
+async function withBrowser(
+  fn: (page: Page, base: string, stub: ReturnType<typeof startStub>) => Promise<void>,
+) {
+  await Deno.mkdir(ARTIFACTS, { recursive: true });
+  const stub = startStub();
+  const t = await createTestApp({ env: { INFERENCE_URL: stub.url }, runner: { graceMs: 5000 } });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, t.app.fetch);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const problems: string[] = [];
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(message.text());
+  });
+  page.on("pageerror", (error) => problems.push(String(error)));
+  page.on("response", (response) => {
+    if (response.status() >= 400) problems.push(`HTTP ${response.status()} for ${response.url()}`);
+  });
+  try {
+    await fn(page, `http://127.0.0.1:${server.addr.port}`, stub);
+    assert.deepEqual(problems, [], "no script errors or CSP violations in the console");
+  } finally {
+    await browser.close();
+    await server.shutdown();
+    await t.close();
+    await stub.close();
+  }
+}
+
+// In-page code is written as strings: browser globals are not in Deno's type library.
+const liveText = (page: Page) =>
+  page.evaluate<string>(`document.querySelector("#live-body")?.textContent ?? ""`);
+// Polled from here: the page's CSP (rightly) refuses the eval that page.waitForFunction would need.
+async function waitUntil(page: Page, expression: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await page.evaluate<boolean>(expression))) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${expression}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+const liveLongerThan = (page: Page, n: number) =>
+  waitUntil(page, `(document.querySelector("#live-body")?.textContent ?? "").length > ${n}`);
+
+Deno.test({
+  name: "browser: ask, watch the reply grow, Stop, reload and see the stopped reply",
+  ignore: !hasChromium && !required,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await withBrowser(async (page, base, stub) => {
+      stub.defaultScript = {
+        tokens: Array.from({ length: 400 }, (_, i) => (i % 25 === 24 ? "\n\n" : ` word${i}`)),
+        delayMs: 40,
+      };
+      await page.goto(base + "/");
+      await page.screenshot({ path: new URL("home.png", ARTIFACTS).pathname, fullPage: true });
+      await page.getByRole("button", { name: "New session" }).first().click();
+      await page.waitForURL(/\/sessions\/[0-9a-f-]{36}$/);
+
+      const box = page.locator("#composer-input");
+      await box.fill("Adult with a dry cough for two weeks after a cold: what should I check?");
+      await box.press("Enter");
+
+      // The question joins the transcript and the box empties once the server has stored it.
+      await page.locator("article.msg.user", { hasText: "dry cough for two weeks" }).waitFor();
+      await waitUntil(page, `document.querySelector("#composer-input").value === ""`);
+      assert.equal(
+        await page.locator("#composer-input").isDisabled(),
+        true,
+        "the composer is disabled while sending",
+      );
+
+      // The reply grows over several frames.
+      const lengths: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        await liveLongerThan(page, lengths.at(-1) ?? 0);
+        lengths.push((await liveText(page)).length);
+        await page.waitForTimeout(150);
+      }
+      assert.ok(lengths.every((n, i) => i === 0 || n > lengths[i - 1]), `grew: ${lengths}`);
+      assert.match(await liveText(page), /^ word0 word1 word2/);
+      await page.screenshot({ path: new URL("streaming.png", ARTIFACTS).pathname, fullPage: true });
+
+      await page.getByRole("button", { name: "Stop" }).click();
+      const stopped = page.locator("article.msg.assistant.status-stopped");
+      await stopped.waitFor({ timeout: 5000 });
+      await stub.waitFor((r) => r[0].abortedAt !== null, 2000);
+      const kept = await stopped.locator(".msg-body").textContent();
+      assert.match(kept ?? "", /word0 word1/);
+      assert.equal(
+        await page.locator("#composer-input").isDisabled(),
+        false,
+        "re-enabled after the reply ended",
+      );
+      await page.screenshot({ path: new URL("stopped.png", ARTIFACTS).pathname, fullPage: true });
+
+      await page.reload();
+      const reloaded = page.locator("article.msg.assistant.status-stopped");
+      await reloaded.waitFor();
+      assert.match(await reloaded.locator(".badge").first().textContent() ?? "", /Stopped/);
+      assert.equal((await reloaded.locator(".msg-body").textContent())?.trim(), kept?.trim());
+      assert.ok(
+        await reloaded.getByRole("button", { name: "Continue" }).isVisible(),
+        "a stopped reply offers Continue",
+      );
+
+      // Continue from the page: the same reply grows again and completes.
+      stub.enqueue({ tokens: [" and", " the", " end."] });
+      await reloaded.getByRole("button", { name: "Continue" }).click();
+      const completed = page.locator("article.msg.assistant.status-completed");
+      await completed.waitFor({ timeout: 5000 });
+      assert.match(await completed.locator(".msg-body").textContent() ?? "", /and the end\.$/m);
+      assert.equal(await page.locator("article.msg.assistant:not(.live)").count(), 1, "continued in place");
+    });
+  },
+});
+
+Deno.test({
+  name: "browser: reloading mid-reply reattaches to the stream; the page works at phone width",
+  ignore: !hasChromium && !required,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await withBrowser(async (page, base, stub) => {
+      stub.defaultScript = { tokens: Array.from({ length: 120 }, (_, i) => ` part${i}`), delayMs: 25 };
+      await page.setViewportSize({ width: 375, height: 740 });
+      await page.goto(base + "/");
+      await page.getByRole("button", { name: "New session" }).first().click();
+      await page.waitForURL(/\/sessions\//);
+      await page.locator("#composer-input").fill("Reload during the answer");
+      await page.getByRole("button", { name: "Send" }).click();
+      await waitUntil(page, `(document.querySelector("#live-body")?.textContent ?? "").includes("part10")`);
+      await page.reload();
+      // The page shows the text so far and follows the rest from where it left off.
+      const done = page.locator("article.msg.assistant.status-completed");
+      await done.waitFor({ timeout: 10_000 });
+      const text = (await done.locator(".msg-body").textContent() ?? "").trim();
+      assert.equal(text, Array.from({ length: 120 }, (_, i) => `part${i}`).join(" "));
+      const overflow = await page.evaluate<number>(
+        `document.documentElement.scrollWidth - document.documentElement.clientWidth`,
+      );
+      assert.ok(overflow <= 1, `no horizontal scrolling at 375 px (overflow ${overflow}px)`);
+      await page.screenshot({ path: new URL("phone.png", ARTIFACTS).pathname, fullPage: true });
+    });
+  },
+});
