@@ -10,6 +10,7 @@ import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { join, resolve } from "node:path";
 import type { Config } from "../config.ts";
+import { PgliteThread } from "./pglite_thread.ts";
 import * as schema from "./schema.ts";
 
 /** The drizzle database both drivers share; every query function takes one of these first. */
@@ -28,7 +29,8 @@ interface DatabaseBase {
 /** The embedded database. */
 export interface PgliteDatabase extends DatabaseBase {
   driver: "pglite";
-  client: PGlite;
+  /** PGlite in this thread (in memory), or on its own thread (a data directory). */
+  client: PGlite | PgliteThread;
 }
 
 /** A real Postgres server. */
@@ -89,8 +91,9 @@ export function openPostgres(url: string, options: { poolSize?: number } = {}): 
 }
 
 /**
- * Opens PGlite with pgvector. With a dataDir, takes an exclusive lock first: PGlite takes none of its own
- * and corrupts a directory two processes open. Without one, the database lives in memory.
+ * Opens PGlite with pgvector. With a dataDir, takes an exclusive lock first (PGlite takes none of its own and
+ * corrupts a directory two processes open) and runs PGlite on its own thread (db/pglite_thread.ts). Without
+ * one, the database lives in memory, in this thread.
  */
 export async function openPglite(options: { dataDir?: string | null } = {}): Promise<PgliteDatabase> {
   if (!options.dataDir) {
@@ -99,7 +102,7 @@ export async function openPglite(options: { dataDir?: string | null } = {}): Pro
   const dir = resolve(options.dataDir);
   const lock = await lockDataDir(dir);
   try {
-    const client = await PGlite.create({ dataDir: dir, extensions: { vector } });
+    const client = await PgliteThread.open(dir);
     return wrapPglite(client, `PGlite at ${options.dataDir}`, () => lock.release());
   } catch (error) {
     lock.release();
@@ -108,12 +111,17 @@ export async function openPglite(options: { dataDir?: string | null } = {}): Pro
 }
 
 /** Wraps an already created PGlite (tests clone a migrated template this way). */
-export function wrapPglite(client: PGlite, description: string, onClose?: () => void): PgliteDatabase {
+export function wrapPglite(
+  client: PGlite | PgliteThread,
+  description: string,
+  onClose?: () => void,
+): PgliteDatabase {
   let closed = false;
   return {
     driver: "pglite",
     client,
-    db: drizzlePglite(client, { schema }) as unknown as Db,
+    // drizzle's types name the PGlite class; it calls only query, exec and transaction, which PgliteThread has.
+    db: drizzlePglite(client as unknown as PGlite, { schema }) as unknown as Db,
     description,
     ping: (timeoutMs = 3000) => withTimeout(client.query("select 1"), timeoutMs, "PGlite did not answer"),
     close: async () => {

@@ -49,7 +49,7 @@ import {
   streamStatus,
 } from "../views/chat.tsx";
 import type { PageContext } from "../views/page.ts";
-import { sseResponse } from "./sse.ts";
+import { sseResponse, type SseWriter } from "./sse.ts";
 
 /** What the chat routes need. */
 export interface SessionsDeps {
@@ -135,6 +135,28 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   const BUSY_MESSAGE =
     "A reply is still being written in this session. Wait for it to finish, or press Stop.";
 
+  /** Sends a reply's text from offset on, then its stored end and `done`; closes the stream. */
+  async function streamReply(
+    sse: SseWriter,
+    sessionId: string,
+    messageId: string,
+    from: number,
+  ): Promise<void> {
+    let offset = from;
+    await runner.follow(sessionId, messageId, offset, (event) => {
+      if (event.type === "delta") {
+        offset = event.offset;
+        sse.send({ id: eventId(offset), data: escapeText(event.text), appends: true });
+      } else if (event.type === "status") {
+        sse.send({ id: eventId(offset), data: streamStatus(event.message) });
+      } else {
+        sse.send({ id: "end", data: streamFinal({ sessionId, message: event.message, latest: true }) });
+        sse.send({ id: "end", event: "done", data: "" });
+      }
+    }, sse.signal);
+    sse.close();
+  }
+
   /** Streams a reply as SSE (htmx), or waits for it and redirects to the session page (plain form post). */
   async function respondWithReply(
     c: Context,
@@ -160,7 +182,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
         sse.send({ id: "end", event: "done", data: "" });
         return sse.close();
       }
-      let offset = resume ?? startOffset;
+      const offset = resume ?? startOffset;
       if (resume === null) {
         sse.send({
           id: eventId(offset),
@@ -173,21 +195,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
           }),
         });
       }
-      await runner.follow(session.id, assistant.id, offset, (event) => {
-        if (event.type === "delta") {
-          offset = event.offset;
-          sse.send({ id: eventId(offset), data: escapeText(event.text) });
-        } else if (event.type === "status") {
-          sse.send({ id: eventId(offset), data: streamStatus(event.message) });
-        } else {
-          sse.send({
-            id: "end",
-            data: streamFinal({ sessionId: session.id, message: event.message, latest: true }),
-          });
-          sse.send({ id: "end", event: "done", data: "" });
-        }
-      }, sse.signal);
-      sse.close();
+      await streamReply(sse, session.id, assistant.id, offset);
     });
   }
 
@@ -320,7 +328,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     }
     const resume = parseEventId(c.req.header("last-event-id"));
     const fromQuery = Number(c.req.query("offset") ?? "0");
-    let offset = resume === null || resume === "end"
+    const offset = resume === null || resume === "end"
       ? (Number.isSafeInteger(fromQuery) && fromQuery >= 0 ? fromQuery : 0)
       : resume;
     return sseResponse(c.req.raw, async (sse) => {
@@ -335,21 +343,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
         sse.send({ id: "end", event: "done", data: "" });
         return sse.close();
       }
-      await runner.follow(session.id, message.id, offset, (event) => {
-        if (event.type === "delta") {
-          offset = event.offset;
-          sse.send({ id: eventId(offset), data: escapeText(event.text) });
-        } else if (event.type === "status") {
-          sse.send({ id: eventId(offset), data: streamStatus(event.message) });
-        } else {
-          sse.send({
-            id: "end",
-            data: streamFinal({ sessionId: session.id, message: event.message, latest: true }),
-          });
-          sse.send({ id: "end", event: "done", data: "" });
-        }
-      }, sse.signal);
-      sse.close();
+      await streamReply(sse, session.id, message.id, offset);
     });
   });
 

@@ -2,13 +2,19 @@
  * Server-sent events as a Response: one message per `send`, gzip-compressed when the client accepts it,
  * flushed after every message so nothing waits in a buffer.
  */
-import zlib from "node:zlib";
+// @ts-types="@types/pako"
+import pako from "pako";
 
 /** One SSE message. */
 export interface SseMessage {
   id: string;
   data: string;
   event?: string;
+  /**
+   * Appends to the previous message if that one has not been sent yet (its data continues in this one, and
+   * this id replaces its id): how a reader who falls behind gets one catch-up message instead of a backlog.
+   */
+  appends?: boolean;
 }
 
 /** Writes messages to one client. */
@@ -38,67 +44,109 @@ function acceptsGzip(request: Request): boolean {
 }
 
 /**
+ * A gzip stream that can be flushed after every message. pako (zlib ported to JavaScript) honours a small
+ * window: 68 KB per stream against ~250 KB for Deno's native zlib, whose window cannot be lowered, at the same
+ * ratio on a 2,000-token reply (2.58× vs 2.55× the text): with one event per token, flushing, not the window,
+ * decides the size. Level 9 costs nothing on events this small.
+ */
+function gzipStream(): { compress(bytes: Uint8Array, flush: number): Uint8Array } {
+  const deflate = new pako.Deflate({ gzip: true, level: 9, windowBits: 12, memLevel: 4, chunkSize: 512 });
+  let pieces: Uint8Array[] = [];
+  deflate.onData = (chunk) => pieces.push(chunk as Uint8Array);
+  return {
+    /** One message in, one exact-size chunk out: pako's pieces are views into fresh buffers, dropped at once. */
+    compress(bytes, flush) {
+      deflate.push(bytes, flush);
+      const out = pieces.length === 1 ? pieces[0].slice() : concat(pieces);
+      pieces = [];
+      return out;
+    },
+  };
+}
+
+function concat(pieces: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
+}
+
+/**
  * Builds a streaming response and hands its writer to `run`. `run` owns the stream: it must close it, and it
  * must handle its own errors (nothing thrown here reaches the app's error handler).
+ *
+ * Messages go out as soon as the connection takes them. While it does not (a slow reader), they wait here as
+ * text, and `appends` messages merge, so a reader who falls behind costs a few bytes of text, not a queue of
+ * buffers, and catches up with one message.
  */
 export function sseResponse(request: Request, run: (writer: SseWriter) => void | Promise<void>): Response {
   const abort = new AbortController();
   const gzip = acceptsGzip(request);
-  let closed = false;
-  let compressor: zlib.Gzip | null = null;
+  const waiting: SseMessage[] = [];
+  let closing = false;
+  let finished = false;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  const compressor = gzip ? gzipStream() : null;
+
+  const enqueue = (chunk: Uint8Array) => {
+    try {
+      controller.enqueue(chunk);
+    } catch { /* the client is gone */ }
+  };
+  /** Hands waiting messages to the connection while it has room; ends the stream once asked to and empty. */
+  const drain = () => {
+    while (waiting.length > 0 && (controller.desiredSize ?? 0) > 0) {
+      const bytes = encoder.encode(formatSse(waiting.shift()!));
+      // A partial flush makes everything so far decodable, for ~2 bytes instead of a sync flush's 5.
+      enqueue(compressor ? compressor.compress(bytes, pako.constants.Z_PARTIAL_FLUSH) : bytes);
+    }
+    if (closing && waiting.length === 0 && !finished) {
+      finished = true;
+      if (compressor) enqueue(compressor.compress(new Uint8Array(0), pako.constants.Z_FINISH));
+      try {
+        controller.close();
+      } catch { /* already closed */ }
+      abort.abort();
+    }
+  };
+
+  const writer: SseWriter = {
+    signal: abort.signal,
+    send(message) {
+      if (closing || finished) return;
+      const last = waiting.at(-1);
+      if (message.appends && last?.appends && last.event === message.event) {
+        waiting[waiting.length - 1] = { ...message, data: last.data + message.data };
+      } else {
+        waiting.push(message);
+      }
+      drain();
+    },
+    close() {
+      closing = true;
+      drain();
+    },
+  };
 
   const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      const enqueue = (chunk: Uint8Array) => {
-        try {
-          controller.enqueue(chunk);
-        } catch { /* the client is gone */ }
-      };
-      if (gzip) {
-        compressor = zlib.createGzip({ level: 6 });
-        compressor.on("data", (chunk: Uint8Array) => enqueue(new Uint8Array(chunk)));
-        compressor.on("end", () => {
-          try {
-            controller.close();
-          } catch { /* already closed */ }
-        });
-        compressor.on("error", () => abort.abort());
-      }
-      const writer: SseWriter = {
-        signal: abort.signal,
-        send(message) {
-          if (closed) return;
-          const bytes = encoder.encode(formatSse(message));
-          if (compressor) {
-            compressor.write(bytes);
-            // A partial flush makes everything so far decodable, for ~2 bytes instead of a sync flush's 5.
-            compressor.flush(zlib.constants.Z_PARTIAL_FLUSH);
-          } else enqueue(bytes);
-        },
-        close() {
-          if (closed) return;
-          closed = true;
-          if (compressor) compressor.end();
-          else {
-            try {
-              controller.close();
-            } catch { /* already closed */ }
-          }
-          abort.abort();
-        },
-      };
+    start(c) {
+      controller = c;
       request.signal?.addEventListener("abort", () => abort.abort(), { once: true });
       Promise.resolve().then(() => run(writer)).catch((error) => {
         console.error("event stream failed:", error);
         writer.close();
       });
     },
+    pull: () => drain(),
     cancel() {
-      closed = true;
-      compressor?.destroy();
+      finished = true;
+      waiting.length = 0;
       abort.abort();
     },
-  });
+  }, { highWaterMark: 2 });
 
   return new Response(body, {
     headers: {
