@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { sql } from "drizzle-orm";
+import { join } from "node:path";
+import { openPglite } from "../db/client.ts";
+import { migrate, rows } from "../db/migrate.ts";
+import { PgliteThread } from "../db/pglite_thread.ts";
+import { createSession, getSession } from "../db/sessions.ts";
+
+async function withThread(fn: (thread: PgliteThread) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "rounds-thread-" });
+  const thread = await PgliteThread.open(join(dir, "pg"));
+  try {
+    await fn(thread);
+  } finally {
+    await thread.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("pglite thread: queries, parameters, row modes and pgvector", async () => {
+  await withThread(async (thread) => {
+    await thread.exec("create extension if not exists vector; create table t (id int, v vector(3), at timestamptz)");
+    await thread.query("insert into t values ($1, $2, $3)", [1, "[1,2,3]", "2026-01-02T03:04:05Z"]);
+    const objects = await thread.query("select id, v <-> '[1,2,4]' as d from t");
+    assert.deepEqual(objects.rows, [{ id: 1, d: 1 }]);
+    const arrays = await thread.query("select id from t", [], { rowMode: "array" });
+    assert.deepEqual(arrays.rows, [[1]]);
+    // drizzle asks for dates as Postgres writes them; the thread honours identity parsers.
+    const raw = await thread.query("select at from t", [], { parsers: { 1184: (value: string) => value } });
+    assert.equal(typeof (raw.rows[0] as { at: unknown }).at, "string");
+  });
+});
+
+Deno.test("pglite thread: a transaction commits, rolls back on error, and nothing lands inside it", async () => {
+  await withThread(async (thread) => {
+    await thread.exec("create table t (n int)");
+    await thread.transaction(async (tx) => {
+      await tx.query("insert into t values (1)");
+    });
+    await assert.rejects(thread.transaction(async (tx) => {
+      await tx.query("insert into t values (2)");
+      throw new Error("changed my mind");
+    }), /changed my mind/);
+    assert.deepEqual((await thread.query("select n from t order by n")).rows, [{ n: 1 }]);
+
+    // While a transaction is open, other queries wait for it instead of joining it.
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const tx = thread.transaction(async (t) => {
+      await t.query("insert into t values (10)");
+      await gate;
+      await t.query("insert into t values (11)");
+    });
+    const outside = thread.query("insert into t values (20)");
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    release();
+    await Promise.all([tx, outside]);
+    assert.deepEqual((await thread.query("select n from t order by n")).rows.map((r) => (r as { n: number }).n), [
+      1,
+      10,
+      11,
+      20,
+    ]);
+  });
+});
+
+Deno.test("pglite thread: database errors keep their code and detail", async () => {
+  await withThread(async (thread) => {
+    await thread.exec("create table t (id int primary key)");
+    await thread.query("insert into t values (1)");
+    await assert.rejects(thread.query("insert into t values (1)"), (error: unknown) => {
+      const e = error as { code?: string; message: string; constraint?: string };
+      assert.equal(e.code, "23505");
+      assert.match(e.message, /duplicate key/);
+      assert.equal(e.constraint, "t_pkey");
+      return true;
+    });
+    await thread.close();
+    await assert.rejects(thread.query("select 1"), /PGlite is closed/);
+  });
+});
+
+Deno.test("pglite thread: drizzle, migrations and the query modules run on it, and data survives reopening", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "rounds-thread-" });
+  try {
+    const database = await openPglite({ dataDir: join(dir, "pglite") });
+    const { total } = await migrate(database);
+    const session = await createSession(database.db, { title: "On the thread" });
+    await database.close();
+    const again = await openPglite({ dataDir: join(dir, "pglite") });
+    assert.equal((await getSession(again.db, session.id))?.title, "On the thread");
+    assert.deepEqual(await migrate(again), { applied: 0, total });
+    const n = rows<{ n: number }>(await again.db.execute(sql`select count(*)::int as n from chat_sessions`));
+    assert.equal(n[0].n, 1);
+    await again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
