@@ -19,7 +19,9 @@ async function withThread(fn: (thread: PgliteThread) => Promise<void>) {
 
 Deno.test("pglite thread: queries, parameters, row modes and pgvector", async () => {
   await withThread(async (thread) => {
-    await thread.exec("create extension if not exists vector; create table t (id int, v vector(3), at timestamptz)");
+    await thread.exec(
+      "create extension if not exists vector; create table t (id int, v vector(3), at timestamptz)",
+    );
     await thread.query("insert into t values ($1, $2, $3)", [1, "[1,2,3]", "2026-01-02T03:04:05Z"]);
     const objects = await thread.query("select id, v <-> '[1,2,4]' as d from t");
     assert.deepEqual(objects.rows, [{ id: 1, d: 1 }]);
@@ -37,10 +39,13 @@ Deno.test("pglite thread: a transaction commits, rolls back on error, and nothin
     await thread.transaction(async (tx) => {
       await tx.query("insert into t values (1)");
     });
-    await assert.rejects(thread.transaction(async (tx) => {
-      await tx.query("insert into t values (2)");
-      throw new Error("changed my mind");
-    }), /changed my mind/);
+    await assert.rejects(
+      thread.transaction(async (tx) => {
+        await tx.query("insert into t values (2)");
+        throw new Error("changed my mind");
+      }),
+      /changed my mind/,
+    );
     assert.deepEqual((await thread.query("select n from t order by n")).rows, [{ n: 1 }]);
 
     // While a transaction is open, other queries wait for it instead of joining it.
@@ -55,12 +60,15 @@ Deno.test("pglite thread: a transaction commits, rolls back on error, and nothin
     await new Promise((resolve) => setTimeout(resolve, 30));
     release();
     await Promise.all([tx, outside]);
-    assert.deepEqual((await thread.query("select n from t order by n")).rows.map((r) => (r as { n: number }).n), [
-      1,
-      10,
-      11,
-      20,
-    ]);
+    assert.deepEqual(
+      (await thread.query("select n from t order by n")).rows.map((r) => (r as { n: number }).n),
+      [
+        1,
+        10,
+        11,
+        20,
+      ],
+    );
   });
 });
 
