@@ -76,13 +76,11 @@ export async function startExchange(
       status: "completed",
       clientId: input.clientId,
     }).returning();
-    const [assistant] = await tx.insert(messages).values({
+    const assistant = await insertPendingReply(tx, {
       sessionId: input.sessionId,
-      role: "assistant",
-      status: "pending",
       replyTo: user.id,
       model: input.model,
-    }).returning();
+    });
     await tx.update(chatSessions).set({
       updatedAt: sql`now()`,
       ...(session.title === DEFAULT_TITLE ? { title: clipTitle(input.content, 60) } : {}),
@@ -108,15 +106,7 @@ export async function beginRegenerate(
 ): Promise<RestartResult> {
   return await restart(db, input.sessionId, input.messageId, async (tx, old, user) => {
     await tx.update(messages).set({ superseded: true, updatedAt: sql`now()` }).where(eq(messages.id, old.id));
-    const [assistant] = await tx.insert(messages).values({
-      sessionId: input.sessionId,
-      role: "assistant",
-      status: "pending",
-      replyTo: user.id,
-      model: input.model,
-      clientId: input.clientId,
-    }).returning();
-    return assistant;
+    return await insertPendingReply(tx, { ...input, replyTo: user.id });
   });
 }
 
@@ -147,6 +137,22 @@ export async function beginContinue(
 }
 
 type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+/** The empty assistant message a generation writes into. */
+async function insertPendingReply(
+  tx: Tx,
+  reply: { sessionId: string; replyTo: string; model: string | null; clientId?: string | null },
+): Promise<Message> {
+  const [assistant] = await tx.insert(messages).values({
+    sessionId: reply.sessionId,
+    role: "assistant",
+    status: "pending",
+    replyTo: reply.replyTo,
+    model: reply.model,
+    clientId: reply.clientId ?? null,
+  }).returning();
+  return assistant;
+}
 
 async function restart(
   db: Db,

@@ -128,20 +128,37 @@ const llama2MedDialog: RawTemplate = {
     `<s>[INST]${foldSingleTurn(input, { user: "Question", assistant: "Answer" })}[/INST]\n${prefix(input)}`,
 };
 
+/**
+ * The [INST] formats: each user turn (the first carrying the system text, as `withSystem` places it) and each
+ * answer, joined by the format's own strings.
+ */
+function instTurns(
+  input: PromptInput,
+  format: {
+    withSystem: (system: string, user: string) => string;
+    user: (u: string) => string;
+    answer: (a: string) => string;
+  },
+): string {
+  const system = clean(input.system);
+  const users = [...input.history.map((t) => clean(t.user)), currentUserTurn(input)];
+  if (system) users[0] = format.withSystem(system, users[0]);
+  return users.map((user, i) =>
+    format.user(user) + (i < input.history.length ? format.answer(clean(input.history[i].assistant)) : "")
+  )
+    .join("");
+}
+
 /** Llama-2 chat: `<s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{u1} [/INST] {a1} </s><s>[INST] {u2} [/INST]`. */
 const llama2Chat: RawTemplate = {
   kind: "raw",
   name: "llama2-chat",
   stop: ["</s>", "[INST]"],
   render(input) {
-    const system = clean(input.system);
-    const users = [...input.history.map((t) => clean(t.user)), currentUserTurn(input)];
-    const answers = input.history.map((t) => clean(t.assistant));
-    if (system) users[0] = `<<SYS>>\n${system}\n<</SYS>>\n\n${users[0]}`;
-    let out = "";
-    users.forEach((user, i) => {
-      out += `<s>[INST] ${user} [/INST]`;
-      if (i < answers.length) out += ` ${answers[i]} </s>`;
+    const out = instTurns(input, {
+      withSystem: (system, user) => `<<SYS>>\n${system}\n<</SYS>>\n\n${user}`,
+      user: (u) => `<s>[INST] ${u} [/INST]`,
+      answer: (a) => ` ${a} </s>`,
     });
     const p = prefix(input);
     return p ? `${out} ${p}` : out;
@@ -153,18 +170,12 @@ const mistral: RawTemplate = {
   kind: "raw",
   name: "mistral",
   stop: ["</s>", "[INST]"],
-  render(input) {
-    const system = clean(input.system);
-    const users = [...input.history.map((t) => clean(t.user)), currentUserTurn(input)];
-    const answers = input.history.map((t) => clean(t.assistant));
-    if (system) users[0] = `${system}\n\n${users[0]}`;
-    let out = "<s>";
-    users.forEach((user, i) => {
-      out += `[INST] ${user} [/INST]`;
-      if (i < answers.length) out += `${answers[i]}</s>`;
-    });
-    return out + prefix(input);
-  },
+  render: (input) =>
+    "<s>" + instTurns(input, {
+      withSystem: (system, user) => `${system}\n\n${user}`,
+      user: (u) => `[INST] ${u} [/INST]`,
+      answer: (a) => `${a}</s>`,
+    }) + prefix(input),
 };
 
 /** ChatDoctor (HealthCareMagic) fine-tune: a single `### Patient query` / `### Doctor opinion` turn. */
