@@ -159,6 +159,16 @@ Deno.test({
       await page.getByRole("button", { name: "Send" }).click();
       await waitUntil(page, `(document.querySelector("#live-body")?.textContent ?? "").includes("part10")`);
       await page.reload();
+      // Auto-scroll follows the growing reply while the reader is at the bottom …
+      await waitUntil(page, `(document.querySelector("#live-body")?.textContent ?? "").includes("part60")`);
+      const gap = await page.evaluate<number>(
+        `document.documentElement.scrollHeight - (window.scrollY + window.innerHeight)`,
+      );
+      assert.ok(gap < 100, `following the reply (${gap}px from the bottom)`);
+      // … and stops once the reader scrolls up to read something else.
+      await page.evaluate(`window.scrollTo(0, 0)`);
+      await page.waitForTimeout(400);
+      assert.ok((await page.evaluate<number>(`window.scrollY`)) < 20, "left where the reader scrolled");
       // The page shows the text so far and follows the rest from where it left off.
       const done = page.locator("article.msg.assistant.status-completed");
       await done.waitFor({ timeout: 10_000 });
