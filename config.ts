@@ -74,30 +74,6 @@ export class ConfigError extends Error {
   }
 }
 
-/** The variables Rounds reads, with their defaults, for documentation and `.env.example`. */
-export const CONFIG_VARIABLES = [
-  "PORT",
-  "HOST",
-  "DATABASE_URL",
-  "DATABASE_POOL_SIZE",
-  "DATA_DIR",
-  "INFERENCE_URL",
-  "MODEL",
-  "HF_TOKEN",
-  "MODELS_FILE",
-  "INFERENCE_TEMPLATE",
-  "INFERENCE_API",
-  "INFERENCE_CONTEXT_SIZE",
-  "INFERENCE_MAX_NEW_TOKENS",
-  "INFERENCE_TEMPERATURE",
-  "INFERENCE_TOP_P",
-  "SYSTEM_PROMPT",
-  "STREAM_GRACE_SECONDS",
-  "EMBEDDING_URL",
-  "EMBEDDING_MODEL",
-  "SHUTDOWN_TIMEOUT_SECONDS",
-] as const;
-
 type Env = Record<string, string | undefined>;
 
 /** Reads and validates the configuration from an environment map; throws ConfigError listing every problem. */

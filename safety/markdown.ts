@@ -65,16 +65,3 @@ const SANITIZE: sanitizeHtml.IOptions = {
 export function renderMarkdown(text: string): SafeHtml {
   return sanitizeHtml(markdown.render(text), SANITIZE) as SafeHtml;
 }
-
-/** Escapes text for an HTML text node or a quoted attribute. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
-}
-
-const ESCAPES: Record<string, string> = {
-  "&": "&amp;",
-  "<": "&lt;",
-  ">": "&gt;",
-  '"': "&quot;",
-  "'": "&#39;",
-};
