@@ -48,15 +48,26 @@
   });
 
   // Follow the reply as it grows, unless the reader scrolled up to read something else.
+  // Scroll events arrive a frame late, so a reply chunk can land between the reader's scroll and its event:
+  // the observer also compares the position with where it last put the page, and a move up unpins at once.
   let pinned = true;
+  let placedAt = 0;
   const nearBottom = () => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 80;
-  window.addEventListener("scroll", () => (pinned = nearBottom()), { passive: true });
+  const toBottom = () => {
+    window.scrollTo({ top: document.documentElement.scrollHeight });
+    placedAt = window.scrollY;
+  };
+  window.addEventListener("scroll", () => {
+    pinned = nearBottom();
+    if (pinned) placedAt = window.scrollY;
+  }, { passive: true });
   const follow = () => {
     const transcript = document.getElementById("transcript");
     if (!transcript || transcript.dataset.followed) return;
     transcript.dataset.followed = "1";
     new MutationObserver(() => {
-      if (pinned) window.scrollTo({ top: document.documentElement.scrollHeight });
+      if (pinned && window.scrollY < placedAt - 40 && !nearBottom()) pinned = false;
+      if (pinned) toBottom();
     }).observe(transcript, { childList: true, subtree: true, characterData: true });
   };
 
@@ -80,9 +91,7 @@
   const ready = () => {
     follow();
     localTimes(document);
-    if (document.getElementById("transcript")) {
-      window.scrollTo({ top: document.documentElement.scrollHeight });
-    }
+    if (document.getElementById("transcript")) toBottom();
   };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready);
   else ready();

@@ -165,8 +165,11 @@ Deno.test({
         `document.documentElement.scrollHeight - (window.scrollY + window.innerHeight)`,
       );
       assert.ok(gap < 100, `following the reply (${gap}px from the bottom)`);
-      // … and stops once the reader scrolls up to read something else.
-      await page.evaluate(`window.scrollTo(0, 0)`);
+      // … and stops once the reader scrolls up to read something else, even when a chunk lands before the
+      // scroll event does (the race CI once lost; the text node forces it every time).
+      await page.evaluate(
+        `window.scrollTo(0, 0); document.querySelector("#transcript").append(document.createTextNode(""))`,
+      );
       await page.waitForTimeout(400);
       assert.ok((await page.evaluate<number>(`window.scrollY`)) < 20, "left where the reader scrolled");
       // The page shows the text so far and follows the rest from where it left off.
