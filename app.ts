@@ -11,9 +11,10 @@ import type { Database } from "./db/client.ts";
 import { bodyLimit } from "hono/body-limit";
 import type { InferenceStatus } from "./inference/health.ts";
 import type { ModelRegistry } from "./inference/models.ts";
-import type { GenerationRunner } from "./inference/runner.ts";
+import type { GenerationRunner, KnowledgeSettings } from "./inference/runner.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { knowledgeRoutes } from "./routes/knowledge.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 import { type AssetStore, staticRoutes } from "./routes/static.ts";
 import { MAX_BODY_BYTES } from "./safety/limits.ts";
@@ -37,6 +38,8 @@ export interface AppDeps {
   inferenceStatus: () => Promise<InferenceStatus>;
   models: ModelRegistry;
   runner: GenerationRunner;
+  /** The embedder and retrieval settings answers and the knowledge page use. */
+  knowledge: KnowledgeSettings;
   /** Log one line per request (method, path, status, time); never bodies. */
   logRequests?: boolean;
 }
@@ -104,6 +107,7 @@ export function createApp(deps: AppDeps): Hono {
       pageContext,
     }),
   );
+  app.route("/", knowledgeRoutes({ db: deps.database.db, knowledge: deps.knowledge, pageContext }));
 
   app.notFound((c) => {
     const props = { status: 404, title: "Not found", detail: `There is nothing at ${c.req.path}.` };
@@ -138,6 +142,7 @@ export function describeSystem(
   config: Readonly<Config>,
   database: Pick<Database, "description">,
   models: ModelRegistry,
+  embedder?: { description: string },
 ): SystemSummary {
   const described = models.list().map((m) =>
     `${m.target.url ?? "Hugging Face Inference Providers"} (${m.id}: ${m.templateName}` +
@@ -146,8 +151,9 @@ export function describeSystem(
     })`
   );
   const model = described.length > 0 ? described.join("; ") : null;
-  const embeddings = config.embeddingUrl
-    ? `${config.embeddingUrl}${config.embeddingModel ? ` (${config.embeddingModel})` : ""}`
-    : `built-in lexical embedder (feature hashing, ${EMBEDDING_DIMENSIONS} dimensions, offline)`;
+  const embeddings = embedder?.description ??
+    (config.embeddingUrl
+      ? `${config.embeddingUrl}${config.embeddingModel ? ` (${config.embeddingModel})` : ""}`
+      : `built-in lexical embedder (feature hashing, ${EMBEDDING_DIMENSIONS} dimensions, offline)`);
   return { database: database.description, inference: model, embeddings };
 }

@@ -58,6 +58,10 @@ export interface Config {
   /** TEI or Hugging Face feature-extraction endpoint; null selects the built-in lexical embedder. */
   embeddingUrl: string | null;
   embeddingModel: string | null;
+  /** Snippets quoted per answer; 0 turns grounding off. */
+  retrievalK: number;
+  /** Cosine similarity a snippet needs to count as evidence; null uses the embedder's calibrated default. */
+  retrievalMinScore: number | null;
   /** How long shutdown waits for in-flight work before aborting it. */
   shutdownTimeoutMs: number;
   /** Replaces the built-in clinical-assistant system prompt when set. */
@@ -202,6 +206,10 @@ export function loadConfig(env: Env): Readonly<Config> {
 
   const embeddingUrl = httpUrl("EMBEDDING_URL");
   const embeddingModel = read("EMBEDDING_MODEL");
+  const retrievalK = integer("RETRIEVAL_K", 4, 0, 20);
+  const retrievalMinScore = read("RETRIEVAL_MIN_SCORE") === null
+    ? null
+    : decimal("RETRIEVAL_MIN_SCORE", 0, 0, 1);
   const shutdownTimeoutMs = integer("SHUTDOWN_TIMEOUT_SECONDS", 10, 0, 3600) * 1000;
   const streamGraceMs = integer("STREAM_GRACE_SECONDS", 15, 0, 3600) * 1000;
   const systemPrompt = read("SYSTEM_PROMPT");
@@ -225,6 +233,8 @@ export function loadConfig(env: Env): Readonly<Config> {
     modelsFile,
     embeddingUrl,
     embeddingModel,
+    retrievalK,
+    retrievalMinScore,
     shutdownTimeoutMs,
     systemPrompt,
     streamGraceMs,

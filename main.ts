@@ -6,7 +6,12 @@ import { createApp, describeSystem } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { DatabaseLockedError, openDatabase } from "./db/client.ts";
 import { migrate } from "./db/migrate.ts";
+import { ensureVectorIndex, storedEmbedders } from "./db/snippets.ts";
+import { createEmbedder } from "./inference/embeddings.ts";
 import { createInferenceProbe, HF_ROUTER_URL } from "./inference/health.ts";
+import { checkEmbedder, EmbedderMismatchError } from "./knowledge/embedder.ts";
+import { loadSampleCorpusIfEmpty } from "./knowledge/ingest.ts";
+import { defaultMinScore } from "./knowledge/retrieve.ts";
 import { loadModels, ModelsError } from "./inference/models.ts";
 import { createRunner } from "./inference/runner.ts";
 import { DEFAULT_SYSTEM_PROMPT } from "./inference/templates.ts";
@@ -56,12 +61,45 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const system = describeSystem(config, database, models);
+  if (await ensureVectorIndex(database.db)) {
+    console.log("knowledge: rebuilt the vector index an interrupted bulk ingest had dropped");
+  }
+  const embedder = await createEmbedder(config);
+  try {
+    checkEmbedder(await storedEmbedders(database.db), embedder);
+  } catch (error) {
+    if (!(error instanceof EmbedderMismatchError)) throw error;
+    console.error(error.message);
+    await database.close();
+    return 1;
+  }
+  const knowledge = {
+    embedder,
+    k: config.retrievalK,
+    minScore: config.retrievalMinScore ?? defaultMinScore(embedder.id),
+  };
+
+  const system = describeSystem(config, database, models, embedder);
   console.log(
     `database: ${system.database} (${migrations.total} migrations, ${migrations.applied} applied now)`,
   );
-  console.log(`inference: ${system.inference ?? "not configured (chat answers will say so)"}`);
+  console.log(
+    `inference: ${
+      system.inference ?? "not configured (chat answers are retrieval-only: the closest doctor replies)"
+    }`,
+  );
   console.log(`embeddings: ${system.embeddings}`);
+  // The embedded default is useful on its own: its first start loads the sample corpus (a second or two).
+  if (database.driver === "pglite") {
+    const started = performance.now();
+    const added = await loadSampleCorpusIfEmpty(database.db, embedder);
+    if (added !== null) {
+      console.log(
+        `knowledge: loaded the sample corpus (${added} snippets, hypothetical, written for Rounds) in ` +
+          `${((performance.now() - started) / 1000).toFixed(1)} s`,
+      );
+    }
+  }
 
   const lifecycle = createLifecycle();
   const runner = createRunner({
@@ -69,6 +107,7 @@ async function main(): Promise<number> {
     lifecycle,
     models,
     systemPrompt: config.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
+    knowledge,
     options: { graceMs: config.streamGraceMs },
   });
   // Replies a crashed process left half-written. PGlite has one process, so every active reply is abandoned;
@@ -93,6 +132,7 @@ async function main(): Promise<number> {
     inferenceStatus: createInferenceProbe(inferenceTargets),
     models,
     runner,
+    knowledge,
     logRequests: true,
   });
 

@@ -7,15 +7,18 @@ import {
   bigint,
   boolean,
   check,
+  customType,
   index,
   integer,
   pgTable,
+  primaryKey,
   real,
   smallint,
   text,
   timestamp,
   uniqueIndex,
   uuid,
+  vector,
 } from "drizzle-orm/pg-core";
 
 /** Embedding dimension shared by the schema and every embedder. */
@@ -87,6 +90,8 @@ export const messages = pgTable("messages", {
   feedback: smallint("feedback"),
   /** The clinician's written correction of an assistant reply (raw material for the next fine-tune). */
   correction: text("correction"),
+  /** For an assistant message: what retrieval found before generating (null when it did not run). */
+  evidence: text("evidence", { enum: ["sources", "none_relevant", "empty"] }),
   ...timestamps,
 }, (t) => [
   index("messages_session_seq_idx").on(t.sessionId, t.seq),
@@ -95,8 +100,77 @@ export const messages = pgTable("messages", {
   index("messages_reply_to_idx").on(t.replyTo),
   check("messages_role_check", sql`${t.role} in ('user', 'assistant')`),
   check("messages_feedback_check", sql`${t.feedback} in (-1, 1)`),
+  check("messages_evidence_check", sql`${t.evidence} in ('sources', 'none_relevant', 'empty')`),
   check(
     "messages_status_check",
     sql`${t.status} in ('pending', 'streaming', 'completed', 'stopped', 'interrupted', 'error')`,
   ),
+]);
+
+/** How retrieval went for an assistant message: sources used, none relevant enough, or an empty knowledge base. */
+export type EvidenceState = NonNullable<typeof messages.$inferSelect["evidence"]>;
+
+const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
+
+/**
+ * A retrievable passage of the knowledge base: one dialogue exchange, MASHQA answer or abstract section (or a
+ * chunk of a long one), with its embedding and a generated full-text vector.
+ */
+export const snippets = pgTable("snippets", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  /** Dataset name shown to users ("MedDialog", "PubMed", "Sample (MedDialog format)"…). */
+  source: text("source").notNull(),
+  /** Id within the source: "12#2" (dialogue 12, exchange 2), "PMID:123#METHODS". */
+  sourceId: text("source_id").notNull(),
+  url: text("url"),
+  specialty: text("specialty"),
+  title: text("title"),
+  question: text("question"),
+  answer: text("answer").notNull(),
+  text: text("text").notNull(),
+  /** SHA-256 of the normalised text: the same passage is stored once, whichever file or run brings it. */
+  contentHash: text("content_hash").notNull(),
+  /** Which embedder made the vector ("lexical-hash-v1", "tei:BAAI/bge-small-en-v1.5"). */
+  embedder: text("embedder").notNull(),
+  embedding: vector("embedding", { dimensions: EMBEDDING_DIMENSIONS }).notNull(),
+  search: tsvector("search").generatedAlwaysAs(sql`to_tsvector('english', "text")`),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [
+  uniqueIndex("snippets_content_hash_idx").on(t.contentHash),
+  index("snippets_embedding_idx").using("hnsw", t.embedding.op("vector_cosine_ops")).with({
+    m: 16,
+    ef_construction: 64,
+  }),
+  index("snippets_search_idx").using("gin", t.search),
+  index("snippets_source_idx").on(t.source),
+  index("snippets_specialty_idx").on(t.specialty),
+]);
+
+/** The snippets an assistant reply was grounded on, in prompt order, with their retrieval scores. */
+export const messageSources = pgTable("message_sources", {
+  messageId: uuid("message_id").notNull().references(() => messages.id, { onDelete: "cascade" }),
+  /** 1-based: the number the reply cites as [rank]. */
+  rank: smallint("rank").notNull(),
+  snippetId: uuid("snippet_id").references(() => snippets.id, { onDelete: "set null" }),
+  /** Cosine similarity between the question and the snippet, 0–1. */
+  score: real("score").notNull(),
+}, (t) => [primaryKey({ columns: [t.messageId, t.rank] })]);
+
+/** One ingest of one file: how far it got, so an interrupted run resumes, and what it found. */
+export const ingestRuns = pgTable("ingest_runs", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  /** Identifies the input: path, size, modification time, format and options. A changed file is a new run. */
+  inputKey: text("input_key").notNull(),
+  path: text("path").notNull(),
+  format: text("format").notNull(),
+  source: text("source"),
+  /** Records fully stored (the next run of the same input skips this many). */
+  recordsDone: integer("records_done").notNull().default(0),
+  added: integer("added").notNull().default(0),
+  duplicates: integer("duplicates").notNull().default(0),
+  skipped: integer("skipped").notNull().default(0),
+  completedAt: timestamp("completed_at", { withTimezone: true }),
+  ...timestamps,
+}, (t) => [
+  index("ingest_runs_input_key_idx").on(t.inputKey, t.createdAt.desc()),
 ]);

@@ -282,7 +282,8 @@ class HttpFailure extends Error {
 }
 
 /** Turns whatever a call threw into an EndpointError (or rethrows the abort). */
-function classify(
+/** Turns whatever a call threw into an EndpointError (or the abort reason when the caller aborted). */
+export function classify(
   error: unknown,
   seen: { status: number | null; retryAfter: string | null },
   signal: AbortSignal,

@@ -15,6 +15,9 @@ import {
   turnsBefore,
 } from "../db/messages.ts";
 import { type ChatSession, getSession } from "../db/sessions.ts";
+import { saveMessageSources, sourcesOfMessages } from "../db/snippets.ts";
+import type { Embedder } from "../knowledge/embedder.ts";
+import { referenceBlocks, type RetrievalResult, retrieve, type Retrieved } from "../knowledge/retrieve.ts";
 import type { Lifecycle } from "../lifecycle.ts";
 import { EndpointError, type GenerationRequest } from "./endpoint.ts";
 import type { ModelRegistry, ModelSpec } from "./models.ts";
@@ -102,7 +105,18 @@ export interface RunnerDeps {
   lifecycle: Lifecycle;
   models: ModelRegistry;
   systemPrompt: string;
+  /** Grounding: the knowledge base is searched before each answer; absent means answers are not grounded. */
+  knowledge?: KnowledgeSettings | null;
   options?: Partial<RunnerOptions>;
+}
+
+/** How answers are grounded in the knowledge base. */
+export interface KnowledgeSettings {
+  embedder: Embedder;
+  /** Snippets quoted per answer at most. */
+  k: number;
+  /** Cosine similarity a snippet needs to count as evidence. */
+  minScore: number;
 }
 
 /** The reply stored when no model is configured. */
@@ -110,6 +124,43 @@ export const NO_MODEL_REPLY =
   "No model is configured on this server, so Rounds cannot write an answer. Your message has been saved. " +
   "An operator can set `INFERENCE_URL` (a TGI, vLLM, llama.cpp or Ollama server) or `MODEL` with `HF_TOKEN`, " +
   "then restart Rounds.";
+
+const EXCERPT_CHARS = 700;
+
+/**
+ * The retrieval-only reply when no model is configured: the closest doctor replies, quoted, numbered like the
+ * source list under it, and plainly labelled as retrieved text.
+ */
+export function retrievalOnlyReply(result: RetrievalResult): string {
+  const head =
+    "No model is configured; these are the closest doctor replies in the knowledge base. They are " +
+    "retrieved text written for other patients, not an answer to your question and not verified advice.";
+  if (result.evidence === "empty") {
+    return `${NO_MODEL_REPLY}\n\nThe knowledge base is empty, so there are no doctor replies to show either. ` +
+      "An operator can load one with `deno task ingest`.";
+  }
+  if (result.results.length === 0) {
+    const best = result.bestScore === null ? "" : ` (the closest scored ${result.bestScore.toFixed(2)})`;
+    return `${NO_MODEL_REPLY}\n\nNo doctor reply in the knowledge base is close enough to this question to show` +
+      `${best}. Try describing it with other words.`;
+  }
+  const quoted = result.results.map(({ rank, snippet, score }) => {
+    const excerpt = snippet.answer.length > EXCERPT_CHARS
+      ? snippet.answer.slice(0, EXCERPT_CHARS).replace(/\s+\S*$/, "") + " …"
+      : snippet.answer;
+    const about = snippet.question ?? snippet.title;
+    const lines = [`**[${rank}]** ${snippet.source} · similarity ${score.toFixed(2)}`];
+    if (about) lines.push(`> *Asked:* ${oneLine(about, 240)}`, ">");
+    lines.push(`> ${oneLine(excerpt, EXCERPT_CHARS + 2)}`);
+    return lines.join("\n");
+  });
+  return `${head}\n\n${quoted.join("\n\n")}`;
+}
+
+function oneLine(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > max ? flat.slice(0, max).replace(/\s+\S*$/, "") + " …" : flat;
+}
 
 const TICK_MS = 200;
 
@@ -321,21 +372,57 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     };
   }
 
+  /**
+   * Searches the knowledge base for the question (with the previous question, so a follow-up such as "and the
+   * dose?" keeps its subject) and stores what was found with the reply. A continuation reuses the stored sources.
+   * A failed search is logged and the answer goes on ungrounded: the stored evidence state stays empty.
+   */
+  async function gatherEvidence(job: Job, history: { user: string }[]): Promise<RetrievalResult | null> {
+    const knowledge = deps.knowledge;
+    if (!knowledge || knowledge.k <= 0) return null;
+    if (job.mode === "continue") {
+      const stored = (await sourcesOfMessages(db, [job.assistant.id])).get(job.assistant.id) ?? [];
+      const results: Retrieved[] = stored.flatMap((s) =>
+        s.snippet ? [{ rank: s.rank, snippet: s.snippet, score: s.score, fused: 0 }] : []
+      );
+      return { evidence: job.assistant.evidence ?? "none_relevant", results, bestScore: null };
+    }
+    const previous = history.at(-1)?.user;
+    const query = previous ? `${job.user.content}\n${previous}` : job.user.content;
+    try {
+      const result = await retrieve(db, knowledge.embedder, query, {
+        k: knowledge.k,
+        minScore: knowledge.minScore,
+      });
+      await saveMessageSources(db, job.assistant.id, {
+        state: result.evidence,
+        sources: result.results.map((r) => ({ snippetId: r.snippet.id, score: r.score })),
+      });
+      return result;
+    } catch (error) {
+      console.error(`retrieval for message ${job.assistant.id} failed:`, (error as Error)?.message ?? error);
+      return null;
+    }
+  }
+
   async function generate(gen: Generation): Promise<FinishState> {
     const { job } = gen;
     const signal = gen.controller.signal;
     const session = await getSession(db, job.sessionId);
     const spec = resolveModel(job.assistant.model ?? session?.model ?? null);
     const base = () => ({ content: gen.text, outputTokens: gen.outputTokens });
+    const history = await turnsBefore(db, job.sessionId, job.user.seq);
+    const evidence = await gatherEvidence(job, history);
     if (!spec) {
-      gen.append(NO_MODEL_REPLY);
+      gen.append(evidence ? retrievalOnlyReply(evidence) : NO_MODEL_REPLY);
       return { ...base(), status: "completed", finishReason: "no_model", error: null };
     }
     const settings = effectiveSettings(spec, session);
     const input: PromptInput = {
       system: deps.systemPrompt,
-      history: await turnsBefore(db, job.sessionId, job.user.seq),
+      history,
       question: job.user.content,
+      references: evidence?.results.length ? referenceBlocks(evidence.results) : undefined,
       answerPrefix: job.mode === "continue" ? gen.text : undefined,
     };
     let fitted;
@@ -347,6 +434,14 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     } catch (error) {
       if (!(error instanceof PromptTooLongError)) throw error;
       return { ...base(), status: "error", finishReason: "prompt_too_long", error: error.message };
+    }
+    if (evidence && fitted.droppedReferences > 0 && job.mode !== "continue") {
+      // The reply lists only the sources the model was actually shown.
+      const kept = evidence.results.slice(0, evidence.results.length - fitted.droppedReferences);
+      await saveMessageSources(db, job.assistant.id, {
+        state: kept.length ? "sources" : "none_relevant",
+        sources: kept.map((r) => ({ snippetId: r.snippet.id, score: r.score })),
+      });
     }
     const request = buildRequest(spec.template, fitted.input, settings);
     const client = deps.models.client(spec);

@@ -14,8 +14,8 @@ export interface PromptInput {
   history: Turn[];
   /** The clinician's current message. */
   question: string;
-  /** Reference material (retrieved snippets), quoted as data. */
-  reference?: string;
+  /** Reference material (retrieved snippets, best first, each already numbered "[n] …"), quoted as data. */
+  references?: string[];
   /** Text of an answer to continue: the prompt ends with it so the model carries on. */
   answerPrefix?: string;
 }
@@ -87,11 +87,21 @@ function clean(text: string): string {
   return stripSpecialTokens(text).trim();
 }
 
+/**
+ * Reference material as one quoted block's content: control tokens stripped, and any <reference> tag inside a
+ * snippet defused, so retrieved text can neither close the block nor pose as a new turn.
+ */
+function quoteReferences(references: string[]): string {
+  return references.map((r) =>
+    clean(r).replace(/<\s*\/?\s*reference\s*>/gi, (tag) => tag.replace(/</g, "(").replace(/>/g, ")"))
+  ).join("\n\n");
+}
+
 /** The user's part of a single-turn prompt: reference, earlier exchanges and the question, folded into one. */
 function foldSingleTurn(input: PromptInput, labels: { user: string; assistant: string }): string {
   const parts: string[] = [];
-  if (input.reference) {
-    parts.push(`${REFERENCE_INSTRUCTION}\n<reference>\n${clean(input.reference)}\n</reference>`);
+  if (input.references?.length) {
+    parts.push(`${REFERENCE_INSTRUCTION}\n<reference>\n${quoteReferences(input.references)}\n</reference>`);
   }
   if (input.history.length > 0) {
     const lines = input.history.map((t) =>
@@ -107,8 +117,10 @@ function foldSingleTurn(input: PromptInput, labels: { user: string; assistant: s
 /** The current question with its reference material, for multi-turn formats. */
 function currentUserTurn(input: PromptInput): string {
   const question = clean(input.question);
-  if (!input.reference) return question;
-  return `${REFERENCE_INSTRUCTION}\n<reference>\n${clean(input.reference)}\n</reference>\n\n${question}`;
+  if (!input.references?.length) return question;
+  return `${REFERENCE_INSTRUCTION}\n<reference>\n${
+    quoteReferences(input.references)
+  }\n</reference>\n\n${question}`;
 }
 
 function prefix(input: PromptInput): string {
@@ -198,7 +210,7 @@ const mashqa: RawTemplate = {
   stop: ["###"],
   render(input) {
     const context: string[] = [];
-    if (input.reference) context.push(clean(input.reference));
+    if (input.references?.length) context.push(quoteReferences(input.references));
     for (const t of input.history) context.push(`Q: ${clean(t.user)}\nA: ${clean(t.assistant)}`);
     const instruction = clean(input.system) || "Answer the question using the context.";
     return `${stripSectionMarks(instruction)}\n` +
@@ -326,7 +338,8 @@ export interface FittedPrompt {
   input: PromptInput;
   estimatedTokens: number;
   droppedTurns: number;
-  droppedReference: boolean;
+  /** Reference blocks left out for room, lowest ranked first. */
+  droppedReferences: number;
 }
 
 /**
@@ -341,18 +354,18 @@ export function fitPrompt(
   const budget = limits.contextSize - limits.maxNewTokens;
   let fitted = { ...input, history: [...input.history] };
   let droppedTurns = 0;
-  let droppedReference = false;
+  let droppedReferences = 0;
   let tokens = promptTokens(template, fitted);
   while (tokens > budget && fitted.history.length > 0) {
     fitted.history.shift();
     droppedTurns++;
     tokens = promptTokens(template, fitted);
   }
-  if (tokens > budget && fitted.reference) {
-    fitted = { ...fitted, reference: undefined };
-    droppedReference = true;
+  while (tokens > budget && fitted.references?.length) {
+    fitted = { ...fitted, references: fitted.references.slice(0, -1) };
+    droppedReferences++;
     tokens = promptTokens(template, fitted);
   }
   if (tokens > budget) throw new PromptTooLongError(tokens, budget);
-  return { input: fitted, estimatedTokens: tokens, droppedTurns, droppedReference };
+  return { input: fitted, estimatedTokens: tokens, droppedTurns, droppedReferences };
 }

@@ -26,6 +26,7 @@ import {
   renameSession,
   updateSessionSettings,
 } from "../db/sessions.ts";
+import { sourcesOfMessages } from "../db/snippets.ts";
 import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
 import type { GenerationRunner } from "../inference/runner.ts";
 import type { Lifecycle } from "../lifecycle.ts";
@@ -143,6 +144,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     from: number,
   ): Promise<void> {
     let offset = from;
+    let ended: Message | null = null;
     await runner.follow(sessionId, messageId, offset, (event) => {
       if (event.type === "delta") {
         offset = event.offset;
@@ -150,11 +152,18 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
       } else if (event.type === "status") {
         sse.send({ id: eventId(offset), data: streamStatus(event.message) });
       } else {
-        sse.send({ id: "end", data: streamFinal({ sessionId, message: event.message, latest: true }) });
-        sse.send({ id: "end", event: "done", data: "" });
+        ended = event.message;
       }
     }, sse.signal);
+    if (ended) await sendFinal(sse, sessionId, ended);
     sse.close();
+  }
+
+  /** The stored reply with its sources replaces the live slot; `done` ends the stream. */
+  async function sendFinal(sse: SseWriter, sessionId: string, message: Message): Promise<void> {
+    const sources = (await sourcesOfMessages(db, [message.id])).get(message.id) ?? [];
+    sse.send({ id: "end", data: streamFinal({ sessionId, message, latest: true, sources }) });
+    sse.send({ id: "end", event: "done", data: "" });
   }
 
   /** Streams a reply as SSE (htmx), or waits for it and redirects to the session page (plain form post). */
@@ -222,10 +231,15 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   app.get("/sessions/:id", async (c) => {
     const session = await requireSession(c.req.param("id") ?? "");
     const [messages, sessions] = await Promise.all([listMessages(db, session.id), listSessions(db)]);
+    const sources = await sourcesOfMessages(
+      db,
+      messages.filter((m) => m.role === "assistant").map((m) => m.id),
+    );
     return c.html(sessionPage(deps.pageContext(c.req.path), {
       session,
       sessions,
       messages,
+      sources,
       models: modelOptions(models),
       modelLabel: modelFor(models, session)?.label ?? null,
       settings: settingsState(models, session),
@@ -334,13 +348,8 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     return sseResponse(c.req.raw, async (sse) => {
       if (resume === "end" || isTerminal(message) && !runner.isLive(message.id)) {
         const stored = (await getMessage(db, session.id, message.id)) ?? message;
-        if (resume !== "end") {
-          sse.send({
-            id: "end",
-            data: streamFinal({ sessionId: session.id, message: stored, latest: true }),
-          });
-        }
-        sse.send({ id: "end", event: "done", data: "" });
+        if (resume !== "end") await sendFinal(sse, session.id, stored);
+        else sse.send({ id: "end", event: "done", data: "" });
         return sse.close();
       }
       await streamReply(sse, session.id, message.id, offset);

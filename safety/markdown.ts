@@ -65,3 +65,25 @@ const SANITIZE: sanitizeHtml.IOptions = {
 export function renderMarkdown(text: string): SafeHtml {
   return sanitizeHtml(markdown.render(text), SANITIZE) as SafeHtml;
 }
+
+/**
+ * Turns citation markers `[n]` in sanitized HTML into links to the reply's numbered sources (`#<prefix><n>`),
+ * for n from 1 to `count` only: a marker with no source stays plain text, so a citation the model invented is
+ * never made to look real. Text inside links and code is left alone.
+ */
+export function linkCitations(html: SafeHtml, count: number, prefix: string): SafeHtml {
+  if (count <= 0) return html;
+  let skipDepth = 0;
+  return html.split(/(<[^>]*>)/).map((part) => {
+    if (part.startsWith("<")) {
+      if (/^<(a|code|pre)\b/i.test(part)) skipDepth++;
+      else if (/^<\/(a|code|pre)>/i.test(part)) skipDepth = Math.max(0, skipDepth - 1);
+      return part;
+    }
+    if (skipDepth > 0) return part;
+    return part.replace(/\[(\d{1,2})\]/g, (marker, digits) => {
+      const n = Number(digits);
+      return n >= 1 && n <= count ? `<a class="cite" href="#${prefix}${n}">${marker}</a>` : marker;
+    });
+  }).join("") as SafeHtml;
+}

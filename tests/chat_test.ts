@@ -174,7 +174,7 @@ Deno.test(`chat [${DRIVER}]: without a model the message is stored and the reply
     assert.equal(events.at(-1)!.event, "done");
     const [user, reply] = await listMessages(t.database.db, id);
     assert.equal(user.content, "Anyone there?");
-    assert.equal(reply.content, NO_MODEL_REPLY);
+    assert.ok(reply.content.startsWith(NO_MODEL_REPLY), reply.content);
     assert.equal(reply.finishReason, "no_model");
     assert.match(await (await t.request(`/sessions/${id}`)).text(), /INFERENCE_URL/);
   }, { noModel: true });

@@ -140,7 +140,7 @@ Deno.test(`sanitize [${DRIVER}]: hostile model output, one character per token, 
       for (const event of events.slice(1, -2)) assert.ok(!event.data.includes("<"), `delta ${event.data}`);
       const final = events.at(-2)!.data;
       const body = final.match(
-        /<div class="msg-body markdown" hx-ignore="true">([\s\S]*?)<\/div><p class="disclaimer">/,
+        /<div class="msg-body markdown" hx-ignore="true">([\s\S]*?)<\/div><p class="(?:evidence-note|disclaimer)">/,
       );
       assert.ok(body, `final fragment has a message body: ${final.slice(0, 300)}`);
       assertInert(body[1], payload);

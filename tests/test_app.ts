@@ -12,7 +12,14 @@ import { type Database, openPglite, openPostgres, wrapPglite } from "../db/clien
 import { migrate } from "../db/migrate.ts";
 import type { InferenceStatus } from "../inference/health.ts";
 import { createRegistry, loadModels, type ModelRegistry } from "../inference/models.ts";
-import { createRunner, type GenerationRunner, type RunnerOptions } from "../inference/runner.ts";
+import {
+  createRunner,
+  type GenerationRunner,
+  type KnowledgeSettings,
+  type RunnerOptions,
+} from "../inference/runner.ts";
+import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
+import { defaultMinScore } from "../knowledge/retrieve.ts";
 import { DEFAULT_SYSTEM_PROMPT } from "../inference/templates.ts";
 import { createLifecycle, type Lifecycle } from "../lifecycle.ts";
 import { type AssetStore, loadAssets } from "../routes/static.ts";
@@ -115,11 +122,18 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     : createRegistry([]);
   const database = options.database ?? await createTestDatabase();
   const lifecycle = createLifecycle();
+  const embedder = createLexicalEmbedder();
+  const knowledge: KnowledgeSettings = {
+    embedder,
+    k: config.retrievalK,
+    minScore: config.retrievalMinScore ?? defaultMinScore(embedder.id),
+  };
   const runner = createRunner({
     db: database.db,
     lifecycle,
     models,
     systemPrompt: config.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
+    knowledge,
     options: { ...FAST_RUNNER, ...options.runner },
   });
   const app = createApp({
@@ -130,6 +144,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     inferenceStatus: options.inferenceStatus ?? (() => Promise.resolve("not configured")),
     models,
     runner,
+    knowledge,
   });
   return {
     app,

@@ -6,7 +6,8 @@ import type { Child } from "hono/jsx";
 import { raw } from "hono/html";
 import type { Message } from "../db/messages.ts";
 import type { ChatSession, SessionSummary } from "../db/sessions.ts";
-import { renderMarkdown, type SafeHtml } from "../safety/markdown.ts";
+import type { CitedSource } from "../db/snippets.ts";
+import { linkCitations, renderMarkdown, type SafeHtml } from "../safety/markdown.ts";
 import { renderPage } from "./layout.tsx";
 import type { PageContext } from "./page.ts";
 
@@ -35,6 +36,8 @@ export interface SessionView {
   session: ChatSession;
   sessions: SessionSummary[];
   messages: Message[];
+  /** Cited sources of each assistant message. */
+  sources: Map<string, CitedSource[]>;
   models: ModelOption[];
   /** Null when no model is configured. */
   modelLabel: string | null;
@@ -184,6 +187,7 @@ export function sessionPage(page: PageContext, view: SessionView): string {
             sessionId={session.id}
             latestId={latestId}
             active={active ?? null}
+            sources={view.sources}
           />
         </div>
         <div id="composer-error" class="composer-error" role="alert"></div>
@@ -230,7 +234,13 @@ function latestReplyId(messages: Message[]): string | null {
 
 /** Every message in order; a reply being written right now is shown in the live slot instead. */
 export function Transcript(
-  props: { messages: Message[]; sessionId: string; latestId: string | null; active: Message | null },
+  props: {
+    messages: Message[];
+    sessionId: string;
+    latestId: string | null;
+    active: Message | null;
+    sources?: Map<string, CitedSource[]>;
+  },
 ) {
   const { messages, sessionId } = props;
   if (messages.length === 0) {
@@ -250,7 +260,14 @@ export function Transcript(
           ? <UserMessage message={m} />
           : m.superseded
           ? <EarlierVersion message={m} />
-          : <AssistantMessage message={m} sessionId={sessionId} latest={m.id === props.latestId} />
+          : (
+            <AssistantMessage
+              message={m}
+              sessionId={sessionId}
+              latest={m.id === props.latestId}
+              sources={props.sources?.get(m.id)}
+            />
+          )
       )}
       <LiveSlot sessionId={sessionId} streaming={props.active} />
     </>
@@ -279,9 +296,69 @@ export function EarlierVersion(props: { message: Message }) {
   );
 }
 
-/** A stored assistant reply with its status, disclaimer, and actions. */
-export function AssistantMessage(props: { message: Message; sessionId: string; latest: boolean }) {
+const EXCERPT_CHARS = 240;
+
+/** A snippet's answer cut at a word boundary for the source list. */
+function excerpt(text: string): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > EXCERPT_CHARS ? flat.slice(0, EXCERPT_CHARS).replace(/\s+\S*$/, "") + " …" : flat;
+}
+
+/** The numbered sources under a reply, or a plain note that it stands on none. */
+export function SourceList(props: { message: Message; sources: CitedSource[] }) {
+  const { message: m, sources } = props;
+  if (sources.length === 0) {
+    if (m.evidence === "none_relevant") {
+      return (
+        <p class="evidence-note">
+          No good evidence was found in the knowledge base for this question, so this reply is not grounded in
+          any retrieved source.
+        </p>
+      );
+    }
+    if (m.evidence === "empty") {
+      return (
+        <p class="evidence-note">The knowledge base is empty, so this reply is not grounded in any source.</p>
+      );
+    }
+    return null;
+  }
+  return (
+    <details class="sources" open>
+      <summary>
+        Sources ({sources.length}){" "}
+        <span class="muted">
+          retrieved text, not verified; similarity measures overlap with the question, not reliability
+        </span>
+      </summary>
+      <ol>
+        {sources.map((s) => (
+          <li id={`src-${m.id}-${s.rank}`} value={s.rank}>
+            {s.snippet
+              ? (
+                <>
+                  <a href={`/snippets/${s.snippet.id}`}>{s.snippet.source}</a>
+                  <span class="source-meta">
+                    {[s.snippet.sourceId, s.snippet.specialty].filter(Boolean).join(" · ")} · similarity{" "}
+                    {s.score.toFixed(2)}
+                  </span>
+                  <blockquote class="excerpt">{excerpt(s.snippet.answer)}</blockquote>
+                </>
+              )
+              : <span class="muted">This source has since been removed from the knowledge base.</span>}
+          </li>
+        ))}
+      </ol>
+    </details>
+  );
+}
+
+/** A stored assistant reply with its status, sources, disclaimer, and actions. */
+export function AssistantMessage(
+  props: { message: Message; sessionId: string; latest: boolean; sources?: CitedSource[] },
+) {
   const { message: m, sessionId } = props;
+  const sources = props.sources ?? [];
   const status = STATUS_LABELS[m.status];
   const canContinue = m.content.length > 0 &&
     (m.status === "interrupted" || m.status === "stopped" ||
@@ -297,13 +374,14 @@ export function AssistantMessage(props: { message: Message; sessionId: string; l
       {m.content
         ? (
           <div class="msg-body markdown" hx-ignore>
-            <Html html={renderMarkdown(m.content)} />
+            <Html html={linkCitations(renderMarkdown(m.content), sources.length, `src-${m.id}-`)} />
           </div>
         )
         : m.status === "error" || m.status === "stopped" || m.status === "interrupted"
         ? <p class="msg-body muted">No text was written.</p>
         : null}
       {m.error && <p class="msg-error">{m.error}</p>}
+      <SourceList message={m} sources={sources} />
       <p class="disclaimer">{DISCLAIMER}</p>
       <footer class="msg-actions">
         {props.latest && (
@@ -632,10 +710,17 @@ export function streamStatus(message: string): string {
 }
 
 /** Last message of a reply's stream: the stored reply, rendered from Markdown once, replaces the live slot. */
-export function streamFinal(data: { sessionId: string; message: Message; latest: boolean }): string {
+export function streamFinal(
+  data: { sessionId: string; message: Message; latest: boolean; sources: CitedSource[] },
+): string {
   return String(
     <hx-partial hx-target="#live" hx-swap="outerHTML">
-      <AssistantMessage message={data.message} sessionId={data.sessionId} latest={data.latest} />
+      <AssistantMessage
+        message={data.message}
+        sessionId={data.sessionId}
+        latest={data.latest}
+        sources={data.sources}
+      />
       <LiveSlot sessionId={data.sessionId} streaming={null} />
     </hx-partial>,
   );

@@ -1,0 +1,344 @@
+/**
+ * The knowledge base: storing snippets in batches (deduplicated by content hash, with the ingest run's progress
+ * in the same transaction), vector and full-text candidate search, source counts, and re-embedding.
+ */
+import { and, asc, count, eq, gt, inArray, isNull, ne, type SQL, sql } from "drizzle-orm";
+import type { Db } from "./client.ts";
+import { isUuid } from "./ids.ts";
+import { rows } from "./migrate.ts";
+import { type EvidenceState, ingestRuns, messages, messageSources, snippets } from "./schema.ts";
+
+/** A stored snippet, without its vector and tsvector. */
+export type Snippet = Omit<typeof snippets.$inferSelect, "embedding" | "search">;
+
+/** A snippet ready to store. */
+export interface NewSnippet {
+  source: string;
+  sourceId: string;
+  url: string | null;
+  specialty: string | null;
+  title: string | null;
+  question: string | null;
+  answer: string;
+  text: string;
+  contentHash: string;
+  embedder: string;
+  /** pgvector text form, `[0.1,…]` (knowledge/embedder.ts vectorLiteral). */
+  embedding: string;
+}
+
+/** An ingest run as stored. */
+export type IngestRun = typeof ingestRuns.$inferSelect;
+
+/** Narrows a search to some sources and specialties; empty lists mean no restriction. */
+export interface SnippetFilters {
+  sources?: string[];
+  specialties?: string[];
+}
+
+/** A search candidate: the snippet id and its score on that search's own scale. */
+export interface Candidate {
+  id: string;
+  /** Cosine similarity for vector search (1 − distance); ts_rank_cd for full text. */
+  score: number;
+}
+
+const SNIPPET_COLUMNS = {
+  id: snippets.id,
+  source: snippets.source,
+  sourceId: snippets.sourceId,
+  url: snippets.url,
+  specialty: snippets.specialty,
+  title: snippets.title,
+  question: snippets.question,
+  answer: snippets.answer,
+  text: snippets.text,
+  contentHash: snippets.contentHash,
+  embedder: snippets.embedder,
+  createdAt: snippets.createdAt,
+};
+
+/** Which of these content hashes are already stored (so their texts need not be embedded again). */
+export async function storedHashes(db: Db, hashes: string[]): Promise<Set<string>> {
+  if (hashes.length === 0) return new Set();
+  const found = await db.select({ hash: snippets.contentHash }).from(snippets)
+    .where(inArray(snippets.contentHash, hashes));
+  return new Set(found.map((row) => row.hash));
+}
+
+/**
+ * Stores a batch, skipping hashes already present, and advances the run in the same transaction: after a crash
+ * the run's `recordsDone` says exactly which records are safely stored. Returns how many rows were new.
+ */
+export async function storeBatch(
+  db: Db,
+  batch: NewSnippet[],
+  progress: { runId: string; recordsDone: number; duplicates: number; skipped: number },
+): Promise<number> {
+  return await db.transaction(async (tx) => {
+    let added = 0;
+    if (batch.length > 0) {
+      const inserted = await tx.insert(snippets).values(
+        batch.map((row) => ({ ...row, embedding: sql`${row.embedding}::vector` as unknown as number[] })),
+      ).onConflictDoNothing({ target: snippets.contentHash }).returning({ id: snippets.id });
+      added = inserted.length;
+    }
+    await tx.update(ingestRuns).set({
+      recordsDone: progress.recordsDone,
+      added: sql`${ingestRuns.added} + ${added}`,
+      duplicates: sql`${ingestRuns.duplicates} + ${progress.duplicates + batch.length - added}`,
+      skipped: sql`${ingestRuns.skipped} + ${progress.skipped}`,
+      updatedAt: sql`now()`,
+    }).where(eq(ingestRuns.id, progress.runId));
+    return added;
+  });
+}
+
+/** The unfinished run of this input, to resume, or a new run. */
+export async function openIngestRun(
+  db: Db,
+  input: { inputKey: string; path: string; format: string; source: string | null },
+): Promise<{ run: IngestRun; resumed: boolean }> {
+  const [unfinished] = await db.select().from(ingestRuns)
+    .where(and(eq(ingestRuns.inputKey, input.inputKey), isNull(ingestRuns.completedAt)))
+    .orderBy(sql`${ingestRuns.createdAt} desc`).limit(1);
+  if (unfinished) return { run: unfinished, resumed: true };
+  const [run] = await db.insert(ingestRuns).values(input).returning();
+  return { run, resumed: false };
+}
+
+/** Marks a run complete and returns its totals. */
+export async function completeIngestRun(db: Db, runId: string): Promise<IngestRun> {
+  const [run] = await db.update(ingestRuns).set({ completedAt: sql`now()`, updatedAt: sql`now()` })
+    .where(eq(ingestRuns.id, runId)).returning();
+  return run;
+}
+
+function filterConditions(filters: SnippetFilters): SQL[] {
+  const conditions: SQL[] = [];
+  if (filters.sources?.length) conditions.push(inArray(snippets.source, filters.sources));
+  if (filters.specialties?.length) conditions.push(inArray(snippets.specialty, filters.specialties));
+  return conditions;
+}
+
+function whereClause(filters: SnippetFilters): SQL {
+  const conditions = filterConditions(filters);
+  return conditions.length ? sql`where ${and(...conditions)}` : sql``;
+}
+
+/**
+ * The nearest snippets by cosine distance through the HNSW index. With filters, pgvector's iterative scan keeps
+ * walking the graph until enough rows pass them; where that is unavailable or still comes up short (a very
+ * rare filter value), an exact scan answers instead, so a filter never silently shrinks the result.
+ */
+export async function vectorCandidates(
+  db: Db,
+  embedding: string,
+  options: { limit: number; filters?: SnippetFilters; efSearch?: number },
+): Promise<Candidate[]> {
+  const filters = options.filters ?? {};
+  const filtered = filterConditions(filters).length > 0;
+  const efSearch = Math.max(options.efSearch ?? 100, options.limit);
+  const query = sql`select id, 1 - (embedding <=> ${embedding}::vector) as score from ${snippets}
+    ${whereClause(filters)} order by embedding <=> ${embedding}::vector limit ${options.limit}`;
+  const found = await db.transaction(async (tx) => {
+    await tx.execute(sql.raw(`set local hnsw.ef_search = ${Math.min(efSearch, 1000)}`));
+    if (filtered) await tx.execute(sql.raw(`set local hnsw.iterative_scan = strict_order`));
+    return rows<{ id: string; score: number }>(await tx.execute(query));
+  }).catch((error) => {
+    // pgvector older than 0.8 has no iterative scans; the exact fallback below covers filtered searches.
+    if (!filtered || !/iterative_scan/.test(String(error?.message ?? error))) throw error;
+    return [] as { id: string; score: number }[];
+  });
+  if (!filtered || found.length >= options.limit) return found.map(toCandidate);
+  const exact = await db.transaction(async (tx) => {
+    await tx.execute(sql.raw(`set local enable_indexscan = off`));
+    return rows<{ id: string; score: number }>(await tx.execute(query));
+  });
+  return exact.map(toCandidate);
+}
+
+function toCandidate(row: { id: string; score: number | string }): Candidate {
+  return { id: row.id, score: Number(row.score) };
+}
+
+/**
+ * Full-text candidates: any of the question's words (stemmed by Postgres's English configuration), ranked by
+ * cover density. Natural questions rarely contain every word of an answer, so the words are OR-ed.
+ */
+export async function textCandidates(
+  db: Db,
+  text: string,
+  options: { limit: number; filters?: SnippetFilters },
+): Promise<Candidate[]> {
+  const conditions = filterConditions(options.filters ?? {});
+  const extra = conditions.length ? sql`and ${and(...conditions)}` : sql``;
+  const result = await db.execute(sql`
+    with q as (
+      select nullif(replace(plainto_tsquery('english', ${text})::text, ' & ', ' | '), '')::tsquery as query
+    )
+    select id, ts_rank_cd(search, q.query, 1) as score from ${snippets}, q
+    where q.query is not null and search @@ q.query ${extra}
+    order by score desc, id limit ${options.limit}`);
+  return rows<{ id: string; score: number }>(result).map(toCandidate);
+}
+
+/** Cosine similarity of each listed snippet to the query vector. */
+export async function similarities(db: Db, embedding: string, ids: string[]): Promise<Map<string, number>> {
+  if (ids.length === 0) return new Map();
+  const result = await db.select({
+    id: snippets.id,
+    score: sql<number>`1 - (embedding <=> ${embedding}::vector)`,
+  })
+    .from(snippets).where(inArray(snippets.id, ids));
+  return new Map(result.map((row) => [row.id, Number(row.score)]));
+}
+
+/** One snippet, or null. */
+export async function getSnippet(db: Db, id: string): Promise<Snippet | null> {
+  if (!isUuid(id)) return null;
+  const [row] = await db.select(SNIPPET_COLUMNS).from(snippets).where(eq(snippets.id, id));
+  return row ?? null;
+}
+
+/** Several snippets by id, in no particular order. */
+export async function getSnippets(db: Db, ids: string[]): Promise<Snippet[]> {
+  const valid = ids.filter(isUuid);
+  if (valid.length === 0) return [];
+  return await db.select(SNIPPET_COLUMNS).from(snippets).where(inArray(snippets.id, valid));
+}
+
+/** Snippet counts per source and specialty. */
+export async function sourceCounts(
+  db: Db,
+): Promise<{ source: string; specialty: string | null; count: number }[]> {
+  const result = await db.select({ source: snippets.source, specialty: snippets.specialty, count: count() })
+    .from(snippets).groupBy(snippets.source, snippets.specialty).orderBy(snippets.source, snippets.specialty);
+  return result.map((row) => ({ ...row, count: Number(row.count) }));
+}
+
+/** How many snippets each embedder made. */
+export async function storedEmbedders(db: Db): Promise<{ embedder: string; count: number }[]> {
+  const result = await db.select({ embedder: snippets.embedder, count: count() }).from(snippets)
+    .groupBy(snippets.embedder);
+  return result.map((row) => ({ embedder: row.embedder, count: Number(row.count) }));
+}
+
+/** Total snippets. */
+export async function countSnippets(db: Db): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(snippets);
+  return Number(row?.n ?? 0);
+}
+
+/** The next page of snippets not yet embedded by `embedder`, in id order after `afterId`. */
+export async function snippetsToReembed(
+  db: Db,
+  embedder: string,
+  options: { afterId: string | null; limit: number },
+): Promise<{ id: string; text: string }[]> {
+  const conditions = [ne(snippets.embedder, embedder)];
+  if (options.afterId) conditions.push(gt(snippets.id, options.afterId));
+  return await db.select({ id: snippets.id, text: snippets.text }).from(snippets).where(and(...conditions))
+    .orderBy(asc(snippets.id)).limit(options.limit);
+}
+
+/** Replaces vectors, recording the embedder that made them. */
+export async function updateEmbeddings(
+  db: Db,
+  embedder: string,
+  updates: { id: string; embedding: string }[],
+): Promise<void> {
+  if (updates.length === 0) return;
+  await db.transaction(async (tx) => {
+    for (const update of updates) {
+      await tx.update(snippets).set({
+        embedder,
+        embedding: sql`${update.embedding}::vector` as unknown as number[],
+      }).where(eq(snippets.id, update.id));
+    }
+  });
+}
+
+/** A source an assistant reply cites, as stored with the reply. */
+export interface CitedSource {
+  rank: number;
+  score: number;
+  /** Null when the snippet has since been removed from the knowledge base. */
+  snippet: Snippet | null;
+}
+
+/** Stores the sources of an assistant reply and how retrieval went, replacing any earlier ones. */
+export async function saveMessageSources(
+  db: Db,
+  messageId: string,
+  evidence: { state: EvidenceState; sources: { snippetId: string; score: number }[] },
+): Promise<void> {
+  const { sources } = evidence;
+  await db.transaction(async (tx) => {
+    await tx.update(messages).set({ evidence: evidence.state }).where(eq(messages.id, messageId));
+    await tx.delete(messageSources).where(eq(messageSources.messageId, messageId));
+    if (sources.length === 0) return;
+    await tx.insert(messageSources).values(
+      sources.map((source, i) => ({
+        messageId,
+        rank: i + 1,
+        snippetId: source.snippetId,
+        score: source.score,
+      })),
+    );
+  });
+}
+
+/** The cited sources of each listed message, in rank order. */
+export async function sourcesOfMessages(db: Db, messageIds: string[]): Promise<Map<string, CitedSource[]>> {
+  const bySource = new Map<string, CitedSource[]>();
+  if (messageIds.length === 0) return bySource;
+  const found = await db.select({
+    messageId: messageSources.messageId,
+    rank: messageSources.rank,
+    score: messageSources.score,
+    snippet: SNIPPET_COLUMNS,
+  }).from(messageSources).leftJoin(snippets, eq(snippets.id, messageSources.snippetId))
+    .where(inArray(messageSources.messageId, messageIds)).orderBy(
+      messageSources.messageId,
+      messageSources.rank,
+    );
+  for (const row of found) {
+    const list = bySource.get(row.messageId) ?? [];
+    list.push({ rank: row.rank, score: row.score, snippet: row.snippet?.id ? row.snippet as Snippet : null });
+    bySource.set(row.messageId, list);
+  }
+  return bySource;
+}
+
+const VECTOR_INDEX = "snippets_embedding_idx";
+
+/**
+ * Drops the HNSW index for a bulk load: inserting into a live HNSW graph costs ~5 ms a row, building it once
+ * afterwards a fraction of that. Searches fall back to exact scans until ensureVectorIndex runs.
+ */
+export async function dropVectorIndex(db: Db): Promise<void> {
+  await db.execute(sql.raw(`drop index if exists ${VECTOR_INDEX}`));
+}
+
+/** Builds the HNSW index when it is missing (after a bulk load, or one that was interrupted). True if it built. */
+export async function ensureVectorIndex(
+  db: Db,
+  options: { maintenanceWorkMem?: string } = {},
+): Promise<boolean> {
+  const present = rows<{ present: boolean }>(
+    await db.execute(sql`select to_regclass(${VECTOR_INDEX}) is not null as present`),
+  )[0]?.present;
+  if (present) return false;
+  await db.transaction(async (tx) => {
+    const memory = options.maintenanceWorkMem ?? "256MB";
+    if (!/^\d+(kB|MB|GB)$/.test(memory)) throw new Error(`Invalid maintenance_work_mem ${memory}`);
+    await tx.execute(sql.raw(`set local maintenance_work_mem = '${memory}'`));
+    // Must match the migration's definition exactly (db/schema.ts).
+    await tx.execute(sql.raw(
+      `create index if not exists ${VECTOR_INDEX} on snippets using hnsw (embedding vector_cosine_ops) ` +
+        `with (m = 16, ef_construction = 64)`,
+    ));
+  });
+  return true;
+}

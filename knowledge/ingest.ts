@@ -1,0 +1,282 @@
+/**
+ * Ingest: parse a dataset file as a stream, hash and deduplicate its snippets, embed the new ones and store them
+ * in batches, recording progress so an interrupted run resumes where it stopped. Also re-embedding.
+ */
+import { createHash } from "node:crypto";
+import { relative, resolve } from "node:path";
+import type { Db } from "../db/client.ts";
+import {
+  completeIngestRun,
+  countSnippets,
+  type NewSnippet,
+  openIngestRun,
+  snippetsToReembed,
+  storeBatch,
+  storedHashes,
+  updateEmbeddings,
+} from "../db/snippets.ts";
+import { type Embedder, vectorLiteral } from "./embedder.ts";
+import { parseFile } from "./parsers.ts";
+import type { FormatName, SnippetDraft } from "./records.ts";
+
+/** What an ingest reports while it runs. */
+export interface IngestProgress {
+  path: string;
+  format: FormatName;
+  records: number;
+  added: number;
+  duplicates: number;
+  skipped: number;
+  /** Bytes of the file read so far and its size, for a rate and an ETA (compressed bytes for .gz). */
+  bytesRead: number;
+  bytesTotal: number;
+}
+
+/** A record that could not be used. */
+export interface SkippedRecord {
+  location: string;
+  reason: string;
+}
+
+/** Options of one file's ingest. */
+export interface IngestOptions {
+  format?: FormatName;
+  sourceName?: string;
+  specialty?: string;
+  /** Snippets per stored batch. */
+  batchSize?: number;
+  onProgress?: (progress: IngestProgress) => void;
+  onSkip?: (skipped: SkippedRecord) => void;
+  signal?: AbortSignal;
+}
+
+/** How one file's ingest ended. */
+export interface IngestSummary {
+  path: string;
+  format: FormatName;
+  /** Records read in this run (records a resumed run skipped are not counted). */
+  read: number;
+  added: number;
+  duplicates: number;
+  skipped: number;
+  /** Records an earlier, interrupted run had already stored. */
+  resumedFrom: number;
+  seconds: number;
+  /** Seconds spent embedding (the rest is parsing and the database). */
+  embedSeconds: number;
+}
+
+/** The content hash of a snippet: SHA-256 of its text with whitespace and case normalised. */
+export function contentHash(text: string): string {
+  return createHash("sha256").update(text.replace(/\s+/g, " ").trim().toLowerCase()).digest("hex");
+}
+
+/** Ingests one file. Running it again adds nothing; running it after an interruption continues from there. */
+export async function ingestFile(
+  db: Db,
+  embedder: Embedder,
+  path: string,
+  options: IngestOptions = {},
+): Promise<IngestSummary> {
+  const started = performance.now();
+  const absolute = resolve(path);
+  const stat = await Deno.stat(absolute);
+  let bytesRead = 0;
+  const parsed = await parseFile(path, {
+    format: options.format,
+    sourceName: options.sourceName,
+    specialty: options.specialty,
+    onBytes: (n) => (bytesRead = n),
+  });
+  const inputKey = createHash("sha256").update(JSON.stringify([
+    absolute,
+    stat.size,
+    stat.mtime?.getTime() ?? null,
+    parsed.format,
+    options.sourceName ?? null,
+    options.specialty ?? null,
+  ])).digest("hex");
+  const { run } = await openIngestRun(db, {
+    inputKey,
+    path: relative(Deno.cwd(), absolute) || absolute,
+    format: parsed.format,
+    source: options.sourceName ?? null,
+  });
+  const resumedFrom = run.recordsDone;
+  const batchSize = options.batchSize ?? Math.max(embedder.batchSize, 500);
+  const totals = { read: 0, added: 0, duplicates: 0, skipped: 0 };
+  let embedSeconds = 0;
+  let pending: SnippetDraft[] = [];
+  let pendingSkips = 0;
+  let lastIndex = resumedFrom - 1;
+
+  const report = () =>
+    options.onProgress?.({
+      path,
+      format: parsed.format,
+      records: totals.read,
+      added: totals.added,
+      duplicates: totals.duplicates,
+      skipped: totals.skipped,
+      bytesRead,
+      bytesTotal: stat.size,
+    });
+
+  const flush = async () => {
+    const unique = new Map<string, SnippetDraft>();
+    let duplicates = 0;
+    for (const draft of pending) {
+      const hash = contentHash(draft.text);
+      if (unique.has(hash)) duplicates++;
+      else unique.set(hash, draft);
+    }
+    const known = await storedHashes(db, [...unique.keys()]);
+    duplicates += known.size;
+    const fresh = [...unique].filter(([hash]) => !known.has(hash));
+    const embedStarted = performance.now();
+    const vectors = fresh.length
+      ? await embedder.embed(fresh.map(([, d]) => d.text), { signal: options.signal })
+      : [];
+    embedSeconds += (performance.now() - embedStarted) / 1000;
+    const rows: NewSnippet[] = fresh.map(([hash, draft], i) => ({
+      source: draft.source,
+      sourceId: draft.sourceId,
+      url: draft.url,
+      specialty: draft.specialty,
+      title: draft.title,
+      question: draft.question,
+      answer: draft.answer,
+      text: draft.text,
+      contentHash: hash,
+      embedder: embedder.id,
+      embedding: vectorLiteral(vectors[i]),
+    }));
+    const added = await storeBatch(db, rows, {
+      runId: run.id,
+      recordsDone: lastIndex + 1,
+      duplicates,
+      skipped: pendingSkips,
+    });
+    totals.added += added;
+    // A row another process stored between the check and the insert counts as a duplicate too.
+    totals.duplicates += duplicates + rows.length - added;
+    pending = [];
+    pendingSkips = 0;
+    report();
+  };
+
+  for await (const event of parsed.events) {
+    options.signal?.throwIfAborted();
+    if (event.index < resumedFrom) continue;
+    totals.read++;
+    lastIndex = event.index;
+    if (event.kind === "skip") {
+      totals.skipped++;
+      pendingSkips++;
+      options.onSkip?.({ location: event.location, reason: event.reason });
+    } else {
+      pending.push(...event.snippets);
+    }
+    if (pending.length >= batchSize) await flush();
+  }
+  await flush();
+  await completeIngestRun(db, run.id);
+  return {
+    path,
+    format: parsed.format,
+    ...totals,
+    resumedFrom,
+    seconds: (performance.now() - started) / 1000,
+    embedSeconds,
+  };
+}
+
+/** Files under a directory (or the file itself), sorted, skipping hidden files and manifests. */
+export async function inputFiles(path: string): Promise<string[]> {
+  const stat = await Deno.stat(path);
+  if (stat.isFile) return [path];
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(path)) {
+    if (entry.name.startsWith(".") || entry.name === MANIFEST) continue;
+    const child = `${path.replace(/\/$/, "")}/${entry.name}`;
+    if (entry.isDirectory) found.push(...await inputFiles(child));
+    else if (entry.isFile) found.push(child);
+  }
+  return found.sort();
+}
+
+/** Name of the optional file in a corpus directory that gives per-file ingest options. */
+export const MANIFEST = "manifest.json";
+
+/** Per-file options a corpus directory's manifest.json gives, keyed by path relative to the directory. */
+export type Manifest = Record<string, { format?: FormatName; source?: string; specialty?: string }>;
+
+/** Reads a directory's manifest.json, or an empty one. */
+export async function readManifest(dir: string): Promise<Manifest> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(`${dir.replace(/\/$/, "")}/${MANIFEST}`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) return {};
+    throw error;
+  }
+  const parsed = JSON.parse(text);
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new Error(`${dir}/${MANIFEST} must be an object keyed by file path`);
+  }
+  return parsed as Manifest;
+}
+
+/** The sample corpus that ships with Rounds (hypothetical dialogues and records written for the project). */
+export const SAMPLE_CORPUS = new URL("../data/corpus/", import.meta.url);
+
+/**
+ * Loads the sample corpus when the knowledge base is empty (the embedded default's first start). Returns the
+ * number of snippets added, or null when the knowledge base already had some.
+ */
+export async function loadSampleCorpusIfEmpty(db: Db, embedder: Embedder): Promise<number | null> {
+  if ((await countSnippets(db)) > 0) return null;
+  const dir = SAMPLE_CORPUS.pathname;
+  const manifest = await readManifest(dir);
+  let added = 0;
+  for (const file of await inputFiles(dir)) {
+    const entry = manifest[relative(dir, file)] ?? {};
+    const summary = await ingestFile(db, embedder, file, {
+      format: entry.format,
+      sourceName: entry.source,
+      specialty: entry.specialty,
+    });
+    added += summary.added;
+  }
+  return added;
+}
+
+/** What a re-embed reports as it goes. */
+export interface ReembedProgress {
+  done: number;
+  total: number;
+}
+
+/** Re-embeds every snippet not made by `embedder`, in id order, in batches. Returns how many changed. */
+export async function reembedAll(
+  db: Db,
+  embedder: Embedder,
+  options: { total: number; batchSize?: number; onProgress?: (p: ReembedProgress) => void },
+): Promise<number> {
+  const limit = options.batchSize ?? Math.max(embedder.batchSize, 256);
+  let afterId: string | null = null;
+  let done = 0;
+  for (;;) {
+    const page = await snippetsToReembed(db, embedder.id, { afterId, limit });
+    if (page.length === 0) return done;
+    const vectors = await embedder.embed(page.map((s) => s.text));
+    await updateEmbeddings(
+      db,
+      embedder.id,
+      page.map((s, i) => ({ id: s.id, embedding: vectorLiteral(vectors[i]) })),
+    );
+    done += page.length;
+    afterId = page[page.length - 1].id;
+    options.onProgress?.({ done, total: options.total });
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * Dataset files to parse events: one streaming parser per format, format detection from content, and
+ * `parseFile`, which opens a file (gzipped or not), tells its format and hands back its events.
+ */
+import { basename } from "node:path";
+import { parseHfMedicalDialog, parseMedDialogJson, parseMedDialogRaw } from "./parse_dialogue.ts";
+import { parsePubmed } from "./parse_pubmed.ts";
+import { parseChatDoctor, parseMashqa } from "./parse_qa.ts";
+import { type FormatName, FORMATS, type ParseEvent, type ParseOptions } from "./records.ts";
+
+/** A streaming parser: bytes in, one event per record out, in record order. */
+export type FormatParser = (
+  stream: ReadableStream<Uint8Array>,
+  options: ParseOptions,
+) => AsyncIterable<ParseEvent>;
+
+/** The parser for each format. */
+export const PARSERS: Readonly<Record<FormatName, FormatParser>> = {
+  "meddialog-raw": parseMedDialogRaw,
+  "meddialog-json": parseMedDialogJson,
+  "hf-medical-dialog": parseHfMedicalDialog,
+  chatdoctor: parseChatDoctor,
+  mashqa: parseMashqa,
+  pubmed: parsePubmed,
+};
+
+/** A human label for each format, for progress lines and errors. */
+export const FORMAT_LABELS: Readonly<Record<FormatName, string>> = {
+  "meddialog-raw": "MedDialog raw text",
+  "meddialog-json": "MedDialog processed JSON",
+  "hf-medical-dialog": "Hugging Face medical_dialog (JSON Lines)",
+  chatdoctor: "ChatDoctor JSON (HealthCareMagic, iCliniq)",
+  mashqa: "MASHQA JSON",
+  pubmed: "PubMed XML",
+};
+
+/** How much of a file's (decompressed) start `parseFile` reads to tell its format. */
+export const DETECT_HEAD_BYTES = 64 * 1024;
+
+/** Thrown by {@link parseFile} when a file's content matches none of the formats. */
+export class UnknownFormatError extends Error {
+  constructor(readonly fileName: string, readonly tried: readonly FormatName[] = FORMATS) {
+    super(`Cannot tell the format of ${fileName}: it is not ${listWithOr(tried)} (use --format)`);
+    this.name = "UnknownFormatError";
+  }
+}
+
+/** Options for {@link parseFile}. */
+export interface ParseFileOptions {
+  /** Skip detection and parse as this format. */
+  format?: FormatName;
+  /** Overrides the source name the format would give. */
+  sourceName?: string;
+  /** Specialty for snippets whose record carries none. */
+  specialty?: string;
+  /** Name shown in locations and errors; default: the file's base name. */
+  fileName?: string;
+  /** Called as the file is read with the bytes read so far (compressed bytes for a gzip file), for progress. */
+  onBytes?: (bytesRead: number) => void;
+}
+
+/** Keys that mark a JSON record's format, whichever appears first in the file winning. */
+const JSON_SIGNATURES: [RegExp, FormatName][] = [
+  [/(?<!\\)"utterances"\s*:/, "meddialog-json"],
+  [/(?<!\\)"dialogue_turns"\s*:/, "hf-medical-dialog"],
+  [/(?<!\\)"(?:output|instruction)"\s*:/, "chatdoctor"],
+];
+const MASHQA_SIGNATURE = /(?<!\\)"data"\s*:\s*\[/;
+const MASHQA_INNER = /(?<!\\)"(?:paragraphs|qas)"\s*:/;
+const PUBMED_SIGNATURE =
+  /<(?:PubmedArticleSet|PubmedArticle|PubmedBookArticle)[\s>]|<!DOCTYPE\s+PubmedArticleSet/;
+const NAME_HINT_MIN_CHARS = 16 * 1024;
+const MEDDIALOG_HEADER = /^\s*(?:Description|Dialogue|Patient:|Doctor:)/im;
+
+/** Tells a file's format from its first bytes (decoded); the name only breaks ties when the content cannot. */
+export function detectFormat(head: string, fileName: string): FormatName | null {
+  const text = head.replace(/^\ufeff/, "").trimStart();
+  if (!text) return null;
+  if (text.startsWith("<")) return PUBMED_SIGNATURE.test(text) ? "pubmed" : null;
+  if (/^id=\S*[ \t]*\r?\n/.test(text) && MEDDIALOG_HEADER.test(text)) return "meddialog-raw";
+  if (!text.startsWith("[") && !text.startsWith("{")) return null;
+
+  if (text.startsWith("{") && MASHQA_SIGNATURE.test(text) && MASHQA_INNER.test(text)) return "mashqa";
+  let best: { at: number; format: FormatName } | null = null;
+  for (const [pattern, format] of JSON_SIGNATURES) {
+    const at = text.search(pattern);
+    if (at >= 0 && (!best || at < best.at)) best = { at, format };
+  }
+  if (best) return best.format;
+  // A first record longer than the head can hide its keys; only then does the name get a say.
+  return text.length >= NAME_HINT_MIN_CHARS ? formatFromName(fileName) : null;
+}
+
+/** Opens a dataset file (gunzipping gzip content), detects its format unless given, and streams its parse events. */
+export async function parseFile(
+  path: string,
+  options: ParseFileOptions = {},
+): Promise<{ format: FormatName; events: AsyncIterable<ParseEvent> }> {
+  const fileName = options.fileName ?? basename(path);
+  const file = await Deno.open(path, { read: true });
+  let stream: ReadableStream<Uint8Array> = file.readable;
+  if (options.onBytes) stream = stream.pipeThrough(countBytes(options.onBytes));
+  try {
+    const raw = await peek(stream, 2);
+    stream = raw.stream;
+    if (raw.head[0] === 0x1f && raw.head[1] === 0x8b) {
+      // DecompressionStream's writable side is typed BufferSource, a supertype of what flows here.
+      stream = stream.pipeThrough(
+        new DecompressionStream("gzip") as ReadableWritablePair<Uint8Array, Uint8Array>,
+      );
+    }
+    let format = options.format;
+    if (!format) {
+      const decoded = await peek(stream, DETECT_HEAD_BYTES);
+      stream = decoded.stream;
+      format = detectFormat(new TextDecoder().decode(decoded.head), fileName) ?? undefined;
+      if (!format) throw new UnknownFormatError(fileName);
+    }
+    const parseOptions: ParseOptions = {
+      fileName,
+      sourceName: options.sourceName,
+      specialty: options.specialty,
+    };
+    return { format, events: PARSERS[format](stream, parseOptions) };
+  } catch (error) {
+    await stream.cancel().catch(() => {});
+    throw error;
+  }
+}
+
+/** Reads at least `minBytes` from a stream (less at its end) and returns them with a stream that still has them. */
+async function peek(
+  stream: ReadableStream<Uint8Array>,
+  minBytes: number,
+): Promise<{ head: Uint8Array; stream: ReadableStream<Uint8Array> }> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let ended = false;
+  while (size < minBytes) {
+    const next = await reader.read();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    chunks.push(next.value);
+    size += next.value.byteLength;
+  }
+  const head = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    head.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  const rest = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk);
+      if (ended) controller.close();
+    },
+    async pull(controller) {
+      const next = await reader.read();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  return { head, stream: rest };
+}
+
+/** Passes bytes through, reporting the running total. */
+function countBytes(onBytes: (bytesRead: number) => void): TransformStream<Uint8Array, Uint8Array> {
+  let total = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      total += chunk.byteLength;
+      onBytes(total);
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+/** A format hinted by the file name, for JSON whose first record is too long to show its keys in the head. */
+function formatFromName(fileName: string): FormatName | null {
+  const name = fileName.toLowerCase();
+  if (/icliniq|healthcaremagic|chatdoctor/.test(name)) return "chatdoctor";
+  if (name.includes("mashqa")) return "mashqa";
+  if (name.includes("medical_dialog")) return "hf-medical-dialog";
+  if (name.includes("meddialog")) return "meddialog-json";
+  return null;
+}
+
+function listWithOr(items: readonly string[]): string {
+  return items.length <= 1
+    ? items.join("")
+    : `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
+}

@@ -1,0 +1,51 @@
+/**
+ * What dataset parsers produce: snippet drafts grouped by the record they came from, or a skipped record with
+ * its location and reason. Parsers stream; the ingest task turns drafts into stored, embedded snippets.
+ */
+
+/** The dataset formats `deno task ingest` reads (shapes in ../shared/REFERENCE.md §4). */
+export const FORMATS = [
+  "meddialog-raw",
+  "meddialog-json",
+  "hf-medical-dialog",
+  "chatdoctor",
+  "mashqa",
+  "pubmed",
+] as const;
+/** A dataset format name, as accepted by `--format`. */
+export type FormatName = typeof FORMATS[number];
+
+/** One retrievable passage before it is hashed, embedded and stored. */
+export interface SnippetDraft {
+  /** Dataset name shown to users: "MedDialog", "HealthCareMagic", "iCliniq", "MASHQA", "PubMed" (or --source-name). */
+  source: string;
+  /** Stable id within the source: "12#2" (dialogue 12, exchange 2), "qa-17", "PMID:123#BACKGROUND", "…#2" chunks. */
+  sourceId: string;
+  /** Link to the original, when the record has one (dialogue URL, https://pubmed.ncbi.nlm.nih.gov/<pmid>/). */
+  url: string | null;
+  /** Specialty when the record or the ingest options say; null when unknown. */
+  specialty: string | null;
+  /** Dialogue description, article title or MASHQA question. */
+  title: string | null;
+  /** The patient's question (or MASHQA question) when the snippet is an exchange; null for literature. */
+  question: string | null;
+  /** The doctor's answer, the answer sentences, or the abstract section text. */
+  answer: string;
+  /** The full text shown and indexed: title, question and answer composed. */
+  text: string;
+}
+
+/** What a parser yields for each record: its snippets, or why it was skipped. */
+export type ParseEvent =
+  | { kind: "record"; index: number; location: string; snippets: SnippetDraft[] }
+  | { kind: "skip"; index: number; location: string; reason: string };
+
+/** Options every parser takes. */
+export interface ParseOptions {
+  /** Path shown in locations and used for source hints ("healthcaremagic", "icliniq" in the name). */
+  fileName: string;
+  /** Overrides the source name the format would give. */
+  sourceName?: string;
+  /** Specialty for every snippet of the file when the records carry none. */
+  specialty?: string;
+}

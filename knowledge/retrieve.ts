@@ -1,0 +1,107 @@
+/**
+ * Hybrid retrieval: nearest vectors (pgvector HNSW, cosine) and full-text matches (GIN tsvector), fused by
+ * reciprocal rank, then held to a minimum similarity so weak matches never pad a prompt.
+ */
+import type { Db } from "../db/client.ts";
+import type { EvidenceState } from "../db/schema.ts";
+import {
+  countSnippets,
+  getSnippets,
+  similarities,
+  type Snippet,
+  type SnippetFilters,
+  textCandidates,
+  vectorCandidates,
+} from "../db/snippets.ts";
+import { type Embedder, vectorLiteral } from "./embedder.ts";
+
+/** The constant of reciprocal rank fusion (Cormack et al.): damps the weight of the very top ranks. */
+const RRF_K = 60;
+
+/** Retrieval settings. */
+export interface RetrievalOptions {
+  /** How many snippets to return at most. */
+  k: number;
+  /** Cosine similarity below which a snippet is not evidence, 0–1. */
+  minScore: number;
+  filters?: SnippetFilters;
+}
+
+/** A snippet found for a query. */
+export interface Retrieved {
+  /** 1-based position in the answer's source list. */
+  rank: number;
+  snippet: Snippet;
+  /** Cosine similarity between query and snippet, 0–1: the score users see. */
+  score: number;
+  /** Reciprocal-rank fusion score the order comes from. */
+  fused: number;
+}
+
+/** What retrieval found. */
+export interface RetrievalResult {
+  evidence: EvidenceState;
+  results: Retrieved[];
+  /** Best similarity among candidates, even when it fell below the threshold (for the "no good evidence" note). */
+  bestScore: number | null;
+}
+
+/** Finds the snippets that best answer a query. */
+export async function retrieve(
+  db: Db,
+  embedder: Embedder,
+  query: string,
+  options: RetrievalOptions,
+): Promise<RetrievalResult> {
+  const text = query.trim();
+  if (!text) return { evidence: "none_relevant", results: [], bestScore: null };
+  const [vector] = await embedder.embed([text]);
+  const embedding = vectorLiteral(vector);
+  const pool = Math.max(options.k * 5, 40);
+  const [byVector, byText] = await Promise.all([
+    vectorCandidates(db, embedding, { limit: pool, filters: options.filters }),
+    textCandidates(db, text, { limit: pool, filters: options.filters }),
+  ]);
+  if (byVector.length === 0 && byText.length === 0) {
+    return {
+      evidence: (await countSnippets(db)) === 0 ? "empty" : "none_relevant",
+      results: [],
+      bestScore: null,
+    };
+  }
+  const fused = new Map<string, number>();
+  byVector.forEach((c, i) => fused.set(c.id, (fused.get(c.id) ?? 0) + 1 / (RRF_K + i + 1)));
+  byText.forEach((c, i) => fused.set(c.id, (fused.get(c.id) ?? 0) + 1 / (RRF_K + i + 1)));
+  const similarity = new Map(byVector.map((c) => [c.id, c.score]));
+  const missing = [...fused.keys()].filter((id) => !similarity.has(id));
+  for (const [id, score] of await similarities(db, embedding, missing)) similarity.set(id, score);
+
+  const ordered = [...fused.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const bestScore = Math.max(...similarity.values());
+  const kept = ordered.filter(([id]) => (similarity.get(id) ?? 0) >= options.minScore).slice(0, options.k);
+  if (kept.length === 0) return { evidence: "none_relevant", results: [], bestScore };
+  const byId = new Map((await getSnippets(db, kept.map(([id]) => id))).map((s) => [s.id, s]));
+  const results = kept.flatMap(([id, score], i) => {
+    const snippet = byId.get(id);
+    return snippet ? [{ rank: i + 1, snippet, score: similarity.get(id) ?? 0, fused: score }] : [];
+  });
+  return { evidence: "sources", results, bestScore };
+}
+
+/** The numbered reference blocks a prompt quotes (the templates defuse anything inside that looks like markup). */
+export function referenceBlocks(results: Retrieved[]): string[] {
+  return results.map(({ rank, snippet }) => {
+    const origin = [snippet.source, snippet.specialty].filter(Boolean).join(", ");
+    return `[${rank}] (${origin}) ${snippet.text}`;
+  });
+}
+
+/**
+ * Minimum similarity per embedder when RETRIEVAL_MIN_SCORE is not set, calibrated with `deno task eval retrieval`
+ * on the sample corpus (README): word-overlap scores of the lexical embedder run lower than a neural model's.
+ */
+export function defaultMinScore(embedderId: string): number {
+  return embedderId.startsWith("lexical-") ? LEXICAL_MIN_SCORE : ENDPOINT_MIN_SCORE;
+}
+const LEXICAL_MIN_SCORE = 0.15;
+const ENDPOINT_MIN_SCORE = 0.5;

@@ -1,0 +1,262 @@
+/**
+ * deno task eval retrieval [--corpus DIR|FILE] [--source S]… [--json PATH]
+ *
+ * Retrieval quality on held-out exchanges: every snippet that pairs a question with an answer is indexed by its
+ * answer alone (question and title removed), then its question is asked; the hit is the snippet's own answer
+ * (for MASHQA, its answer sentences). Literature snippets stay in the index whole, as distractors. Prints
+ * recall@1/5/10 and MRR per source for hybrid, vector-only and full-text-only retrieval, and how a minimum
+ * similarity separates real matches from questions the corpus cannot answer. Runs on an in-memory PGlite with
+ * the configured embedder, so it never touches the app's data.
+ */
+import { parseArgs } from "node:util";
+import { dirname, relative, resolve } from "node:path";
+import { ConfigError, loadConfig } from "../config.ts";
+import { openPglite } from "../db/client.ts";
+import { migrate } from "../db/migrate.ts";
+import { openIngestRun, storeBatch, textCandidates, vectorCandidates } from "../db/snippets.ts";
+import { createEmbedder } from "../inference/embeddings.ts";
+import { vectorLiteral } from "../knowledge/embedder.ts";
+import { contentHash, inputFiles, readManifest, SAMPLE_CORPUS } from "../knowledge/ingest.ts";
+import { parseFile } from "../knowledge/parsers.ts";
+import type { SnippetDraft } from "../knowledge/records.ts";
+import { defaultMinScore, retrieve } from "../knowledge/retrieve.ts";
+import { startProgress } from "./progress.ts";
+
+const USAGE = `Usage: deno task eval retrieval [--corpus DIR|FILE] [--source S]… [--json PATH]
+
+  --corpus   dataset file or directory (default: the sample corpus, data/corpus)
+  --source   evaluate only questions from this source (repeatable; the index always holds everything)
+  --json     where to write the figures (default: .data/eval/retrieval.json)`;
+
+/** Questions no snippet of a clinical corpus should answer: they show where the minimum similarity belongs. */
+const OFF_TOPIC = [
+  "How do I change a flat tyre on a bicycle?",
+  "What is the capital city of Australia?",
+  "Best way to cook rice without it sticking",
+  "How many players are on a football team?",
+  "Can you recommend a good science fiction novel?",
+  "How do I reset my wifi router password?",
+  "What time does the sun set in winter?",
+  "How to plant tomatoes on a balcony",
+  "Explain how compound interest works",
+  "Which programming language should I learn first?",
+  "How long should I boil an egg for a soft yolk?",
+  "What is the difference between a violin and a viola?",
+];
+
+const MODES = ["hybrid", "vector", "text"] as const;
+type Mode = typeof MODES[number];
+
+interface Query {
+  source: string;
+  question: string;
+  target: string;
+}
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: Deno.args,
+      allowPositionals: true,
+      options: {
+        corpus: { type: "string" },
+        source: { type: "string", multiple: true },
+        json: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals[0] !== "retrieval") {
+    console.error(`Name what to evaluate: retrieval (PHI redaction comes with its own issue).\n\n${USAGE}`);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig(Deno.env.toObject());
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 1;
+    }
+    throw error;
+  }
+  const corpus = values.corpus ?? SAMPLE_CORPUS.pathname;
+  const outPath = values.json ?? ".data/eval/retrieval.json";
+  const embedder = await createEmbedder(config);
+  const minScore = config.retrievalMinScore ?? defaultMinScore(embedder.id);
+
+  // 1. Read the corpus; every question-answer snippet becomes a held-out query.
+  const drafts: SnippetDraft[] = [];
+  const isDir = (await Deno.stat(corpus)).isDirectory;
+  const manifest = isDir ? await readManifest(corpus) : {};
+  for (const file of await inputFiles(corpus)) {
+    const entry = manifest[relative(resolve(corpus), resolve(file))] ?? {};
+    const { events } = await parseFile(file, {
+      format: entry.format,
+      sourceName: entry.source,
+      specialty: entry.specialty,
+    });
+    for await (const event of events) if (event.kind === "record") drafts.push(...event.snippets);
+  }
+  const database = await openPglite();
+  try {
+    await migrate(database);
+    const db = database.db;
+    const { run } = await openIngestRun(db, { inputKey: "eval", path: corpus, format: "eval", source: null });
+    const queries: Query[] = [];
+    const seen = new Set<string>();
+    const indexed = drafts.flatMap((draft) => {
+      const heldOut = draft.question !== null && draft.question.trim() !== "";
+      const text = heldOut ? draft.answer : draft.text;
+      const hash = contentHash(text);
+      if (seen.has(hash)) return [];
+      seen.add(hash);
+      return [{ draft, text, hash, heldOut }];
+    });
+    const progress = startProgress("indexing", { unit: "snippets", total: indexed.length });
+    for (let i = 0; i < indexed.length; i += 256) {
+      const batch = indexed.slice(i, i + 256);
+      const vectors = await embedder.embed(batch.map((b) => b.text));
+      await storeBatch(
+        db,
+        batch.map((b, j) => ({
+          ...b.draft,
+          text: b.text,
+          title: b.heldOut ? null : b.draft.title,
+          question: null,
+          contentHash: b.hash,
+          embedder: embedder.id,
+          embedding: vectorLiteral(vectors[j]),
+        })),
+        { runId: run.id, recordsDone: 0, duplicates: 0, skipped: 0 },
+      );
+      progress.update(Math.min(i + 256, indexed.length));
+    }
+    progress.finish();
+    const stored = await database.client.query("select id, content_hash from snippets");
+    const idOf = new Map(
+      (stored.rows as { id: string; content_hash: string }[]).map((r) => [r.content_hash, r.id]),
+    );
+    for (const item of indexed) {
+      if (!item.heldOut) continue;
+      if (values.source?.length && !values.source.includes(item.draft.source)) continue;
+      queries.push({
+        source: item.draft.source,
+        question: item.draft.question!,
+        target: idOf.get(item.hash)!,
+      });
+    }
+    if (queries.length === 0) {
+      console.error(
+        `No question-answer snippets to evaluate${values.source ? ` for ${values.source.join(", ")}` : ""}.`,
+      );
+      return 1;
+    }
+
+    // 2. Ask every question in every mode.
+    const ranks: Record<Mode, number[]> = { hybrid: [], vector: [], text: [] };
+    const topScores: number[] = [];
+    const ask = startProgress("asking", { unit: "questions", total: queries.length });
+    for (const [i, q] of queries.entries()) {
+      const hybrid = await retrieve(db, embedder, q.question, { k: 10, minScore: 0 });
+      const hit = hybrid.results.findIndex((r) => r.snippet.id === q.target);
+      ranks.hybrid.push(hit === -1 ? 0 : hit + 1);
+      if (hit === 0) topScores.push(hybrid.results[0].score);
+      const [vector] = await embedder.embed([q.question]);
+      const byVector = await vectorCandidates(db, vectorLiteral(vector), { limit: 10 });
+      ranks.vector.push(byVector.findIndex((c) => c.id === q.target) + 1);
+      const byText = await textCandidates(db, q.question, { limit: 10 });
+      ranks.text.push(byText.findIndex((c) => c.id === q.target) + 1);
+      ask.update(i + 1);
+    }
+    ask.finish();
+    const offTopic: number[] = [];
+    for (const question of OFF_TOPIC) {
+      const result = await retrieve(db, embedder, question, { k: 1, minScore: 0 });
+      offTopic.push(result.bestScore ?? 0);
+    }
+
+    // 3. Report.
+    const sources = [...new Set(queries.map((q) => q.source))].sort();
+    const rows: Record<string, unknown>[] = [];
+    const line = (cells: string[]) =>
+      console.log(cells.map((c, i) => i === 0 ? c.padEnd(36) : c.padStart(8)).join(" "));
+    console.log(
+      `\nRetrieval on held-out exchanges · ${drafts.length} snippets parsed, ${indexed.length} indexed · ` +
+        `embedder ${embedder.id}\n`,
+    );
+    line(["source / mode", "queries", "R@1", "R@5", "R@10", "MRR"]);
+    for (const source of [...sources, "all"]) {
+      for (const mode of MODES) {
+        const picked = ranks[mode].filter((_, i) => source === "all" || queries[i].source === source);
+        const figures = metrics(picked);
+        rows.push({ source, mode, queries: picked.length, ...figures });
+        line([
+          `${source} · ${mode}`,
+          String(picked.length),
+          figures.recallAt1.toFixed(3),
+          figures.recallAt5.toFixed(3),
+          figures.recallAt10.toFixed(3),
+          figures.mrr.toFixed(3),
+        ]);
+      }
+    }
+    const thresholds = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5].map((t) => ({
+      threshold: t,
+      correctTopHitsKept: share(topScores, (s) => s >= t),
+      offTopicRejected: share(offTopic, (s) => s < t),
+    }));
+    console.log(
+      `\nMinimum similarity (current ${minScore}): correct top hits kept vs off-topic questions rejected`,
+    );
+    for (const t of thresholds) {
+      console.log(
+        `  ${t.threshold.toFixed(2)}  kept ${(t.correctTopHitsKept * 100).toFixed(1).padStart(5)}%  ` +
+          `rejected ${(t.offTopicRejected * 100).toFixed(1).padStart(5)}%`,
+      );
+    }
+    const report = {
+      task: "retrieval",
+      at: new Date().toISOString(),
+      corpus,
+      embedder: embedder.id,
+      snippetsParsed: drafts.length,
+      snippetsIndexed: indexed.length,
+      minScore,
+      results: rows,
+      thresholds,
+      offTopicBestScores: offTopic,
+    };
+    await Deno.mkdir(dirname(outPath), { recursive: true });
+    await Deno.writeTextFile(outPath, JSON.stringify(report, null, 2) + "\n");
+    console.log(`\nWritten to ${outPath}`);
+    return 0;
+  } finally {
+    await database.close();
+  }
+}
+
+function metrics(ranks: number[]): { recallAt1: number; recallAt5: number; recallAt10: number; mrr: number } {
+  const n = ranks.length || 1;
+  return {
+    recallAt1: ranks.filter((r) => r === 1).length / n,
+    recallAt5: ranks.filter((r) => r >= 1 && r <= 5).length / n,
+    recallAt10: ranks.filter((r) => r >= 1 && r <= 10).length / n,
+    mrr: ranks.reduce((sum, r) => sum + (r > 0 ? 1 / r : 0), 0) / n,
+  };
+}
+
+function share(values: number[], test: (v: number) => boolean): number {
+  return values.length ? values.filter(test).length / values.length : 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

@@ -1,0 +1,301 @@
+/**
+ * deno task ingest <file|dir>… [--format F] [--source-name S] [--specialty X] [--batch-size N]
+ * deno task ingest --reembed
+ *
+ * Reads dataset files into the knowledge base of the configured database (DATABASE_URL, or PGlite in DATA_DIR),
+ * embedding with the configured embedder. Safe to repeat (nothing is added twice) and to interrupt (the same
+ * command resumes where it stopped).
+ */
+import { parseArgs } from "node:util";
+import { relative, resolve } from "node:path";
+import { ConfigError, loadConfig } from "../config.ts";
+import { type Database, DatabaseLockedError, openDatabase } from "../db/client.ts";
+import { migrate } from "../db/migrate.ts";
+import { countSnippets, dropVectorIndex, ensureVectorIndex, storedEmbedders } from "../db/snippets.ts";
+import { createEmbedder } from "../inference/embeddings.ts";
+import { checkEmbedder, type Embedder, EmbedderMismatchError } from "../knowledge/embedder.ts";
+import { ingestFile, type IngestSummary, inputFiles, readManifest, reembedAll } from "../knowledge/ingest.ts";
+import { UnknownFormatError } from "../knowledge/parsers.ts";
+import { type FormatName, FORMATS } from "../knowledge/records.ts";
+import { formatDuration, startProgress } from "./progress.ts";
+
+const USAGE = `Usage:
+  deno task ingest <file|dir>… [options]   add dataset files to the knowledge base
+  deno task ingest --reembed               re-embed every snippet with the configured embedder
+
+Options:
+  --format <name>        ${FORMATS.join(", ")} (default: detected from content)
+  --source-name <name>   source name shown with each snippet (default: from the format / file name)
+  --specialty <name>     specialty for records that carry none
+  --batch-size <n>       snippets per stored batch (default 500)
+  --show-skips <n>       skipped records to list per file (default 20; all are counted)
+  --bulk / --no-bulk     drop the vector index during the load and build it once at the end (default: when
+                         the input looks at least as large as what is stored, and over ~5,000 records)
+  --help
+
+A directory is read recursively; a manifest.json in it may give per-file format, source and specialty.
+The database and embedder come from the environment (DATABASE_URL / DATA_DIR, EMBEDDING_URL / EMBEDDING_MODEL).`;
+
+const number = (n: number) => n.toLocaleString("en");
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: Deno.args,
+      allowPositionals: true,
+      options: {
+        format: { type: "string" },
+        "source-name": { type: "string" },
+        specialty: { type: "string" },
+        "batch-size": { type: "string" },
+        "show-skips": { type: "string" },
+        reembed: { type: "boolean" },
+        bulk: { type: "boolean" },
+        "no-bulk": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = args;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const format = values.format as FormatName | undefined;
+  if (format && !(FORMATS as readonly string[]).includes(format)) {
+    console.error(`--format must be one of ${FORMATS.join(", ")}, got ${JSON.stringify(format)}`);
+    return 2;
+  }
+  const batchSize = values["batch-size"] ? Number(values["batch-size"]) : undefined;
+  if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= 100_000)) {
+    console.error(
+      `--batch-size must be an integer from 1 to 100000, got ${JSON.stringify(values["batch-size"])}`,
+    );
+    return 2;
+  }
+  const showSkips = Number(values["show-skips"] ?? 20);
+  if (!values.reembed && positionals.length === 0) {
+    console.error(`Name a file or directory to ingest.\n\n${USAGE}`);
+    return 2;
+  }
+  for (const path of positionals) {
+    try {
+      await Deno.stat(path);
+    } catch {
+      console.error(`Cannot read ${path}: no such file or directory`);
+      return 1;
+    }
+  }
+
+  let config;
+  try {
+    config = loadConfig(Deno.env.toObject());
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 1;
+    }
+    throw error;
+  }
+  let database: Database;
+  try {
+    database = await openDatabase(config);
+  } catch (error) {
+    if (error instanceof DatabaseLockedError) {
+      console.error(
+        `${error.message}\n(The ingest writes to the same PGlite directory as the server: stop the server first, ` +
+          `or use a Postgres DATABASE_URL, which both can share.)`,
+      );
+      return 1;
+    }
+    throw error;
+  }
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new DOMException("Interrupted", "AbortError"));
+  Deno.addSignalListener("SIGINT", onSignal);
+  try {
+    await migrate(database);
+    const embedder = await createEmbedder(config);
+    console.error(`database: ${database.description}`);
+    console.error(`embeddings: ${embedder.description}`);
+    if (values.reembed) return await reembed(database, embedder);
+    try {
+      checkEmbedder(await storedEmbedders(database.db), embedder);
+    } catch (error) {
+      if (error instanceof EmbedderMismatchError) {
+        console.error(error.message);
+        return 1;
+      }
+      throw error;
+    }
+    const inputBytes = await totalBytes(positionals);
+    const stored = await countSnippets(database.db);
+    // ~600 bytes a record in the real datasets: a rough guess is enough to choose the loading strategy.
+    const bulk = values["no-bulk"] ? false : values.bulk ?? (inputBytes / 600 >= Math.max(5000, stored));
+    if (bulk) {
+      console.error("bulk load: the vector index is dropped now and built once at the end");
+      await dropVectorIndex(database.db);
+    }
+    try {
+      return await ingestAll(database, embedder, positionals, {
+        format,
+        sourceName: values["source-name"],
+        specialty: values.specialty,
+        batchSize,
+        showSkips,
+        signal: controller.signal,
+      });
+    } finally {
+      await rebuildIndex(database);
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    await database.close();
+  }
+}
+
+async function ingestAll(
+  database: Database,
+  embedder: Embedder,
+  paths: string[],
+  options: {
+    format?: FormatName;
+    sourceName?: string;
+    specialty?: string;
+    batchSize?: number;
+    showSkips: number;
+    signal: AbortSignal;
+  },
+): Promise<number> {
+  const started = performance.now();
+  const totals = { files: 0, read: 0, added: 0, duplicates: 0, skipped: 0, failed: 0 };
+  for (const root of paths) {
+    const isDir = (await Deno.stat(root)).isDirectory;
+    const manifest = isDir ? await readManifest(root) : {};
+    for (const file of await inputFiles(root)) {
+      const entry = manifest[relative(resolve(root), resolve(file))] ?? {};
+      const progress = startProgress(file, { unit: "records" });
+      let shown = 0;
+      let summary: IngestSummary;
+      try {
+        summary = await ingestFile(database.db, embedder, file, {
+          format: options.format ?? entry.format,
+          sourceName: options.sourceName ?? entry.source,
+          specialty: options.specialty ?? entry.specialty,
+          batchSize: options.batchSize,
+          signal: options.signal,
+          onProgress: (p) =>
+            progress.update(
+              p.records,
+              `added ${number(p.added)}, duplicates ${number(p.duplicates)}, skipped ${number(p.skipped)}`,
+              p.bytesTotal > 0 ? p.bytesRead / p.bytesTotal : undefined,
+            ),
+          onSkip: (skip) => {
+            if (shown++ < options.showSkips) {
+              progress.finish();
+              console.error(`  skipped ${skip.location}: ${skip.reason}`);
+            }
+          },
+        });
+      } catch (error) {
+        progress.finish();
+        if (options.signal.aborted) {
+          console.error(
+            `\nInterrupted while reading ${file}. What was stored is kept; run the same command again to ` +
+              `resume where it stopped.`,
+          );
+          return 130;
+        }
+        if (error instanceof UnknownFormatError) {
+          console.error(error.message);
+          totals.failed++;
+          continue;
+        }
+        throw error;
+      }
+      progress.finish();
+      if (shown > options.showSkips) {
+        console.error(`  … and ${number(shown - options.showSkips)} more skipped records`);
+      }
+      totals.files++;
+      totals.read += summary.read;
+      totals.added += summary.added;
+      totals.duplicates += summary.duplicates;
+      totals.skipped += summary.skipped;
+      const rate = summary.seconds > 0 ? Math.round(summary.read / summary.seconds) : summary.read;
+      const resumed = summary.resumedFrom > 0
+        ? ` (resumed after record ${number(summary.resumedFrom)} of an interrupted run)`
+        : "";
+      console.log(
+        `${file} [${summary.format}]${resumed}: read ${number(summary.read)}, added ${
+          number(summary.added)
+        }, ` +
+          `duplicates ${number(summary.duplicates)}, skipped ${number(summary.skipped)} · ` +
+          `${summary.seconds.toFixed(1)} s, ${number(rate)} records/s (embedding ${
+            summary.embedSeconds.toFixed(1)
+          } s)`,
+      );
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.log(
+    `Done: ${number(totals.files)} file(s) · read ${number(totals.read)} · added ${number(totals.added)} · ` +
+      `duplicates ${number(totals.duplicates)} · skipped ${number(totals.skipped)}` +
+      (totals.failed ? ` · ${totals.failed} file(s) in no known format` : "") +
+      ` · ${formatDuration(seconds)} · knowledge base now ${
+        number(await countSnippets(database.db))
+      } snippets`,
+  );
+  if (totals.added === 0 && totals.duplicates > 0 && totals.failed === 0) {
+    console.log("Nothing new: every snippet was already in the knowledge base.");
+  }
+  return totals.failed > 0 ? 1 : 0;
+}
+
+async function totalBytes(paths: string[]): Promise<number> {
+  let sum = 0;
+  for (const root of paths) for (const file of await inputFiles(root)) sum += (await Deno.stat(file)).size;
+  return sum;
+}
+
+/** Builds the vector index if a bulk load (this one, or an earlier interrupted one) left it missing. */
+async function rebuildIndex(database: Database): Promise<void> {
+  const started = performance.now();
+  const progress = setTimeout(() => console.error("building the vector index (HNSW)…"), 1000);
+  const built = await ensureVectorIndex(database.db, {
+    maintenanceWorkMem: database.driver === "postgres" ? "1GB" : "256MB",
+  });
+  clearTimeout(progress);
+  if (built) console.error(`vector index built in ${formatDuration((performance.now() - started) / 1000)}`);
+}
+
+async function reembed(database: Database, embedder: Embedder): Promise<number> {
+  const stored = await storedEmbedders(database.db);
+  const total = stored.filter((s) => s.embedder !== embedder.id).reduce((n, s) => n + s.count, 0);
+  if (total === 0) {
+    console.log(`Every snippet is already embedded by ${embedder.id}: nothing to do.`);
+    return 0;
+  }
+  const progress = startProgress("re-embedding", { unit: "snippets", total });
+  const started = performance.now();
+  await dropVectorIndex(database.db);
+  let done;
+  try {
+    done = await reembedAll(database.db, embedder, { total, onProgress: (p) => progress.update(p.done) });
+  } finally {
+    progress.finish();
+    await rebuildIndex(database);
+  }
+  console.log(
+    `Re-embedded ${number(done)} snippets with ${embedder.id} in ${
+      formatDuration((performance.now() - started) / 1000)
+    }.`,
+  );
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());
