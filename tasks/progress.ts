@@ -31,7 +31,8 @@ export function startProgress(
   const terminal = options.terminal ?? Deno.stderr.isTerminal();
   const interval = options.intervalMs ?? (terminal ? 100 : 5000);
   const started = performance.now();
-  let last = 0;
+  // A terminal gets the bar at once; a log gets its first line only if the work lasts a while.
+  let last = terminal ? 0 : started;
   let drawn = false;
   const write = (text: string) => Deno.stderr.writeSync(encoder.encode(text));
   return {

@@ -328,7 +328,8 @@ export function SourceList(props: { message: Message; sources: CitedSource[] }) 
       <summary>
         Sources ({sources.length}){" "}
         <span class="muted">
-          retrieved text, not verified; similarity measures overlap with the question, not reliability
+          retrieved text, not verified; ordered by combined meaning and word match; similarity measures
+          overlap with the question, not reliability
         </span>
       </summary>
       <ol>

@@ -45,7 +45,8 @@ export function knowledgePage(page: PageContext, view: KnowledgeView): string {
         <h1>Knowledge base</h1>
         <p class="lead">
           Answers are grounded in these snippets: the closest are quoted to the model and listed under each
-          reply as numbered sources. They are retrieved text, not verified facts.
+          reply as numbered sources, ordered by combined meaning and word match. They are retrieved text, not
+          verified facts.
         </p>
         <p class="muted">
           {total.toLocaleString("en")} snippets · embeddings: {view.embedder} · minimum similarity{" "}
