@@ -1380,15 +1380,19 @@ async function main(): Promise<number> {
 
   const reports: DriverReport[] = [];
   let interrupted = false;
-  const onSignal = () => {
+  const onSignal = (signal: "SIGINT" | "SIGTERM") => {
+    if (interrupted) return;
     interrupted = true;
-    console.error("\nInterrupted: cleaning up…");
+    console.error(`\n${signal}: cleaning up…`);
     const finish = options.databaseUrl && !options.keep
       ? dropBenchDatabase(options.databaseUrl).catch(() => {})
       : Promise.resolve();
-    finish.finally(() => Deno.exit(130));
+    finish.finally(() => Deno.exit(signal === "SIGINT" ? 130 : 143));
   };
-  Deno.addSignalListener("SIGINT", onSignal);
+  const handlers = { SIGINT: () => onSignal("SIGINT"), SIGTERM: () => onSignal("SIGTERM") };
+  for (const [signal, handler] of Object.entries(handlers)) {
+    Deno.addSignalListener(signal as Deno.Signal, handler);
+  }
   try {
     for (const name of drivers) {
       const report: DriverReport = {
@@ -1418,7 +1422,9 @@ async function main(): Promise<number> {
       }
     }
   } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
+    for (const [signal, handler] of Object.entries(handlers)) {
+      Deno.removeSignalListener(signal as Deno.Signal, handler);
+    }
     if (drivers.includes("postgres") && options.databaseUrl && !options.keep) {
       await dropBenchDatabase(options.databaseUrl).catch((error) =>
         console.error(`Could not drop ${BENCH_DATABASE}: ${error.message}`)
