@@ -1129,7 +1129,7 @@ function printReport(report: DriverReport, options: Options, data: DataSummary):
   if (s) {
     rows.push([
       "Size",
-      `table ${mib(s.tableBytes)} + HNSW ${mib(s.hnswBytes)} + primary key ${mib(s.otherIndexBytes)} = ${
+      `table ${mib(s.tableBytes)} + HNSW ${mib(s.hnswBytes)} + other indexes ${mib(s.otherIndexBytes)} = ${
         mib(s.totalBytes)
       }`,
     ]);
@@ -1445,19 +1445,26 @@ async function main(): Promise<number> {
     console.log(`- ${goalLine(report, options.rows)}`);
     const relaxed = report.filtered.filter((f) => f.mode === "relaxed_order" && !f.withSourceIndex);
     const withBtree = report.filtered.find((f) => f.withSourceIndex);
-    const ok = relaxed.find((f) => f.rowsMin === K && f.recall >= RECALL_GOAL);
+    const full = relaxed.filter((f) => f.rowsMin === K);
+    const ok = full.find((f) => f.recall >= RECALL_GOAL);
+    const best = full.reduce<typeof full[number] | null>((a, b) => (a && a.recall >= b.recall ? a : b), null);
     if (report.filtered.length) {
       const off = report.filtered.find((f) => f.mode === "off");
+      const relaxedText = ok
+        ? `relaxed_order at ef_search ${ok.efSearch}: ${K} rows every time, recall ${fmt(ok.recall, 3)}, ` +
+          `p95 ${fmt(ok.latency.p95)} ms`
+        : best
+        ? `relaxed_order returned ${K} rows on every query, but recall stayed below ${RECALL_GOAL} (best ` +
+          `${fmt(best.recall, 3)} at ef_search ${best.efSearch}, p95 ${fmt(best.latency.p95)} ms)`
+        : relaxed.length
+        ? `relaxed_order returned fewer than ${K} rows on some queries (as few as ${
+          Math.min(...relaxed.map((f) => f.rowsMin))
+        })`
+        : "no iterative scans";
       console.log(
-        `  filtered (source ${RARE_SOURCE}, ${summary.rareShare}): ${
-          ok
-            ? `relaxed_order at ef_search ${ok.efSearch}: ${K} rows every time, recall ${
-              fmt(ok.recall, 3)
-            }, p95 ${fmt(ok.latency.p95)} ms`
-            : relaxed.length
-            ? `relaxed_order never returned ${K} rows at recall ≥ ${RECALL_GOAL} on every query`
-            : "no iterative scans"
-        }${off ? `; without iterative scan ${fmt(off.rowsMean, 1)} rows back on average` : ""}${
+        `  filtered (source ${RARE_SOURCE}, ${summary.rareShare}): ${relaxedText}${
+          off ? `; without iterative scan ${fmt(off.rowsMean, 1)} rows back on average` : ""
+        }${
           withBtree
             ? `; with a btree on source the planner picks ${withBtree.plan}: ${
               fmt(withBtree.rowsMean, 1)
