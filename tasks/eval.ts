@@ -10,7 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { dirname, relative, resolve } from "node:path";
-import { ConfigError, loadConfig } from "../config.ts";
+import { loadConfig } from "../config.ts";
 import { openPglite } from "../db/client.ts";
 import { migrate } from "../db/migrate.ts";
 import { openIngestRun, storeBatch, textCandidates, vectorCandidates } from "../db/snippets.ts";
@@ -20,6 +20,7 @@ import { contentHash, inputFiles, readManifest, SAMPLE_CORPUS } from "../knowled
 import { parseFile } from "../knowledge/parsers.ts";
 import type { SnippetDraft } from "../knowledge/records.ts";
 import { defaultMinScore, retrieve } from "../knowledge/retrieve.ts";
+import { parseTaskArgs, runTask } from "./cli.ts";
 import { startProgress } from "./progress.ts";
 
 const USAGE = `Usage: deno task eval retrieval [--corpus DIR|FILE] [--source S]… [--json PATH]
@@ -54,9 +55,8 @@ interface Query {
 }
 
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parsed = parseTaskArgs(() =>
+    parseArgs({
       args: Deno.args,
       allowPositionals: true,
       options: {
@@ -65,11 +65,7 @@ async function main(): Promise<number> {
         json: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+    }), USAGE);
   const { values, positionals } = parsed;
   if (values.help) {
     console.log(USAGE);
@@ -79,16 +75,7 @@ async function main(): Promise<number> {
     console.error(`Name what to evaluate: retrieval (PHI redaction comes with its own issue).\n\n${USAGE}`);
     return 2;
   }
-  let config;
-  try {
-    config = loadConfig(Deno.env.toObject());
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      return 1;
-    }
-    throw error;
-  }
+  const config = loadConfig(Deno.env.toObject());
   const corpus = values.corpus ?? SAMPLE_CORPUS.pathname;
   const outPath = values.json ?? ".data/eval/retrieval.json";
   const embedder = await createEmbedder(config);
@@ -259,4 +246,4 @@ function share(values: number[], test: (v: number) => boolean): number {
   return values.length ? values.filter(test).length / values.length : 0;
 }
 
-if (import.meta.main) Deno.exit(await main());
+if (import.meta.main) Deno.exit(await runTask(main));

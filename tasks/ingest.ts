@@ -8,15 +8,15 @@
  */
 import { parseArgs } from "node:util";
 import { relative, resolve } from "node:path";
-import { ConfigError, loadConfig } from "../config.ts";
-import { type Database, DatabaseLockedError, openDatabase } from "../db/client.ts";
-import { migrate } from "../db/migrate.ts";
+import { loadConfig } from "../config.ts";
+import type { Database } from "../db/client.ts";
 import { countSnippets, dropVectorIndex, ensureVectorIndex, storedEmbedders } from "../db/snippets.ts";
 import { createEmbedder } from "../inference/embeddings.ts";
-import { checkEmbedder, type Embedder, EmbedderMismatchError } from "../knowledge/embedder.ts";
+import { checkEmbedder, type Embedder } from "../knowledge/embedder.ts";
 import { ingestFile, type IngestSummary, inputFiles, readManifest, reembedAll } from "../knowledge/ingest.ts";
 import { UnknownFormatError } from "../knowledge/parsers.ts";
 import { type FormatName, FORMATS } from "../knowledge/records.ts";
+import { openTaskDatabase, parseTaskArgs, runTask } from "./cli.ts";
 import { formatDuration, startProgress } from "./progress.ts";
 
 const USAGE = `Usage:
@@ -39,9 +39,8 @@ The database and embedder come from the environment (DATABASE_URL / DATA_DIR, EM
 const number = (n: number) => n.toLocaleString("en");
 
 async function main(): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
+  const args = parseTaskArgs(() =>
+    parseArgs({
       args: Deno.args,
       allowPositionals: true,
       options: {
@@ -55,11 +54,7 @@ async function main(): Promise<number> {
         "no-bulk": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+    }), USAGE);
   const { values, positionals } = args;
   if (values.help) {
     console.log(USAGE);
@@ -91,47 +86,17 @@ async function main(): Promise<number> {
     }
   }
 
-  let config;
-  try {
-    config = loadConfig(Deno.env.toObject());
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      return 1;
-    }
-    throw error;
-  }
-  let database: Database;
-  try {
-    database = await openDatabase(config);
-  } catch (error) {
-    if (error instanceof DatabaseLockedError) {
-      console.error(
-        `${error.message}\n(The ingest writes to the same PGlite directory as the server: stop the server first, ` +
-          `or use a Postgres DATABASE_URL, which both can share.)`,
-      );
-      return 1;
-    }
-    throw error;
-  }
+  const config = loadConfig(Deno.env.toObject());
+  const database = await openTaskDatabase(config);
   const controller = new AbortController();
   const onSignal = () => controller.abort(new DOMException("Interrupted", "AbortError"));
   Deno.addSignalListener("SIGINT", onSignal);
   try {
-    await migrate(database);
     const embedder = await createEmbedder(config);
     console.error(`database: ${database.description}`);
     console.error(`embeddings: ${embedder.description}`);
     if (values.reembed) return await reembed(database, embedder);
-    try {
-      checkEmbedder(await storedEmbedders(database.db), embedder);
-    } catch (error) {
-      if (error instanceof EmbedderMismatchError) {
-        console.error(error.message);
-        return 1;
-      }
-      throw error;
-    }
+    checkEmbedder(await storedEmbedders(database.db), embedder);
     const inputBytes = await totalBytes(positionals);
     const stored = await countSnippets(database.db);
     // ~600 bytes a record in the real datasets: a rough guess is enough to choose the loading strategy.
@@ -298,4 +263,4 @@ async function reembed(database: Database, embedder: Embedder): Promise<number> 
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main());
+if (import.meta.main) Deno.exit(await runTask(main));

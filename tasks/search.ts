@@ -5,13 +5,12 @@
  * fused, held to the minimum similarity) and prints the top k.
  */
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "../config.ts";
-import { DatabaseLockedError, openDatabase } from "../db/client.ts";
-import { migrate } from "../db/migrate.ts";
+import { loadConfig } from "../config.ts";
 import { storedEmbedders } from "../db/snippets.ts";
 import { createEmbedder } from "../inference/embeddings.ts";
-import { checkEmbedder, EmbedderMismatchError } from "../knowledge/embedder.ts";
+import { checkEmbedder } from "../knowledge/embedder.ts";
 import { defaultMinScore, retrieve } from "../knowledge/retrieve.ts";
+import { openTaskDatabase, parseTaskArgs, runTask } from "./cli.ts";
 
 const USAGE = `Usage: deno task search [--json] [--k N] [--source S] [--specialty X] [--min-score F] "<query>"
 
@@ -22,9 +21,8 @@ const USAGE = `Usage: deno task search [--json] [--k N] [--source S] [--specialt
   --json           print a JSON array of { id, score, source, sourceId, text }`;
 
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  const parsed = parseTaskArgs(() =>
+    parseArgs({
       args: Deno.args,
       allowPositionals: true,
       options: {
@@ -35,11 +33,7 @@ async function main(): Promise<number> {
         "min-score": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
-    });
-  } catch (error) {
-    console.error(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+    }), USAGE);
   const { values, positionals } = parsed;
   if (values.help) {
     console.log(USAGE);
@@ -60,28 +54,9 @@ async function main(): Promise<number> {
     console.error(`--min-score must be a number from 0 to 1, got ${JSON.stringify(values["min-score"])}`);
     return 2;
   }
-  let config;
+  const config = loadConfig(Deno.env.toObject());
+  const database = await openTaskDatabase(config);
   try {
-    config = loadConfig(Deno.env.toObject());
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      return 1;
-    }
-    throw error;
-  }
-  let database;
-  try {
-    database = await openDatabase(config);
-  } catch (error) {
-    if (error instanceof DatabaseLockedError) {
-      console.error(error.message);
-      return 1;
-    }
-    throw error;
-  }
-  try {
-    await migrate(database);
     const embedder = await createEmbedder(config);
     checkEmbedder(await storedEmbedders(database.db), embedder);
     const minScore = minScoreArg ?? config.retrievalMinScore ?? defaultMinScore(embedder.id);
@@ -124,15 +99,9 @@ async function main(): Promise<number> {
       console.log(`${head}\n      ${text.length > room ? text.slice(0, room - 1) + "…" : text}`);
     }
     return 0;
-  } catch (error) {
-    if (error instanceof EmbedderMismatchError) {
-      console.error(error.message);
-      return 1;
-    }
-    throw error;
   } finally {
     await database.close();
   }
 }
 
-if (import.meta.main) Deno.exit(await main());
+if (import.meta.main) Deno.exit(await runTask(main));
