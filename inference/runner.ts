@@ -450,6 +450,9 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
       let finishReason: string | null = null;
       try {
         for await (const chunk of client.stream(request, signal)) {
+          // Leaving the loop cancels the response body, which closes the connection even where an abort
+          // that lands between reads leaves already-buffered chunks flowing.
+          if (signal.aborted) break;
           if (chunk.text) {
             gen.outputTokens++;
             if (gen.append(chunk.text)) {
