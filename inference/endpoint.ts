@@ -78,8 +78,13 @@ export interface EndpointClient {
  * Re-streams a response body through one reusable buffer. Deno's fetch hands out each chunk as a view into a
  * fresh 64 KB buffer: with one chunk per token that is 64 KB of garbage per token, and 500 streams kept ~175 MB
  * of it alive between collections. Read BYOB into a 16 KB buffer and passed on as exact-size copies: 7 MB.
+ *
+ * `signal` must be the request's signal. Deno ties a fetch's abort to its body only weakly, through the original
+ * Response: once that object is collected, aborting no longer closes the connection and tokens keep coming
+ * (seen under GC pressure, where Stop left the GPU generating). So the abort is wired here, strongly: it
+ * cancels the upstream body, which closes the connection, and errors the re-streamed one.
  */
-export function compactBody(response: Response): Response {
+export function compactBody(response: Response, signal?: AbortSignal | null): Response {
   if (!response.body) return response;
   let reader: ReadableStreamBYOBReader;
   try {
@@ -88,14 +93,35 @@ export function compactBody(response: Response): Response {
     return response; // not a byte stream: nothing to gain
   }
   let buffer = new ArrayBuffer(16 * 1024);
+  let onAbort = () => {};
+  const release = () => signal?.removeEventListener("abort", onAbort);
   const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const { value, done } = await reader.read(new Uint8Array(buffer));
-      if (done || !value) return controller.close();
-      controller.enqueue(value.slice());
-      buffer = value.buffer as ArrayBuffer;
+    start(controller) {
+      onAbort = () => {
+        controller.error(signal!.reason);
+        reader.cancel(signal!.reason).catch(() => {});
+      };
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
     },
-    cancel: (reason) => reader.cancel(reason),
+    async pull(controller) {
+      try {
+        const { value, done } = await reader.read(new Uint8Array(buffer));
+        if (done || !value) {
+          release();
+          return controller.close();
+        }
+        controller.enqueue(value.slice());
+        buffer = value.buffer as ArrayBuffer;
+      } catch (error) {
+        release();
+        throw error;
+      }
+    },
+    cancel: (reason) => {
+      release();
+      return reader.cancel(reason);
+    },
   });
   return new Response(body, {
     status: response.status,
@@ -110,7 +136,7 @@ export function createEndpointClient(
   options: { fetch?: typeof fetch } = {},
 ): EndpointClient {
   const baseFetch: typeof fetch = async (input, init) =>
-    compactBody(await (options.fetch ?? fetch)(input, init));
+    compactBody(await (options.fetch ?? fetch)(input, init), init?.signal);
   return {
     async *stream(request, signal) {
       // The HF client reports status and body but not headers; this fetch keeps Retry-After for us.

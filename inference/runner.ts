@@ -450,8 +450,8 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
       let finishReason: string | null = null;
       try {
         for await (const chunk of client.stream(request, signal)) {
-          // Leaving the loop cancels the response body, which closes the connection even where an abort
-          // that lands between reads leaves already-buffered chunks flowing.
+          // The abort has already closed the connection (see compactBody); events the client parsed from the
+          // last read can still come out, and are not part of the reply.
           if (signal.aborted) break;
           if (chunk.text) {
             gen.outputTokens++;

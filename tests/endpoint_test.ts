@@ -205,6 +205,26 @@ Deno.test("endpoint: aborting closes the upstream connection", async () => {
   });
 });
 
+Deno.test("endpoint: aborting closes the connection even when fetch's own abort wiring is lost", async () => {
+  // Deno links a fetch's abort to its body only weakly; after a GC it can be gone (Stop then left the GPU
+  // generating). This fetch never sees the signal at all, so only the client's own wiring can close the stream.
+  await withStub(async (stub) => {
+    stub.enqueue({ tokens: Array(100).fill("x"), delayMs: 50 });
+    const unlinked: typeof fetch = (input, init) => fetch(input, { ...init, signal: undefined });
+    for (const api of ["openai", "tgi"] as const) {
+      const client = createEndpointClient(target(stub, { api }), { fetch: unlinked });
+      const controller = new AbortController();
+      const stream = client.stream({ ...REQUEST, prompt: "p" }, controller.signal);
+      await stream.next();
+      controller.abort(new DOMException("stop", "AbortError"));
+      await assert.rejects(() => collect(stream));
+      const index = stub.requests.length - 1;
+      await stub.waitFor((r) => r[index].abortedAt !== null, 1000);
+      stub.enqueue({ tokens: Array(100).fill("x"), delayMs: 50 });
+    }
+  });
+});
+
 Deno.test("parseRetryAfter: seconds and HTTP dates", () => {
   assert.equal(parseRetryAfter("2"), 2000);
   assert.equal(parseRetryAfter("0.5"), 500);
