@@ -61,8 +61,11 @@ const SNIPPET_COLUMNS = {
 /** Which of these content hashes are already stored (so their texts need not be embedded again). */
 export async function storedHashes(db: Db, hashes: string[]): Promise<Set<string>> {
   if (hashes.length === 0) return new Set();
-  const found = await db.select({ hash: snippets.contentHash }).from(snippets)
-    .where(inArray(snippets.contentHash, hashes));
+  // One array parameter rather than one per hash: cheaper to build and to parse for a batch of hundreds.
+  const found = rows<{ hash: string }>(
+    await db.execute(sql`select content_hash as hash from snippets
+      where content_hash in (select json_array_elements_text(${JSON.stringify(hashes)}::json))`),
+  );
   return new Set(found.map((row) => row.hash));
 }
 
@@ -78,10 +81,23 @@ export async function storeBatch(
   return await db.transaction(async (tx) => {
     let added = 0;
     if (batch.length > 0) {
-      const inserted = await tx.insert(snippets).values(
-        batch.map((row) => ({ ...row, embedding: sql`${row.embedding}::vector` as unknown as number[] })),
-      ).onConflictDoNothing({ target: snippets.contentHash }).returning({ id: snippets.id });
-      added = inserted.length;
+      // One JSON parameter for the whole batch: building 5,500 bound parameters cost more client CPU than the
+      // database spent storing the rows.
+      added = rows<{ added: number }>(
+        await tx.execute(sql`
+          with added as (
+            insert into snippets (source, source_id, url, specialty, title, question, answer, text, content_hash,
+              embedder, embedding)
+            select source, "sourceId", url, specialty, title, question, answer, text, "contentHash", embedder,
+              embedding::vector
+            from json_to_recordset(${JSON.stringify(batch)}::json) as input(source text, "sourceId" text,
+              url text, specialty text, title text, question text, answer text, text text, "contentHash" text,
+              embedder text, embedding text)
+            on conflict (content_hash) do nothing
+            returning 1
+          )
+          select count(*)::int as added from added`),
+      )[0].added;
     }
     await tx.update(ingestRuns).set({
       recordsDone: progress.recordsDone,

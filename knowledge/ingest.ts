@@ -49,6 +49,8 @@ export interface IngestOptions {
   batchSize?: number;
   onProgress?: (progress: IngestProgress) => void;
   onSkip?: (skipped: SkippedRecord) => void;
+  /** Awaited once, before the first batch that has new rows is stored (a bulk load drops its index here). */
+  beforeFirstInsert?: () => Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -124,10 +126,19 @@ export async function ingestFile(
       bytesTotal: stat.size,
     });
 
+  // One batch is stored while the next is parsed, checked and embedded: the database and the embedder (or
+  // this process's CPU) work at the same time. Stores stay in input order, so a run's recordsDone is exact.
+  let storing: Promise<void> | null = null;
+  let beforeFirstInsert = options.beforeFirstInsert;
   const flush = async () => {
+    const batch = pending;
+    const batchSkips = pendingSkips;
+    const recordsDone = lastIndex + 1;
+    pending = [];
+    pendingSkips = 0;
     const unique = new Map<string, SnippetDraft>();
     let duplicates = 0;
-    for (const draft of pending) {
+    for (const draft of batch) {
       const hash = contentHash(draft.text);
       if (unique.has(hash)) duplicates++;
       else unique.set(hash, draft);
@@ -153,35 +164,43 @@ export async function ingestFile(
       embedder: embedder.id,
       embedding: vectorLiteral(vectors[i]),
     }));
-    const added = await storeBatch(db, rows, {
-      runId: run.id,
-      recordsDone: lastIndex + 1,
-      duplicates,
-      skipped: pendingSkips,
-    });
-    totals.added += added;
-    // A row another process stored between the check and the insert counts as a duplicate too.
-    totals.duplicates += duplicates + rows.length - added;
-    pending = [];
-    pendingSkips = 0;
-    report();
+    await storing; // the batch before is stored (a failure there ends the run here)
+    if (rows.length > 0 && beforeFirstInsert) {
+      const prepare = beforeFirstInsert;
+      beforeFirstInsert = undefined;
+      await prepare();
+    }
+    storing = storeBatch(db, rows, { runId: run.id, recordsDone, duplicates, skipped: batchSkips })
+      .then((added) => {
+        totals.added += added;
+        // A row stored between the check and the insert (by the batch before, or elsewhere) is a duplicate.
+        totals.duplicates += duplicates + rows.length - added;
+        report();
+      });
+    storing.catch(() => {}); // awaited at the next flush or the end; never an unhandled rejection
   };
 
-  for await (const event of parsed.events) {
-    options.signal?.throwIfAborted();
-    if (event.index < resumedFrom) continue;
-    totals.read++;
-    lastIndex = event.index;
-    if (event.kind === "skip") {
-      totals.skipped++;
-      pendingSkips++;
-      options.onSkip?.({ location: event.location, reason: event.reason });
-    } else {
-      pending.push(...event.snippets);
+  try {
+    for await (const event of parsed.events) {
+      options.signal?.throwIfAborted();
+      if (event.index < resumedFrom) continue;
+      totals.read++;
+      lastIndex = event.index;
+      if (event.kind === "skip") {
+        totals.skipped++;
+        pendingSkips++;
+        options.onSkip?.({ location: event.location, reason: event.reason });
+      } else {
+        pending.push(...event.snippets);
+      }
+      if (pending.length >= batchSize) await flush();
     }
-    if (pending.length >= batchSize) await flush();
+    await flush();
+  } finally {
+    // Whatever stopped the loop, the batch already handed to the database finishes (or fails) first.
+    await (storing as Promise<void> | null)?.catch(() => {});
   }
-  await flush();
+  await storing;
   await completeIngestRun(db, run.id);
   return {
     path,

@@ -101,10 +101,14 @@ async function main(): Promise<number> {
     const stored = await countSnippets(database.db);
     // ~600 bytes a record in the real datasets: a rough guess is enough to choose the loading strategy.
     const bulk = values["no-bulk"] ? false : values.bulk ?? (inputBytes / 600 >= Math.max(5000, stored));
-    if (bulk) {
+    let dropped = false;
+    // Dropped only once there is something new to store: re-running a finished ingest costs no rebuild.
+    const dropIndex = async () => {
+      if (dropped) return;
+      dropped = true;
       console.error("bulk load: the vector index is dropped now and built once at the end");
       await dropVectorIndex(database.db);
-    }
+    };
     try {
       return await ingestAll(database, embedder, positionals, {
         format,
@@ -113,6 +117,7 @@ async function main(): Promise<number> {
         batchSize,
         showSkips,
         signal: controller.signal,
+        beforeFirstInsert: bulk ? dropIndex : undefined,
       });
     } finally {
       await rebuildIndex(database);
@@ -134,6 +139,7 @@ async function ingestAll(
     batchSize?: number;
     showSkips: number;
     signal: AbortSignal;
+    beforeFirstInsert?: () => Promise<void>;
   },
 ): Promise<number> {
   const started = performance.now();
@@ -153,6 +159,7 @@ async function ingestAll(
           specialty: options.specialty ?? entry.specialty,
           batchSize: options.batchSize,
           signal: options.signal,
+          beforeFirstInsert: options.beforeFirstInsert,
           onProgress: (p) =>
             progress.update(
               p.records,
