@@ -15,6 +15,7 @@ import type { GenerationRunner, KnowledgeSettings } from "./inference/runner.ts"
 import type { Lifecycle } from "./lifecycle.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { knowledgeRoutes } from "./routes/knowledge.ts";
+import { caseRoutes } from "./routes/cases.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 import { type AssetStore, staticRoutes } from "./routes/static.ts";
 import { MAX_BODY_BYTES } from "./safety/limits.ts";
@@ -108,6 +109,7 @@ export function createApp(deps: AppDeps): Hono {
     }),
   );
   app.route("/", knowledgeRoutes({ db: deps.database.db, knowledge: deps.knowledge, pageContext }));
+  app.route("/", caseRoutes({ db: deps.database.db, knowledge: deps.knowledge, pageContext }));
 
   app.notFound((c) => {
     const props = { status: 404, title: "Not found", detail: `There is nothing at ${c.req.path}.` };

@@ -11,6 +11,7 @@ import { createEmbedder } from "./inference/embeddings.ts";
 import { createInferenceProbe, HF_ROUTER_URL } from "./inference/health.ts";
 import { checkEmbedder, EmbedderMismatchError } from "./knowledge/embedder.ts";
 import { loadSampleCorpusIfEmpty } from "./knowledge/ingest.ts";
+import { seedExampleCases } from "./cases/library.ts";
 import { defaultMinScore } from "./knowledge/retrieve.ts";
 import { loadModels, ModelsError } from "./inference/models.ts";
 import { createRunner } from "./inference/runner.ts";
@@ -99,6 +100,11 @@ async function main(): Promise<number> {
           `${((performance.now() - started) / 1000).toFixed(1)} s`,
       );
     }
+  }
+  // Educators get the example cases on a database's first start (once: a library emptied by hand stays empty).
+  const examples = await seedExampleCases(database.db, embedder);
+  if (examples > 0) {
+    console.log(`cases: added the ${examples} example cases (hypothetical, written for Rounds)`);
   }
 
   const lifecycle = createLifecycle();

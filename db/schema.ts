@@ -10,6 +10,7 @@ import {
   customType,
   index,
   integer,
+  jsonb,
   pgTable,
   primaryKey,
   real,
@@ -174,3 +175,53 @@ export const ingestRuns = pgTable("ingest_runs", {
 }, (t) => [
   index("ingest_runs_input_key_idx").on(t.inputKey, t.createdAt.desc()),
 ]);
+
+/**
+ * A teaching case in the library. Its content lives in `case_versions`; this row holds the current version's
+ * number and what the library searches and filters on, copied from it.
+ */
+export const cases = pgTable("cases", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  /** The version shown and edited; older ones stay in case_versions and can be restored. */
+  currentVersion: integer("current_version").notNull(),
+  title: text("title").notNull(),
+  specialty: text("specialty").notNull(),
+  difficulty: text("difficulty").notNull(),
+  learnerLevel: text("learner_level").notNull(),
+  tags: text("tags").array().notNull().default(sql`'{}'::text[]`),
+  /** How the case came to be: "example", "generated", "imported", "duplicate". */
+  origin: text("origin").notNull(),
+  /** Errors and warnings the consistency checks found on the current version. */
+  errorCount: integer("error_count").notNull().default(0),
+  warningCount: integer("warning_count").notNull().default(0),
+  /** The case's words for full-text search (title, complaint, diagnosis, objectives, tags). */
+  searchText: text("search_text").notNull(),
+  search: tsvector("search").generatedAlwaysAs(sql`to_tsvector('english', "search_text")`),
+  /** For semantic search; made by the knowledge base's embedder. */
+  embedder: text("embedder").notNull(),
+  embedding: vector("embedding", { dimensions: EMBEDDING_DIMENSIONS }).notNull(),
+  ...timestamps,
+}, (t) => [
+  index("cases_search_idx").using("gin", t.search),
+  index("cases_updated_idx").on(t.updatedAt.desc()),
+  check("cases_difficulty_check", sql`${t.difficulty} in ('introductory', 'intermediate', 'advanced')`),
+]);
+
+/** Every saved state of a case: each edit, import or restore appends one; none is ever changed. */
+export const caseVersions = pgTable("case_versions", {
+  caseId: uuid("case_id").notNull().references(() => cases.id, { onDelete: "cascade" }),
+  version: integer("version").notNull(),
+  /** The case, valid against cases/schema.ts when it was saved. */
+  data: jsonb("data").notNull(),
+  /** Consistency flags found on this version. */
+  flags: jsonb("flags").notNull().default(sql`'[]'::jsonb`),
+  /** What made this version: "Created from an example", "Edited vital signs", "Restored version 2". */
+  note: text("note").notNull(),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [primaryKey({ columns: [t.caseId, t.version] })]);
+
+/** One-time start-up work already done (the example cases are added once; a library emptied by hand stays empty). */
+export const seeds = pgTable("seeds", {
+  name: text("name").primaryKey(),
+  doneAt: timestamp("done_at", { withTimezone: true }).notNull().defaultNow(),
+});

@@ -7,7 +7,11 @@ import type { PageContext } from "./page.ts";
 /** htmx settings: no injected indicator styles (the CSP allows only our stylesheet), only the SSE extension. */
 const HTMX_CONFIG = JSON.stringify({ includeIndicatorCSS: false, extensions: "sse" });
 
-const NAV = [{ href: "/", label: "Chat" }, { href: "/knowledge", label: "Knowledge" }];
+const NAV = [
+  { href: "/", label: "Chat" },
+  { href: "/knowledge", label: "Knowledge" },
+  { href: "/cases", label: "Cases" },
+];
 
 /** Renders a whole HTML document around a page body. */
 export function renderPage(page: PageContext, title: string, body: Child): string {

@@ -1,0 +1,280 @@
+/**
+ * The case library: cases with their append-only version history, and search over them (full text plus
+ * vector similarity, fused by rank, with filters).
+ */
+import { and, asc, count, desc, eq, type SQL, sql } from "drizzle-orm";
+import type { Db } from "./client.ts";
+import { isUuid } from "./ids.ts";
+import { rows } from "./migrate.ts";
+import { cases, caseVersions, seeds } from "./schema.ts";
+
+/** A library row: what lists and filters need, without the case body. */
+export type CaseSummary = Omit<typeof cases.$inferSelect, "search" | "embedding" | "searchText" | "embedder">;
+
+/** A stored case version, body untyped here (cases/ validates it). */
+export interface StoredVersion {
+  caseId: string;
+  version: number;
+  data: unknown;
+  flags: unknown;
+  note: string;
+  createdAt: Date;
+}
+
+/** What saving a version writes: the case, its flags, and the copies the library searches on. */
+export interface VersionInput {
+  data: unknown;
+  flags: { severity: "error" | "warning" }[];
+  note: string;
+  title: string;
+  specialty: string;
+  difficulty: string;
+  learnerLevel: string;
+  tags: string[];
+  searchText: string;
+  embedder: string;
+  /** pgvector text form. */
+  embedding: string;
+}
+
+const SUMMARY = {
+  id: cases.id,
+  currentVersion: cases.currentVersion,
+  title: cases.title,
+  specialty: cases.specialty,
+  difficulty: cases.difficulty,
+  learnerLevel: cases.learnerLevel,
+  tags: cases.tags,
+  origin: cases.origin,
+  errorCount: cases.errorCount,
+  warningCount: cases.warningCount,
+  createdAt: cases.createdAt,
+  updatedAt: cases.updatedAt,
+};
+
+function summaryColumns(input: VersionInput) {
+  return {
+    title: input.title,
+    specialty: input.specialty,
+    difficulty: input.difficulty,
+    learnerLevel: input.learnerLevel,
+    tags: input.tags,
+    errorCount: input.flags.filter((f) => f.severity === "error").length,
+    warningCount: input.flags.filter((f) => f.severity === "warning").length,
+    searchText: input.searchText,
+    embedder: input.embedder,
+    embedding: sql`${input.embedding}::vector` as unknown as number[],
+  };
+}
+
+/** Stores a new case as version 1 and returns its id. */
+export async function createCase(db: Db, input: VersionInput & { origin: string }): Promise<string> {
+  return await db.transaction(async (tx) => {
+    const [row] = await tx.insert(cases).values({
+      ...summaryColumns(input),
+      currentVersion: 1,
+      origin: input.origin,
+    })
+      .returning({ id: cases.id });
+    await tx.insert(caseVersions).values({
+      caseId: row.id,
+      version: 1,
+      data: input.data,
+      flags: input.flags,
+      note: input.note,
+    });
+    return row.id;
+  });
+}
+
+/**
+ * Appends a version and makes it current. Concurrent saves of one case queue on its row, so each gets the next
+ * number. Null when the case does not exist (deleted meanwhile).
+ */
+export async function saveVersion(db: Db, caseId: string, input: VersionInput): Promise<number | null> {
+  if (!isUuid(caseId)) return null;
+  return await db.transaction(async (tx) => {
+    const locked = rows<{ id: string }>(
+      await tx.execute(sql`select id from ${cases} where id = ${caseId} for update`),
+    );
+    if (locked.length === 0) return null;
+    const [{ latest }] = await tx.select({ latest: sql<number>`max(${caseVersions.version})::int` })
+      .from(caseVersions).where(eq(caseVersions.caseId, caseId));
+    const version = (latest ?? 0) + 1;
+    await tx.insert(caseVersions).values({
+      caseId,
+      version,
+      data: input.data,
+      flags: input.flags,
+      note: input.note,
+    });
+    await tx.update(cases).set({ ...summaryColumns(input), currentVersion: version, updatedAt: sql`now()` })
+      .where(eq(cases.id, caseId));
+    return version;
+  });
+}
+
+/** A case's summary and current version, or null. */
+export async function getCase(
+  db: Db,
+  id: string,
+): Promise<{ summary: CaseSummary; current: StoredVersion } | null> {
+  if (!isUuid(id)) return null;
+  const [summary] = await db.select(SUMMARY).from(cases).where(eq(cases.id, id));
+  if (!summary) return null;
+  const current = await getVersion(db, id, summary.currentVersion);
+  return current ? { summary, current } : null;
+}
+
+/** One version of a case, or null. */
+export async function getVersion(db: Db, caseId: string, version: number): Promise<StoredVersion | null> {
+  if (!isUuid(caseId) || !Number.isInteger(version) || version < 1) return null;
+  const [row] = await db.select().from(caseVersions)
+    .where(and(eq(caseVersions.caseId, caseId), eq(caseVersions.version, version)));
+  return row ?? null;
+}
+
+/** A case's versions, newest first, without their bodies. */
+export async function listVersions(
+  db: Db,
+  caseId: string,
+): Promise<{ version: number; note: string; createdAt: Date; errors: number; warnings: number }[]> {
+  if (!isUuid(caseId)) return [];
+  const result = await db.select({
+    version: caseVersions.version,
+    note: caseVersions.note,
+    createdAt: caseVersions.createdAt,
+    errors: sql<number>`(select count(*)::int from jsonb_array_elements(${caseVersions.flags}) f
+      where f->>'severity' = 'error')`,
+    warnings: sql<number>`(select count(*)::int from jsonb_array_elements(${caseVersions.flags}) f
+      where f->>'severity' = 'warning')`,
+  }).from(caseVersions).where(eq(caseVersions.caseId, caseId)).orderBy(desc(caseVersions.version));
+  return result.map((r) => ({ ...r, errors: Number(r.errors), warnings: Number(r.warnings) }));
+}
+
+/** Deletes a case and its history. True if it existed. */
+export async function deleteCase(db: Db, id: string): Promise<boolean> {
+  if (!isUuid(id)) return false;
+  const deleted = await db.delete(cases).where(eq(cases.id, id)).returning({ id: cases.id });
+  return deleted.length > 0;
+}
+
+/** Narrows the library; empty values mean no restriction. */
+export interface CaseFilters {
+  specialty?: string;
+  difficulty?: string;
+  learnerLevel?: string;
+  tag?: string;
+}
+
+function filterSql(filters: CaseFilters): SQL[] {
+  const conditions: SQL[] = [];
+  if (filters.specialty) conditions.push(eq(cases.specialty, filters.specialty));
+  if (filters.difficulty) conditions.push(eq(cases.difficulty, filters.difficulty));
+  if (filters.learnerLevel) conditions.push(eq(cases.learnerLevel, filters.learnerLevel));
+  if (filters.tag) conditions.push(sql`${filters.tag} = any(${cases.tags})`);
+  return conditions;
+}
+
+/** A search hit: the case and how well it matched (reciprocal-rank fusion of the two searches). */
+export interface CaseHit {
+  summary: CaseSummary;
+  score: number;
+  /** Which searches found it. */
+  matchedBy: ("text" | "meaning")[];
+}
+
+/**
+ * Cases matching a query by words (full text, any word) or by meaning (cosine similarity at least
+ * `minSimilarity`), fused by reciprocal rank; without a query, the newest first.
+ */
+export async function searchCases(
+  db: Db,
+  options: {
+    query?: string;
+    embedding?: string;
+    minSimilarity?: number;
+    filters?: CaseFilters;
+    limit?: number;
+  },
+): Promise<CaseHit[]> {
+  const limit = options.limit ?? 50;
+  const conditions = filterSql(options.filters ?? {});
+  const where = conditions.length ? and(...conditions) : undefined;
+  const query = options.query?.trim();
+  if (!query) {
+    const list = await db.select(SUMMARY).from(cases).where(where).orderBy(
+      desc(cases.updatedAt),
+      asc(cases.id),
+    )
+      .limit(limit);
+    return list.map((summary) => ({ summary, score: 0, matchedBy: [] }));
+  }
+  const extra = conditions.length ? sql`and ${and(...conditions)}` : sql``;
+  const text = rows<{ id: string }>(
+    await db.execute(sql`
+      with q as (
+        select nullif(replace(plainto_tsquery('english', ${query})::text, ' & ', ' | '), '')::tsquery as query
+      )
+      select id from ${cases}, q where q.query is not null and search @@ q.query ${extra}
+      order by ts_rank_cd(search, q.query, 1) desc, id limit ${limit}`),
+  ).map((r) => r.id);
+  const meaning = options.embedding
+    ? rows<{ id: string }>(
+      await db.execute(sql`
+        select id from ${cases}
+        where 1 - (embedding <=> ${options.embedding}::vector) >= ${options.minSimilarity ?? 0.3} ${extra}
+        order by embedding <=> ${options.embedding}::vector, id limit ${limit}`),
+    ).map((r) => r.id)
+    : [];
+  const fused = new Map<string, { score: number; matchedBy: ("text" | "meaning")[] }>();
+  const add = (ids: string[], by: "text" | "meaning") =>
+    ids.forEach((id, i) => {
+      const entry = fused.get(id) ?? { score: 0, matchedBy: [] };
+      entry.score += 1 / (60 + i + 1);
+      entry.matchedBy.push(by);
+      fused.set(id, entry);
+    });
+  add(text, "text");
+  add(meaning, "meaning");
+  if (fused.size === 0) return [];
+  const summaries = await db.select(SUMMARY).from(cases)
+    .where(
+      sql`${cases.id} in (select json_array_elements_text(${JSON.stringify([...fused.keys()])}::json)::uuid)`,
+    );
+  return summaries.map((summary) => ({ summary, ...fused.get(summary.id)! }))
+    .sort((a, b) => b.score - a.score || a.summary.title.localeCompare(b.summary.title)).slice(0, limit);
+}
+
+/** The values present in the library, with counts, for the filter menus. */
+export async function caseFacets(
+  db: Db,
+): Promise<{ specialties: [string, number][]; tags: [string, number][]; total: number }> {
+  const specialties = await db.select({ value: cases.specialty, n: count() }).from(cases)
+    .groupBy(cases.specialty).orderBy(asc(cases.specialty));
+  const tags = rows<{ value: string; n: number }>(
+    await db.execute(sql`select tag as value, count(*)::int as n from ${cases}, unnest(tags) as tag
+      group by tag order by tag`),
+  );
+  const [{ total }] = await db.select({ total: count() }).from(cases);
+  return {
+    specialties: specialties.map((s) => [s.value, Number(s.n)]),
+    tags: tags.map((t) => [t.value, Number(t.n)]),
+    total: Number(total),
+  };
+}
+
+/**
+ * Runs `work` once per database under `name`: true if it ran now. Instances starting together take turns on
+ * the row's lock; a failed run leaves no mark, so the next start tries again.
+ */
+export async function seedOnce(db: Db, name: string, work: (tx: Db) => Promise<void>): Promise<boolean> {
+  return await db.transaction(async (tx) => {
+    const claimed = await tx.insert(seeds).values({ name }).onConflictDoNothing().returning({
+      name: seeds.name,
+    });
+    if (claimed.length === 0) return false;
+    await work(tx as unknown as Db);
+    return true;
+  });
+}

@@ -1,0 +1,253 @@
+/**
+ * The case library in the browser: list and search, one case with its history, exports (JSON, Markdown, the
+ * printable station pack), import, duplicate, delete, and restoring an old version.
+ */
+import { type Context, Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { checkCase } from "../cases/consistency.ts";
+import { caseMarkdown } from "../cases/export.ts";
+import {
+  addCase,
+  addExampleCases,
+  exportCase,
+  readExampleCases,
+  readImport,
+  updateCase,
+} from "../cases/library.ts";
+import { type Case, DIFFICULTIES, LEARNER_LEVELS, parseCase } from "../cases/schema.ts";
+import {
+  caseFacets,
+  deleteCase,
+  getCase,
+  getVersion,
+  listVersions,
+  searchCases,
+  type StoredVersion,
+} from "../db/cases.ts";
+import type { Db } from "../db/client.ts";
+import { vectorLiteral } from "../knowledge/embedder.ts";
+import type { KnowledgeSettings } from "../inference/runner.ts";
+import { stripControlCharacters } from "../safety/limits.ts";
+import {
+  casePage,
+  deleteConfirmPage,
+  importErrorPage,
+  libraryPage,
+  type LibraryQuery,
+  LibraryResults,
+  type LibraryView,
+  printPage,
+} from "../views/cases.tsx";
+import type { PageContext } from "../views/page.ts";
+
+/** What the case routes need. */
+export interface CaseDeps {
+  db: Db;
+  knowledge: KnowledgeSettings;
+  pageContext: (path: string) => PageContext;
+}
+
+const MAX_QUERY_CHARS = 500;
+/** Cosine similarity a case needs to count as a match by meaning. */
+const MIN_CASE_SIMILARITY = 0.25;
+
+const NOTICES: Record<string, string> = {
+  deleted: "The case was deleted.",
+};
+
+/** The case routes. */
+export function caseRoutes(deps: CaseDeps): Hono {
+  const app = new Hono();
+  const { db } = deps;
+  const embedder = deps.knowledge.embedder;
+  let exampleCount: number | null = null;
+
+  async function libraryView(c: Context): Promise<LibraryView> {
+    const query: LibraryQuery = {
+      q: stripControlCharacters(c.req.query("q") ?? "").trim(),
+      specialty: c.req.query("specialty")?.trim() ?? "",
+      difficulty: oneOf(c.req.query("difficulty"), DIFFICULTIES),
+      learnerLevel: oneOf(c.req.query("level"), LEARNER_LEVELS),
+      tag: c.req.query("tag")?.trim().toLowerCase() ?? "",
+    };
+    exampleCount ??= (await readExampleCases()).length;
+    const facets = await caseFacets(db);
+    const added = Number(c.req.query("added"));
+    const notice = Number.isInteger(added) && added > 0
+      ? `Added ${added} example cases.`
+      : NOTICES[c.req.query("done") ?? ""] ?? null;
+    const base = { hits: [], facets, query, exampleCount, error: null, notice };
+    if (query.q.length > MAX_QUERY_CHARS) {
+      return {
+        ...base,
+        error: `A search can be at most ${MAX_QUERY_CHARS} characters; this one has ${query.q.length}`,
+      };
+    }
+    const embedding = query.q ? vectorLiteral((await embedder.embed([query.q]))[0]) : undefined;
+    const hits = await searchCases(db, {
+      query: query.q,
+      embedding,
+      minSimilarity: MIN_CASE_SIMILARITY,
+      filters: query,
+      limit: 100,
+    });
+    return { ...base, hits };
+  }
+
+  /** The case at :id with its current version, validated, or a 404. */
+  async function load(id: string) {
+    const found = await getCase(db, id);
+    if (!found) throw notFound();
+    return { summary: found.summary, value: stored(found.current) };
+  }
+
+  app.get("/cases", async (c) => {
+    const view = await libraryView(c);
+    if (c.req.header("hx-request") && c.req.header("hx-target") === "case-results") {
+      return c.html(String(LibraryResults({ view })));
+    }
+    return c.html(libraryPage(deps.pageContext(c.req.path), view));
+  });
+
+  app.post("/cases/examples", async (c) => {
+    const added = await addExampleCases(db, embedder);
+    return c.redirect(`/cases?added=${added}`, 303);
+  });
+
+  app.post("/cases/import", async (c) => {
+    const form = await c.req.parseBody().catch(() => {
+      throw new HTTPException(400, {
+        message: "The import form could not be read. Choose a file or paste JSON.",
+      });
+    });
+    const file = form.file;
+    let text = typeof form.json === "string" ? form.json.trim() : "";
+    if (file instanceof File && file.size > 0) text = await file.text();
+    if (!text) {
+      return c.html(
+        importErrorPage(deps.pageContext(c.req.path), [{
+          path: "(file)",
+          message: "Nothing to import: choose a JSON file or paste one",
+        }], ""),
+        422,
+      );
+    }
+    const result = readImport(text);
+    if (!result.ok) return c.html(importErrorPage(deps.pageContext(c.req.path), result.errors, text), 422);
+    const { id } = await addCase(db, embedder, result.value, { origin: "imported", note: "Imported" });
+    return c.redirect(`/cases/${id}`, 303);
+  });
+
+  app.get("/cases/:ref", async (c) => {
+    const ref = c.req.param("ref");
+    const [, id, extension] = /^(.*?)(\.json|\.md)?$/.exec(ref)!;
+    const { summary, value } = await load(id);
+    const name = fileName(value.title);
+    if (extension === ".json") {
+      c.header("content-disposition", `attachment; filename="${name}.json"`);
+      return c.json(exportCase(value));
+    }
+    if (extension === ".md") {
+      c.header("content-type", "text/markdown; charset=utf-8");
+      c.header("content-disposition", `attachment; filename="${name}.md"`);
+      return c.body(caseMarkdown(value));
+    }
+    const notice = c.req.query("restored")
+      ? `Restored version ${c.req.query("restored")} as the new current version.`
+      : c.req.query("duplicated") !== undefined
+      ? "This is a copy: edits here leave the original unchanged."
+      : null;
+    return c.html(casePage(deps.pageContext(c.req.path), {
+      summary,
+      value,
+      flags: checkCase(value),
+      version: summary.currentVersion,
+      versions: await listVersions(db, id),
+      notice,
+    }));
+  });
+
+  app.get("/cases/:id/print", async (c) => {
+    const { value } = await load(c.req.param("id"));
+    return c.html(printPage(deps.pageContext(c.req.path), value));
+  });
+
+  app.get("/cases/:id/versions/:version", async (c) => {
+    const id = c.req.param("id");
+    const found = await getCase(db, id);
+    const version = await getVersion(db, id, Number(c.req.param("version")));
+    if (!found || !version) throw notFound("That version of the case does not exist.");
+    const value = stored(version);
+    return c.html(casePage(deps.pageContext(c.req.path), {
+      summary: found.summary,
+      value,
+      flags: checkCase(value),
+      version: version.version,
+      versions: await listVersions(db, id),
+      notice: null,
+    }));
+  });
+
+  app.post("/cases/:id/versions/:version/restore", async (c) => {
+    const id = c.req.param("id");
+    const version = await getVersion(db, id, Number(c.req.param("version")));
+    if (!version) throw notFound("That version of the case does not exist.");
+    const saved = await updateCase(db, embedder, id, stored(version), `Restored version ${version.version}`);
+    if (!saved) throw notFound();
+    return c.redirect(`/cases/${id}?restored=${version.version}`, 303);
+  });
+
+  app.post("/cases/:id/duplicate", async (c) => {
+    const { summary, value } = await load(c.req.param("id"));
+    const copy: Case = { ...value, title: `Copy of ${value.title}`.slice(0, 200) };
+    const { id } = await addCase(db, embedder, copy, {
+      origin: "duplicate",
+      note: `Duplicated from “${value.title}” (version ${summary.currentVersion})`,
+    });
+    return c.redirect(`/cases/${id}?duplicated`, 303);
+  });
+
+  app.get("/cases/:id/delete", async (c) => {
+    const id = c.req.param("id");
+    const { summary } = await load(id);
+    return c.html(
+      deleteConfirmPage(deps.pageContext(c.req.path), summary, (await listVersions(db, id)).length),
+    );
+  });
+
+  app.post("/cases/:id/delete", async (c) => {
+    if (!(await deleteCase(db, c.req.param("id")))) throw notFound();
+    return c.redirect("/cases?done=deleted", 303);
+  });
+
+  return app;
+}
+
+function notFound(message = "This case is not in the library. It may have been deleted."): HTTPException {
+  return new HTTPException(404, { message });
+}
+
+/** A stored version's case. Stored cases were valid when saved; one that no longer is, is a server error. */
+function stored(version: StoredVersion): Case {
+  const parsed = parseCase(version.data);
+  if (!parsed.ok) {
+    const first = parsed.errors[0];
+    throw new Error(
+      `Stored case ${version.caseId} v${version.version} is invalid: ${first.path}: ${first.message}`,
+    );
+  }
+  return parsed.value;
+}
+
+function oneOf<T extends string>(value: string | undefined, allowed: readonly T[]): T | "" {
+  return allowed.includes(value as T) ? value as T : "";
+}
+
+/** A safe download name from a title. */
+function fileName(title: string): string {
+  return title.toLowerCase().normalize("NFKD").replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(
+    0,
+    80,
+  ) ||
+    "case";
+}

@@ -1,0 +1,696 @@
+/**
+ * The case library pages: the library with search and filters, a case with its flags and history, the import
+ * form and its errors, the delete confirmation, and the printable OSCE station pack. Case text is shown as
+ * escaped text only; every page says the case is hypothetical.
+ */
+import type { Child } from "hono/jsx";
+import { type CaseFlag, formatAge } from "../cases/consistency.ts";
+import { patientLine, vitalSignLines } from "../cases/export.ts";
+import {
+  type Case,
+  DIFFICULTIES,
+  type FieldError,
+  HYPOTHETICAL_NOTICE,
+  LEARNER_LEVELS,
+} from "../cases/schema.ts";
+import type { CaseHit, CaseSummary } from "../db/cases.ts";
+import { renderPage } from "./layout.tsx";
+import type { PageContext } from "./page.ts";
+
+/** What the library's search form was given. */
+export interface LibraryQuery {
+  q: string;
+  specialty: string;
+  difficulty: string;
+  learnerLevel: string;
+  tag: string;
+}
+
+/** What the library page shows. */
+export interface LibraryView {
+  hits: CaseHit[];
+  facets: { specialties: [string, number][]; tags: [string, number][]; total: number };
+  query: LibraryQuery;
+  exampleCount: number;
+  /** A problem with the query, shown next to the form. */
+  error: string | null;
+  /** A one-line confirmation ("Case deleted"). */
+  notice: string | null;
+}
+
+/** A case page's data. */
+export interface CaseView {
+  summary: CaseSummary;
+  value: Case;
+  flags: CaseFlag[];
+  /** The version shown; equals summary.currentVersion unless an old one is being looked at. */
+  version: number;
+  versions: { version: number; note: string; createdAt: Date; errors: number; warnings: number }[];
+  notice: string | null;
+}
+
+function Hypothetical() {
+  return (
+    <p class="hypothetical" role="note">
+      <strong>Hypothetical case.</strong>{" "}
+      Written for medical education: not a real patient, not clinical guidance.
+    </p>
+  );
+}
+
+/** GET /cases */
+export function libraryPage(page: PageContext, view: LibraryView): string {
+  return renderPage(
+    page,
+    "Case library",
+    <div class="cases">
+      <section>
+        <h1>Case library</h1>
+        <p class="lead">
+          Hypothetical patient cases for teaching: search, open, print as OSCE stations, or import your own.
+        </p>
+        {view.notice && <p class="notice" role="status">{view.notice}</p>}
+      </section>
+      <LibrarySearch view={view} />
+      <div id="case-results" aria-live="polite">
+        <LibraryResults view={view} />
+      </div>
+      <ImportForm errors={[]} />
+    </div>,
+  );
+}
+
+function Select(
+  props: { name: string; label: string; all: string; value: string; options: [string, string][] },
+) {
+  return (
+    <label>
+      {props.label}
+      <select name={props.name}>
+        <option value="">{props.all}</option>
+        {props.options.map(([value, label]) => (
+          <option value={value} selected={value === props.value}>{label}</option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+function LibrarySearch(props: { view: LibraryView }) {
+  const { query, facets } = props.view;
+  return (
+    <form
+      class="case-search"
+      action="/cases"
+      method="get"
+      role="search"
+      hx-get="/cases"
+      hx-target="#case-results"
+      hx-push-url="true"
+    >
+      <label class="grow">
+        Search cases
+        <input
+          type="search"
+          name="q"
+          value={query.q}
+          maxlength={500}
+          placeholder="e.g. chest pain, sudden headache, confused elderly"
+          autocomplete="off"
+          aria-invalid={props.view.error ? "true" : undefined}
+        />
+      </label>
+      <Select
+        name="specialty"
+        label="Specialty"
+        all="All specialties"
+        value={query.specialty}
+        options={facets.specialties.map(([s, n]) => [s, `${s} (${n})`])}
+      />
+      <Select
+        name="difficulty"
+        label="Difficulty"
+        all="Any difficulty"
+        value={query.difficulty}
+        options={DIFFICULTIES.map((d) => [d, d])}
+      />
+      <Select
+        name="level"
+        label="Learner level"
+        all="Any level"
+        value={query.learnerLevel}
+        options={LEARNER_LEVELS.map((l) => [l, l])}
+      />
+      <Select
+        name="tag"
+        label="Tag"
+        all="Any tag"
+        value={query.tag}
+        options={facets.tags.map(([t, n]) => [t, `${t} (${n})`])}
+      />
+      <button type="submit">Search</button>
+    </form>
+  );
+}
+
+/** The results list (the fragment the search form swaps in). */
+export function LibraryResults(props: { view: LibraryView }) {
+  const { view } = props;
+  if (view.error) return <p class="form-error" role="alert">{view.error}</p>;
+  if (view.facets.total === 0) {
+    return (
+      <div class="empty">
+        <p>The library is empty.</p>
+        <form method="post" action="/cases/examples" class="inline-form">
+          <button type="submit">Add the {view.exampleCount} example cases</button>
+        </form>
+        <p class="muted">Or import a case file below (JSON exported from Rounds).</p>
+      </div>
+    );
+  }
+  const filtered = Object.values(view.query).some(Boolean);
+  if (view.hits.length === 0) {
+    return (
+      <p class="empty">
+        No case matches{view.query.q && ` “${view.query.q}”`}. Try other words or clear the filters.
+      </p>
+    );
+  }
+  return (
+    <div>
+      <p class="muted">
+        {filtered
+          ? `${view.hits.length} of ${view.facets.total} cases`
+          : `${view.facets.total} cases, newest first`}
+      </p>
+      <ul class="case-list">
+        {view.hits.map((hit) => <CaseCard hit={hit} />)}
+      </ul>
+    </div>
+  );
+}
+
+function CaseCard(props: { hit: CaseHit }) {
+  const { summary, matchedBy } = props.hit;
+  return (
+    <li class="case-card">
+      <a href={`/cases/${summary.id}`} class="case-title">{summary.title}</a>
+      <span class="case-meta">
+        {summary.specialty} · {summary.difficulty} · {summary.learnerLevel}
+        {summary.tags.length > 0 && ` · ${summary.tags.join(", ")}`}
+      </span>
+      <span class="case-meta">
+        {summary.errorCount > 0 && (
+          <span class="badge badge-error">{plural(summary.errorCount, "problem")}</span>
+        )}
+        {summary.warningCount > 0 && <span class="badge">{plural(summary.warningCount, "warning")}</span>}
+        {matchedBy.length > 0 && <span class="muted">matched by {matchedBy.join(" and ")}</span>}
+      </span>
+    </li>
+  );
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/** The import form, with the problems of a rejected file. */
+function ImportForm(props: { errors: FieldError[]; text?: string }) {
+  return (
+    <section class="case-import" aria-labelledby="import-heading">
+      <h2 id="import-heading">Import a case</h2>
+      <form method="post" action="/cases/import" enctype="multipart/form-data">
+        <label>
+          Case file (JSON)
+          <input type="file" name="file" accept="application/json,.json" />
+        </label>
+        <label>
+          Or paste the JSON
+          <textarea name="json" rows={6} spellcheck={false}>{props.text ?? ""}</textarea>
+        </label>
+        <button type="submit">Import</button>
+      </form>
+      {props.errors.length > 0 && <FieldErrors errors={props.errors} />}
+    </section>
+  );
+}
+
+function FieldErrors(props: { errors: FieldError[] }) {
+  const shown = props.errors.slice(0, 50);
+  return (
+    <div class="form-error" role="alert">
+      <p>
+        The case was not imported: {plural(props.errors.length, "problem")} to fix.
+      </p>
+      <ul class="field-errors">
+        {shown.map((e) => (
+          <li>
+            <code>{e.path}</code>: {e.message}
+          </li>
+        ))}
+      </ul>
+      {props.errors.length > shown.length && <p>… and {props.errors.length - shown.length} more.</p>}
+    </div>
+  );
+}
+
+/** POST /cases/import that failed: the form again with each problem. */
+export function importErrorPage(page: PageContext, errors: FieldError[], text: string): string {
+  return renderPage(
+    page,
+    "Import a case",
+    <div class="cases">
+      <p>
+        <a href="/cases">← Case library</a>
+      </p>
+      <ImportForm errors={errors} text={text.length <= 200_000 ? text : ""} />
+    </div>,
+  );
+}
+
+/** GET /cases/:id (and an old version at /cases/:id/versions/:n). */
+export function casePage(page: PageContext, view: CaseView): string {
+  const { summary, value: c } = view;
+  const old = view.version !== summary.currentVersion;
+  return renderPage(
+    page,
+    c.title,
+    <article class="case">
+      <p class="breadcrumbs">
+        <a href="/cases">← Case library</a>
+      </p>
+      <Hypothetical />
+      {view.notice && <p class="notice" role="status">{view.notice}</p>}
+      {old && (
+        <div class="notice" role="note">
+          You are looking at version {view.version}. The current version is {summary.currentVersion}.
+          <form
+            method="post"
+            action={`/cases/${summary.id}/versions/${view.version}/restore`}
+            class="inline-form"
+          >
+            <button type="submit">Restore version {view.version}</button>
+          </form>
+        </div>
+      )}
+      <header class="case-head">
+        <h1>{c.title}</h1>
+        <p class="case-meta">
+          {c.specialty} · {c.setting} · {c.difficulty} · for {c.learnerLevel}
+          {c.tags.length > 0 && ` · ${c.tags.join(", ")}`}
+        </p>
+        {!old && <CaseActions id={summary.id} />}
+      </header>
+      <Flags flags={view.flags} />
+      <CaseBody c={c} />
+      <History
+        id={summary.id}
+        versions={view.versions}
+        shown={view.version}
+        current={summary.currentVersion}
+      />
+    </article>,
+  );
+}
+
+function CaseActions(props: { id: string }) {
+  const { id } = props;
+  return (
+    <div class="case-actions">
+      <a class="button" href={`/cases/${id}/print`}>Print OSCE station</a>
+      <a class="button" href={`/cases/${id}.md`} download>Markdown</a>
+      <a class="button" href={`/cases/${id}.json`} download>JSON</a>
+      <form method="post" action={`/cases/${id}/duplicate`} class="inline-form">
+        <button type="submit">Duplicate</button>
+      </form>
+      <a class="button danger" href={`/cases/${id}/delete`}>Delete…</a>
+    </div>
+  );
+}
+
+function Flags(props: { flags: CaseFlag[] }) {
+  if (props.flags.length === 0) {
+    return (
+      <p class="muted">Consistency checks: nothing flagged. A clinician should still review the case.</p>
+    );
+  }
+  const errors = props.flags.filter((f) => f.severity === "error");
+  const warnings = props.flags.filter((f) => f.severity === "warning");
+  return (
+    <section class="flags" aria-labelledby="flags-heading">
+      <h2 id="flags-heading">
+        Consistency checks: {errors.length > 0 && plural(errors.length, "problem")}
+        {errors.length > 0 && warnings.length > 0 && ", "}
+        {warnings.length > 0 && plural(warnings.length, "warning")}
+      </h2>
+      <ul>
+        {[...errors, ...warnings].map((f) => (
+          <li class={`flag flag-${f.severity}`}>
+            <span class="badge">{f.severity === "error" ? "Problem" : "Warning"}</span> {f.message}{" "}
+            <code class="muted">{f.path}</code>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function Section(props: { title: string; children: Child }) {
+  return (
+    <section class="case-section">
+      <h2>{props.title}</h2>
+      {props.children}
+    </section>
+  );
+}
+
+function List(props: { items: string[]; ordered?: boolean; empty?: string }) {
+  if (props.items.length === 0) return <p class="muted">{props.empty ?? "None."}</p>;
+  const items = props.items.map((i) => <li>{i}</li>);
+  return props.ordered ? <ol>{items}</ol> : <ul>{items}</ul>;
+}
+
+function CaseBody(props: { c: Case }) {
+  const { c } = props;
+  const vitals = vitalSignLines(c.vitalSigns);
+  return (
+    <div class="case-body">
+      <Section title="Learning objectives">
+        <List items={c.learningObjectives} />
+      </Section>
+      <Section title="Patient">
+        <p>{patientLine(c)}</p>
+        <p>
+          <strong>Chief complaint:</strong> {c.chiefComplaint}
+        </p>
+        {c.candidateTask && (
+          <p>
+            <strong>Candidate’s task:</strong> {c.candidateTask}
+          </p>
+        )}
+      </Section>
+      <Section title="History of present illness">
+        <p class="prose">{c.historyOfPresentIllness}</p>
+      </Section>
+      <Section title="Past history, medications and allergies">
+        <h3>Past medical history</h3>
+        <List items={c.pastMedicalHistory} />
+        <h3>Medications</h3>
+        <List items={c.medications.map((m) => [m.name, m.dose, m.frequency].filter(Boolean).join(" "))} />
+        <h3>Allergies</h3>
+        <List
+          items={c.allergies.map((a) => (a.reaction ? `${a.substance}: ${a.reaction}` : a.substance))}
+          empty="No known allergies."
+        />
+      </Section>
+      <Section title="Social and family history">
+        <p class="prose">{c.socialHistory || "Not recorded."}</p>
+        <p class="prose">{c.familyHistory || "No family history recorded."}</p>
+      </Section>
+      {c.reviewOfSystems.length > 0 && (
+        <Section title="Review of systems">
+          <Pairs rows={c.reviewOfSystems.map((r) => [r.system, r.findings])} />
+        </Section>
+      )}
+      <Section title="Vital signs">
+        {vitals.length ? <Pairs rows={vitals} /> : <p class="muted">Not recorded.</p>}
+      </Section>
+      <Section title="Examination">
+        <Pairs rows={c.examination.map((e) => [e.system, e.findings])} />
+      </Section>
+      {c.investigations.length > 0 && (
+        <Section title="Investigations">
+          <div class="table-scroll">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Investigation</th>
+                  <th scope="col">Result</th>
+                  <th scope="col">Unit</th>
+                  <th scope="col">Reference range</th>
+                </tr>
+              </thead>
+              <tbody>
+                {c.investigations.map((inv) => (
+                  <tr>
+                    <th scope="row">{inv.name}</th>
+                    <td>{String(inv.value)}</td>
+                    <td>{inv.unit}</td>
+                    <td>{inv.referenceRange}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </Section>
+      )}
+      <Section title="Differential diagnosis">
+        <ol>
+          {c.differential.map((d) => (
+            <li>
+              <strong>{d.diagnosis}</strong> <span class="muted">({d.likelihood})</span>: {d.reasoning}
+            </li>
+          ))}
+        </ol>
+      </Section>
+      <Section title="Final diagnosis">
+        <p>{c.finalDiagnosis}</p>
+      </Section>
+      <Section title="Management plan">
+        <List items={c.managementPlan} ordered />
+      </Section>
+      <Section title="Teaching points">
+        <List items={c.teachingPoints} />
+      </Section>
+      <Section title="Questions for learners">
+        <ol>
+          {c.learnerQuestions.map((q) => (
+            <li>
+              <p>{q.question}</p>
+              <details>
+                <summary>Model answer</summary>
+                <p class="prose">{q.modelAnswer}</p>
+              </details>
+            </li>
+          ))}
+        </ol>
+      </Section>
+      <Section title="Standardized-patient script">
+        <ActorScript c={c} />
+      </Section>
+      <Section title="Examiner checklist">
+        <Checklist c={c} />
+      </Section>
+    </div>
+  );
+}
+
+function Pairs(props: { rows: [string, string][] }) {
+  return (
+    <dl class="pairs">
+      {props.rows.map(([k, v]) => (
+        <>
+          <dt>{k}</dt>
+          <dd>{v}</dd>
+        </>
+      ))}
+    </dl>
+  );
+}
+
+function ActorScript(props: { c: Case }) {
+  const { script } = props.c;
+  return (
+    <div>
+      <p>
+        <strong>Opening line:</strong> “{script.openingLine}”
+      </p>
+      {script.emotionalCues.length > 0 && (
+        <>
+          <h3>How to play it</h3>
+          <List items={script.emotionalCues} />
+        </>
+      )}
+      {script.patientQuestions.length > 0 && (
+        <>
+          <h3>Questions the patient asks</h3>
+          <List items={script.patientQuestions} />
+        </>
+      )}
+      <h3>Reveal only when asked</h3>
+      <div class="table-scroll">
+        <table class="script-facts">
+          <thead>
+            <tr>
+              <th scope="col">Topic</th>
+              <th scope="col">If asked about</th>
+              <th scope="col">The patient says</th>
+            </tr>
+          </thead>
+          <tbody>
+            {script.facts.map((f) => (
+              <tr>
+                <th scope="row">{f.topic}</th>
+                <td>{f.triggers.join(", ")}</td>
+                <td>{f.detail}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
+function Checklist(props: { c: Case }) {
+  return (
+    <table class="checklist">
+      <thead>
+        <tr>
+          <th scope="col">Item</th>
+          <th scope="col">Area</th>
+          <th scope="col" class="num">Done</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.c.checklist.map((item) => (
+          <tr>
+            <td>{item.item}</td>
+            <td>{item.category}</td>
+            <td class="num">
+              <span class="tickbox" aria-hidden="true"></span>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function History(props: { id: string; versions: CaseView["versions"]; shown: number; current: number }) {
+  return (
+    <section class="case-history" aria-labelledby="history-heading">
+      <h2 id="history-heading">History</h2>
+      <ol reversed class="versions">
+        {props.versions.map((v) => (
+          <li aria-current={v.version === props.shown ? "true" : undefined}>
+            <a
+              href={v.version === props.current
+                ? `/cases/${props.id}`
+                : `/cases/${props.id}/versions/${v.version}`}
+            >
+              Version {v.version}
+            </a>{" "}
+            · {v.note} · <time datetime={v.createdAt.toISOString()}>{formatWhen(v.createdAt)}</time>
+            {v.version === props.current && <span class="badge">current</span>}
+            {v.errors > 0 && <span class="badge badge-error">{plural(v.errors, "problem")}</span>}
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}
+
+function formatWhen(date: Date): string {
+  return date.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+}
+
+/** GET /cases/:id/delete: the confirmation. */
+export function deleteConfirmPage(page: PageContext, summary: CaseSummary, versions: number): string {
+  return renderPage(
+    page,
+    `Delete ${summary.title}`,
+    <div class="cases">
+      <h1>Delete this case?</h1>
+      <p>
+        <strong>{summary.title}</strong> and its {plural(versions, "version")}{" "}
+        will be deleted for good. Export it first (<a href={`/cases/${summary.id}.json`} download>JSON</a>) if
+        you may want it back.
+      </p>
+      <form method="post" action={`/cases/${summary.id}/delete`} class="inline-form">
+        <button type="submit" class="danger">Delete the case</button>
+        <a class="button" href={`/cases/${summary.id}`}>Keep it</a>
+      </form>
+    </div>,
+  );
+}
+
+/**
+ * GET /cases/:id/print: the OSCE station pack. Candidate brief, actor script and examiner checklist, each
+ * starting on a new printed page, each headed with the hypothetical label.
+ */
+export function printPage(page: PageContext, c: Case): string {
+  const vitals = vitalSignLines(c.vitalSigns);
+  const head = (part: string) => (
+    <header class="print-head">
+      <p class="print-label">
+        {part} · {HYPOTHETICAL_NOTICE}
+      </p>
+      <h1>{c.title}</h1>
+    </header>
+  );
+  return "<!doctype html>" + String(
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>OSCE station: {c.title} · Rounds</title>
+        <link rel="stylesheet" href={page.assets.url("app.css")} />
+      </head>
+      <body class="print-pack">
+        <nav class="print-toolbar no-print">
+          <a href="..">← Back to the case</a>
+          <span class="muted">Use your browser’s Print (Ctrl+P / ⌘P) to print or save as PDF.</span>
+        </nav>
+        <section class="station-page" aria-label="Candidate brief">
+          {head("Candidate brief")}
+          <p>
+            <strong>Setting:</strong> {c.setting}
+          </p>
+          <p>
+            <strong>Patient:</strong> {c.patient.name}, {formatAge(c.patient.age)}, {c.patient.sex}
+          </p>
+          <p>
+            <strong>Presenting with:</strong> {c.chiefComplaint}
+          </p>
+          {vitals.length > 0 && (
+            <>
+              <h2>Observations</h2>
+              <Pairs rows={vitals} />
+            </>
+          )}
+          <h2>Your task</h2>
+          <p>
+            {c.candidateTask ||
+              "Take a focused history from the patient. Then summarise your findings, your most likely diagnosis and your next steps to the examiner."}
+          </p>
+          <p class="muted">Time: as set by the examiner. Talk to the patient as you would in clinic.</p>
+        </section>
+        <section class="station-page" aria-label="Actor script">
+          {head("Standardized-patient script (actor only)")}
+          <p>
+            <strong>You are:</strong> {patientLine(c)}
+          </p>
+          <ActorScript c={c} />
+          <p class="muted">Do not volunteer the facts above unless asked; never name a diagnosis.</p>
+        </section>
+        <section class="station-page" aria-label="Examiner checklist">
+          {head("Examiner checklist (examiner only)")}
+          <p>
+            <strong>Expected diagnosis:</strong> {c.finalDiagnosis}
+          </p>
+          <Checklist c={c} />
+          <h2>Questions for the candidate</h2>
+          <ol>
+            {c.learnerQuestions.map((q) => (
+              <li>
+                <p>{q.question}</p>
+                <p class="muted">Model answer: {q.modelAnswer}</p>
+              </li>
+            ))}
+          </ol>
+        </section>
+      </body>
+    </html>,
+  );
+}
