@@ -109,7 +109,16 @@ export function createApp(deps: AppDeps): Hono {
     }),
   );
   app.route("/", knowledgeRoutes({ db: deps.database.db, knowledge: deps.knowledge, pageContext }));
-  app.route("/", caseRoutes({ db: deps.database.db, knowledge: deps.knowledge, pageContext }));
+  app.route(
+    "/",
+    caseRoutes({
+      db: deps.database.db,
+      knowledge: deps.knowledge,
+      models: deps.models,
+      lifecycle: deps.lifecycle,
+      pageContext,
+    }),
+  );
 
   app.notFound((c) => {
     const props = { status: 404, title: "Not found", detail: `There is nothing at ${c.req.path}.` };

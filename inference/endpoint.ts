@@ -16,6 +16,12 @@ export interface GenerationRequest {
   temperature: number;
   topP: number;
   stop: string[];
+  /**
+   * Constrain the output to JSON matching this schema: TGI's grammar (`/generate_stream`, or `response_format`
+   * `json_object` on its chat API), or OpenAI/vLLM `response_format` `json_schema`. OpenAI-style
+   * `/v1/completions` has no common way to constrain output; there the caller's validation has to catch it.
+   */
+  jsonSchema?: Record<string, unknown>;
 }
 
 /** A piece of streamed text; the last piece carries the finish reason. */
@@ -170,15 +176,19 @@ async function* streamChat(
   signal: AbortSignal,
   fetchFn: typeof fetch,
 ): AsyncGenerator<StreamChunk> {
-  const stream = hfClient(target).chatCompletionStream({
-    model: target.adapterId ?? target.model ?? (target.url ? "tgi" : undefined),
-    ...(target.url ? {} : { provider: "auto" as const }),
-    messages: request.messages!.map((m) => ({ role: m.role, content: m.content })),
-    max_tokens: request.maxNewTokens,
-    temperature: request.temperature,
-    top_p: request.topP,
-    ...(request.stop.length ? { stop: request.stop } : {}),
-  }, { signal, retry_on_error: false, fetch: fetchFn });
+  const stream = hfClient(target).chatCompletionStream(
+    {
+      model: target.adapterId ?? target.model ?? (target.url ? "tgi" : undefined),
+      ...(target.url ? {} : { provider: "auto" as const }),
+      messages: request.messages!.map((m) => ({ role: m.role, content: m.content })),
+      max_tokens: request.maxNewTokens,
+      temperature: request.temperature,
+      top_p: request.topP,
+      ...(request.stop.length ? { stop: request.stop } : {}),
+      ...(request.jsonSchema ? { response_format: responseFormat(target, request.jsonSchema) } : {}),
+    } as Parameters<InferenceClient["chatCompletionStream"]>[0],
+    { signal, retry_on_error: false, fetch: fetchFn },
+  );
   for await (const chunk of stream) {
     const choice = chunk.choices?.[0];
     if (!choice) continue;
@@ -209,6 +219,13 @@ async function* streamCompletions(
     if (choice) yield { text: choice.text ?? "", finishReason: choice.finish_reason ?? null };
     else if (token && !token.special) yield { text: token.text ?? "", finishReason: null };
   }
+}
+
+/** TGI's chat API takes the schema as `json_object`'s value; OpenAI and vLLM take a named `json_schema`. */
+function responseFormat(target: EndpointTarget, schema: Record<string, unknown>): Record<string, unknown> {
+  return target.api === "tgi"
+    ? { type: "json_object", value: schema }
+    : { type: "json_schema", json_schema: { name: "rounds_output", schema } };
 }
 
 interface TgiEvent {
@@ -248,6 +265,7 @@ async function* streamTgi(
         ...sampling,
         ...(request.stop.length ? { stop: request.stop } : {}),
         ...(target.adapterId ? { adapter_id: target.adapterId } : {}),
+        ...(request.jsonSchema ? { grammar: { type: "json", value: request.jsonSchema } } : {}),
       },
     }),
   });

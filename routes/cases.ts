@@ -29,13 +29,30 @@ import { vectorLiteral } from "../knowledge/embedder.ts";
 import type { KnowledgeSettings } from "../inference/runner.ts";
 import { stripControlCharacters } from "../safety/limits.ts";
 import {
+  type CaseRequest,
+  generateCase,
+  type GenerationOutcome,
+  type GenerationProgress,
+} from "../cases/generate.ts";
+import { getSnippet } from "../db/snippets.ts";
+import { type EndpointClient, EndpointError } from "../inference/endpoint.ts";
+import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
+import type { Lifecycle } from "../lifecycle.ts";
+import { sseResponse } from "./sse.ts";
+import {
   casePage,
   deleteConfirmPage,
+  generationFailedPage,
+  generationProgressFragment,
+  generationResultFragment,
   importErrorPage,
   libraryPage,
   type LibraryQuery,
   LibraryResults,
   type LibraryView,
+  type NewCaseForm,
+  newCaseFormFragment,
+  newCasePage,
   printPage,
 } from "../views/cases.tsx";
 import type { PageContext } from "../views/page.ts";
@@ -44,8 +61,14 @@ import type { PageContext } from "../views/page.ts";
 export interface CaseDeps {
   db: Db;
   knowledge: KnowledgeSettings;
+  models: ModelRegistry;
+  lifecycle: Lifecycle;
   pageContext: (path: string) => PageContext;
 }
+
+const NO_MODEL =
+  "No model is configured, so Rounds cannot write new cases. Set INFERENCE_URL (or MODELS_FILE) and restart; " +
+  "the example cases, import, export and printing work without one.";
 
 const MAX_QUERY_CHARS = 500;
 /** Cosine similarity a case needs to count as a match by meaning. */
@@ -108,6 +131,154 @@ export function caseRoutes(deps: CaseDeps): Hono {
     }
     return c.html(libraryPage(deps.pageContext(c.req.path), view));
   });
+
+  /** The new-case form's values from a request, with a problem per field. */
+  async function readNewCase(c: Context): Promise<{ form: NewCaseForm; request: CaseRequest | null }> {
+    const body = await c.req.parseBody().catch(() => ({} as Record<string, unknown>));
+    const field = (name: string) =>
+      typeof body[name] === "string" ? stripControlCharacters(body[name]).trim() : "";
+    const values = {
+      specialty: field("specialty"),
+      difficulty: field("difficulty"),
+      level: field("level"),
+      setting: field("setting"),
+      focus: field("focus"),
+      inspiredBy: field("inspired_by"),
+    };
+    const errors: NewCaseForm["errors"] = {};
+    if (!values.specialty) errors.specialty = "Name a specialty, e.g. cardiology";
+    else if (values.specialty.length > 80) errors.specialty = "At most 80 characters";
+    if (!values.setting) errors.setting = "Name a setting, e.g. emergency department";
+    else if (values.setting.length > 120) errors.setting = "At most 120 characters";
+    if (!(DIFFICULTIES as readonly string[]).includes(values.difficulty)) {
+      errors.difficulty = `Choose one of ${DIFFICULTIES.join(", ")}`;
+    }
+    if (!(LEARNER_LEVELS as readonly string[]).includes(values.level)) {
+      errors.level = `Choose one of ${LEARNER_LEVELS.join(", ")}`;
+    }
+    if (values.focus.length > 1000) {
+      errors.focus = `At most 1,000 characters; this has ${values.focus.length}`;
+    }
+    const snippet = values.inspiredBy ? await getSnippet(db, values.inspiredBy) : null;
+    if (values.inspiredBy && !snippet) errors.inspiredBy = "That knowledge-base snippet no longer exists";
+    const form: NewCaseForm = {
+      values,
+      errors,
+      inspiration: snippet ? { id: snippet.id, label: snippetLabel(snippet) } : null,
+      unavailable: deps.models.get(null) ? null : NO_MODEL,
+    };
+    if (Object.keys(errors).length > 0) return { form, request: null };
+    return {
+      form,
+      request: {
+        specialty: values.specialty,
+        setting: values.setting,
+        difficulty: values.difficulty as CaseRequest["difficulty"],
+        learnerLevel: values.level as CaseRequest["learnerLevel"],
+        focus: values.focus,
+        inspiration: snippet ? { source: snippet.source, text: snippet.text } : undefined,
+      },
+    };
+  }
+
+  app.get("/cases/new", async (c) => {
+    const inspiredBy = c.req.query("inspired_by") ?? "";
+    const snippet = inspiredBy ? await getSnippet(db, inspiredBy) : null;
+    return c.html(newCasePage(deps.pageContext(c.req.path), {
+      values: {
+        specialty: snippet?.specialty ?? "",
+        difficulty: "intermediate",
+        level: "medical student",
+        setting: "",
+        focus: "",
+        inspiredBy,
+      },
+      errors: inspiredBy && !snippet ? { inspiredBy: "That knowledge-base snippet no longer exists" } : {},
+      inspiration: snippet ? { id: snippet.id, label: snippetLabel(snippet) } : null,
+      unavailable: deps.models.get(null) ? null : NO_MODEL,
+    }));
+  });
+
+  app.post("/cases", async (c) => {
+    const { form, request } = await readNewCase(c);
+    const htmx = c.req.header("hx-request") === "true";
+    if (!request) {
+      return htmx
+        ? c.html(newCaseFormFragment(form), 422)
+        : c.html(newCasePage(deps.pageContext("/cases/new"), form), 422);
+    }
+    const spec = deps.models.get(null);
+    if (!spec) throw new HTTPException(503, { message: NO_MODEL });
+    const client = deps.models.client(spec);
+    const save = async (outcome: GenerationOutcome) => {
+      if (!outcome.ok) return null;
+      const attempts = outcome.attempts === 1 ? "" : ` after ${outcome.attempts} attempts`;
+      return await addCase(db, embedder, outcome.value, {
+        origin: "generated",
+        note: `Generated by ${spec.label}${attempts}`,
+      });
+    };
+    if (!htmx) {
+      const outcome = await generate(spec, client, request, c.req.raw.signal);
+      const saved = await save(outcome);
+      if (saved) return c.redirect(`/cases/${saved.id}`, 303);
+      const failed = outcome as Extract<GenerationOutcome, { ok: false }>;
+      return c.html(generationFailedPage(deps.pageContext("/cases/new"), failed.message, failed.errors), 502);
+    }
+    return sseResponse(c.req.raw, async (sse) => {
+      let n = 0;
+      const send = (data: string, event?: string) => sse.send({ id: String(++n), data, event });
+      try {
+        const outcome = await generate(
+          spec,
+          client,
+          request,
+          sse.signal,
+          (p) => send(generationProgressFragment(p)),
+        );
+        const saved = await save(outcome);
+        send(
+          saved
+            ? generationResultFragment({
+              ok: true,
+              id: saved.id,
+              title: (outcome as Extract<GenerationOutcome, { ok: true }>).value.title,
+              warnings: saved.flags.length,
+            })
+            : generationResultFragment({
+              ok: false,
+              message: (outcome as Extract<GenerationOutcome, { ok: false }>).message,
+              errors: (outcome as Extract<GenerationOutcome, { ok: false }>).errors,
+            }),
+          "done",
+        );
+      } catch (error) {
+        if (sse.signal.aborted) return;
+        send(generationResultFragment({ ok: false, message: failureMessage(error), errors: [] }), "done");
+      } finally {
+        sse.close();
+      }
+    });
+  });
+
+  /** Runs a generation as lifecycle work, so a shutdown waits for (or aborts) it. */
+  async function generate(
+    spec: ModelSpec,
+    client: EndpointClient,
+    request: CaseRequest,
+    signal: AbortSignal,
+    onProgress?: (p: GenerationProgress) => void,
+  ): Promise<GenerationOutcome> {
+    return await deps.lifecycle.run(async (shutdown) => {
+      const both = AbortSignal.any([signal, shutdown]);
+      try {
+        return await generateCase(spec, client, request, { signal: both, onProgress });
+      } catch (error) {
+        if (both.aborted) throw new Error("The generation was stopped");
+        throw error;
+      }
+    });
+  }
 
   app.post("/cases/examples", async (c) => {
     const added = await addExampleCases(db, embedder);
@@ -221,6 +392,20 @@ export function caseRoutes(deps: CaseDeps): Hono {
   });
 
   return app;
+}
+
+function snippetLabel(
+  snippet: { source: string; sourceId: string; title: string | null; question: string | null },
+) {
+  const text = snippet.title ?? snippet.question ?? snippet.sourceId;
+  return `${snippet.source}: ${text.length > 80 ? text.slice(0, 80) + "…" : text}`;
+}
+
+/** What a clinician can act on when the endpoint fails mid-generation. */
+function failureMessage(error: unknown): string {
+  if (error instanceof EndpointError) return `The case could not be generated: ${error.message}`;
+  console.error("case generation failed:", error);
+  return "The case could not be generated because of an error on our side. It has been logged; please try again.";
 }
 
 function notFound(message = "This case is not in the library. It may have been deleted."): HTTPException {

@@ -35,6 +35,11 @@
   });
   document.addEventListener("htmx:sse:close", (event) => {
     if (event.target.id === "composer") event.target.querySelector("textarea").focus();
+    // A generated case is saved: open it (the link stays for anyone without this script).
+    if (event.target.id === "new-case") {
+      const link = document.querySelector("#generation-status a[data-open-case]");
+      if (link) window.location.assign(link.getAttribute("href"));
+    }
   });
 
   // Enter sends, Shift+Enter makes a new line (and an IME composition is left alone).

@@ -1,12 +1,16 @@
 /**
- * The main chat flow in a real browser (Debian's Chromium through playwright-core): start a session, send a
- * question, watch the reply grow, press Stop, reload and see the stopped reply. Screenshots go to
- * tests/artifacts/ (git-ignored). Skipped when Chromium is not installed, unless ROUNDS_REQUIRE_BROWSER=1 (CI).
+ * The main flows in a real browser (Debian's Chromium through playwright-core): start a session, send a
+ * question, watch the reply grow, press Stop, reload and see the stopped reply; search the case library and
+ * print a case as an OSCE station pack. Screenshots and the PDF go to tests/artifacts/ (git-ignored). Skipped
+ * when Chromium is not installed, unless ROUNDS_REQUIRE_BROWSER=1 (CI).
  */
 import assert from "node:assert/strict";
 import { chromium, type Page } from "playwright-core";
+import { seedExampleCases } from "../cases/library.ts";
+import { HYPOTHETICAL_NOTICE } from "../cases/schema.ts";
+import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
 import { startStub } from "./endpoint_stub.ts";
-import { createTestApp } from "./test_app.ts";
+import { createTestApp, type TestApp } from "./test_app.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
@@ -17,7 +21,7 @@ if (!hasChromium && !required) {
 }
 
 async function withBrowser(
-  fn: (page: Page, base: string, stub: ReturnType<typeof startStub>) => Promise<void>,
+  fn: (page: Page, base: string, stub: ReturnType<typeof startStub>, t: TestApp) => Promise<void>,
 ) {
   await Deno.mkdir(ARTIFACTS, { recursive: true });
   const stub = startStub();
@@ -45,7 +49,7 @@ async function withBrowser(
     if (response.status() >= 400) problems.push(`HTTP ${response.status()} for ${response.url()}`);
   });
   try {
-    await fn(page, `http://127.0.0.1:${server.addr.port}`, stub);
+    await fn(page, `http://127.0.0.1:${server.addr.port}`, stub, t);
     assert.deepEqual(problems, [], "no script errors or CSP violations in the console");
   } finally {
     await browser.close();
@@ -182,6 +186,129 @@ Deno.test({
       );
       assert.ok(overflow <= 1, `no horizontal scrolling at 375 px (overflow ${overflow}px)`);
       await page.screenshot({ path: new URL("phone.png", ARTIFACTS).pathname, fullPage: true });
+    });
+  },
+});
+
+/** Pages in a PDF: its page objects (`/Type /Page`, not the `/Type /Pages` tree nodes). */
+function pdfPageCount(pdf: Uint8Array): number {
+  return new TextDecoder("latin1").decode(pdf).match(/\/Type\s*\/Page(?!s)/g)?.length ?? 0;
+}
+
+/** Renders a PDF's first pages to PNG for review when poppler's pdftoppm is installed; otherwise does nothing. */
+async function rasterizeIfPossible(pdfPath: string, prefix: string, lastPage: number): Promise<void> {
+  let result: Deno.CommandOutput;
+  try {
+    result = await new Deno.Command("pdftoppm", {
+      args: ["-png", "-r", "60", "-f", "1", "-l", String(lastPage), pdfPath, prefix],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    // Spawning fails synchronously when the program is missing.
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (!result.success) {
+    throw new Error(`pdftoppm failed on ${pdfPath}: ${new TextDecoder().decode(result.stderr)}`);
+  }
+}
+
+Deno.test({
+  name: "browser: search the case library, open a case and print it as an OSCE station pack",
+  ignore: !hasChromium && !required,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await withBrowser(async (page, base, _stub, t) => {
+      const seeded = await seedExampleCases(t.database.db, createLexicalEmbedder());
+      assert.ok(seeded >= 3, `seeded the example cases (${seeded})`);
+      await page.goto(base + "/cases");
+      const results = page.locator("#case-results");
+      const cards = results.locator("li.case-card");
+      assert.equal(await cards.count(), seeded, "the library lists every example case");
+      assert.match(await results.textContent() ?? "", new RegExp(`${seeded} cases, newest first`));
+
+      // Searching swaps the results in place (no page load: the marker survives) and pushes the URL.
+      await page.evaluate(`document.body.dataset.marker = "kept"`);
+      await page.getByRole("searchbox", { name: "Search cases" }).fill("headache");
+      await page.getByRole("button", { name: "Search" }).click();
+      await page.waitForURL(/\/cases\?(.*&)?q=headache(&|$)/);
+      await results.getByText(new RegExp(`^\\d+ of ${seeded} cases$`)).waitFor();
+      assert.equal(
+        await page.evaluate<string>(`document.body.dataset.marker ?? ""`),
+        "kept",
+        "swapped by htmx",
+      );
+      assert.equal(await results.locator(".case-search, main").count(), 0, "a fragment, not a whole page");
+      const found = await cards.count();
+      assert.ok(found > 0 && found < seeded, `the search narrowed the list (${found} of ${seeded})`);
+      const title = "Sudden 'worst ever' headache while lifting at work";
+      const link = results.getByRole("link", { name: title });
+      assert.equal(await link.count(), 1, "the subarachnoid haemorrhage case matches “headache”");
+
+      await link.click();
+      await page.waitForURL(/\/cases\/[0-9a-f-]{36}$/);
+      assert.equal((await page.locator("h1").textContent())?.trim(), title);
+      assert.match(await page.locator(".hypothetical").textContent() ?? "", /Hypothetical case\./);
+      const caseUrl = page.url();
+
+      // The case page at phone width: no sideways scrolling.
+      await page.setViewportSize({ width: 390, height: 844 });
+      const overflow = await page.evaluate<number>(
+        `document.documentElement.scrollWidth - document.documentElement.clientWidth`,
+      );
+      assert.ok(overflow <= 1, `no horizontal scrolling at 390 px (overflow ${overflow}px)`);
+      await page.screenshot({ path: new URL("case-narrow.png", ARTIFACTS).pathname, fullPage: true });
+      await page.setViewportSize({ width: 1280, height: 900 });
+
+      await page.getByRole("link", { name: "Print OSCE station" }).click();
+      await page.waitForURL(caseUrl + "/print");
+      const parts = page.locator("section.station-page");
+      const labels = ["Candidate brief", "Actor script", "Examiner checklist"];
+      assert.equal(await parts.count(), labels.length, "three parts: brief, script, checklist");
+      for (const [i, label] of labels.entries()) {
+        assert.equal(await parts.nth(i).getAttribute("aria-label"), label);
+        const head = await parts.nth(i).locator(".print-label").textContent() ?? "";
+        assert.ok(
+          head.includes(HYPOTHETICAL_NOTICE),
+          `the ${label.toLowerCase()} carries the label: ${head}`,
+        );
+      }
+
+      // Each part starts a new sheet: at least three A4 pages, and not a runaway number of them.
+      const pdfPath = new URL("osce-station.pdf", ARTIFACTS).pathname;
+      const pdf = await page.pdf({ format: "A4", printBackground: true });
+      await Deno.writeFile(pdfPath, pdf);
+      const pages = pdfPageCount(pdf);
+      assert.ok(pages >= 3 && pages <= 8, `the station pack prints on 3 to 8 A4 pages (${pages})`);
+      await rasterizeIfPossible(
+        pdfPath,
+        new URL("osce-station-page", ARTIFACTS).pathname,
+        Math.min(pages, 4),
+      );
+
+      await page.emulateMedia({ media: "print" });
+      assert.equal(
+        await page.evaluate<string>(`getComputedStyle(document.querySelector(".no-print")).display`),
+        "none",
+        "the toolbar is not printed",
+      );
+      assert.deepEqual(
+        await page.evaluate<string[]>(
+          `[...document.querySelectorAll("section.station-page")].map((s) => getComputedStyle(s).breakBefore)`,
+        ),
+        ["auto", "page", "page"],
+        "every part after the first starts on a new page",
+      );
+      await page.screenshot({ path: new URL("osce-station-print.png", ARTIFACTS).pathname, fullPage: true });
+
+      // On screen, the toolbar leads back to the case.
+      await page.emulateMedia({ media: "screen" });
+      const back = page.getByRole("link", { name: "Back to the case" });
+      assert.equal(new URL(await back.getAttribute("href") ?? "", page.url()).href, caseUrl, "back link");
+      await back.click();
+      await page.waitForURL(caseUrl);
     });
   },
 });
