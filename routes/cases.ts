@@ -14,7 +14,7 @@ import {
   readImport,
   updateCase,
 } from "../cases/library.ts";
-import { type Case, DIFFICULTIES, LEARNER_LEVELS, parseCase } from "../cases/schema.ts";
+import { type Case, DIFFICULTIES, type FieldError, LEARNER_LEVELS, parseCase } from "../cases/schema.ts";
 import {
   caseFacets,
   deleteCase,
@@ -39,6 +39,7 @@ import { type EndpointClient, EndpointError } from "../inference/endpoint.ts";
 import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
 import type { Lifecycle } from "../lifecycle.ts";
 import { sseResponse } from "./sse.ts";
+import { applySectionForm, type EditSection, editSection } from "../cases/edit.ts";
 import {
   casePage,
   deleteConfirmPage,
@@ -54,6 +55,10 @@ import {
   newCaseFormFragment,
   newCasePage,
   printPage,
+  sectionEditorFragment,
+  sectionEditorPage,
+  sectionFragment,
+  sectionSavedFragment,
 } from "../views/cases.tsx";
 import type { PageContext } from "../views/page.ts";
 
@@ -376,6 +381,80 @@ export function caseRoutes(deps: CaseDeps): Hono {
       note: `Duplicated from “${value.title}” (version ${summary.currentVersion})`,
     });
     return c.redirect(`/cases/${id}?duplicated`, 303);
+  });
+
+  /** The section named in the URL, or a 404. */
+  function sectionOf(name: string): EditSection {
+    const section = editSection(name);
+    if (!section) throw notFound("That part of a case does not exist.");
+    return section;
+  }
+
+  app.get("/cases/:id/sections/:name", async (c) => {
+    const id = c.req.param("id");
+    const section = sectionOf(c.req.param("name"));
+    const { value } = await load(id);
+    if (!c.req.header("hx-request")) return c.redirect(`/cases/${id}#section-${section.name}`, 303);
+    return c.html(sectionFragment({ c: value, caseId: id, name: section.name }));
+  });
+
+  app.get("/cases/:id/sections/:name/edit", async (c) => {
+    const id = c.req.param("id");
+    const section = sectionOf(c.req.param("name"));
+    const { summary, value } = await load(id);
+    const props = { c: value, caseId: id, section, errors: [], version: summary.currentVersion };
+    return c.html(
+      c.req.header("hx-request")
+        ? sectionEditorFragment(props)
+        : sectionEditorPage(deps.pageContext(c.req.path), { ...props, title: value.title }),
+    );
+  });
+
+  app.post("/cases/:id/sections/:name", async (c) => {
+    const id = c.req.param("id");
+    const section = sectionOf(c.req.param("name"));
+    const { summary, value } = await load(id);
+    const body = await c.req.parseBody().catch(() => {
+      throw new HTTPException(400, { message: "The form could not be read. Reload the page and try again." });
+    });
+    const form: Record<string, string> = {};
+    for (const [key, v] of Object.entries(body)) {
+      if (typeof v === "string") form[key] = stripControlCharacters(v);
+    }
+    const edited = applySectionForm(value, section, form);
+    const htmx = c.req.header("hx-request") === "true";
+    const reject = (errors: FieldError[], status: 409 | 422) => {
+      const props = { c: edited, caseId: id, section, errors, version: summary.currentVersion };
+      return c.html(
+        htmx ? sectionEditorFragment(props) : sectionEditorPage(deps.pageContext(c.req.path), {
+          ...props,
+          title: value.title,
+        }),
+        status,
+      );
+    };
+    const base = Number(form.base_version);
+    if (Number.isInteger(base) && base !== summary.currentVersion) {
+      return reject([{
+        path: "(case)",
+        message:
+          `Someone saved this case while you were editing (it is now version ${summary.currentVersion}). ` +
+          `Your changes are below: copy what you need, then Cancel to see the current version.`,
+      }], 409);
+    }
+    const parsed = parseCase(edited);
+    if (!parsed.ok) return reject(parsed.errors, 422);
+    const saved = await updateCase(db, embedder, id, parsed.value, `Edited ${section.title.toLowerCase()}`);
+    if (!saved) throw notFound();
+    if (!htmx) return c.redirect(`/cases/${id}#section-${section.name}`, 303);
+    return c.html(sectionSavedFragment({
+      c: parsed.value,
+      caseId: id,
+      name: section.name,
+      version: saved.version,
+      flags: saved.flags,
+      versions: await listVersions(db, id),
+    }));
   });
 
   app.get("/cases/:id/delete", async (c) => {

@@ -10,6 +10,9 @@ import { caseMarkdown } from "../cases/export.ts";
 import { addCase, readExampleCases, readImport, seedExampleCases, updateCase } from "../cases/library.ts";
 import { type Case, caseJsonSchema, HYPOTHETICAL_NOTICE, parseCase } from "../cases/schema.ts";
 import { caseFacets, getCase, listVersions } from "../db/cases.ts";
+import { EDIT_SECTIONS } from "../cases/edit.ts";
+import { Parser } from "htmlparser2";
+import { HX } from "./chat_helpers.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
 import { DRIVER, type TestApp, withTestApp } from "./test_app.ts";
 
@@ -419,5 +422,182 @@ Deno.test(`library [${DRIVER}]: the print pack has three labelled pages with pri
     assert.equal(html.match(/class="tickbox"/g)?.length, c.checklist.length);
     const css = await (await t.request(html.match(/href="(\/static\/app\.css[^"]*)"/)![1])).text();
     assert.match(css, /@media print[\s\S]*\.station-page[\s\S]*break-before: page/);
+  });
+});
+
+/** The values a browser would submit for the first form in an HTML fragment, as rendered. */
+function formValues(html: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  let textarea: string | null = null;
+  let select: string | null = null;
+  let firstOption: string | null = null;
+  let option: { value: string; selected: boolean } | null = null;
+  const parser = new Parser({
+    onopentag(name, attrs) {
+      if (name === "input" && attrs.name && attrs.type !== "file") values[attrs.name] = attrs.value ?? "";
+      if (name === "textarea" && attrs.name) (textarea = attrs.name), (values[attrs.name] = "");
+      if (name === "select" && attrs.name) (select = attrs.name), (firstOption = null);
+      if (name === "option" && select) option = { value: attrs.value ?? "", selected: "selected" in attrs };
+    },
+    ontext(text) {
+      if (textarea) values[textarea] += text;
+    },
+    onclosetag(name) {
+      if (name === "textarea") textarea = null;
+      if (name === "option" && select && option) {
+        firstOption ??= option.value;
+        if (option.selected) values[select] = option.value;
+        option = null;
+      }
+      if (name === "select" && select) {
+        values[select] ??= firstOption ?? "";
+        select = null;
+      }
+    },
+  }, { decodeEntities: true });
+  parser.write(html);
+  parser.end();
+  return values;
+}
+
+function body(values: Record<string, string>): FormData {
+  const data = new FormData();
+  for (const [k, v] of Object.entries(values)) data.set(k, v);
+  return data;
+}
+
+Deno.test(`editing [${DRIVER}]: every section's form, submitted unchanged, saves the same case`, async () => {
+  await withLibrary(async (t) => {
+    for (const file of ["acute-gout.json", "bronchiolitis.json"]) {
+      const original = byFile(file);
+      const id = await caseIdByTitle(t, original.title);
+      for (const section of EDIT_SECTIONS) {
+        const editor = await t.request(`/cases/${id}/sections/${section.name}/edit`, { headers: HX });
+        assert.equal(editor.status, 200);
+        const html = await editor.text();
+        assert.doesNotMatch(html, /<html/, "a fragment for htmx");
+        const saved = await t.request(`/cases/${id}/sections/${section.name}`, {
+          method: "POST",
+          headers: HX,
+          body: body(formValues(html)),
+        });
+        assert.equal(saved.status, 200, `${file} ${section.name}: ${await saved.clone().text()}`);
+        assert.deepEqual(
+          (await getCase(t.database.db, id))!.current.data,
+          original,
+          `${file} ${section.name}`,
+        );
+      }
+      assert.equal((await getCase(t.database.db, id))!.summary.currentVersion, EDIT_SECTIONS.length + 1);
+    }
+  });
+});
+
+Deno.test(`editing [${DRIVER}]: a saved edit is a new version, with flags and history refreshed`, async () => {
+  await withLibrary(async (t) => {
+    const original = byFile("renal-colic.json");
+    const id = await caseIdByTitle(t, original.title);
+    const page = await (await t.request(`/cases/${id}`)).text();
+    assert.ok(
+      page.includes(`hx-get="/cases/${id}/sections/vitalSigns/edit"`),
+      "each section has an Edit button",
+    );
+    const values = formValues(
+      await (await t.request(`/cases/${id}/sections/vitalSigns/edit`, { headers: HX })).text(),
+    );
+    assert.equal(values["vitalSigns.heartRate.value"], "102");
+    values["vitalSigns.heartRate.value"] = "400";
+    values["vitalSigns.temperature.value"] = "";
+    const saved = await t.request(`/cases/${id}/sections/vitalSigns`, {
+      method: "POST",
+      headers: HX,
+      body: body(values),
+    });
+    assert.equal(saved.status, 200);
+    const html = await saved.text();
+    assert.match(html, /Saved as version 2\./);
+    assert.match(
+      html,
+      /<hx-partial hx-target="#case-flags" hx-swap="outerHTML">[\s\S]*Heart rate 400 beats\/min/,
+    );
+    assert.match(html, /<hx-partial hx-target="#case-history"[\s\S]*Edited vital signs/);
+    const stored = (await getCase(t.database.db, id))!;
+    const c = stored.current.data as Case;
+    assert.equal(c.vitalSigns.heartRate?.value, 400);
+    assert.equal(c.vitalSigns.temperature, undefined, "an emptied value is removed");
+    assert.equal(stored.summary.errorCount, 1);
+
+    // Tables: clear a row to delete it, fill a blank one to add.
+    const dx = formValues(
+      await (await t.request(`/cases/${id}/sections/diagnosis/edit`, { headers: HX })).text(),
+    );
+    const rows = Number(dx["differential.rows"]);
+    assert.equal(rows, original.differential.length + 2);
+    for (const key of ["diagnosis", "likelihood", "reasoning"]) dx[`differential.1.${key}`] = "";
+    dx[`differential.${rows - 1}.diagnosis`] = "Pyelonephritis";
+    dx[`differential.${rows - 1}.likelihood`] = "possible";
+    dx[`differential.${rows - 1}.reasoning`] = "Loin pain, but no fever and a clean dipstick for nitrites.";
+    const plain = await t.request(`/cases/${id}/sections/diagnosis`, { method: "POST", body: body(dx) });
+    assert.equal(plain.status, 303, "without htmx, back to the case");
+    assert.equal(plain.headers.get("location"), `/cases/${id}#section-diagnosis`);
+    const differential = ((await getCase(t.database.db, id))!.current.data as Case).differential;
+    assert.deepEqual(
+      differential.map((d) => d.diagnosis),
+      [original.differential[0], ...original.differential.slice(2)].map((d) => d.diagnosis).concat(
+        "Pyelonephritis",
+      ),
+    );
+  });
+});
+
+Deno.test(`editing [${DRIVER}]: invalid or stale edits are refused with the reasons, and nothing changes`, async () => {
+  await withLibrary(async (t) => {
+    const original = byFile("acute-gout.json");
+    const id = await caseIdByTitle(t, original.title);
+    const values = formValues(
+      await (await t.request(`/cases/${id}/sections/patient/edit`, { headers: HX })).text(),
+    );
+    const bad = { ...values, "patient.age": "old", "patient.name": "", chiefComplaint: "<script>x</script>" };
+    const refused = await t.request(`/cases/${id}/sections/patient`, {
+      method: "POST",
+      headers: HX,
+      body: body(bad),
+    });
+    assert.equal(refused.status, 422);
+    const html = await refused.text();
+    assert.match(html, /Not saved: 2 problems to fix/);
+    assert.match(html, /<code>patient\.age<\/code>: Age must be a number of years/);
+    assert.match(html, /<code>patient\.name<\/code>: Patient name is required/);
+    assert.match(
+      html,
+      /name="patient\.age" value="old" inputmode="decimal" aria-invalid="true"/,
+      "what was typed is kept",
+    );
+    assert.doesNotMatch(html, /<script>x/);
+
+    const stale = { ...values, base_version: "1", "patient.occupation": "Sous-chef" };
+    await updateCase(
+      t.database.db,
+      embedder,
+      id,
+      { ...original, title: "Changed elsewhere" },
+      "Edited overview",
+    );
+    const conflict = await t.request(`/cases/${id}/sections/patient`, {
+      method: "POST",
+      headers: HX,
+      body: body(stale),
+    });
+    assert.equal(conflict.status, 409);
+    assert.match(
+      await conflict.text(),
+      /Someone saved this case while you were editing \(it is now version 2\)/,
+    );
+    const stored = (await getCase(t.database.db, id))!;
+    assert.equal(stored.summary.currentVersion, 2);
+    assert.equal((stored.current.data as Case).patient.occupation, original.patient.occupation);
+    assert.equal((await t.request(`/cases/${id}/sections/nonsense/edit`)).status, 404);
+    const page = await t.request(`/cases/${id}/sections/patient/edit`);
+    assert.match(await page.text(), /<title>Edit patient · Changed elsewhere · Rounds<\/title>/);
   });
 });

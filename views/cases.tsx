@@ -6,6 +6,14 @@
 import type { Child } from "hono/jsx";
 import { raw } from "hono/html";
 import { type CaseFlag, formatAge } from "../cases/consistency.ts";
+import {
+  type Column,
+  EDIT_SECTIONS,
+  type EditSection,
+  type Field,
+  getPath,
+  VITAL_UNITS,
+} from "../cases/edit.ts";
 import { patientLine, vitalSignLines } from "../cases/export.ts";
 import {
   type Case,
@@ -306,7 +314,7 @@ export function casePage(page: PageContext, view: CaseView): string {
         {!old && <CaseActions id={summary.id} />}
       </header>
       <Flags flags={view.flags} />
-      <CaseBody c={c} />
+      <CaseBody c={c} caseId={summary.id} editable={!old} />
       <History
         id={summary.id}
         versions={view.versions}
@@ -341,7 +349,7 @@ function Flags(props: { flags: CaseFlag[] }) {
   const errors = props.flags.filter((f) => f.severity === "error");
   const warnings = props.flags.filter((f) => f.severity === "warning");
   return (
-    <section class="flags" aria-labelledby="flags-heading">
+    <section class="flags" id="case-flags" aria-labelledby="flags-heading">
       <h2 id="flags-heading">
         Consistency checks: {errors.length > 0 && plural(errors.length, "problem")}
         {errors.length > 0 && warnings.length > 0 && ", "}
@@ -359,71 +367,117 @@ function Flags(props: { flags: CaseFlag[] }) {
   );
 }
 
-function Section(props: { title: string; children: Child }) {
-  return (
-    <section class="case-section">
-      <h2>{props.title}</h2>
-      {props.children}
-    </section>
-  );
-}
-
 function List(props: { items: string[]; ordered?: boolean; empty?: string }) {
   if (props.items.length === 0) return <p class="muted">{props.empty ?? "None."}</p>;
   const items = props.items.map((i) => <li>{i}</li>);
   return props.ordered ? <ol>{items}</ol> : <ul>{items}</ul>;
 }
 
-function CaseBody(props: { c: Case }) {
-  const { c } = props;
-  const vitals = vitalSignLines(c.vitalSigns);
+function CaseBody(props: { c: Case; caseId: string; editable: boolean }) {
   return (
     <div class="case-body">
-      <Section title="Learning objectives">
-        <List items={c.learningObjectives} />
-      </Section>
-      <Section title="Patient">
-        <p>{patientLine(c)}</p>
-        <p>
-          <strong>Chief complaint:</strong> {c.chiefComplaint}
-        </p>
-        {c.candidateTask && (
-          <p>
-            <strong>Candidate’s task:</strong> {c.candidateTask}
-          </p>
+      {EDIT_SECTIONS.map((s) => (
+        <CaseSection c={props.c} name={s.name} caseId={props.caseId} editable={props.editable} />
+      ))}
+    </div>
+  );
+}
+
+/** One section of the case page, with its Edit button on the current version. */
+export function CaseSection(
+  props: { c: Case; name: string; caseId: string; editable: boolean; notice?: string },
+) {
+  const section = EDIT_SECTIONS.find((s) => s.name === props.name)!;
+  const edit = `/cases/${props.caseId}/sections/${section.name}/edit`;
+  return (
+    <section class="case-section" id={`section-${section.name}`} aria-labelledby={`h-${section.name}`}>
+      <div class="section-head">
+        <h2 id={`h-${section.name}`}>{section.title}</h2>
+        {props.editable && (
+          <a
+            class="button edit-button"
+            href={edit}
+            hx-get={edit}
+            hx-target={`#section-${section.name}`}
+            hx-swap="outerHTML"
+            aria-label={`Edit ${section.title.toLowerCase()}`}
+          >
+            Edit
+          </a>
         )}
-      </Section>
-      <Section title="History of present illness">
-        <p class="prose">{c.historyOfPresentIllness}</p>
-      </Section>
-      <Section title="Past history, medications and allergies">
-        <h3>Past medical history</h3>
-        <List items={c.pastMedicalHistory} />
-        <h3>Medications</h3>
-        <List items={c.medications.map((m) => [m.name, m.dose, m.frequency].filter(Boolean).join(" "))} />
-        <h3>Allergies</h3>
-        <List
-          items={c.allergies.map((a) => (a.reaction ? `${a.substance}: ${a.reaction}` : a.substance))}
-          empty="No known allergies."
-        />
-      </Section>
-      <Section title="Social and family history">
-        <p class="prose">{c.socialHistory || "Not recorded."}</p>
-        <p class="prose">{c.familyHistory || "No family history recorded."}</p>
-      </Section>
-      {c.reviewOfSystems.length > 0 && (
-        <Section title="Review of systems">
-          <Pairs rows={c.reviewOfSystems.map((r) => [r.system, r.findings])} />
-        </Section>
-      )}
-      <Section title="Vital signs">
-        {vitals.length ? <Pairs rows={vitals} /> : <p class="muted">Not recorded.</p>}
-      </Section>
-      <Section title="Examination">
-        <Pairs rows={c.examination.map((e) => [e.system, e.findings])} />
-      </Section>
-      {c.investigations.length > 0 && (
-        <Section title="Investigations">
+      </div>
+      {props.notice && <p class="saved" role="status">{props.notice}</p>}
+      <SectionContent c={props.c} name={section.name} />
+    </section>
+  );
+}
+
+function SectionContent(props: { c: Case; name: string }) {
+  const { c } = props;
+  switch (props.name) {
+    case "overview":
+      return (
+        <>
+          <p>
+            {c.specialty} · {c.setting} · {c.difficulty} · for {c.learnerLevel}
+            {c.tags.length > 0 && ` · tags: ${c.tags.join(", ")}`}
+          </p>
+          <h3>Learning objectives</h3>
+          <List items={c.learningObjectives} />
+        </>
+      );
+    case "patient":
+      return (
+        <>
+          <p>{patientLine(c)}</p>
+          <p>
+            <strong>Chief complaint:</strong> {c.chiefComplaint}
+          </p>
+          {c.candidateTask && (
+            <p>
+              <strong>Candidate’s task:</strong> {c.candidateTask}
+            </p>
+          )}
+        </>
+      );
+    case "history":
+      return (
+        <>
+          <h3>History of present illness</h3>
+          <p class="prose">{c.historyOfPresentIllness}</p>
+          <h3>Past medical history</h3>
+          <List items={c.pastMedicalHistory} />
+          <h3>Social history</h3>
+          <p class="prose">{c.socialHistory || "Not recorded."}</p>
+          <h3>Family history</h3>
+          <p class="prose">{c.familyHistory || "Not recorded."}</p>
+        </>
+      );
+    case "medications":
+      return (
+        <>
+          <h3>Medications</h3>
+          <List items={c.medications.map((m) => [m.name, m.dose, m.frequency].filter(Boolean).join(" "))} />
+          <h3>Allergies</h3>
+          <List
+            items={c.allergies.map((a) => (a.reaction ? `${a.substance}: ${a.reaction}` : a.substance))}
+            empty="No known allergies."
+          />
+        </>
+      );
+    case "reviewOfSystems":
+      return c.reviewOfSystems.length
+        ? <Pairs rows={c.reviewOfSystems.map((r) => [r.system, r.findings])} />
+        : <p class="muted">Not recorded.</p>;
+    case "vitalSigns": {
+      const vitals = vitalSignLines(c.vitalSigns);
+      return vitals.length ? <Pairs rows={vitals} /> : <p class="muted">Not recorded.</p>;
+    }
+    case "examination":
+      return <Pairs rows={c.examination.map((e) => [e.system, e.findings])} />;
+    case "investigations":
+      return c.investigations.length
+        ? (
           <div class="table-scroll">
             <table>
               <thead>
@@ -446,27 +500,34 @@ function CaseBody(props: { c: Case }) {
               </tbody>
             </table>
           </div>
-        </Section>
-      )}
-      <Section title="Differential diagnosis">
-        <ol>
-          {c.differential.map((d) => (
-            <li>
-              <strong>{d.diagnosis}</strong> <span class="muted">({d.likelihood})</span>: {d.reasoning}
-            </li>
-          ))}
-        </ol>
-      </Section>
-      <Section title="Final diagnosis">
-        <p>{c.finalDiagnosis}</p>
-      </Section>
-      <Section title="Management plan">
-        <List items={c.managementPlan} ordered />
-      </Section>
-      <Section title="Teaching points">
-        <List items={c.teachingPoints} />
-      </Section>
-      <Section title="Questions for learners">
+        )
+        : <p class="muted">None.</p>;
+    case "diagnosis":
+      return (
+        <>
+          <ol>
+            {c.differential.map((d) => (
+              <li>
+                <strong>{d.diagnosis}</strong> <span class="muted">({d.likelihood})</span>: {d.reasoning}
+              </li>
+            ))}
+          </ol>
+          <p>
+            <strong>Final diagnosis:</strong> {c.finalDiagnosis}
+          </p>
+        </>
+      );
+    case "management":
+      return (
+        <>
+          <h3>Management plan</h3>
+          <List items={c.managementPlan} ordered />
+          <h3>Teaching points</h3>
+          <List items={c.teachingPoints} />
+        </>
+      );
+    case "learnerQuestions":
+      return (
         <ol>
           {c.learnerQuestions.map((q) => (
             <li>
@@ -478,15 +539,225 @@ function CaseBody(props: { c: Case }) {
             </li>
           ))}
         </ol>
-      </Section>
-      <Section title="Standardized-patient script">
-        <ActorScript c={c} />
-      </Section>
-      <Section title="Examiner checklist">
-        <Checklist c={c} />
-      </Section>
-    </div>
+      );
+    case "script":
+      return <ActorScript c={c} />;
+    case "checklist":
+      return <Checklist c={c} />;
+    default:
+      return null;
+  }
+}
+
+/** A section's form: the fields it edits, with the problems of a rejected save. */
+export function SectionEditor(
+  props: { c: unknown; caseId: string; section: EditSection; errors: FieldError[]; version: number },
+) {
+  const { section, caseId } = props;
+  const action = `/cases/${caseId}/sections/${section.name}`;
+  const errorsAt = (path: string) =>
+    props.errors.filter((e) => e.path === path || e.path.startsWith(`${path}.`));
+  return (
+    <section
+      class="case-section editing"
+      id={`section-${section.name}`}
+      aria-labelledby={`h-${section.name}`}
+    >
+      <h2 id={`h-${section.name}`}>Editing: {section.title}</h2>
+      {props.errors.length > 0 && (
+        <div class="form-error" role="alert">
+          <p>Not saved: {plural(props.errors.length, "problem")} to fix.</p>
+          <ul class="field-errors">
+            {props.errors.map((e) => (
+              <li>
+                <code>{e.path}</code>: {e.message}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      <form
+        class="section-form"
+        method="post"
+        action={action}
+        hx-post={action}
+        hx-target={`#section-${section.name}`}
+        hx-swap="outerHTML"
+        {...{ "hx-status:422": "target:#section-" + section.name + " swap:outerHTML" }}
+      >
+        <input type="hidden" name="base_version" value={String(props.version)} />
+        {section.fields.map((field) => (
+          <FieldInput field={field} value={getPath(props.c, field.path)} errors={errorsAt(field.path)} />
+        ))}
+        <div class="form-actions">
+          <button type="submit">Save as a new version</button>
+          <a
+            class="button"
+            href={`/cases/${caseId}#section-${section.name}`}
+            hx-get={`/cases/${caseId}/sections/${section.name}`}
+            hx-target={`#section-${section.name}`}
+            hx-swap="outerHTML"
+          >
+            Cancel
+          </a>
+        </div>
+      </form>
+    </section>
   );
+}
+
+function FieldInput(props: { field: Field; value: unknown; errors: FieldError[] }) {
+  const { field, value } = props;
+  const invalid = props.errors.length > 0 ? { "aria-invalid": "true" } : {};
+  const text = (v: unknown) => (v === undefined || v === null ? "" : String(v));
+  switch (field.kind) {
+    case "text":
+    case "number":
+      return (
+        <label>
+          {field.label}
+          <input
+            name={field.path}
+            value={text(value)}
+            inputmode={field.kind === "number" ? "decimal" : undefined}
+            {...invalid}
+          />
+        </label>
+      );
+    case "textarea":
+      return (
+        <label>
+          {field.label}
+          <textarea name={field.path} rows={3} {...invalid}>{text(value)}</textarea>
+        </label>
+      );
+    case "enum":
+      return (
+        <label>
+          {field.label}
+          <select name={field.path} {...invalid}>
+            {field.options.map((o) => <option value={o} selected={o === value}>{o}</option>)}
+          </select>
+        </label>
+      );
+    case "lines":
+      return (
+        <label>
+          {field.label}
+          <textarea name={field.path} rows={4} {...invalid}>
+            {Array.isArray(value) ? value.join("\n") : ""}
+          </textarea>
+        </label>
+      );
+    case "csv":
+      return (
+        <label>
+          {field.label}
+          <input name={field.path} value={Array.isArray(value) ? value.join(", ") : ""} {...invalid} />
+        </label>
+      );
+    case "table": {
+      const rows = Array.isArray(value) ? value as Record<string, unknown>[] : [];
+      const count = rows.length + 2;
+      return (
+        <fieldset class="table-field" {...invalid}>
+          <legend>{field.label}</legend>
+          <p class="muted">Clear a row to remove it; fill a blank row to add one.</p>
+          <input type="hidden" name={`${field.path}.rows`} value={String(count)} />
+          <div class="table-scroll">
+            <table>
+              <thead>
+                <tr>{field.columns.map((c) => <th scope="col">{c.label}</th>)}</tr>
+              </thead>
+              <tbody>
+                {Array.from({ length: count }, (_, i) => (
+                  <tr>
+                    {field.columns.map((column) => (
+                      <td>
+                        <CellInput
+                          name={`${field.path}.${i}.${column.key}`}
+                          label={`${column.label}, row ${i + 1}`}
+                          column={column}
+                          value={rows[i]?.[column.key]}
+                        />
+                      </td>
+                    ))}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </fieldset>
+      );
+    }
+    case "vitals": {
+      const v = (value ?? {}) as Record<string, { value?: number; unit?: string; on?: string } | undefined>;
+      const bp = (value as { bloodPressure?: { systolic: number; diastolic: number } } | undefined)
+        ?.bloodPressure;
+      return (
+        <fieldset class="vitals-field" {...invalid}>
+          <legend>{field.label} (leave a value empty if not measured)</legend>
+          <label>
+            Blood pressure, systolic (mmHg)
+            <input name="vitalSigns.bloodPressure.systolic" inputmode="decimal" value={text(bp?.systolic)} />
+          </label>
+          <label>
+            Blood pressure, diastolic (mmHg)
+            <input
+              name="vitalSigns.bloodPressure.diastolic"
+              inputmode="decimal"
+              value={text(bp?.diastolic)}
+            />
+          </label>
+          {VITAL_UNITS.map(([key, label, units]) => (
+            <div class="vital-row">
+              <label>
+                {label}
+                <input name={`vitalSigns.${key}.value`} inputmode="decimal" value={text(v[key]?.value)} />
+              </label>
+              <label>
+                Unit
+                <select name={`vitalSigns.${key}.unit`}>
+                  {units.map((u) => <option value={u} selected={u === v[key]?.unit}>{u}</option>)}
+                </select>
+              </label>
+              {key === "oxygenSaturation" && (
+                <label>
+                  On
+                  <input
+                    name="vitalSigns.oxygenSaturation.on"
+                    value={text(v[key]?.on)}
+                    placeholder="room air"
+                  />
+                </label>
+              )}
+            </div>
+          ))}
+        </fieldset>
+      );
+    }
+  }
+}
+
+function CellInput(props: { name: string; label: string; column: Column; value: unknown }) {
+  const { column, value } = props;
+  const text = Array.isArray(value)
+    ? value.join(", ")
+    : value === undefined || value === null
+    ? ""
+    : String(value);
+  if (column.kind === "enum") {
+    return (
+      <select name={props.name} aria-label={props.label}>
+        <option value=""></option>
+        {column.options!.map((o) => <option value={o} selected={o === value}>{o}</option>)}
+      </select>
+    );
+  }
+  if (column.kind === "textarea") {
+    return <textarea name={props.name} aria-label={props.label} rows={2}>{text}</textarea>;
+  }
+  return <input name={props.name} aria-label={props.label} value={text} />;
 }
 
 function Pairs(props: { rows: [string, string][] }) {
@@ -571,9 +842,12 @@ function Checklist(props: { c: Case }) {
   );
 }
 
-function History(props: { id: string; versions: CaseView["versions"]; shown: number; current: number }) {
+/** The version list. */
+export function History(
+  props: { id: string; versions: CaseView["versions"]; shown: number; current: number },
+) {
   return (
-    <section class="case-history" aria-labelledby="history-heading">
+    <section class="case-history" id="case-history" aria-labelledby="history-heading">
       <h2 id="history-heading">History</h2>
       <ol reversed class="versions">
         {props.versions.map((v) => (
@@ -882,6 +1156,73 @@ export function generationFailedPage(page: PageContext, message: string, errors:
       </p>
       <h1>The case was not generated</h1>
       {raw(generationResultFragment({ ok: false, message, errors }))}
+    </div>,
+  );
+}
+
+/** After a section was saved: the section, and the flags and history brought up to date (htmx partials). */
+export function sectionSavedFragment(
+  props: {
+    c: Case;
+    caseId: string;
+    name: string;
+    version: number;
+    flags: CaseFlag[];
+    versions: CaseView["versions"];
+  },
+): string {
+  return String(
+    <>
+      <CaseSection
+        c={props.c}
+        name={props.name}
+        caseId={props.caseId}
+        editable
+        notice={`Saved as version ${props.version}.`}
+      />
+      <hx-partial hx-target="#case-flags" hx-swap="outerHTML">
+        <Flags flags={props.flags} />
+      </hx-partial>
+      <hx-partial hx-target="#case-history" hx-swap="outerHTML">
+        <History id={props.caseId} versions={props.versions} shown={props.version} current={props.version} />
+      </hx-partial>
+    </>,
+  );
+}
+
+/** A section's view or form alone, for htmx. */
+export function sectionFragment(props: { c: Case; caseId: string; name: string }): string {
+  return String(<CaseSection c={props.c} name={props.name} caseId={props.caseId} editable />);
+}
+
+/** A section's form alone, for htmx, or inside a page without it. */
+export function sectionEditorFragment(
+  props: { c: unknown; caseId: string; section: EditSection; errors: FieldError[]; version: number },
+): string {
+  return String(<SectionEditor {...props} />);
+}
+
+/** GET /cases/:id/sections/:name/edit without htmx. */
+export function sectionEditorPage(
+  page: PageContext,
+  props: {
+    c: unknown;
+    title: string;
+    caseId: string;
+    section: EditSection;
+    errors: FieldError[];
+    version: number;
+  },
+): string {
+  return renderPage(
+    page,
+    `Edit ${props.section.title.toLowerCase()} · ${props.title}`,
+    <div class="cases">
+      <p class="breadcrumbs">
+        <a href={`/cases/${props.caseId}`}>← {props.title}</a>
+      </p>
+      <Hypothetical />
+      <SectionEditor {...props} />
     </div>,
   );
 }
