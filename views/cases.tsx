@@ -3,7 +3,6 @@
  * form and its errors, the delete confirmation, and the printable OSCE station pack. Case text is shown as
  * escaped text only; every page says the case is hypothetical.
  */
-import type { Child } from "hono/jsx";
 import { raw } from "hono/html";
 import { type CaseFlag, formatAge } from "../cases/consistency.ts";
 import {
