@@ -16,6 +16,7 @@ import type { Lifecycle } from "./lifecycle.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { knowledgeRoutes } from "./routes/knowledge.ts";
 import { caseRoutes } from "./routes/cases.ts";
+import { practiceRoutes } from "./routes/practice.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 import { type AssetStore, staticRoutes } from "./routes/static.ts";
 import { MAX_BODY_BYTES } from "./safety/limits.ts";
@@ -118,6 +119,11 @@ export function createApp(deps: AppDeps): Hono {
       lifecycle: deps.lifecycle,
       pageContext,
     }),
+  );
+
+  app.route(
+    "/",
+    practiceRoutes({ db: deps.database.db, models: deps.models, lifecycle: deps.lifecycle, pageContext }),
   );
 
   app.notFound((c) => {

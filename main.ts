@@ -12,6 +12,7 @@ import { createInferenceProbe, HF_ROUTER_URL } from "./inference/health.ts";
 import { checkEmbedder, EmbedderMismatchError } from "./knowledge/embedder.ts";
 import { loadSampleCorpusIfEmpty } from "./knowledge/ingest.ts";
 import { seedExampleCases } from "./cases/library.ts";
+import { practiceRoleplay } from "./cases/practice_session.ts";
 import { defaultMinScore } from "./knowledge/retrieve.ts";
 import { loadModels, ModelsError } from "./inference/models.ts";
 import { createRunner } from "./inference/runner.ts";
@@ -114,6 +115,7 @@ async function main(): Promise<number> {
     models,
     systemPrompt: config.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
     knowledge,
+    roleplay: practiceRoleplay(database.db),
     options: { graceMs: config.streamGraceMs },
   });
   // Replies a crashed process left half-written. PGlite has one process, so every active reply is abandoned;

@@ -57,9 +57,17 @@ export const chatSessions = pgTable("chat_sessions", {
   temperature: real("temperature"),
   topP: real("top_p"),
   maxNewTokens: integer("max_new_tokens"),
+  /** "chat" with the assistant, or "practice": a learner interviews a simulated patient from a case. */
+  kind: text("kind").notNull().default("chat"),
+  /** The case a practice session plays, and its version then; the case may be deleted later. */
+  caseId: uuid("case_id").references((): AnyPgColumn => cases.id, { onDelete: "set null" }),
+  caseVersion: integer("case_version"),
+  /** A practice session's debrief once ended: checklist scoring and the model's feedback. */
+  debrief: jsonb("debrief"),
   ...timestamps,
 }, (t) => [
   index("chat_sessions_updated_at_idx").on(t.updatedAt.desc()),
+  check("chat_sessions_kind_check", sql`${t.kind} in ('chat', 'practice')`),
 ]);
 
 /** One turn of a conversation. Assistant messages carry their generation status and finish reason. */

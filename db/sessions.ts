@@ -112,3 +112,38 @@ export function clipTitle(text: string, max = MAX_TITLE_LENGTH): string {
   const space = cut.lastIndexOf(" ");
   return `${space > max / 2 ? cut.slice(0, space) : cut}…`;
 }
+
+/**
+ * Starts a practice session on a case version: the session, and the patient's opening line as its first
+ * message, in one transaction.
+ */
+export async function createPracticeSession(
+  db: Db,
+  input: { caseId: string; caseVersion: number; title: string; openingLine: string },
+): Promise<ChatSession> {
+  return await db.transaction(async (tx) => {
+    const [session] = await tx.insert(chatSessions).values({
+      title: clipTitle(input.title),
+      kind: "practice",
+      caseId: input.caseId,
+      caseVersion: input.caseVersion,
+    }).returning();
+    await tx.insert(messages).values({
+      sessionId: session.id,
+      role: "assistant",
+      content: input.openingLine,
+      status: "completed",
+      finishReason: "opening_line",
+    });
+    return session;
+  });
+}
+
+/** Stores a practice session's debrief (replacing an earlier one). False when the session is gone. */
+export async function saveDebrief(db: Db, sessionId: string, debrief: unknown): Promise<boolean> {
+  if (!isUuid(sessionId)) return false;
+  const updated = await db.update(chatSessions).set({ debrief, updatedAt: sql`now()` })
+    .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.kind, "practice")))
+    .returning({ id: chatSessions.id });
+  return updated.length > 0;
+}

@@ -107,8 +107,19 @@ export interface RunnerDeps {
   systemPrompt: string;
   /** Grounding: the knowledge base is searched before each answer; absent means answers are not grounded. */
   knowledge?: KnowledgeSettings | null;
+  /**
+   * For practice sessions: the system prompt that makes the model play the patient, given the learner's
+   * messages so far (the current one last). Null when the session's case is gone. Practice is never grounded
+   * in the knowledge base.
+   */
+  roleplay?: (session: ChatSession, learnerTurns: string[]) => Promise<{ system: string } | null>;
   options?: Partial<RunnerOptions>;
 }
+
+/** What a practice session answers when it cannot play the patient. */
+export const NO_PATIENT_REPLY =
+  "The simulated patient cannot answer: no model is configured, or the case this practice was started from " +
+  "was deleted. Set INFERENCE_URL to practise; the transcript so far is kept.";
 
 /** How answers are grounded in the knowledge base. */
 export interface KnowledgeSettings {
@@ -412,16 +423,26 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     const spec = resolveModel(job.assistant.model ?? session?.model ?? null);
     const base = () => ({ content: gen.text, outputTokens: gen.outputTokens });
     const history = await turnsBefore(db, job.sessionId, job.user.seq);
-    const evidence = await gatherEvidence(job, history);
+    const practice = session?.kind === "practice";
+    const roleplay = practice && deps.roleplay
+      ? await deps.roleplay(session!, [...history.map((t) => t.user), job.user.content])
+      : null;
+    if (practice && (!roleplay || !spec)) {
+      gen.append(NO_PATIENT_REPLY);
+      return { ...base(), status: "completed", finishReason: "no_model", error: null };
+    }
+    const evidence = practice ? null : await gatherEvidence(job, history);
     if (!spec) {
       gen.append(evidence ? retrievalOnlyReply(evidence) : NO_MODEL_REPLY);
       return { ...base(), status: "completed", finishReason: "no_model", error: null };
     }
     const settings = effectiveSettings(spec, session);
+    // A role to play must reach the model: formats without a system block get it in front of the question.
+    const folded = roleplay && spec.template.kind === "raw" && spec.template.omitsSystem;
     const input: PromptInput = {
-      system: deps.systemPrompt,
+      system: roleplay?.system ?? deps.systemPrompt,
       history,
-      question: job.user.content,
+      question: folded ? `${roleplay.system}\n\nThe doctor says: ${job.user.content}` : job.user.content,
       references: evidence?.results.length ? referenceBlocks(evidence.results) : undefined,
       answerPrefix: job.mode === "continue" ? gen.text : undefined,
     };

@@ -33,6 +33,8 @@ export interface RawTemplate {
   render(input: PromptInput): string;
   /** Stop sequences that end the answer (the text is cut before them). */
   stop: string[];
+  /** True for fine-tune formats with no place for a system prompt: it is left out of the rendered prompt. */
+  omitsSystem?: boolean;
 }
 
 /** The endpoint's chat API renders the prompt with the model's own chat template. */
@@ -135,6 +137,7 @@ function prefix(input: PromptInput): string {
 const llama2MedDialog: RawTemplate = {
   kind: "raw",
   name: "llama2-meddialog",
+  omitsSystem: true,
   stop: ["</s>", "[INST]"],
   render: (input) =>
     `<s>[INST]${foldSingleTurn(input, { user: "Question", assistant: "Answer" })}[/INST]\n${prefix(input)}`,
@@ -194,6 +197,7 @@ const mistral: RawTemplate = {
 const chatDoctor: RawTemplate = {
   kind: "raw",
   name: "chatdoctor",
+  omitsSystem: true,
   stop: ["###"],
   render: (input) =>
     "### The following is a doctor's opinion on a person's query:\n" +

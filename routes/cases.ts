@@ -131,7 +131,8 @@ export function caseRoutes(deps: CaseDeps): Hono {
 
   app.get("/cases", async (c) => {
     const view = await libraryView(c);
-    if (c.req.header("hx-request") && c.req.header("hx-target") === "case-results") {
+    // htmx 4 names the target as it found it ("div#case-results").
+    if (c.req.header("hx-request") && /(^|#)case-results$/.test(c.req.header("hx-target") ?? "")) {
       return c.html(String(LibraryResults({ view })));
     }
     return c.html(libraryPage(deps.pageContext(c.req.path), view));

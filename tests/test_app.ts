@@ -19,6 +19,7 @@ import {
   type RunnerOptions,
 } from "../inference/runner.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
+import { practiceRoleplay } from "../cases/practice_session.ts";
 import { defaultMinScore } from "../knowledge/retrieve.ts";
 import { DEFAULT_SYSTEM_PROMPT } from "../inference/templates.ts";
 import { createLifecycle, type Lifecycle } from "../lifecycle.ts";
@@ -134,6 +135,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     models,
     systemPrompt: config.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
     knowledge,
+    roleplay: practiceRoleplay(database.db),
     options: { ...FAST_RUNNER, ...options.runner },
   });
   const app = createApp({

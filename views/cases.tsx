@@ -331,6 +331,9 @@ function CaseActions(props: { id: string }) {
       <a class="button" href={`/cases/${id}/print`}>Print OSCE station</a>
       <a class="button" href={`/cases/${id}.md`} download>Markdown</a>
       <a class="button" href={`/cases/${id}.json`} download>JSON</a>
+      <form method="post" action={`/cases/${id}/practice`} class="inline-form">
+        <button type="submit">Practise with a simulated patient</button>
+      </form>
       <form method="post" action={`/cases/${id}/duplicate`} class="inline-form">
         <button type="submit">Duplicate</button>
       </form>
@@ -912,11 +915,12 @@ export function printPage(page: PageContext, c: Case): string {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>OSCE station: {c.title} · Rounds</title>
+        <link rel="icon" type="image/svg+xml" href={page.assets.url("favicon.svg")} />
         <link rel="stylesheet" href={page.assets.url("app.css")} />
       </head>
       <body class="print-pack">
         <nav class="print-toolbar no-print">
-          <a href="..">← Back to the case</a>
+          <a href={page.path.replace(/\/print$/, "")}>← Back to the case</a>
           <span class="muted">Use your browser’s Print (Ctrl+P / ⌘P) to print or save as PDF.</span>
         </nav>
         <section class="station-page" aria-label="Candidate brief">

@@ -180,6 +180,7 @@ export function sessionPage(page: PageContext, view: SessionView): string {
       </aside>
       <section class="conversation" aria-label="Conversation">
         <SessionHeader session={session} />
+        {session.kind === "practice" && <PracticeBanner session={session} />}
         {view.modelLabel === null && <NoModelNotice />}
         <div id="transcript" class="transcript">
           <Transcript
@@ -194,6 +195,30 @@ export function sessionPage(page: PageContext, view: SessionView): string {
         <Composer sessionId={session.id} maxChars={view.maxMessageChars} />
       </section>
     </div>,
+  );
+}
+
+/** Above a practice session: what it is, and how to end it. */
+function PracticeBanner(props: { session: ChatSession }) {
+  const { session } = props;
+  return (
+    <div class="practice-banner" role="note">
+      <p>
+        <strong>Practice with a simulated patient.</strong>{" "}
+        The case is hypothetical and the patient is played by the model: it knows only what you ask about and
+        never names a diagnosis. Take a history, then end the session for a debrief against the examiner
+        checklist.
+      </p>
+      <div class="case-actions">
+        {session.caseId && <a class="button" href={`/cases/${session.caseId}`}>The case</a>}
+        {session.debrief
+          ? <a class="button" href={`/sessions/${session.id}/debrief`}>See the debrief</a>
+          : null}
+        <form method="post" action={`/sessions/${session.id}/debrief`} class="inline-form">
+          <button type="submit">{session.debrief ? "Debrief again" : "End and debrief"}</button>
+        </form>
+      </div>
+    </div>
   );
 }
 

@@ -1,0 +1,125 @@
+/**
+ * Practice sessions on the database: starting one from a case, the runner's roleplay hook (the patient's prompt
+ * from the case version the session started on), and ending with a debrief that is stored with the session.
+ */
+import { getCase, getVersion } from "../db/cases.ts";
+import type { Db } from "../db/client.ts";
+import { listMessages } from "../db/messages.ts";
+import { type ChatSession, createPracticeSession, getSession, saveDebrief } from "../db/sessions.ts";
+import type { ModelRegistry } from "../inference/models.ts";
+import { buildRequest } from "../inference/runner.ts";
+import { fitPrompt } from "../inference/templates.ts";
+import {
+  type DebriefScore,
+  feedbackPrompt,
+  patientSystemPrompt,
+  revealedFacts,
+  scoreTranscript,
+} from "./practice.ts";
+import { type Case, parseCase } from "./schema.ts";
+
+/** A stored debrief: the deterministic score, and the model's feedback kept apart from it. */
+export interface Debrief {
+  endedAt: string;
+  caseTitle: string;
+  score: DebriefScore;
+  /** The model's narrative feedback, or why there is none. */
+  feedback: { text: string; model: string } | { text: null; reason: string };
+}
+
+/** Starts a practice session on a case's current version. Null when the case does not exist. */
+export async function startPractice(db: Db, caseId: string): Promise<ChatSession | null> {
+  const found = await getCase(db, caseId);
+  if (!found) return null;
+  const parsed = parseCase(found.current.data);
+  if (!parsed.ok) throw new Error(`Stored case ${caseId} is invalid: ${parsed.errors[0].message}`);
+  return await createPracticeSession(db, {
+    caseId,
+    caseVersion: found.summary.currentVersion,
+    title: `Practice: ${parsed.value.title}`,
+    openingLine: parsed.value.script.openingLine,
+  });
+}
+
+/** The case version a practice session plays, or null when it was deleted. */
+export async function practiceCase(db: Db, session: ChatSession): Promise<Case | null> {
+  if (session.kind !== "practice" || !session.caseId || !session.caseVersion) return null;
+  const version = await getVersion(db, session.caseId, session.caseVersion);
+  if (!version) return null;
+  const parsed = parseCase(version.data);
+  return parsed.ok ? parsed.value : null;
+}
+
+/** The runner's roleplay hook: the patient's system prompt, holding only the facts already asked about. */
+export function practiceRoleplay(db: Db) {
+  return async (session: ChatSession, learnerTurns: string[]): Promise<{ system: string } | null> => {
+    const c = await practiceCase(db, session);
+    if (!c) return null;
+    return { system: patientSystemPrompt(c, revealedFacts(c, learnerTurns).map((r) => r.fact)) };
+  };
+}
+
+/** The session's transcript: the learner's questions and the patient's answers, in order. */
+async function transcript(db: Db, sessionId: string) {
+  const rows = await listMessages(db, sessionId);
+  return rows.filter((m) => !m.superseded && m.content.trim()).map((m) => ({
+    role: m.role === "user" ? "learner" as const : "patient" as const,
+    text: m.content,
+  }));
+}
+
+/**
+ * Ends a practice session: scores the transcript against the checklist, asks the model (when there is one) for
+ * narrative feedback, and stores both. Null when the session is not a practice session or its case is gone.
+ */
+export async function endPractice(
+  db: Db,
+  models: ModelRegistry,
+  sessionId: string,
+  signal: AbortSignal,
+): Promise<Debrief | null> {
+  const session = await getSession(db, sessionId);
+  if (!session) return null;
+  const c = await practiceCase(db, session);
+  if (!c) return null;
+  const turns = await transcript(db, sessionId);
+  const score = scoreTranscript(c, turns.filter((t) => t.role === "learner").map((t) => t.text));
+  const feedback = await narrative(models, c, turns, score, signal);
+  const debrief: Debrief = { endedAt: new Date().toISOString(), caseTitle: c.title, score, feedback };
+  await saveDebrief(db, sessionId, debrief);
+  return debrief;
+}
+
+async function narrative(
+  models: ModelRegistry,
+  c: Case,
+  turns: { role: "learner" | "patient"; text: string }[],
+  score: DebriefScore,
+  signal: AbortSignal,
+): Promise<Debrief["feedback"]> {
+  const spec = models.get(null);
+  if (!spec) return { text: null, reason: "No model is configured, so there is no narrative feedback." };
+  if (score.learnerTurns === 0) {
+    return { text: null, reason: "The learner asked nothing, so there is nothing to comment on." };
+  }
+  const input = {
+    system: "You are an experienced clinical teacher giving formative feedback after a practice station.",
+    history: [],
+    question: feedbackPrompt(c, turns, score),
+  };
+  try {
+    const maxNewTokens = Math.min(400, spec.maxNewTokensLimit);
+    const fitted = fitPrompt(spec.template, input, { contextSize: spec.contextSize, maxNewTokens });
+    const request = buildRequest(spec.template, fitted.input, {
+      temperature: spec.defaults.temperature,
+      topP: spec.defaults.topP,
+      maxNewTokens,
+    });
+    let text = "";
+    for await (const chunk of models.client(spec).stream(request, signal)) text += chunk.text;
+    text = text.trim();
+    return text ? { text, model: spec.label } : { text: null, reason: "The model returned no feedback." };
+  } catch (error) {
+    return { text: null, reason: `The model's feedback could not be generated: ${(error as Error).message}` };
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Practice with a simulated patient: starting from a case, and ending with a debrief. The conversation itself
+ * is a chat session (routes/sessions.ts) whose runner plays the patient.
+ */
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { type Debrief, endPractice, startPractice } from "../cases/practice_session.ts";
+import type { Db } from "../db/client.ts";
+import { getSession } from "../db/sessions.ts";
+import type { ModelRegistry } from "../inference/models.ts";
+import type { Lifecycle } from "../lifecycle.ts";
+import type { PageContext } from "../views/page.ts";
+import { debriefPage } from "../views/practice.tsx";
+
+/** What the practice routes need. */
+export interface PracticeDeps {
+  db: Db;
+  models: ModelRegistry;
+  lifecycle: Lifecycle;
+  pageContext: (path: string) => PageContext;
+}
+
+/** The practice routes. */
+export function practiceRoutes(deps: PracticeDeps): Hono {
+  const app = new Hono();
+  const { db } = deps;
+
+  app.post("/cases/:id/practice", async (c) => {
+    const session = await startPractice(db, c.req.param("id"));
+    if (!session) {
+      throw new HTTPException(404, { message: "This case is not in the library. It may have been deleted." });
+    }
+    return c.redirect(`/sessions/${session.id}`, 303);
+  });
+
+  app.post("/sessions/:id/debrief", async (c) => {
+    const id = c.req.param("id");
+    const debrief = await deps.lifecycle.run((shutdown) =>
+      endPractice(db, deps.models, id, AbortSignal.any([c.req.raw.signal, shutdown]))
+    );
+    if (!debrief) {
+      throw new HTTPException(404, {
+        message: "There is no practice session here to debrief, or the case it was started from was deleted.",
+      });
+    }
+    return c.redirect(`/sessions/${id}/debrief`, 303);
+  });
+
+  app.get("/sessions/:id/debrief", async (c) => {
+    const id = c.req.param("id");
+    const session = await getSession(db, id);
+    if (!session || session.kind !== "practice") {
+      throw new HTTPException(404, { message: "There is no practice session here." });
+    }
+    if (!session.debrief) {
+      throw new HTTPException(404, {
+        message: "This practice session has not been ended yet: use End and debrief.",
+      });
+    }
+    return c.html(debriefPage(deps.pageContext(c.req.path), {
+      sessionId: id,
+      caseId: session.caseId,
+      debrief: session.debrief as Debrief,
+    }));
+  });
+
+  return app;
+}
