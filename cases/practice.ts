@@ -123,7 +123,7 @@ export function scoreTranscript(c: Case, learnerTurns: string[]): DebriefScore {
       evidence: index !== -1 && key.length > 0 ? clip(learnerTurns[index]) : null,
     };
   });
-  const linked = results.filter((r, i) => c.checklist[i].factId);
+  const linked = results.filter((_, i) => c.checklist[i].factId);
   return {
     results,
     history: { elicited: linked.filter((r) => r.status === "elicited").length, total: linked.length },
