@@ -2,7 +2,7 @@
  * Generating a teaching case with the model's structured output: the prompt, the JSON Schema constraint, and
  * validation with bounded retries that tell the model what was wrong. Nothing unvalidated is ever returned.
  */
-import type { EndpointClient } from "../inference/endpoint.ts";
+import { type EndpointClient, EndpointError } from "../inference/endpoint.ts";
 import type { ModelSpec } from "../inference/models.ts";
 import { buildRequest } from "../inference/runner.ts";
 import { fitPrompt, PromptTooLongError } from "../inference/templates.ts";
@@ -54,6 +54,24 @@ export const CASE_SYSTEM_PROMPT =
   "consistent and written for the stated learner level. You answer with one JSON object and nothing else.";
 
 const SECTIONS = Object.keys(CaseSchema.shape);
+/** Retries of a busy endpoint before any text, and the longest wait between them. */
+const BUSY_RETRIES = 3;
+const MAX_BUSY_WAIT_MS = 10_000;
+
+function wait(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", abort);
+      resolve();
+    }, ms);
+    const abort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", abort, { once: true });
+  });
+}
 
 /** The user prompt: the request, the rules the consistency checks enforce, and earlier problems to fix. */
 export function casePrompt(request: CaseRequest, problems: FieldError[] = []): string {
@@ -195,12 +213,23 @@ export async function generateCase(
     };
     report();
     let lastReport = 0;
-    for await (const chunk of client.stream(generation, options.signal)) {
-      text += chunk.text;
-      if (chunk.finishReason) finishReason = chunk.finishReason;
-      if (text.length - lastReport >= 200) {
-        lastReport = text.length;
-        report();
+    for (let busy = 0;; busy++) {
+      try {
+        for await (const chunk of client.stream(generation, options.signal)) {
+          text += chunk.text;
+          if (chunk.finishReason) finishReason = chunk.finishReason;
+          if (text.length - lastReport >= 200) {
+            lastReport = text.length;
+            report();
+          }
+        }
+        break;
+      } catch (error) {
+        // A busy or starting endpoint (429/503, refused) before any text: wait as it asks, a few times.
+        if (!(error instanceof EndpointError) || !error.retryable || text !== "" || busy >= BUSY_RETRIES) {
+          throw error;
+        }
+        await wait(Math.min(error.retryAfterMs ?? 1000 * 2 ** busy, MAX_BUSY_WAIT_MS), options.signal);
       }
     }
     report();
