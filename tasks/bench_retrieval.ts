@@ -8,7 +8,7 @@
  *    Everything follows from --seed.
  * 2. Load (binary COPY) into a scratch table: the in-memory PGlite, or a separate database `rounds_bench` on the
  *    Postgres server (dropped at the end unless --keep; reused next time with the same rows, seed and clusters).
- * 3. HNSW index (m = 16, ef_construction = 64, cosine), built after loading.
+ * 3. HNSW index (cosine; m 16, ef_construction 64 as in the app, or --m / --ef-construction), built after loading.
  * 4. Ground truth: exact top-10 by cosine in JS over the Float32Array, checked against exact SQL for a few
  *    queries.
  * 5. Latency and recall@10 per hnsw.ef_search, single client, sequential; exact search for comparison; the
@@ -57,6 +57,8 @@ Options:
   --maintenance-work-mem M  memory for the index build, e.g. 4GB (default 4 kB per row, 256MB to 8GB;
                             PGlite at most 1GB)
   --build-workers W         max_parallel_maintenance_workers for the Postgres build (default cores - 1)
+  --m M                     HNSW graph degree (default 16, as the app's index)
+  --ef-construction E       HNSW build candidate list (default 64, as the app's index)
   --json PATH               also write every figure as JSON to PATH
   --help                    show this help
 
@@ -77,6 +79,9 @@ export interface Options {
   clusters: number;
   seed: number;
   keep: boolean;
+  /** HNSW graph degree and build-time candidate list (the app's index: 16 and 64). */
+  m: number;
+  efConstruction: number;
   maintenanceWorkMem: string | null;
   buildWorkers: number;
   json: string | null;
@@ -99,6 +104,8 @@ export function parseOptions(args: string[], env: Record<string, string | undefi
     "seed",
     "maintenance-work-mem",
     "build-workers",
+    "m",
+    "ef-construction",
     "json",
     ...booleans,
   ]);
@@ -176,6 +183,8 @@ export function parseOptions(args: string[], env: Record<string, string | undefi
     keep: values.has("keep"),
     maintenanceWorkMem: mwm?.replace(/\s+/g, "") ?? null,
     buildWorkers: integer("build-workers", Math.max(0, cores - 1), 0, 64),
+    m: integer("m", 16, 2, 100),
+    efConstruction: integer("ef-construction", 64, 4, 1000),
     json: values.get("json") ?? null,
     help: values.has("help"),
   };
@@ -571,7 +580,14 @@ function benchUrl(url: string): string {
 }
 
 function dataKey(options: Options) {
-  return { generator: GENERATOR_VERSION, rows: options.rows, seed: options.seed, clusters: options.clusters };
+  return {
+    generator: GENERATOR_VERSION,
+    rows: options.rows,
+    seed: options.seed,
+    clusters: options.clusters,
+    m: options.m,
+    efConstruction: options.efConstruction,
+  };
 }
 
 /** Creates (or reuses) the scratch database and connects to it. Never touches another database's tables. */
@@ -600,7 +616,8 @@ async function openPostgresDriver(options: Options): Promise<PostgresDriver> {
           const key = dataKey(options);
           if (
             value?.complete === true && value.generator === key.generator && value.rows === key.rows &&
-            value.seed === key.seed && value.clusters === key.clusters
+            value.seed === key.seed && value.clusters === key.clusters && (value.m ?? 16) === key.m &&
+            (value.efConstruction ?? 64) === key.efConstruction
           ) reused = value;
         }
       } finally {
@@ -714,7 +731,7 @@ async function buildIndex(driver: BenchDriver, options: Options): Promise<BuildR
   const workers = driver.name === "postgres" ? options.buildWorkers : 0;
   if (driver.name === "postgres") await driver.query(`set max_parallel_maintenance_workers = ${workers}`);
   const create = `create index ${INDEX} on ${TABLE} using hnsw (embedding vector_cosine_ops) ` +
-    `with (m = 16, ef_construction = 64)`;
+    `with (m = ${options.m}, ef_construction = ${options.efConstruction})`;
   let workersSeen = 0;
   const noticesBefore = driver.name === "postgres" ? (driver as PostgresDriver).notices.length : 0;
   const started = performance.now();
@@ -1118,7 +1135,7 @@ function printReport(report: DriverReport, options: Options, data: DataSummary):
       ? `, max_parallel_maintenance_workers ${build.parallelWorkersRequested} (${build.parallelWorkersSeen} seen)`
       : ", single-threaded";
     rows.push([
-      "HNSW build (m 16, ef_construction 64)",
+      `HNSW build (m ${options.m}, ef_construction ${options.efConstruction})`,
       `${fmtSeconds(build.seconds)}, ${
         int(options.rows / build.seconds)
       } rows/s; maintenance_work_mem ${build.maintenanceWorkMem}${parallel}${
