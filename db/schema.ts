@@ -147,8 +147,8 @@ export const snippets = pgTable("snippets", {
 }, (t) => [
   uniqueIndex("snippets_content_hash_idx").on(t.contentHash),
   index("snippets_embedding_idx").using("hnsw", t.embedding.op("vector_cosine_ops")).with({
-    m: 16,
-    ef_construction: 64,
+    m: 24,
+    ef_construction: 128,
   }),
   index("snippets_search_idx").using("gin", t.search),
   index("snippets_source_idx").on(t.source),

@@ -357,7 +357,7 @@ export async function ensureVectorIndex(
     // Must match the migration's definition exactly (db/schema.ts).
     await tx.execute(sql.raw(
       `create index if not exists ${VECTOR_INDEX} on snippets using hnsw (embedding vector_cosine_ops) ` +
-        `with (m = 16, ef_construction = 64)`,
+        `with (m = 24, ef_construction = 128)`,
     ));
   });
   return true;
