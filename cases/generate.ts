@@ -4,7 +4,7 @@
  */
 import { type EndpointClient, EndpointError } from "../inference/endpoint.ts";
 import type { ModelSpec } from "../inference/models.ts";
-import { buildRequest } from "../inference/runner.ts";
+import { buildRequest, sleep } from "../inference/runner.ts";
 import { fitPrompt, PromptTooLongError } from "../inference/templates.ts";
 import { type CaseFlag, checkCase, hasErrors } from "./consistency.ts";
 import {
@@ -57,21 +57,6 @@ const SECTIONS = Object.keys(CaseSchema.shape);
 /** Retries of a busy endpoint before any text, and the longest wait between them. */
 const BUSY_RETRIES = 3;
 const MAX_BUSY_WAIT_MS = 10_000;
-
-function wait(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", abort);
-      resolve();
-    }, ms);
-    const abort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", abort, { once: true });
-  });
-}
 
 /** The user prompt: the request, the rules the consistency checks enforce, and earlier problems to fix. */
 export function casePrompt(request: CaseRequest, problems: FieldError[] = []): string {
@@ -229,7 +214,8 @@ export async function generateCase(
         if (!(error instanceof EndpointError) || !error.retryable || text !== "" || busy >= BUSY_RETRIES) {
           throw error;
         }
-        await wait(Math.min(error.retryAfterMs ?? 1000 * 2 ** busy, MAX_BUSY_WAIT_MS), options.signal);
+        await sleep(Math.min(error.retryAfterMs ?? 1000 * 2 ** busy, MAX_BUSY_WAIT_MS), options.signal);
+        options.signal.throwIfAborted();
       }
     }
     report();

@@ -295,7 +295,8 @@ export function buildRequest(
     : { ...common, prompt: template.render(input) };
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Waits ms, or less when the signal aborts first (it resolves either way). */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const timer = setTimeout(done, ms);

@@ -14,6 +14,7 @@ import {
   VITAL_UNITS,
 } from "../cases/edit.ts";
 import { patientLine, vitalSignLines } from "../cases/export.ts";
+import type { GenerationProgress } from "../cases/generate.ts";
 import {
   type Case,
   DIFFICULTIES,
@@ -1091,14 +1092,7 @@ export function newCaseFormFragment(form: NewCaseForm): string {
 }
 
 /** Progress while the model writes (one SSE message each). */
-export function generationProgressFragment(p: {
-  attempt: number;
-  maxAttempts: number;
-  characters: number;
-  sections: number;
-  sectionsTotal: number;
-  retryReason: string | null;
-}): string {
+export function generationProgressFragment(p: GenerationProgress): string {
   return String(
     <div class="generation-progress">
       <p>
