@@ -1,0 +1,687 @@
+/**
+ * PHI redaction: finds the HIPAA Safe Harbor identifiers that free text can carry (names, precise dates, phone
+ * and fax numbers, emails, SSNs, record and account numbers, street addresses, ZIP codes and postcodes, URLs, IP
+ * addresses, ages over 89) and replaces them with typed placeholders such as `[NAME_1]` before text leaves for
+ * the inference or embedding endpoint.
+ *
+ * Detection is rules, not a model: each category has patterns with context cues, candidates are resolved by
+ * priority, and names are only taken where the text introduces a person (a title, "my name is", a relative, a
+ * sign-off) or repeats a name introduced before. Every pattern is written so that the regex engine does a bounded
+ * amount of work per position (no nested unbounded quantifiers), because user text is untrusted.
+ */
+
+/** The identifier categories, in the order summaries list them. */
+export const PHI_TYPES = [
+  "NAME",
+  "DATE",
+  "PHONE",
+  "FAX",
+  "EMAIL",
+  "SSN",
+  "MRN",
+  "ACCOUNT",
+  "ADDRESS",
+  "ZIP",
+  "URL",
+  "IP",
+  "AGE",
+] as const;
+
+/** One identifier category. */
+export type PhiType = typeof PHI_TYPES[number];
+
+/** One identifier found and replaced. */
+export interface Redaction {
+  type: PhiType;
+  placeholder: string;
+  /** Index into the original text. */
+  start: number;
+  /** Index into the original text, exclusive. */
+  end: number;
+  original: string;
+}
+
+/** A redacted text and what was replaced. */
+export interface RedactedText {
+  text: string;
+  redactions: Redaction[];
+}
+
+/**
+ * Keeps placeholders consistent across the texts of one conversation: the same value gets the same placeholder
+ * ("John Smith" and later "Mr Smith" both [NAME_1]), and numbering continues across texts.
+ */
+export interface PhiRedactor {
+  redact(text: string): RedactedText;
+}
+
+interface Candidate {
+  type: PhiType;
+  start: number;
+  end: number;
+  priority: number;
+}
+
+// Higher wins when candidates overlap; at equal priority the longer one wins.
+const P_PLACEHOLDER = 100;
+const P_EMAIL = 90;
+const P_URL = 85;
+const P_IP = 80;
+const P_SSN = 75;
+const P_CUE_VALUE = 70;
+const P_DATE = 60;
+const P_ZIP = 55;
+const P_ADDRESS = 50;
+const P_PHONE = 45;
+const P_AGE = 40;
+const P_NAME = 30;
+const P_NAME_RECURRENCE = 20;
+
+/** Case-insensitive letters in a pattern whose other parts must stay case-sensitive. */
+function ci(words: string): string {
+  return `(?:${words.replace(/[a-z]/g, (c) => `[${c}${c.toUpperCase()}]`)})`;
+}
+
+const PLACEHOLDER_RE = new RegExp(`\\[(${PHI_TYPES.join("|")})_(\\d{1,6})\\]`, "g");
+
+// ---------------------------------------------------------------- numbers and web identifiers
+
+const EMAIL_RE =
+  /(?<![\w.%+-])[\w.%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}(?![\w-])/g;
+const URL_RE = /(?<![\w.@\/-])(?:https?:\/\/|www\.)[^\s<>"'()\[\]{}]+/gi;
+const BARE_URL_RE =
+  /(?<![\w.@\/-])[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){0,6}\.(?:com|org|net|edu|gov|io|info|co\.uk|org\.uk|nhs\.uk|ac\.uk)\/[^\s<>"'()\[\]{}]*/gi;
+const IPV4_RE =
+  /(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)/g;
+const IPV6_RE = /(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])/g;
+const SSN_RE = /(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])/g;
+const PHONE_RE =
+  /(?<![\w+.\/-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{1,12}(?:[ .-]\d{2,7}){0,5}(?:\s?(?:ext\.?|x)\s?\d{1,5})?(?![\w\/]|[.-]\d)/g;
+
+/** What may follow a number that is a quantity, not an identifier. */
+const UNIT_AFTER =
+  /^\s?(?:mg|mcg|µg|ug|g|kg|ml|l|dl|units?|iu|%|mmol|micromol|µmol|umol|nmol|pmol|copies|cells|mm|cm|bpm|mmhg|x|×|times|tabs?|tablets?|puffs?|doses?|hours?|hrs?|days?|weeks?|months?|years?)\b|^\s?%/i;
+
+/** Cue words for numbers: the nearest one before a number decides its type. */
+const NUMBER_CUES: [PhiType, RegExp][] = [
+  ["FAX", /\b(?:fax|facsimile|faxed)\b|(?<![\w])F\s?:/gi],
+  [
+    "PHONE",
+    /\b(?:tel|telephone|phone|ph|mob|mobile|cell|cellphone|landline|call|called|ring|rang|text|whatsapp|contact)\b|(?<![\w])[TM]\s?:/gi,
+  ],
+  [
+    "MRN",
+    /\b(?:mrn|medical records?|hospital (?:number|no|#|id)|hosp|nhs|chi|patient id|pt id|unit (?:number|no)|chart|record (?:number|no))\b/gi,
+  ],
+  [
+    "ACCOUNT",
+    /\b(?:account|acct|policy|member|membership|subscriber|insurance|medicaid|medicare|beneficiary|claim|card|csn)\b/gi,
+  ],
+  ["SSN", /\b(?:ssn|social security)\b/gi],
+];
+
+/** Cues followed directly by an identifier value, and the type of that value. */
+const VALUE_CUES: [PhiType, string][] = [
+  ["MRN", "mrn|mr ?#|medical record(?: number| no\\.?| #)?|med(?:ical)? rec(?:ord)? (?:no\\.?|#)"],
+  ["MRN", "record (?:number|no\\.?|#)|hospital (?:number|no\\.?|#|id)|hosp\\.? ?(?:no\\.?|#|number)"],
+  [
+    "MRN",
+    "nhs(?: number| no\\.?| #)?|chi (?:number|no\\.?)|patient (?:id|number|no\\.?)|pt\\.? ?(?:id|no\\.?|#)",
+  ],
+  ["MRN", "unit (?:number|no\\.?)|chart(?: number| no\\.?| #)?|case (?:number|no\\.?)|hospital record"],
+  ["ACCOUNT", "account(?: number| no\\.?| #)?|acct\\.?(?: no\\.?| #)?|policy(?: number| no\\.?| #| id)?"],
+  [
+    "ACCOUNT",
+    "member(?:ship)? (?:id|number|no\\.?|#)|subscriber (?:id|number|no\\.?)|group (?:number|no\\.?|#)",
+  ],
+  ["ACCOUNT", "insurance(?: policy)?(?: id| number| no\\.?)?|medicaid(?: id| number| no\\.?)?"],
+  ["ACCOUNT", "medicare(?: id| number| no\\.?)?|(?:health plan )?beneficiary (?:number|no\\.?|id)"],
+  [
+    "ACCOUNT",
+    "health plan (?:number|id)|claim (?:number|no\\.?|#)|card (?:number|no\\.?|ending(?: in)?)|csn",
+  ],
+  ["SSN", "ssn|ss#|social security(?: number| no\\.?| #)?|soc\\.? sec\\.?(?: no\\.?)?"],
+  ["DATE", "dob|d\\.o\\.b\\.?|date of birth"],
+];
+const VALUE_CUE_RE = new RegExp(
+  `(?<![\\w])(?:${VALUE_CUES.map(([, cue]) => `(${cue})`).join("|")})(?![\\w])`,
+  "gi",
+);
+const CONNECTOR_RE =
+  /[\s:#.=-]{0,4}(?:(?:number|no|num|id|#)\b\.?[\s:#]{0,3})?(?:(?:is|was|of|as)\s{1,3})?#?/iy;
+const ID_VALUE_RE = /(?:[A-Z]{1,4}[- ]?)?\d[\dA-Z]{0,20}(?:[-.\/][\dA-Z]{1,12}|\s\d{2,6}){0,5}(?![\w])/y;
+const SSN_VALUE_RE = /\d{3}[- ]?\d{2}[- ]?\d{4}(?![\w])/y;
+const COMPACT_DATE_RE = /\d{6,8}(?![\w])/y;
+
+// ---------------------------------------------------------------- dates and ages
+
+const MONTH =
+  "(?:Jan(?:uary|\\.)?|Feb(?:ruary|\\.)?|Mar(?:ch|\\.)?|Apr(?:il|\\.)?|May|June?|July?|Aug(?:ust|\\.)?|" +
+  "Sep(?:t(?:ember|\\.)?|\\.)?|Oct(?:ober|\\.)?|Nov(?:ember|\\.)?|Dec(?:ember|\\.)?)";
+const DAY = "(?:[12]\\d|3[01]|0?[1-9])(?:st|nd|rd|th)?";
+const YEAR = "(?:19|20)\\d\\d";
+const DATE_DMY_RE = new RegExp(
+  `(?<![\\w])${DAY}(?:\\s{1,3}of)?\\s{1,3}${MONTH}(?:,?\\s{1,3}${YEAR})?(?![\\w])`,
+  "g",
+);
+const DATE_MDY_RE = new RegExp(`(?<![\\w])${MONTH}\\s{1,3}${DAY}(?:,?\\s{1,3}${YEAR})?(?![\\w])`, "g");
+const DATE_MY_RE = new RegExp(`(?<![\\w])${MONTH},?\\s{1,3}${YEAR}(?![\\w])`, "g");
+const DATE_NUMERIC_RE = /(?<![\w\/.-])(\d{1,2})([\/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\w\/]|[.-]\d)/g;
+const DATE_ISO_RE = /(?<![\w\/.-])(\d{4})([\/.-])(\d{1,2})\2(\d{1,2})(?![\w\/]|[.-]\d)/g;
+const DATE_SHORT_RE = new RegExp(
+  `(?<![\\w])(?:${
+    ci("on|since|from|until|till|dated|date")
+  }|DOB)\\s{0,3}:?\\s{0,3}(\\d{1,2})\\/(\\d{1,2})(?![\\w\\/]|\\.\\d)`,
+  "dg",
+);
+const DATE_ORDINAL_RE = new RegExp(
+  `(?<![\\w])${ci("on|since|from|until|till|by|before|after")}\\s{1,3}${ci("the")}\\s{1,3}` +
+    `((?:[12]\\d|3[01]|[1-9])(?:st|nd|rd|th))(?![\\w])(?!\\s{1,3}(?:of\\s)?(?:day|week|month|year|dose|cycle|time|` +
+    `floor|centile|percentile|attempt|line|rib|finger|toe|metatarsal|cranial|nerve|trimester|stage|grade|decade|` +
+    `intercostal|vertebra|lumbar|thoracic|cervical|post|session|visit|admission|infusion|course))`,
+  "dg",
+);
+
+const OLD = "(?:9\\d|1[0-2]\\d)";
+const NOT_AGE_AFTER =
+  "(?!\\s?(?:%|\\/|\\.\\d|mg|kg|lb|cm|mm|bpm|mmhg|weeks?|months?|days?|kilos?|pounds?|percent))";
+const AGE_UNIT_RE = new RegExp(
+  `(?<![\\w.\\/-])(${OLD})(?=[\\s-]{0,3}(?:${ci("years?|yrs?|yr|y/o|yo|y\\.o\\.?|year-old")})(?![\\w]))`,
+  "dg",
+);
+const AGE_CUE_RE = new RegExp(
+  `(?<![\\w])${ci("aged?|age")}\\s{0,3}:?\\s{0,3}(${OLD})(?![\\w])${NOT_AGE_AFTER}`,
+  "dg",
+);
+const AGE_SUBJECT_RE = new RegExp(
+  `(?<![\\w])${
+    ci(
+      "she|he|they|patient|pt|mother|father|mum|mom|dad|grandmother|grandfather|grandma|grandpa|gran|granny|nan|" +
+        "wife|husband|who|i|aunt|uncle",
+    )
+  }(?:\\s{1,3}(?:is|was|turned|turns|will be|is now|was now)|['’]s)\\s{1,3}(${OLD})(?![\\w])${NOT_AGE_AFTER}`,
+  "dg",
+);
+const AGE_APPOSITION_RE = new RegExp(`(?<=\\p{Lu}\\p{Ll}+),\\s{1,3}(${OLD}),`, "dgu");
+
+// ---------------------------------------------------------------- addresses and postcodes
+
+const STREET_SUFFIX =
+  "(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Way|Close|" +
+  "Crescent|Cres|Terrace|Tce|Gardens|Gdns|Square|Sq|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Row|Grove|Mews|Walk|Hill|" +
+  "Park|View|Rise|Green|Parade|Trail|Pike|Alley|Wharf|Quay)";
+const UNIT = "(?:Flat|Apt|Apartment|Unit|Suite|Ste)\\.?\\s{0,3}#?\\d{1,5}[A-Z]?";
+const ADDRESS_RE = new RegExp(
+  `(?:(?<![\\w])${UNIT},?\\s{1,3})?(?<![\\w])\\d{1,5}[A-Z]?\\s{1,3}(?:(?:[NSEW]|North|South|East|West)\\.?\\s{1,3})?` +
+    `(?:\\p{Lu}[\\p{L}'’.-]{0,30}\\s{1,3}){1,3}${STREET_SUFFIX}(?![\\w])\\.?(?:,?\\s{1,3}${UNIT}(?![\\w]))?`,
+  "gu",
+);
+const PO_BOX_RE = /(?<![\w])P\.?\s?O\.?\s{1,3}Box\s{1,3}\d{1,6}(?![\w])/gi;
+const US_STATES =
+  "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|" +
+  "NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY";
+const ZIP_STATE_RE = new RegExp(
+  `(?<![\\w])(?:${US_STATES})\\.?,?\\s{1,3}(\\d{5}(?:-\\d{4})?)(?![\\w-])`,
+  "dg",
+);
+const UK_POSTCODE = "(?:[A-Z]{1,2}\\d[A-Z\\d]?|GIR) ?\\d[ABD-HJLNP-UW-Z]{2}";
+const UK_POSTCODE_RE = new RegExp(`(?<![\\w])${UK_POSTCODE}(?![\\w])`, "g");
+const ZIP_CUE_RE = new RegExp(
+  `(?<![\\w])${ci("zip(?: code)?|post ?code|postal code")}\\s{0,3}[:#]?\\s{0,3}(?:${ci("is")}\\s{1,3})?` +
+    `(\\d{5}(?:-\\d{4})?|${UK_POSTCODE})(?![\\w-])`,
+  "dg",
+);
+
+// ---------------------------------------------------------------- names
+
+const NAME_WORD = "(?:(?:Mc|Mac|\\p{Lu}['’])?\\p{Lu}\\p{Ll}+(?:-\\p{Lu}?\\p{Ll}+)?)";
+const INITIAL = "(?:\\p{Lu}\\.)";
+const PARTICLE = "(?:van|von|de|der|den|da|di|du|le|la|del|della|bin|binti|al|el|ter|ten)";
+const NAME_SEQ =
+  `(?:${INITIAL}\\s{0,2}){0,2}${NAME_WORD}(?:\\s{1,2}(?:${PARTICLE}\\s{1,2}){0,2}${NAME_WORD}){0,2}`;
+const TITLE = "(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Doctor|Sister|Nurse|Rev|Dame|Sir|Lady)";
+const RELATION =
+  "patient|pt|client|resident|baby|infant|son|daughter|child|wife|husband|partner|spouse|mother|" +
+  "mum|mom|mummy|father|dad|daddy|parent|brother|sister|niece|nephew|cousin|aunt|auntie|uncle|grandson|" +
+  "granddaughter|grandmother|grandfather|grandma|grandpa|granny|nan|nana|carer|caregiver|friend|neighbour|" +
+  "neighbor|fiancée|fiancee|fiancé|fiance|girlfriend|boyfriend|guardian|stepson|stepdaughter|stepmother|" +
+  "stepfather|twin|colleague|boss|employer|landlord|housemate|flatmate|roommate";
+const SIGN_OFF = "thanks(?: so much| again| very much)?|thank you(?: so much| very much)?|many thanks|" +
+  "(?:kind|best|warm|warmest)? ?regards|best wishes|best|cheers|sincerely|yours(?: sincerely| faithfully| truly)?|" +
+  "love|take care|signed";
+
+const NAME_CUE_RES: RegExp[] = [
+  // Titles: "Dr Priya Raman", "Mrs. O'Brien", "Prof J. Patel".
+  new RegExp(`(?<![\\w])${TITLE}\\.?\\s{1,3}(${NAME_SEQ})`, "dgu"),
+  // Introductions: "my name is Anna Kowalski", "named Carlos", "I'm Jenna".
+  new RegExp(
+    `(?<![\\w])(?:${
+      ci("my name is|name is|named|called|call me|goes by|known as|i'm|i am|this is|it's|re:|name ?:")
+    })\\s{1,3}(${NAME_SEQ})`,
+    "dgu",
+  ),
+  // People by relation: "his wife Maria", "patient John Smith", "mum of Kwame", "patient's daughter, Emma".
+  new RegExp(`(?<![\\w])(?:${ci(RELATION)})(?:\\s${ci("of")})?,?\\s{1,3}(${NAME_SEQ})`, "dgu"),
+  // Greetings and people acted with: "Dear Sophie", "seen by Anna", "discussed with Malik".
+  new RegExp(
+    `(?<![\\w])(?:${
+      ci(
+        "dear|hi|hello|hey|attn:?|attention:?|c/o|cc:?|seen by|reviewed by|referred by|discussed with|spoke to|" +
+          "spoke with|accompanied by|signed by|dictated by|visited by|message from|on behalf of",
+      )
+    })\\s{1,3}(${NAME_SEQ})`,
+    "dgu",
+  ),
+  // Sign-offs: "Thanks, Priya", "Kind regards,\nThomas Whitfield".
+  new RegExp(
+    `(?<![\\w])(?:${
+      ci(SIGN_OFF)
+    })[,.!]?[ \\t]{0,3}\\n?[ \\t]{0,3}(${NAME_SEQ})(?=[ \\t]{0,3}(?:$|\\n|[,.!)]))`,
+    "dgu",
+  ),
+  // A full name followed by what describes a person: "Eleanor Voss, 93,", "Kofi Mensah (patient)".
+  new RegExp(
+    `(?<![\\w])(${NAME_WORD}\\s{1,2}(?:${PARTICLE}\\s{1,2}){0,2}${NAME_WORD})(?=,\\s{1,3}(?:${
+      ci("dob|d\\.o\\.b|born|aged?")
+    }|\\d{1,3}(?:,|\\s{0,2}(?:y|yo|years))))`,
+    "dgu",
+  ),
+  new RegExp(`(?<![\\w])(${NAME_SEQ})(?=\\s{1,3}\\((?:${ci(RELATION)})\\))`, "dgu"),
+];
+
+/** Capitalised words that are never a person's name after a cue; they end a name where they appear. */
+const NOT_NAME = new Set(
+  ("I A An The This That These Those He She They We You It His Her Their My Our Your Its And Or But If So As " +
+    "At In On Of To For From By With Without Is Was Are Were Be Been Has Had Have Not No Yes Ok Okay Please " +
+    "Thanks Thank Hi Hello Hey Dear Re Cc Also Again Today Tomorrow Yesterday Tonight Now Then When Where Who " +
+    "What Why How Which All Everyone Anyone Someone Team Colleague Colleagues Sir Madam Doctor Doc Docs Nurse " +
+    "Sister Mr Mrs Ms Miss Mx Dr Prof Professor Patient Patients Pt Mum Mom Dad Son Daughter Wife Husband Baby " +
+    "Consultant Registrar Practitioner Specialist Physician Surgeon Manager Matron Midwife Pharmacist Ward " +
+    "Clinic Hospital Department Dept Unit Practice Surgery Centre Center Emergency Medicine Cardiology " +
+    "Neurology Oncology Radiology Haematology Hematology Gastroenterology Respiratory Renal Urology " +
+    "Orthopaedics Orthopedics Paediatrics Pediatrics Obstetrics Gynaecology Gynecology Psychiatry Dermatology " +
+    "Rheumatology Endocrinology Geriatrics Anaesthetics Anesthetics Physiotherapy Pharmacy Microbiology " +
+    "Pathology Theatre Theatres Team Services Service Trust Health Care General Medical Surgical Acute Admissions " +
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June July " +
+    "August September October November December Known Seen Reviewed Admitted Discharged Presented Presents " +
+    "Denies Reports Regarding Referral Plan Will Can Could Should Would Might Must Just Still Very Much Well " +
+    "Better Worse Good Fine Sorry Update Results Result Here There Yours Regards Best Kind Warm Love Cheers " +
+    "Sincerely Faithfully Truly Signed Many Again Both Each Every Some Any One Two Three Four Five Six Seven " +
+    "Eight Nine Ten Note Notes Letter Summary Discharge Admission Diagnosis History Examination Impression " +
+    "English British American Irish Scottish Welsh Polish Muslim Christian Jewish Hindu Sikh Catholic Pregnant " +
+    "Diabetic Asthmatic Worried Concerned Unwell Feeling Writing Calling Asking Following Further Next Last " +
+    "First Second New Old Other Same Such Only Even Since Until After Before During About Above Below Under Over " +
+    "Yesterday Morning Afternoon Evening Night Week Weekend Month Year Day God Sir Lord Jesus Allah NHS GP ED ICU " +
+    "Ambulance Police Social Services School Work Home House Mother Father Brother Son Child Children Family " +
+    "Carer Carers Friend Friends Partner Neighbour Neighbor Guardian Grandmother Grandfather Grandma Grandpa " +
+    "Granny Nan Aunt Uncle Cousin Niece Nephew Twin Twins Infant Resident Client Spouse Boss Education Information " +
+    "Leaflet Leaflets Advice Safety Transport Record Records Portal Group Experience Liaison Feedback Forum Survey " +
+    "Satisfaction Representative Identification Identifier Details Number Name Names List Label").split(" "),
+);
+
+/** Given names that are also everyday words: taken after a cue, but not searched for elsewhere. */
+const COMMON_WORDS = new Set(
+  ("Will May Mark Bill Rose Grace Hope Faith Joy Amber Iris June Art Pat Sky Dawn Summer Autumn Guy Frank Miles " +
+    "Rich Don Ray Sunny Ivy Holly Daisy Jack Jade Ruby Pearl Crystal Angel Chance Chase Hunter Page Carol Penny " +
+    "Sandy Rocky Rusty Dusty Robin Jay Bob Sue Lance Mo Al Ed Di Victor Royal Harmony Melody Star Max Dean Drew " +
+    "Cliff Gene Glen Heath Reed Wade Woody Doc Baby").split(" "),
+);
+
+/** After an eponym, these nouns show that the capitalised word names a disease, sign or score. */
+const EPONYM_NOUN_AFTER =
+  /^(?:['’]s?)?\s{1,3}(?:disease|syndrome|sign|signs|phenomenon|palsy|score|scale|criteria|test|manoeuvre|maneuver|lymphoma|sarcoma|tumou?r|fracture|reflex|triad|law|classification|procedure|operation|node|ulcer|cyst|contracture|encephalopathy|angina|gangrene|oesophagus|esophagus|dementia|disorder|pattern|tear|thyroiditis|purpura|anomaly|body|bodies|cell|cells|space|point|position|line|index|formula|equation|rule)\b/i;
+
+// ---------------------------------------------------------------- detection
+
+function detect(text: string, protectedSpans: Candidate[]): Candidate[] {
+  const found: Candidate[] = [...protectedSpans];
+  const add = (type: PhiType, start: number, end: number, priority: number) => {
+    if (end > start) found.push({ type, start, end, priority });
+  };
+  const group = (m: RegExpMatchArray, n = 1): [number, number] | null => m.indices?.[n] ?? null;
+
+  for (const m of text.matchAll(EMAIL_RE)) add("EMAIL", m.index, m.index + m[0].length, P_EMAIL);
+  for (const re of [URL_RE, BARE_URL_RE]) {
+    for (const m of text.matchAll(re)) {
+      const trimmed = m[0].replace(/[.,;:!?]+$/, "");
+      add("URL", m.index, m.index + trimmed.length, P_URL);
+    }
+  }
+  for (const m of text.matchAll(IPV4_RE)) add("IP", m.index, m.index + m[0].length, P_IP);
+  for (const m of text.matchAll(IPV6_RE)) {
+    if (isIpv6(m[0])) add("IP", m.index, m.index + m[0].length, P_IP);
+  }
+  for (const m of text.matchAll(SSN_RE)) add("SSN", m.index, m.index + m[0].length, P_SSN);
+  detectCueValues(text, add);
+  detectDates(text, add, group);
+  detectPhones(text, add);
+  detectAges(text, add, group);
+  for (const m of text.matchAll(ADDRESS_RE)) {
+    // The full stop after an abbreviated suffix ("Elm St.") is part of the address; after "Lane." it ends a sentence.
+    const abbreviated = /(?:St|Rd|Ave|Ln|Dr|Blvd|Ct|Pl|Cres|Tce|Gdns|Sq|Pkwy|Hwy|Cir)\.$/.test(m[0]);
+    const end = m.index + m[0].length - (m[0].endsWith(".") && !abbreviated ? 1 : 0);
+    add("ADDRESS", m.index, end, P_ADDRESS);
+  }
+  for (const m of text.matchAll(PO_BOX_RE)) add("ADDRESS", m.index, m.index + m[0].length, P_ADDRESS);
+  for (const re of [ZIP_STATE_RE, ZIP_CUE_RE]) {
+    for (const m of text.matchAll(re)) {
+      const g = group(m);
+      if (g) add("ZIP", g[0], g[1], P_ZIP);
+    }
+  }
+  for (const m of text.matchAll(UK_POSTCODE_RE)) add("ZIP", m.index, m.index + m[0].length, P_ZIP);
+  detectNames(text, add, group);
+  return found;
+}
+
+type Add = (type: PhiType, start: number, end: number, priority: number) => void;
+type Group = (m: RegExpMatchArray, n?: number) => [number, number] | null;
+
+function isIpv6(s: string): boolean {
+  const double = s.indexOf("::");
+  if (double !== s.lastIndexOf("::")) return false;
+  const groups = s.split(":");
+  if (double < 0 && groups.length !== 8) return false;
+  if (!/[0-9A-Fa-f]/.test(s)) return false;
+  return groups.every((g) => g.length <= 4);
+}
+
+function detectCueValues(text: string, add: Add): void {
+  for (const m of text.matchAll(VALUE_CUE_RE)) {
+    const which = m.slice(1).findIndex((g) => g !== undefined);
+    const type = VALUE_CUES[which][0];
+    CONNECTOR_RE.lastIndex = m.index + m[0].length;
+    const connector = CONNECTOR_RE.exec(text);
+    const at = connector ? connector.index + connector[0].length : m.index + m[0].length;
+    const valueRe = type === "SSN" ? SSN_VALUE_RE : type === "DATE" ? COMPACT_DATE_RE : ID_VALUE_RE;
+    valueRe.lastIndex = at;
+    const value = valueRe.exec(text);
+    if (!value) continue;
+    const digits = value[0].replace(/\D/g, "").length;
+    if (digits < 4) continue;
+    add(type, at, at + value[0].length, P_CUE_VALUE);
+  }
+}
+
+function validDayMonth(a: number, b: number): boolean {
+  return a >= 1 && b >= 1 && a <= 31 && b <= 31 && (a <= 12 || b <= 12);
+}
+
+function detectDates(text: string, add: Add, group: Group): void {
+  for (const re of [DATE_DMY_RE, DATE_MDY_RE, DATE_MY_RE]) {
+    for (const m of text.matchAll(re)) {
+      // "may" and "march" are words too: a date needs the capitalised month, which the pattern already demands;
+      // a bare "May 5" is still a date only when it does not measure something ("May 5 mg").
+      if (UNIT_AFTER.test(text.slice(m.index + m[0].length, m.index + m[0].length + 12))) continue;
+      add("DATE", m.index, m.index + m[0].length, P_DATE);
+    }
+  }
+  for (const m of text.matchAll(DATE_NUMERIC_RE)) {
+    const [a, sep, b, year] = [Number(m[1]), m[2], Number(m[3]), m[4]];
+    if (!validDayMonth(a, b)) continue;
+    if (year.length === 2 && sep === "-") continue;
+    if (year.length === 4 && (Number(year) < 1900 || Number(year) > 2099)) continue;
+    if (UNIT_AFTER.test(text.slice(m.index + m[0].length, m.index + m[0].length + 12))) continue;
+    add("DATE", m.index, m.index + m[0].length, P_DATE);
+  }
+  for (const m of text.matchAll(DATE_ISO_RE)) {
+    const [year, month, day] = [Number(m[1]), Number(m[3]), Number(m[4])];
+    if (year < 1900 || year > 2099 || month < 1 || month > 12 || day < 1 || day > 31) continue;
+    add("DATE", m.index, m.index + m[0].length, P_DATE);
+  }
+  for (const m of text.matchAll(DATE_SHORT_RE)) {
+    if (!validDayMonth(Number(m[1]), Number(m[2]))) continue;
+    const g1 = group(m, 1), g2 = group(m, 2);
+    if (g1 && g2) add("DATE", g1[0], g2[1], P_DATE);
+  }
+  for (const m of text.matchAll(DATE_ORDINAL_RE)) {
+    const g = group(m);
+    if (g) add("DATE", g[0], g[1], P_DATE - 1);
+  }
+}
+
+function detectPhones(text: string, add: Add): void {
+  for (const m of text.matchAll(PHONE_RE)) {
+    const raw = m[0];
+    const digits = raw.replace(/\D/g, "").length;
+    if (digits < 7 || digits > 15) continue;
+    const end = m.index + raw.length;
+    if (UNIT_AFTER.test(text.slice(end, end + 12))) continue;
+    const cue = nearestCue(text, m.index);
+    if (cue) {
+      add(cue, m.index, end, cue === "PHONE" || cue === "FAX" ? P_PHONE : P_PHONE + 1);
+      continue;
+    }
+    const core = raw.replace(/\s?(?:ext\.?|x)\s?\d{1,5}$/, "");
+    const separators = (core.match(/[ .-]/g) ?? []).length;
+    const looksLikePhone = core.startsWith("+") || core.includes("(") || separators >= 2 ||
+      /^\d{3}-\d{4}$/.test(core) || /^0\d{3,4} \d{6,7}$/.test(core) ||
+      (separators === 0 && digits >= 10 && digits <= 11);
+    if (looksLikePhone) add("PHONE", m.index, end, P_PHONE);
+  }
+}
+
+/** The type named by the last cue word within a short distance before `at`, on the same line. */
+function nearestCue(text: string, at: number): PhiType | null {
+  let from = Math.max(0, at - 32);
+  const newline = text.lastIndexOf("\n", at - 1);
+  if (newline >= from) from = newline + 1;
+  const before = text.slice(from, at);
+  let best: PhiType | null = null;
+  let bestAt = -1;
+  for (const [type, re] of NUMBER_CUES) {
+    for (const m of before.matchAll(re)) {
+      if (m.index > bestAt) [best, bestAt] = [type, m.index];
+    }
+  }
+  return best;
+}
+
+function detectAges(text: string, add: Add, group: Group): void {
+  for (const re of [AGE_UNIT_RE, AGE_CUE_RE, AGE_SUBJECT_RE, AGE_APPOSITION_RE]) {
+    for (const m of text.matchAll(re)) {
+      const g = group(m);
+      if (g) add("AGE", g[0], g[1], P_AGE);
+    }
+  }
+}
+
+function detectNames(text: string, add: Add, group: Group): void {
+  NAME_CUE_RES.forEach((re, i) => {
+    const isTitle = i === 0;
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      const g = group(m);
+      if (!g) break;
+      const span = trimName(text, g[0], g[1]);
+      // Search again from where the name ended, or from its first word when it was not a name: that word may be
+      // a cue itself ("Dr Dr Smith"). Each step moves forward, so the scan stays linear.
+      re.lastIndex = Math.max(span ? span[1] : g[0], m.index + 1);
+      if (!span) continue;
+      if (!isTitle && EPONYM_NOUN_AFTER.test(text.slice(span[1], span[1] + 40))) continue;
+      add("NAME", span[0], span[1], P_NAME);
+    }
+  });
+}
+
+/** Cuts a matched name at the first word that cannot be part of a name; null when nothing is left. */
+function trimName(text: string, start: number, end: number): [number, number] | null {
+  const words = /[\p{L}'’.-]+/gu;
+  const slice = text.slice(start, end);
+  let lastEnd = -1;
+  for (const w of slice.matchAll(words)) {
+    const word = w[0].replace(/\.$/, "");
+    if (NOT_NAME.has(word) || (w.index === 0 && /^\p{Lu}\.?$/u.test(w[0]) && !/\s/.test(slice))) break;
+    lastEnd = w.index + w[0].length;
+  }
+  if (lastEnd <= 0) return null;
+  let stop = start + lastEnd;
+  // An initial alone at the end ("Dr J.") is kept with what came before; a trailing full stop after a word is not.
+  if (text[stop - 1] === "." && !/(?:^|[\s.])\p{Lu}\.$/u.test(text.slice(start, stop))) stop--;
+  return stop > start ? [start, stop] : null;
+}
+
+/** Words of a name worth searching for elsewhere: not initials, particles or everyday words. */
+function nameTokens(name: string): string[] {
+  return [...name.matchAll(/(?:Mc|Mac|\p{Lu}['’])?\p{Lu}\p{Ll}+(?:-\p{Lu}?\p{Ll}+)?/gu)].map((m) => m[0]);
+}
+
+function recurrenceCandidates(text: string, tokens: Set<string>): Candidate[] {
+  const searchable = [...tokens].filter((t) => t.length >= 3 && !NOT_NAME.has(t) && !COMMON_WORDS.has(t));
+  if (!searchable.length) return [];
+  searchable.sort((a, b) => b.length - a.length);
+  const re = new RegExp(
+    `(?<![\\p{L}\\p{N}])(?:${searchable.map(escapeRegExp).join("|")})(?:\\s{1,2}(?:${
+      searchable.map(escapeRegExp).join("|")
+    })){0,2}(?![\\p{L}\\p{N}])`,
+    "gu",
+  );
+  const found: Candidate[] = [];
+  for (const m of text.matchAll(re)) {
+    const end = m.index + m[0].length;
+    if (EPONYM_NOUN_AFTER.test(text.slice(end, end + 40))) continue;
+    // A known surname after an unknown given name ("John Smith" once "Mr Smith" is known) takes the given name.
+    const before = /(?:^|[^\p{L}])(\p{Lu}\p{Ll}+)\s$/u.exec(text.slice(Math.max(0, m.index - 30), m.index));
+    const start = before && !NOT_NAME.has(before[1]) ? m.index - before[1].length - 1 : m.index;
+    found.push({ type: "NAME", start, end, priority: P_NAME_RECURRENCE });
+  }
+  return found;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Keeps the best of overlapping candidates: higher priority first, then the longer. */
+function resolve(candidates: Candidate[], taken: Uint8Array): Candidate[] {
+  const ordered = [...candidates].sort((a, b) =>
+    b.priority - a.priority || (b.end - b.start) - (a.end - a.start) || a.start - b.start
+  );
+  const kept: Candidate[] = [];
+  for (const c of ordered) {
+    let free = true;
+    for (let i = c.start; i < c.end; i++) {
+      if (taken[i]) {
+        free = false;
+        break;
+      }
+    }
+    if (!free) continue;
+    taken.fill(1, c.start, c.end);
+    kept.push(c);
+  }
+  return kept;
+}
+
+// ---------------------------------------------------------------- placeholders
+
+function normalise(type: PhiType, value: string): string {
+  switch (type) {
+    case "PHONE":
+    case "FAX":
+    case "SSN":
+    case "MRN":
+    case "ACCOUNT":
+    case "ZIP":
+      return value.replace(/[^0-9A-Za-z]/g, "").toUpperCase();
+    default:
+      return value.toLowerCase().replace(/\s+/g, " ").trim();
+  }
+}
+
+/** Starts a redactor whose placeholders stay consistent across the texts given to it. */
+export function createRedactor(): PhiRedactor {
+  const counters = new Map<PhiType, number>();
+  const byValue = new Map<string, string>();
+  const byNameToken = new Map<string, string>();
+  const knownNameTokens = new Set<string>();
+
+  const next = (type: PhiType): string => {
+    const n = (counters.get(type) ?? 0) + 1;
+    counters.set(type, n);
+    return `[${type}_${n}]`;
+  };
+
+  const placeholderFor = (type: PhiType, original: string): string => {
+    const key = `${type}:${normalise(type, original)}`;
+    const seen = byValue.get(key);
+    if (seen) return seen;
+    let placeholder: string | undefined;
+    if (type === "NAME") {
+      const tokens = nameTokens(original);
+      const mapped = new Set(tokens.map((t) => byNameToken.get(t)).filter((p) => p !== undefined));
+      const allMapped = tokens.length > 0 && tokens.every((t) => byNameToken.has(t));
+      if (allMapped && mapped.size === 1) placeholder = [...mapped][0];
+      placeholder ??= next(type);
+      for (const t of tokens) if (!byNameToken.has(t)) byNameToken.set(t, placeholder);
+    } else {
+      placeholder = next(type);
+    }
+    byValue.set(key, placeholder);
+    return placeholder;
+  };
+
+  return {
+    redact(text: string): RedactedText {
+      const taken = new Uint8Array(text.length);
+      const protectedSpans: Candidate[] = [];
+      for (const m of text.matchAll(PLACEHOLDER_RE)) {
+        const type = m[1] as PhiType;
+        counters.set(type, Math.max(counters.get(type) ?? 0, Number(m[2])));
+        protectedSpans.push({ type, start: m.index, end: m.index + m[0].length, priority: P_PLACEHOLDER });
+      }
+      const kept = resolve(detect(text, protectedSpans), taken);
+      for (const c of kept) {
+        if (c.type === "NAME") {
+          for (const t of nameTokens(text.slice(c.start, c.end))) knownNameTokens.add(t);
+        }
+      }
+      kept.push(...resolve(recurrenceCandidates(text, knownNameTokens), taken));
+      const spans = kept.filter((c) => c.priority !== P_PLACEHOLDER).sort((a, b) => a.start - b.start);
+
+      const redactions: Redaction[] = [];
+      let out = "";
+      let at = 0;
+      for (const c of spans) {
+        const original = text.slice(c.start, c.end);
+        const placeholder = placeholderFor(c.type, original);
+        redactions.push({ type: c.type, placeholder, start: c.start, end: c.end, original });
+        out += text.slice(at, c.start) + placeholder;
+        at = c.end;
+      }
+      return { text: out + text.slice(at), redactions };
+    },
+  };
+}
+
+/** Redacts one text with fresh numbering. */
+export function redactPhi(text: string): RedactedText {
+  return createRedactor().redact(text);
+}
+
+const LABELS: Record<PhiType, [string, string]> = {
+  NAME: ["name", "names"],
+  DATE: ["date", "dates"],
+  PHONE: ["phone number", "phone numbers"],
+  FAX: ["fax number", "fax numbers"],
+  EMAIL: ["email address", "email addresses"],
+  SSN: ["Social Security number", "Social Security numbers"],
+  MRN: ["medical record number", "medical record numbers"],
+  ACCOUNT: ["account number", "account numbers"],
+  ADDRESS: ["street address", "street addresses"],
+  ZIP: ["ZIP code or postcode", "ZIP codes or postcodes"],
+  URL: ["web address", "web addresses"],
+  IP: ["IP address", "IP addresses"],
+  AGE: ["age over 89", "ages over 89"],
+};
+
+/** A short human summary of redactions for the UI, e.g. "2 dates, 1 name, 1 phone number" (no original values). */
+export function describeRedactions(redactions: readonly Pick<Redaction, "type">[]): string {
+  if (!redactions.length) return "nothing redacted";
+  const counts = new Map<PhiType, number>();
+  for (const r of redactions) counts.set(r.type, (counts.get(r.type) ?? 0) + 1);
+  return [...counts]
+    .sort(([a, x], [b, y]) => y - x || PHI_TYPES.indexOf(a) - PHI_TYPES.indexOf(b))
+    .map(([type, n]) => `${n} ${LABELS[type][n === 1 ? 0 : 1]}`)
+    .join(", ");
+}
