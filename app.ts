@@ -4,7 +4,9 @@
  */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { secureHeaders } from "hono/secure-headers";
+import { contextStorage } from "hono/context-storage";
+import type { Context } from "hono";
+import { NONCE, secureHeaders } from "hono/secure-headers";
 import type { Config } from "./config.ts";
 import { EMBEDDING_DIMENSIONS } from "./db/schema.ts";
 import type { Database } from "./db/client.ts";
@@ -14,6 +16,17 @@ import type { ModelRegistry } from "./inference/models.ts";
 import type { GenerationRunner, KnowledgeSettings } from "./inference/runner.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { adminRoutes } from "./routes/admin.ts";
+import { auditTrail, CASE_WRITERS, guardCase, guardSession } from "./routes/access.ts";
+import {
+  authRoutes,
+  checkOrigin,
+  createStreamGuard,
+  requireRole,
+  requireSignIn,
+  type StreamGuard,
+} from "./routes/auth.ts";
+import type { ScryptCost } from "./safety/passwords.ts";
 import { knowledgeRoutes } from "./routes/knowledge.ts";
 import { caseRoutes } from "./routes/cases.ts";
 import { practiceRoutes } from "./routes/practice.ts";
@@ -44,10 +57,15 @@ export interface AppDeps {
   knowledge: KnowledgeSettings;
   /** Log one line per request (method, path, status, time); never bodies. */
   logRequests?: boolean;
+  /** Ends revoked users' streams; one per app by default. */
+  streamGuard?: StreamGuard;
+  /** scrypt cost for new passwords (tests lower it; stored hashes carry their own). */
+  passwordCost?: ScryptCost;
 }
 
 const ERROR_TITLES: Record<number, string> = {
   400: "Bad request",
+  401: "Sign in needed",
   403: "Not allowed",
   404: "Not found",
   405: "Method not allowed",
@@ -61,7 +79,23 @@ const ERROR_TITLES: Record<number, string> = {
 /** Builds the application. */
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
-  const pageContext = (path: string): PageContext => ({ assets: deps.assets, path });
+  const db = deps.database.db;
+  const security = deps.config.security;
+  const guard = deps.streamGuard ?? createStreamGuard(db);
+  const pageContext = (c: Context, path?: string): PageContext => {
+    const auth = c.get("auth");
+    return {
+      assets: deps.assets,
+      path: path ?? c.req.path,
+      user: auth?.user ?? null,
+      csrf: auth?.csrfToken,
+      nonce: c.get("secureHeadersNonce") as string | undefined,
+    };
+  };
+  const access = { db, trustProxy: security.trustProxy };
+
+  // Views read the request's anti-forgery token through this (see views/csrf.tsx).
+  app.use(contextStorage());
 
   if (deps.logRequests) {
     app.use(async (c, next) => {
@@ -74,7 +108,7 @@ export function createApp(deps: AppDeps): Hono {
   app.use(secureHeaders({
     contentSecurityPolicy: {
       defaultSrc: ["'self'"],
-      scriptSrc: ["'self'"],
+      scriptSrc: [NONCE],
       styleSrc: ["'self'"],
       imgSrc: ["'self'", "data:"],
       connectSrc: ["'self'"],
@@ -97,39 +131,55 @@ export function createApp(deps: AppDeps): Hono {
     },
   }));
 
+  // Public: assets, the health check, sign-in. Everything after requireSignIn needs a session.
   app.route("/", staticRoutes(deps.assets));
   app.route("/", healthRoutes(deps));
+  app.use(checkOrigin());
+  const auth = { db, security, guard, pageContext, passwordCost: deps.passwordCost };
+  app.route("/", authRoutes(auth));
+  app.use(requireSignIn(auth));
+  app.use(auditTrail(access));
+
+  app.use("/sessions/:id", guardSession(access));
+  app.use("/sessions/:id/*", guardSession(access));
+  app.use("/cases/:ref", guardCase(access));
+  app.use("/cases/:id/*", guardCase(access));
+  app.on("POST", ["/cases", "/cases/import", "/cases/examples"], requireRole(CASE_WRITERS, "educators"));
+  app.get("/cases/new", requireRole(CASE_WRITERS, "educators"));
+  app.use("/admin", requireRole(["admin"], "administrators"));
+  app.use("/admin/*", requireRole(["admin"], "administrators"));
+
   app.route(
     "/",
     sessionRoutes({
-      db: deps.database.db,
+      db,
       runner: deps.runner,
       models: deps.models,
       lifecycle: deps.lifecycle,
       pageContext,
+      guard,
+      security,
     }),
   );
-  app.route("/", knowledgeRoutes({ db: deps.database.db, knowledge: deps.knowledge, pageContext }));
+  app.route("/", knowledgeRoutes({ db, knowledge: deps.knowledge, pageContext }));
   app.route(
     "/",
     caseRoutes({
-      db: deps.database.db,
+      db,
       knowledge: deps.knowledge,
       models: deps.models,
       lifecycle: deps.lifecycle,
       pageContext,
+      guard,
     }),
   );
-
-  app.route(
-    "/",
-    practiceRoutes({ db: deps.database.db, models: deps.models, lifecycle: deps.lifecycle, pageContext }),
-  );
+  app.route("/", practiceRoutes({ db, models: deps.models, lifecycle: deps.lifecycle, pageContext }));
+  app.route("/", adminRoutes({ ...access, guard, pageContext, passwordCost: deps.passwordCost }));
 
   app.notFound((c) => {
     const props = { status: 404, title: "Not found", detail: `There is nothing at ${c.req.path}.` };
     return c.html(
-      c.req.header("hx-request") ? String(ErrorMessage(props)) : errorPage(pageContext(c.req.path), props),
+      c.req.header("hx-request") ? String(ErrorMessage(props)) : errorPage(pageContext(c), props),
       404,
     );
   });
@@ -145,9 +195,7 @@ export function createApp(deps: AppDeps): Hono {
       console.error(`${c.req.method} ${c.req.path} failed:`, error);
     }
     const props = { status, title: ERROR_TITLES[status] ?? "Server error", detail };
-    const body = c.req.header("hx-request")
-      ? String(ErrorMessage(props))
-      : errorPage(pageContext(c.req.path), props);
+    const body = c.req.header("hx-request") ? String(ErrorMessage(props)) : errorPage(pageContext(c), props);
     return c.html(body, status as 500);
   });
 

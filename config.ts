@@ -41,6 +41,28 @@ export interface InferenceEnv {
   defaults: GenerationDefaults;
 }
 
+/** Where identifiers are replaced with placeholders: nowhere, before text leaves for a model, or also before storing. */
+export const PHI_REDACTION_MODES = ["off", "inference", "storage"] as const;
+/** One of PHI_REDACTION_MODES. */
+export type PhiRedactionMode = typeof PHI_REDACTION_MODES[number];
+
+/** Sign-in sessions and per-user limits. */
+export interface SecurityConfig {
+  /** A session ends after this long without a request. */
+  sessionIdleMs: number;
+  /** A session ends this long after sign-in, whatever the activity. */
+  sessionAbsoluteMs: number;
+  /** Messages (and regenerations) a user may send per minute. */
+  messagesPerMinute: number;
+  /** Output tokens a user may be given per UTC day; 0 means no limit. */
+  dailyTokenBudget: number;
+  /** Replies a user may have being written at once. */
+  maxConcurrentStreams: number;
+  /** Take the client address from X-Forwarded-For (only behind a proxy that sets it). */
+  trustProxy: boolean;
+  phiRedaction: PhiRedactionMode;
+}
+
 /** Validated, frozen application configuration. */
 export interface Config {
   port: number;
@@ -68,6 +90,7 @@ export interface Config {
   systemPrompt: string | null;
   /** How long a generation keeps running after its last viewer disconnects, waiting for one to reattach. */
   streamGraceMs: number;
+  security: Readonly<SecurityConfig>;
 }
 
 /** All the problems found in the environment, one message each. */
@@ -217,6 +240,28 @@ export function loadConfig(env: Env): Readonly<Config> {
     problems.push(`SYSTEM_PROMPT must be at most 4000 characters, got ${systemPrompt.length}`);
   }
 
+  const phiRaw = read("PHI_REDACTION") ?? "inference";
+  let phiRedaction: PhiRedactionMode = "inference";
+  if ((PHI_REDACTION_MODES as readonly string[]).includes(phiRaw)) phiRedaction = phiRaw as PhiRedactionMode;
+  else {
+    problems.push(
+      `PHI_REDACTION must be one of ${PHI_REDACTION_MODES.join(", ")}, got ${JSON.stringify(phiRaw)}`,
+    );
+  }
+  const trustProxyRaw = read("TRUST_PROXY") ?? "false";
+  if (!["true", "false", "1", "0"].includes(trustProxyRaw)) {
+    problems.push(`TRUST_PROXY must be true or false, got ${JSON.stringify(trustProxyRaw)}`);
+  }
+  const security: SecurityConfig = {
+    sessionIdleMs: integer("SESSION_IDLE_MINUTES", 15, 1, 24 * 60) * 60_000,
+    sessionAbsoluteMs: integer("SESSION_MAX_HOURS", 12, 1, 24 * 30) * 3_600_000,
+    messagesPerMinute: integer("RATE_LIMIT_MESSAGES_PER_MINUTE", 20, 1, 10_000),
+    dailyTokenBudget: integer("DAILY_TOKEN_BUDGET", 200_000, 0, 1_000_000_000),
+    maxConcurrentStreams: integer("MAX_CONCURRENT_STREAMS", 2, 1, 100),
+    trustProxy: trustProxyRaw === "true" || trustProxyRaw === "1",
+    phiRedaction,
+  };
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const inference: InferenceEnv | null = inferenceUrl !== null || model !== null
@@ -238,6 +283,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     shutdownTimeoutMs,
     systemPrompt,
     streamGraceMs,
+    security: Object.freeze(security),
   });
 }
 

@@ -18,6 +18,7 @@ import { loadModels, ModelsError } from "./inference/models.ts";
 import { createRunner } from "./inference/runner.ts";
 import { DEFAULT_SYSTEM_PROMPT } from "./inference/templates.ts";
 import { createLifecycle } from "./lifecycle.ts";
+import { hasUsers, pruneRateLimits } from "./db/users.ts";
 import { loadAssets } from "./routes/static.ts";
 
 async function main(): Promise<number> {
@@ -91,6 +92,22 @@ async function main(): Promise<number> {
     }`,
   );
   console.log(`embeddings: ${system.embeddings}`);
+  console.log(
+    `security: PHI redaction ${config.security.phiRedaction}, sessions idle ${
+      config.security.sessionIdleMs / 60_000
+    } min / max ${
+      config.security.sessionAbsoluteMs / 3_600_000
+    } h, ${config.security.messagesPerMinute} messages/min, ` +
+      `${config.security.maxConcurrentStreams} concurrent replies, ${
+        config.security.dailyTokenBudget || "unlimited"
+      } tokens/day per user`,
+  );
+  if (!(await hasUsers(database.db))) {
+    console.log(
+      `accounts: none yet. Open /setup in a browser to create the first admin, or run ` +
+        `deno task user add <email> --role admin`,
+    );
+  }
   // The embedded default is useful on its own: its first start loads the sample corpus (a second or two).
   if (database.driver === "pglite") {
     const started = performance.now();
@@ -116,6 +133,7 @@ async function main(): Promise<number> {
     systemPrompt: config.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
     knowledge,
     roleplay: practiceRoleplay(database.db),
+    redactPhi: config.security.phiRedaction !== "off",
     options: { graceMs: config.streamGraceMs },
   });
   // Replies a crashed process left half-written. PGlite has one process, so every active reply is abandoned;
@@ -126,6 +144,9 @@ async function main(): Promise<number> {
   }
   const sweeper = setInterval(() => {
     runner.sweep().catch((error) => console.error("sweeping abandoned replies failed:", error.message));
+    pruneRateLimits(database.db).catch((error) =>
+      console.error("pruning rate limits failed:", error.message)
+    );
   }, 30_000);
 
   const inferenceTargets = models.list().map((m) => ({

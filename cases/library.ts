@@ -64,12 +64,19 @@ export async function addCase(
   db: Db,
   embedder: Embedder,
   c: Case,
-  options: { origin: "example" | "generated" | "imported" | "duplicate"; note: string },
+  options: {
+    origin: "example" | "generated" | "imported" | "duplicate";
+    note: string;
+    /** The educator it belongs to; examples belong to no one and are shared with everyone. */
+    ownerId?: string | null;
+  },
 ): Promise<{ id: string; flags: CaseFlag[] }> {
   const flags = checkCase(c);
   const id = await createCase(db, {
     ...await versionInput(c, flags, options.note, embedder),
     origin: options.origin,
+    ownerId: options.origin === "example" ? null : options.ownerId ?? null,
+    shared: options.origin === "example",
   });
   return { id, flags };
 }

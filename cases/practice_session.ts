@@ -28,12 +28,17 @@ export interface Debrief {
 }
 
 /** Starts a practice session on a case's current version. Null when the case does not exist. */
-export async function startPractice(db: Db, caseId: string): Promise<ChatSession | null> {
+export async function startPractice(
+  db: Db,
+  caseId: string,
+  ownerId: string | null,
+): Promise<ChatSession | null> {
   const found = await getCase(db, caseId);
   if (!found) return null;
   const parsed = parseCase(found.current.data);
   if (!parsed.ok) throw new Error(`Stored case ${caseId} is invalid: ${parsed.errors[0].message}`);
   return await createPracticeSession(db, {
+    ownerId,
     caseId,
     caseVersion: found.summary.currentVersion,
     title: `Practice: ${parsed.value.title}`,

@@ -46,6 +46,8 @@ const SUMMARY = {
   learnerLevel: cases.learnerLevel,
   tags: cases.tags,
   origin: cases.origin,
+  ownerId: cases.ownerId,
+  shared: cases.shared,
   errorCount: cases.errorCount,
   warningCount: cases.warningCount,
   createdAt: cases.createdAt,
@@ -68,12 +70,17 @@ function summaryColumns(input: VersionInput) {
 }
 
 /** Stores a new case as version 1 and returns its id. */
-export async function createCase(db: Db, input: VersionInput & { origin: string }): Promise<string> {
+export async function createCase(
+  db: Db,
+  input: VersionInput & { origin: string; ownerId?: string | null; shared?: boolean },
+): Promise<string> {
   return await db.transaction(async (tx) => {
     const [row] = await tx.insert(cases).values({
       ...summaryColumns(input),
       currentVersion: 1,
       origin: input.origin,
+      ownerId: input.ownerId ?? null,
+      shared: input.shared ?? false,
     })
       .returning({ id: cases.id });
     await tx.insert(caseVersions).values({
@@ -152,6 +159,24 @@ export async function listVersions(
   return result.map((r) => ({ ...r, errors: Number(r.errors), warnings: Number(r.warnings) }));
 }
 
+/** Who owns a case and whether it is shared; null when there is no such case. */
+export async function caseAccess(
+  db: Db,
+  id: string,
+): Promise<{ ownerId: string | null; shared: boolean } | null> {
+  if (!isUuid(id)) return null;
+  const [row] = await db.select({ ownerId: cases.ownerId, shared: cases.shared }).from(cases)
+    .where(eq(cases.id, id));
+  return row ?? null;
+}
+
+/** Shares a case with every signed-in user, or stops sharing it. False when it does not exist. */
+export async function setCaseShared(db: Db, id: string, shared: boolean): Promise<boolean> {
+  if (!isUuid(id)) return false;
+  const updated = await db.update(cases).set({ shared }).where(eq(cases.id, id)).returning({ id: cases.id });
+  return updated.length > 0;
+}
+
 /** Deletes a case and its history. True if it existed. */
 export async function deleteCase(db: Db, id: string): Promise<boolean> {
   if (!isUuid(id)) return false;
@@ -165,10 +190,18 @@ export interface CaseFilters {
   difficulty?: string;
   learnerLevel?: string;
   tag?: string;
+  /** Only cases this user may see: their own, shared ones and the examples. */
+  visibleTo?: string;
+}
+
+/** The SQL condition for cases a user may see. */
+function visibleSql(userId: string): SQL {
+  return sql`(${cases.ownerId} = ${userId} or ${cases.shared} or ${cases.ownerId} is null)`;
 }
 
 function filterSql(filters: CaseFilters): SQL[] {
   const conditions: SQL[] = [];
+  if (filters.visibleTo) conditions.push(visibleSql(filters.visibleTo));
   if (filters.specialty) conditions.push(eq(cases.specialty, filters.specialty));
   if (filters.difficulty) conditions.push(eq(cases.difficulty, filters.difficulty));
   if (filters.learnerLevel) conditions.push(eq(cases.learnerLevel, filters.learnerLevel));
@@ -249,14 +282,16 @@ export async function searchCases(
 /** The values present in the library, with counts, for the filter menus. */
 export async function caseFacets(
   db: Db,
+  visibleTo?: string,
 ): Promise<{ specialties: [string, number][]; tags: [string, number][]; total: number }> {
-  const specialties = await db.select({ value: cases.specialty, n: count() }).from(cases)
+  const where = visibleTo ? visibleSql(visibleTo) : undefined;
+  const specialties = await db.select({ value: cases.specialty, n: count() }).from(cases).where(where)
     .groupBy(cases.specialty).orderBy(asc(cases.specialty));
   const tags = rows<{ value: string; n: number }>(
     await db.execute(sql`select tag as value, count(*)::int as n from ${cases}, unnest(tags) as tag
-      group by tag order by tag`),
+      ${where ? sql`where ${where}` : sql``} group by tag order by tag`),
   );
-  const [{ total }] = await db.select({ total: count() }).from(cases);
+  const [{ total }] = await db.select({ total: count() }).from(cases).where(where);
   return {
     specialties: specialties.map((s) => [s.value, Number(s.n)]),
     tags: tags.map((t) => [t.value, Number(t.n)]),

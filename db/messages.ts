@@ -40,7 +40,15 @@ export type StartExchangeResult =
  */
 export async function startExchange(
   db: Db,
-  input: { sessionId: string; content: string; clientId: string | null; model: string | null },
+  input: {
+    sessionId: string;
+    content: string;
+    clientId: string | null;
+    model: string | null;
+    /** Emergencies the message describes (shown as a banner), and identifiers redacted from it. */
+    redFlags?: unknown;
+    redactions?: unknown;
+  },
 ): Promise<StartExchangeResult> {
   if (!isUuid(input.sessionId)) return { kind: "no_session" };
   return await db.transaction(async (tx) => {
@@ -75,6 +83,8 @@ export async function startExchange(
       content: input.content,
       status: "completed",
       clientId: input.clientId,
+      redFlags: input.redFlags ?? null,
+      redactions: input.redactions ?? null,
     }).returning();
     const assistant = await insertPendingReply(tx, {
       sessionId: input.sessionId,
@@ -192,6 +202,16 @@ async function restart(
     await tx.update(chatSessions).set({ updatedAt: sql`now()` }).where(eq(chatSessions.id, sessionId));
     return { kind: "started", user, assistant: result } as const;
   });
+}
+
+/** True when a message with this client_id exists in the session (a repeated request). */
+export async function findMessageByClientId(db: Db, sessionId: string, clientId: string): Promise<boolean> {
+  if (!isUuid(sessionId)) return false;
+  const [row] = await db.select({ id: messages.id }).from(messages).where(and(
+    eq(messages.sessionId, sessionId),
+    eq(messages.clientId, clientId),
+  )).limit(1);
+  return row !== undefined;
 }
 
 /** The assistant reply a regenerate request with this client_id created, if any. */

@@ -42,14 +42,91 @@ export const MESSAGE_ROLES = ["user", "assistant"] as const;
 /** A message role. */
 export type MessageRole = typeof MESSAGE_ROLES[number];
 
+/** What a user may do: clinicians chat; educators also write and share cases; admins also manage users and audit. */
+export const USER_ROLES = ["clinician", "educator", "admin"] as const;
+/** A user role. */
+export type UserRole = typeof USER_ROLES[number];
+
 const timestamps = {
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
 };
 
+/** A person who can sign in. Never deleted (the audit log names them); disabled instead. */
+export const users = pgTable("users", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  /** Lower-cased; the sign-in name. */
+  email: text("email").notNull(),
+  name: text("name"),
+  role: text("role", { enum: USER_ROLES }).notNull(),
+  /** `scrypt$N$r$p$salt$hash` (base64); see safety/passwords.ts. */
+  passwordHash: text("password_hash").notNull(),
+  disabledAt: timestamp("disabled_at", { withTimezone: true }),
+  lastLoginAt: timestamp("last_login_at", { withTimezone: true }),
+  ...timestamps,
+}, (t) => [
+  uniqueIndex("users_email_idx").on(t.email),
+  check("users_role_check", sql`${t.role} in ('clinician', 'educator', 'admin')`),
+]);
+
+/** A signed-in browser. The cookie holds a random token; only its SHA-256 is stored, as the id. */
+export const authSessions = pgTable("auth_sessions", {
+  id: text("id").primaryKey(),
+  userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+  /** Sent back with every state-changing request (form field or header). */
+  csrfToken: text("csrf_token").notNull(),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  /** Last request seen (written at most once a minute): idle expiry counts from here. */
+  lastSeenAt: timestamp("last_seen_at", { withTimezone: true }).notNull().defaultNow(),
+  /** Absolute expiry, whatever the activity. */
+  expiresAt: timestamp("expires_at", { withTimezone: true }).notNull(),
+  revokedAt: timestamp("revoked_at", { withTimezone: true }),
+  address: text("address"),
+  userAgent: text("user_agent"),
+}, (t) => [index("auth_sessions_user_idx").on(t.userId)]);
+
+/**
+ * Who did what to which object, when and from where. Append-only: a trigger (migration 0009) rejects updates,
+ * deletes and truncation, and the code has no path that tries. No foreign keys, so nothing cascades into it.
+ */
+export const auditLog = pgTable("audit_log", {
+  id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+  at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
+  userId: uuid("user_id"),
+  /** The user's email at the time, or "cli" / "anonymous". */
+  actor: text("actor").notNull(),
+  /** "session.read", "case.update", "login.failed", "user.disable"… */
+  action: text("action").notNull(),
+  objectType: text("object_type"),
+  objectId: text("object_id"),
+  address: text("address"),
+  /** HTTP status or a short outcome; never message text. */
+  outcome: text("outcome"),
+}, (t) => [
+  index("audit_log_at_idx").on(t.at.desc()),
+  index("audit_log_user_idx").on(t.userId, t.at.desc()),
+  index("audit_log_object_idx").on(t.objectType, t.objectId),
+]);
+
+/** Fixed-window counters shared by every instance: login attempts, messages per minute. */
+export const rateLimits = pgTable("rate_limits", {
+  key: text("key").notNull(),
+  windowStart: timestamp("window_start", { withTimezone: true }).notNull(),
+  count: integer("count").notNull().default(0),
+}, (t) => [primaryKey({ columns: [t.key, t.windowStart] })]);
+
+/** Output tokens generated for each user per UTC day, against the daily budget. */
+export const tokenUsage = pgTable("token_usage", {
+  userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),
+  day: text("day").notNull(),
+  tokens: integer("tokens").notNull().default(0),
+}, (t) => [primaryKey({ columns: [t.userId, t.day] })]);
+
 /** A conversation between a clinician and the assistant. */
 export const chatSessions = pgTable("chat_sessions", {
   id: uuid("id").primaryKey().defaultRandom(),
+  /** Who may see it; null only for sessions from before accounts (the first admin inherits them). */
+  ownerId: uuid("owner_id").references(() => users.id, { onDelete: "cascade" }),
   title: text("title").notNull().default("New session"),
   /** Id of the configured model this session talks to; null means the default model. */
   model: text("model"),
@@ -67,6 +144,7 @@ export const chatSessions = pgTable("chat_sessions", {
   ...timestamps,
 }, (t) => [
   index("chat_sessions_updated_at_idx").on(t.updatedAt.desc()),
+  index("chat_sessions_owner_idx").on(t.ownerId, t.updatedAt.desc()),
   check("chat_sessions_kind_check", sql`${t.kind} in ('chat', 'practice')`),
 ]);
 
@@ -81,6 +159,10 @@ export const messages = pgTable("messages", {
   status: text("status", { enum: MESSAGE_STATUSES }).notNull().default("completed"),
   /** Why generation ended: `stop`, `length`, `eos_token`, `stop_sequence`, `user`, `disconnect`, `error`… */
   finishReason: text("finish_reason"),
+  /** For a user message: the emergencies it describes (safety/red_flags.ts), shown as a banner. */
+  redFlags: jsonb("red_flags"),
+  /** For a user message: the identifiers replaced before the text left the server (types and placeholders). */
+  redactions: jsonb("redactions"),
   /** What went wrong, in words a clinician can act on, when status is `error` or `interrupted`. */
   error: text("error"),
   /** Idempotency key sent by the browser so a retried POST creates one message. */
@@ -190,6 +272,10 @@ export const ingestRuns = pgTable("ingest_runs", {
  */
 export const cases = pgTable("cases", {
   id: uuid("id").primaryKey().defaultRandom(),
+  /** The educator who wrote it; null for the example cases (read-only to all but admins). */
+  ownerId: uuid("owner_id").references(() => users.id, { onDelete: "set null" }),
+  /** Shared cases are visible to every signed-in user; others only to their owner. */
+  shared: boolean("shared").notNull().default(false),
   /** The version shown and edited; older ones stay in case_versions and can be restored. */
   currentVersion: integer("current_version").notNull(),
   title: text("title").notNull(),
@@ -212,6 +298,7 @@ export const cases = pgTable("cases", {
 }, (t) => [
   index("cases_search_idx").using("gin", t.search),
   index("cases_updated_idx").on(t.updatedAt.desc()),
+  index("cases_owner_idx").on(t.ownerId),
   check("cases_difficulty_check", sql`${t.difficulty} in ('introductory', 'intermediate', 'advanced')`),
 ]);
 

@@ -1,7 +1,7 @@
 /**
  * Chat sessions: create, list, read, rename, settings, clear and delete.
  */
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { chatSessions, messages } from "./schema.ts";
@@ -26,17 +26,21 @@ export const MAX_TITLE_LENGTH = 120;
 /** Creates a session. */
 export async function createSession(
   db: Db,
-  input: { title?: string | null; model?: string | null } = {},
+  input: { ownerId: string | null; title?: string | null; model?: string | null },
 ): Promise<ChatSession> {
   const [row] = await db.insert(chatSessions).values({
+    ownerId: input.ownerId,
     title: input.title?.trim() ? clipTitle(input.title) : DEFAULT_TITLE,
     model: input.model ?? null,
   }).returning();
   return row;
 }
 
-/** Sessions, most recently active first. */
-export async function listSessions(db: Db, options: { limit?: number } = {}): Promise<SessionSummary[]> {
+/** A user's sessions, most recently active first. */
+export async function listSessions(
+  db: Db,
+  options: { ownerId: string | null; limit?: number },
+): Promise<SessionSummary[]> {
   const rows = await db.select({
     id: chatSessions.id,
     title: chatSessions.title,
@@ -45,7 +49,9 @@ export async function listSessions(db: Db, options: { limit?: number } = {}): Pr
     messageCount: sql<
       number
     >`(select count(*)::int from messages m where m.session_id = "chat_sessions"."id")`,
-  }).from(chatSessions).orderBy(desc(chatSessions.updatedAt), desc(chatSessions.id)).limit(
+  }).from(chatSessions).where(
+    options.ownerId === null ? isNull(chatSessions.ownerId) : eq(chatSessions.ownerId, options.ownerId),
+  ).orderBy(desc(chatSessions.updatedAt), desc(chatSessions.id)).limit(
     options.limit ?? 200,
   );
   return rows.map((r) => ({ ...r, messageCount: Number(r.messageCount) }));
@@ -119,10 +125,11 @@ export function clipTitle(text: string, max = MAX_TITLE_LENGTH): string {
  */
 export async function createPracticeSession(
   db: Db,
-  input: { caseId: string; caseVersion: number; title: string; openingLine: string },
+  input: { ownerId: string | null; caseId: string; caseVersion: number; title: string; openingLine: string },
 ): Promise<ChatSession> {
   return await db.transaction(async (tx) => {
     const [session] = await tx.insert(chatSessions).values({
+      ownerId: input.ownerId,
       title: clipTitle(input.title),
       kind: "practice",
       caseId: input.caseId,

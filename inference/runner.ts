@@ -15,6 +15,8 @@ import {
   turnsBefore,
 } from "../db/messages.ts";
 import { type ChatSession, getSession } from "../db/sessions.ts";
+import { addTokensForSession } from "../db/users.ts";
+import { createRedactor } from "../safety/phi.ts";
 import { saveMessageSources, sourcesOfMessages } from "../db/snippets.ts";
 import type { Embedder } from "../knowledge/embedder.ts";
 import { referenceBlocks, type RetrievalResult, retrieve, type Retrieved } from "../knowledge/retrieve.ts";
@@ -113,6 +115,11 @@ export interface RunnerDeps {
    * in the knowledge base.
    */
   roleplay?: (session: ChatSession, learnerTurns: string[]) => Promise<{ system: string } | null>;
+  /**
+   * Replace identifiers (names, dates, numbers…; safety/phi.ts) with placeholders in everything sent to the
+   * inference and embedding endpoints: the question, the history and the retrieval query.
+   */
+  redactPhi?: boolean;
   options?: Partial<RunnerOptions>;
 }
 
@@ -389,7 +396,11 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
    * dose?" keeps its subject) and stores what was found with the reply. A continuation reuses the stored sources.
    * A failed search is logged and the answer goes on ungrounded: the stored evidence state stays empty.
    */
-  async function gatherEvidence(job: Job, history: { user: string }[]): Promise<RetrievalResult | null> {
+  async function gatherEvidence(
+    job: Job,
+    question: string,
+    history: { user: string }[],
+  ): Promise<RetrievalResult | null> {
     const knowledge = deps.knowledge;
     if (!knowledge || knowledge.k <= 0) return null;
     if (job.mode === "continue") {
@@ -400,7 +411,7 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
       return { evidence: job.assistant.evidence ?? "none_relevant", results, bestScore: null };
     }
     const previous = history.at(-1)?.user;
-    const query = previous ? `${job.user.content}\n${previous}` : job.user.content;
+    const query = previous ? `${question}\n${previous}` : question;
     try {
       const result = await retrieve(db, knowledge.embedder, query, {
         k: knowledge.k,
@@ -423,16 +434,23 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     const session = await getSession(db, job.sessionId);
     const spec = resolveModel(job.assistant.model ?? session?.model ?? null);
     const base = () => ({ content: gen.text, outputTokens: gen.outputTokens });
-    const history = await turnsBefore(db, job.sessionId, job.user.seq);
+    const stored = await turnsBefore(db, job.sessionId, job.user.seq);
+    // One redactor for the whole conversation, oldest first: a name keeps its placeholder in every turn.
+    const redactor = deps.redactPhi ? createRedactor() : null;
+    const outward = (text: string) => redactor ? redactor.redact(text).text : text;
+    const history = redactor
+      ? stored.map((t) => ({ user: outward(t.user), assistant: outward(t.assistant) }))
+      : stored;
+    const question = outward(job.user.content);
     const practice = session?.kind === "practice";
     const roleplay = practice && deps.roleplay
-      ? await deps.roleplay(session!, [...history.map((t) => t.user), job.user.content])
+      ? await deps.roleplay(session!, [...stored.map((t) => t.user), job.user.content])
       : null;
     if (practice && (!roleplay || !spec)) {
       gen.append(NO_PATIENT_REPLY);
       return { ...base(), status: "completed", finishReason: "no_model", error: null };
     }
-    const evidence = practice ? null : await gatherEvidence(job, history);
+    const evidence = practice ? null : await gatherEvidence(job, question, history);
     if (!spec) {
       gen.append(evidence ? retrievalOnlyReply(evidence) : NO_MODEL_REPLY);
       return { ...base(), status: "completed", finishReason: "no_model", error: null };
@@ -443,7 +461,7 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     const input: PromptInput = {
       system: roleplay?.system ?? deps.systemPrompt,
       history,
-      question: folded ? `${roleplay.system}\n\nThe doctor says: ${job.user.content}` : job.user.content,
+      question: folded ? `${roleplay.system}\n\nThe doctor says: ${question}` : question,
       references: evidence?.results.length ? referenceBlocks(evidence.results) : undefined,
       answerPrefix: job.mode === "continue" ? gen.text : undefined,
     };
@@ -588,6 +606,11 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     }
     await gen.writing;
     const message = await finishStored(gen, state);
+    // Against the owner's daily budget: what this run generated (a continuation counts its new tokens only).
+    const generated = state.outputTokens - (gen.job.mode === "continue" ? gen.job.assistant.outputTokens : 0);
+    await addTokensForSession(db, gen.job.sessionId, generated).catch((error) =>
+      console.error(`counting tokens of message ${gen.messageId} failed:`, error.message)
+    );
     gen.ended = message;
     if (gen.graceTimer) clearTimeout(gen.graceTimer);
     live.delete(gen.messageId);

@@ -21,7 +21,7 @@ import type { PageContext } from "../views/page.ts";
 export interface KnowledgeDeps {
   db: Db;
   knowledge: KnowledgeSettings;
-  pageContext: (path: string) => PageContext;
+  pageContext: (c: Context, path?: string) => PageContext;
 }
 
 const MAX_QUERY_CHARS = 2000;
@@ -69,7 +69,7 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Hono {
     return { ...base, result };
   }
 
-  app.get("/knowledge", async (c) => c.html(knowledgePage(deps.pageContext(c.req.path), await view(c))));
+  app.get("/knowledge", async (c) => c.html(knowledgePage(deps.pageContext(c), await view(c))));
 
   app.get("/knowledge/search", async (c) => {
     const data = await view(c);
@@ -87,7 +87,7 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Hono {
         message: "This snippet is not in the knowledge base. It may have been removed or re-ingested.",
       });
     }
-    return c.html(snippetPage(deps.pageContext(c.req.path), snippet));
+    return c.html(snippetPage(deps.pageContext(c), snippet));
   });
 
   return app;

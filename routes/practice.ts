@@ -2,7 +2,8 @@
  * Practice with a simulated patient: starting from a case, and ending with a debrief. The conversation itself
  * is a chat session (routes/sessions.ts) whose runner plays the patient.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import { signedInUser } from "./auth.ts";
 import { HTTPException } from "hono/http-exception";
 import { type Debrief, endPractice, startPractice } from "../cases/practice_session.ts";
 import type { Db } from "../db/client.ts";
@@ -17,7 +18,7 @@ export interface PracticeDeps {
   db: Db;
   models: ModelRegistry;
   lifecycle: Lifecycle;
-  pageContext: (path: string) => PageContext;
+  pageContext: (c: Context, path?: string) => PageContext;
 }
 
 /** The practice routes. */
@@ -26,7 +27,7 @@ export function practiceRoutes(deps: PracticeDeps): Hono {
   const { db } = deps;
 
   app.post("/cases/:id/practice", async (c) => {
-    const session = await startPractice(db, c.req.param("id"));
+    const session = await startPractice(db, c.req.param("id"), signedInUser(c).id);
     if (!session) {
       throw new HTTPException(404, { message: "This case is not in the library. It may have been deleted." });
     }
@@ -57,7 +58,7 @@ export function practiceRoutes(deps: PracticeDeps): Hono {
         message: "This practice session has not been ended yet: use End and debrief.",
       });
     }
-    return c.html(debriefPage(deps.pageContext(c.req.path), {
+    return c.html(debriefPage(deps.pageContext(c), {
       sessionId: id,
       caseId: session.caseId,
       debrief: session.debrief as Debrief,

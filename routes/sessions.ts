@@ -7,6 +7,7 @@ import type { Db } from "../db/client.ts";
 import {
   beginContinue,
   beginRegenerate,
+  findMessageByClientId,
   findReplyByClientId,
   getMessage,
   isTerminal,
@@ -45,12 +46,18 @@ import {
   sessionPage,
   type SettingsFormState,
   settingsFragment,
+  type StoredRedactions,
   streamFinal,
   streamHead,
   streamStatus,
 } from "../views/chat.tsx";
 import type { PageContext } from "../views/page.ts";
 import { sseResponse, type SseWriter } from "./sse.ts";
+import { revocableStream, signedInUser, type StreamGuard } from "./auth.ts";
+import type { SecurityConfig } from "../config.ts";
+import { redactPhi } from "../safety/phi.ts";
+import { detectRedFlags } from "../safety/red_flags.ts";
+import { activeReplies, countEvent, tokensToday } from "../db/users.ts";
 
 /** What the chat routes need. */
 export interface SessionsDeps {
@@ -58,7 +65,12 @@ export interface SessionsDeps {
   runner: GenerationRunner;
   models: ModelRegistry;
   lifecycle: Pick<Lifecycle, "draining">;
-  pageContext: (path: string) => PageContext;
+  pageContext: (c: Context, path?: string) => PageContext;
+  guard: StreamGuard;
+  security: Pick<
+    SecurityConfig,
+    "messagesPerMinute" | "dailyTokenBudget" | "maxConcurrentStreams" | "phiRedaction"
+  >;
 }
 
 type Form = Record<string, string | File | (string | File)[]>;
@@ -129,6 +141,44 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     if (deps.lifecycle.draining) {
       throw new HTTPException(503, {
         message: "The server is restarting. Your message was not sent; try again in a moment.",
+      });
+    }
+  }
+
+  /**
+   * Per-user limits on starting a reply, held in the database so they apply across instances: messages per
+   * minute, replies being written at once, output tokens per day.
+   */
+  async function checkSendLimits(c: Context): Promise<void> {
+    const user = signedInUser(c);
+    const { security } = deps;
+    if (await activeReplies(db, user.id) >= security.maxConcurrentStreams) {
+      throw new HTTPException(429, {
+        message: `${security.maxConcurrentStreams} of your replies are being written already. Wait for one ` +
+          `to finish, or stop it, then send again.`,
+      });
+    }
+    if (security.dailyTokenBudget > 0) {
+      const used = await tokensToday(db, user.id);
+      if (used >= security.dailyTokenBudget) {
+        const midnight = new Date();
+        midnight.setUTCHours(24, 0, 0, 0);
+        c.header("Retry-After", String(Math.ceil((midnight.getTime() - Date.now()) / 1000)));
+        throw new HTTPException(429, {
+          message:
+            `You have used today's budget of ${security.dailyTokenBudget.toLocaleString("en")} generated ` +
+            `tokens. It renews at midnight UTC; an administrator can raise DAILY_TOKEN_BUDGET.`,
+        });
+      }
+    }
+    // Counted last, so a message refused above does not use up the minute's allowance.
+    const rate = await countEvent(db, `messages:${user.id}`, 60_000);
+    if (rate.count > security.messagesPerMinute) {
+      c.header("Retry-After", String(rate.resetInSeconds));
+      throw new HTTPException(429, {
+        message:
+          `You have sent ${security.messagesPerMinute} messages this minute, the most Rounds allows. ` +
+          `Wait ${rate.resetInSeconds} s and send again (your text is still in the box).`,
       });
     }
   }
@@ -205,13 +255,13 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
         });
       }
       await streamReply(sse, session.id, assistant.id, offset);
-    });
+    }, revocableStream(c, deps.guard));
   }
 
   app.get("/", async (c) => {
     const spec = models.get(null);
-    return c.html(chatHomePage(deps.pageContext("/"), {
-      sessions: await listSessions(db),
+    return c.html(chatHomePage(deps.pageContext(c, "/"), {
+      sessions: await listSessions(db, { ownerId: signedInUser(c).id }),
       models: modelOptions(models),
       modelLabel: spec?.label ?? null,
     }));
@@ -224,18 +274,23 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
       throw new HTTPException(422, { message: `There is no model "${modelId}" on this server` });
     }
     const title = stripControlCharacters(text(form, "title"));
-    const session = await createSession(db, { title, model: modelId });
+    const session = await createSession(db, { ownerId: signedInUser(c).id, title, model: modelId });
     return c.redirect(`/sessions/${session.id}`, 303);
   });
 
   app.get("/sessions/:id", async (c) => {
     const session = await requireSession(c.req.param("id") ?? "");
-    const [messages, sessions] = await Promise.all([listMessages(db, session.id), listSessions(db)]);
+    const [messages, sessions] = await Promise.all([
+      listMessages(db, session.id),
+      listSessions(db, {
+        ownerId: signedInUser(c).id,
+      }),
+    ]);
     const sources = await sourcesOfMessages(
       db,
       messages.filter((m) => m.role === "assistant").map((m) => m.id),
     );
-    return c.html(sessionPage(deps.pageContext(c.req.path), {
+    return c.html(sessionPage(deps.pageContext(c), {
       session,
       sessions,
       messages,
@@ -264,12 +319,30 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     if (clientId !== null && !CLIENT_ID_PATTERN.test(clientId)) {
       throw new HTTPException(400, { message: "client_id must be 8 to 64 letters, digits, '-' or '_'" });
     }
+    const repeat = clientId !== null && await findMessageByClientId(db, session.id, clientId);
+    if (!repeat) await checkSendLimits(c);
     const spec = modelFor(models, session);
+    // Emergencies are looked for in what the clinician wrote, before anything else and whatever the model says.
+    const redFlags = detectRedFlags(content);
+    const mode = deps.security.phiRedaction;
+    const found = mode === "off" ? null : redactPhi(content);
+    const redactions: StoredRedactions | null = found && found.redactions.length > 0 && mode !== "off"
+      ? {
+        mode,
+        items: found.redactions.map((r) =>
+          mode === "storage"
+            ? { type: r.type, placeholder: r.placeholder }
+            : { type: r.type, placeholder: r.placeholder, start: r.start, end: r.end }
+        ),
+      }
+      : null;
     const result = await startExchange(db, {
       sessionId: session.id,
-      content,
+      content: mode === "storage" && found ? found.text : content,
       clientId,
       model: spec?.id ?? null,
+      redFlags: redFlags.length > 0 ? redFlags : null,
+      redactions,
     });
     if (result.kind === "no_session") {
       throw new HTTPException(404, { message: "This session does not exist." });
@@ -309,6 +382,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
       return await respondWithReply(c, { session, user, assistant: previous, kind, previous });
     }
     refuseWhileDraining();
+    await checkSendLimits(c);
     const spec = modelFor(models, session);
     const result: RestartResult = kind === "regenerate"
       ? await beginRegenerate(db, { sessionId: session.id, messageId, model: spec?.id ?? null, clientId })
@@ -353,7 +427,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
         return sse.close();
       }
       await streamReply(sse, session.id, message.id, offset);
-    });
+    }, revocableStream(c, deps.guard));
   });
 
   app.post("/sessions/:id/stop", async (c) => {

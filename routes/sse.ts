@@ -17,6 +17,14 @@ export interface SseMessage {
   appends?: boolean;
 }
 
+/** What else may end a stream, and who to tell when it ends. */
+export interface SseOptions {
+  /** Ends the stream when aborted (the client's session was revoked). */
+  signal?: AbortSignal;
+  /** Called once when the stream ends, however it ends. */
+  onClose?: () => void;
+}
+
 /** Writes messages to one client. */
 export interface SseWriter {
   send(message: SseMessage): void;
@@ -82,8 +90,20 @@ function concat(pieces: Uint8Array[]): Uint8Array {
  * text, and `appends` messages merge, so a reader who falls behind costs a few bytes of text, not a queue of
  * buffers, and catches up with one message.
  */
-export function sseResponse(request: Request, run: (writer: SseWriter) => void | Promise<void>): Response {
+export function sseResponse(
+  request: Request,
+  run: (writer: SseWriter) => void | Promise<void>,
+  options: SseOptions = {},
+): Response {
   const abort = new AbortController();
+  let closed = false;
+  /** Once, however the stream ends: tells the owner (a revocation watch) it can let go. */
+  const ended = () => {
+    if (closed) return;
+    closed = true;
+    options.onClose?.();
+  };
+  abort.signal.addEventListener("abort", ended, { once: true });
   const gzip = acceptsGzip(request);
   const waiting: SseMessage[] = [];
   let closing = false;
@@ -135,6 +155,22 @@ export function sseResponse(request: Request, run: (writer: SseWriter) => void |
     start(c) {
       controller = c;
       request.signal?.addEventListener("abort", () => abort.abort(), { once: true });
+      // Revoked (sign-out, a disabled account): end the stream now; the reply goes on being stored.
+      options.signal?.addEventListener("abort", () => {
+        if (finished) return;
+        finished = true;
+        waiting.length = 0;
+        try {
+          controller.close();
+        } catch { /* already closed */ }
+        abort.abort();
+      }, { once: true });
+      if (options.signal?.aborted) {
+        finished = true;
+        controller.close();
+        abort.abort();
+        return;
+      }
       Promise.resolve().then(() => run(writer)).catch((error) => {
         console.error("event stream failed:", error);
         writer.close();

@@ -11,8 +11,11 @@
   // htmx 4 honours formaction only on boosted forms. The composer's Regenerate and Continue buttons use it,
   // so the persistent composer form makes every streaming request (hx-sse follows the element that asked).
   // Each submission gets a fresh idempotency key; a reconnect reuses the request, and so the key.
+  // Every htmx request carries the session's anti-forgery token (forms also carry it as a hidden field).
+  const csrf = document.querySelector('meta[name="csrf-token"]');
   document.addEventListener("htmx:config:request", (event) => {
     const request = event.detail.ctx.request;
+    if (csrf && request.headers) request.headers["X-CSRF-Token"] = csrf.content;
     const submitter = request.submitter;
     if (submitter && submitter.hasAttribute("formaction")) {
       request.action = submitter.getAttribute("formaction");

@@ -22,8 +22,12 @@ import type { SnippetDraft } from "../knowledge/records.ts";
 import { defaultMinScore, retrieve } from "../knowledge/retrieve.ts";
 import { parseTaskArgs, runTask } from "./cli.ts";
 import { startProgress } from "./progress.ts";
+import { evaluatePhi, formatPhiReport } from "./eval_phi.ts";
+import { evaluateRedFlags, formatRedFlagReport } from "./eval_red_flags.ts";
 
 const USAGE = `Usage: deno task eval retrieval [--corpus DIR|FILE] [--source S]… [--json PATH]
+       deno task eval redflags [FILE…] [--json PATH]   red-flag recall and false-positive rate
+       deno task eval phi [FILE…] [--json PATH]        PHI redaction precision and recall
 
   --corpus   dataset file or directory (default: the sample corpus, data/corpus)
   --source   evaluate only questions from this source (repeatable; the index always holds everything)
@@ -71,8 +75,24 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (positionals[0] === "redflags" || positionals[0] === "phi") {
+    const files = positionals.slice(1);
+    const report = positionals[0] === "phi"
+      ? await evaluatePhi(files.length ? files : undefined)
+      : await evaluateRedFlags(files.length ? files : undefined);
+    console.log(
+      positionals[0] === "phi"
+        ? formatPhiReport(report as Awaited<ReturnType<typeof evaluatePhi>>)
+        : formatRedFlagReport(report as Awaited<ReturnType<typeof evaluateRedFlags>>),
+    );
+    const out = values.json ?? `.data/eval/${positionals[0]}.json`;
+    await Deno.mkdir(dirname(out), { recursive: true });
+    await Deno.writeTextFile(out, JSON.stringify(report, null, 2) + "\n");
+    console.log(`\nfigures written to ${out}`);
+    return 0;
+  }
   if (positionals[0] !== "retrieval") {
-    console.error(`Name what to evaluate: retrieval (PHI redaction comes with its own issue).\n\n${USAGE}`);
+    console.error(`Name what to evaluate: retrieval, redflags or phi.\n\n${USAGE}`);
     return 2;
   }
   const config = loadConfig(Deno.env.toObject());

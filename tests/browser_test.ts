@@ -40,6 +40,12 @@ async function withBrowser(
     ],
   });
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  // Sign in through the real form, as a clinician would.
+  await page.goto(base + "/login");
+  await page.fill('input[name="email"]', t.user.email);
+  await page.fill('input[name="password"]', t.user.password);
+  await Promise.all([page.waitForURL(base + "/"), page.click('button[type="submit"]')]);
   const problems: string[] = [];
   page.on("console", (message) => {
     if (message.type() === "error") problems.push(message.text());
@@ -49,7 +55,7 @@ async function withBrowser(
     if (response.status() >= 400) problems.push(`HTTP ${response.status()} for ${response.url()}`);
   });
   try {
-    await fn(page, `http://127.0.0.1:${server.addr.port}`, stub, t);
+    await fn(page, base, stub, t);
     assert.deepEqual(problems, [], "no script errors or CSP violations in the console");
   } finally {
     await browser.close();

@@ -4,7 +4,8 @@ import { openPglite } from "../db/client.ts";
 import { listMessages, type Message } from "../db/messages.ts";
 import { listSessions } from "../db/sessions.ts";
 import { startStub, type StubScript } from "./endpoint_stub.ts";
-import { startServer } from "./server_process.ts";
+import { signInOverHttp, startServer } from "./server_process.ts";
+import { findUserByEmail } from "../db/users.ts";
 import { sseReader, streamedText } from "./sse_client.ts";
 import { freePort } from "./test_app.ts";
 
@@ -39,10 +40,11 @@ async function withServer(
 }
 
 async function startReply(base: string, content: string) {
-  const created = await fetch(`${base}/sessions`, { method: "POST", redirect: "manual" });
+  const http = await signInOverHttp(base);
+  const created = await http.fetch(`/sessions`, { method: "POST", redirect: "manual" });
   await created.body?.cancel();
   const location = created.headers.get("location")!;
-  const response = await fetch(`${base}${location}/messages`, {
+  const response = await http.fetch(`${location}/messages`, {
     method: "POST",
     headers: { "hx-request": "true", "content-type": "application/x-www-form-urlencoded" },
     body: new URLSearchParams({ content }),
@@ -53,7 +55,8 @@ async function startReply(base: string, content: string) {
 async function storedReplies(dir: string): Promise<Message[]> {
   const database = await openPglite({ dataDir: join(dir, "pglite") });
   try {
-    const [session] = await listSessions(database.db);
+    const admin = await findUserByEmail(database.db, "admin@example.test");
+    const [session] = await listSessions(database.db, { ownerId: admin!.id });
     return (await listMessages(database.db, session.id)).filter((m) => m.role === "assistant");
   } finally {
     await database.close();

@@ -8,13 +8,23 @@ Deno.test(`home [${DRIVER}]: the layout loads the vendored, versioned htmx 4 and
     assert.match(response.headers.get("content-type") ?? "", /text\/html/);
     const html = await response.text();
     assert.ok(html.startsWith("<!doctype html>"));
-    assert.match(html, /<script src="\/static\/vendor\/htmx-4\.0\.1\.min\.js\?v=[0-9a-f]{12}" defer>/);
-    assert.match(html, /<script src="\/static\/vendor\/hx-sse-4\.0\.1\.min\.js\?v=[0-9a-f]{12}" defer>/);
+    const nonce = /script-src 'nonce-([^']+)'/.exec(response.headers.get("content-security-policy") ?? "")
+      ?.[1];
+    assert.ok(nonce, "scripts are allowed by a per-response nonce");
+    assert.match(
+      html,
+      /<script src="\/static\/vendor\/htmx-4\.0\.1\.min\.js\?v=[0-9a-f]{12}" nonce="[^"]+" defer>/,
+    );
+    assert.match(
+      html,
+      /<script src="\/static\/vendor\/hx-sse-4\.0\.1\.min\.js\?v=[0-9a-f]{12}" nonce="[^"]+" defer>/,
+    );
+    assert.ok(html.includes(`nonce="${nonce}"`));
     assert.match(html, /<link rel="stylesheet" href="\/static\/app\.css\?v=[0-9a-f]{12}">/);
     assert.match(html, /No model is configured\.<\/strong>/);
-    assert.match(html, /<script src="\/static\/app\.js\?v=[0-9a-f]{12}" defer>/);
+    assert.match(html, /<script src="\/static\/app\.js\?v=[0-9a-f]{12}" nonce="[^"]+" defer>/);
     assert.match(html, /does not replace clinical judgement/);
-    assert.match(response.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+    assert.doesNotMatch(response.headers.get("content-security-policy") ?? "", /unsafe-inline|unsafe-eval/);
   });
 });
 

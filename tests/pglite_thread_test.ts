@@ -93,7 +93,7 @@ Deno.test("pglite thread: drizzle, migrations and the query modules run on it, a
   try {
     const database = await openPglite({ dataDir: join(dir, "pglite") });
     const { total } = await migrate(database);
-    const session = await createSession(database.db, { title: "On the thread" });
+    const session = await createSession(database.db, { ownerId: null, title: "On the thread" });
     await database.close();
     const again = await openPglite({ dataDir: join(dir, "pglite") });
     assert.equal((await getSession(again.db, session.id))?.title, "On the thread");

@@ -80,3 +80,64 @@ export function startServer(env: Record<string, string>): ServerProcess {
     },
   };
 }
+
+/** A signed-in HTTP client of a running server. */
+export interface HttpSession {
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+}
+
+const ADMIN = { email: "admin@example.test", password: "process test password" };
+
+function cookieOf(response: Response, name: string): string | null {
+  for (const header of response.headers.getSetCookie()) {
+    const match = new RegExp(`^${name}=([^;]*)`).exec(header);
+    if (match) return match[1];
+  }
+  return null;
+}
+
+function hiddenToken(html: string): string {
+  const token = /name="_csrf" value="([^"]+)"/.exec(html)?.[1];
+  if (!token) throw new Error(`No _csrf field in:\n${html.slice(0, 500)}`);
+  return token;
+}
+
+/** Sets up the first admin (or signs in as them on a server that has one) through the real forms. */
+export async function signInOverHttp(base: string): Promise<HttpSession> {
+  let page = await fetch(`${base}/setup`, { redirect: "manual" });
+  let action = "/setup";
+  if (page.status === 303) {
+    await page.body?.cancel();
+    page = await fetch(`${base}/login`);
+    action = "/login";
+  }
+  const loginCookie = cookieOf(page, "rounds_login")!;
+  const token = hiddenToken(await page.text());
+  const body = new URLSearchParams({
+    _csrf: token,
+    email: ADMIN.email,
+    password: ADMIN.password,
+    confirm: ADMIN.password,
+  });
+  const signedIn = await fetch(`${base}${action}`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { cookie: `rounds_login=${loginCookie}`, "content-type": "application/x-www-form-urlencoded" },
+    body,
+  });
+  await signedIn.body?.cancel();
+  const session = cookieOf(signedIn, "rounds_session");
+  if (signedIn.status !== 303 || !session) throw new Error(`Signing in failed: HTTP ${signedIn.status}`);
+  const cookie = `rounds_session=${session}`;
+  const home = await fetch(`${base}/`, { headers: { cookie } });
+  const csrf = /name="csrf-token" content="([^"]+)"/.exec(await home.text())?.[1];
+  if (!csrf) throw new Error("The signed-in home page carries no csrf-token");
+  return {
+    fetch: (path, init = {}) => {
+      const headers = new Headers(init.headers);
+      headers.set("cookie", cookie);
+      headers.set("x-csrf-token", csrf);
+      return fetch(`${base}${path}`, { ...init, headers });
+    },
+  };
+}

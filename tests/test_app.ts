@@ -8,7 +8,11 @@ import type { Hono } from "hono";
 import postgres from "postgres";
 import { createApp } from "../app.ts";
 import { type Config, loadConfig } from "../config.ts";
-import { type Database, openPglite, openPostgres, wrapPglite } from "../db/client.ts";
+import { type Database, type Db, openPglite, openPostgres, wrapPglite } from "../db/client.ts";
+import type { UserRole } from "../db/schema.ts";
+import { createAuthSession, createUser, findUserByEmail } from "../db/users.ts";
+import { CSRF_HEADER, SESSION_COOKIE, sessionIdOf } from "../routes/auth.ts";
+import { hashPassword } from "../safety/passwords.ts";
 import { migrate } from "../db/migrate.ts";
 import type { InferenceStatus } from "../inference/health.ts";
 import { createRegistry, loadModels, type ModelRegistry } from "../inference/models.ts";
@@ -84,8 +88,79 @@ export interface TestApp {
   runner: GenerationRunner;
   models: ModelRegistry;
   config: Readonly<Config>;
+  /** A request as the default user (an admin), signed in, with the anti-forgery header. */
   request(path: string, init?: RequestInit): Promise<Response>;
+  /** A request with no session cookie. */
+  anonymous(path: string, init?: RequestInit): Promise<Response>;
+  /** The default user. */
+  user: TestUser;
+  /** Adds another user, signed in. */
+  addUser(role: UserRole, email?: string): Promise<TestUser>;
   close(): Promise<void>;
+}
+
+/** A signed-in test user and their requests. */
+export interface TestUser {
+  id: string;
+  email: string;
+  role: UserRole;
+  password: string;
+  /** The Cookie header value. */
+  cookie: string;
+  csrf: string;
+  sessionId: string;
+  /** A request with this user's cookie and anti-forgery header. */
+  request(path: string, init?: RequestInit): Promise<Response>;
+}
+
+/** Cheap scrypt for tests (the production cost is 2^15). */
+export const TEST_PASSWORD_COST = { N: 2 ** 10, r: 8, p: 1 };
+
+/** Password of every test user. */
+export const TEST_PASSWORD = "correct horse battery staple";
+
+/** Creates a user and signs them in directly in the database (no /login round trip). */
+export async function createSignedInUser(
+  app: Hono,
+  db: Db,
+  role: UserRole,
+  email: string,
+): Promise<TestUser> {
+  // A second app over the same database (another instance) signs the same user in again.
+  const user = await createUser(db, {
+    email,
+    role,
+    name: null,
+    passwordHash: await hashPassword(TEST_PASSWORD, TEST_PASSWORD_COST),
+  }) ?? await findUserByEmail(db, email);
+  if (!user) throw new Error(`Cannot create test user ${email}`);
+  const token = crypto.randomUUID() + crypto.randomUUID();
+  const sessionId = await sessionIdOf(token);
+  const csrf = crypto.randomUUID();
+  await createAuthSession(db, {
+    id: sessionId,
+    userId: user.id,
+    csrfToken: csrf,
+    absoluteMs: 12 * 3_600_000,
+    address: null,
+    userAgent: "test",
+  });
+  const cookie = `${SESSION_COOKIE}=${token}`;
+  return {
+    id: user.id,
+    email,
+    role,
+    password: TEST_PASSWORD,
+    cookie,
+    csrf,
+    sessionId,
+    request: async (path, init = {}) => {
+      const headers = new Headers(init.headers);
+      if (!headers.has("cookie")) headers.set("cookie", cookie);
+      if (!headers.has(CSRF_HEADER)) headers.set(CSRF_HEADER, csrf);
+      return await app.request(path, { ...init, headers });
+    },
+  };
 }
 
 /** Options for createTestApp. */
@@ -98,6 +173,8 @@ export interface TestAppOptions {
   runner?: Partial<RunnerOptions>;
   /** Files loadModels may read (MODELS_FILE, tokenizer configs), by path. */
   files?: Record<string, string>;
+  /** False: start with no accounts at all (first-run set-up); t.user and t.request then throw. */
+  users?: false;
 }
 
 /** Runner timings for tests: the same logic, shorter waits. */
@@ -136,6 +213,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     systemPrompt: config.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
     knowledge,
     roleplay: practiceRoleplay(database.db),
+    redactPhi: config.security.phiRedaction !== "off",
     options: { ...FAST_RUNNER, ...options.runner },
   });
   const app = createApp({
@@ -147,7 +225,15 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     models,
     runner,
     knowledge,
+    passwordCost: TEST_PASSWORD_COST,
   });
+  let users = 0;
+  const addUser = (role: UserRole, email?: string) =>
+    createSignedInUser(app, database.db, role, email ?? `user${++users}-${role}@example.test`);
+  const user = options.users === false ? null : await addUser("admin", "admin@example.test");
+  const noUser = (): never => {
+    throw new Error("This test app has no users (users: false)");
+  };
   return {
     app,
     database,
@@ -155,7 +241,12 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     runner,
     models,
     config,
-    request: async (path, init) => await app.request(path, init),
+    get user() {
+      return user ?? noUser();
+    },
+    addUser,
+    request: (path, init) => user ? user.request(path, init) : noUser(),
+    anonymous: async (path, init) => await app.request(path, init),
     close: async () => {
       // Let running generations store their end before the database goes away.
       await lifecycle.drain(0, { abortGraceMs: 5000 });

@@ -4,6 +4,7 @@
  * escaped text only; every page says the case is hypothetical.
  */
 import { raw } from "hono/html";
+import { CsrfField } from "./csrf.tsx";
 import { type CaseFlag, formatAge } from "../cases/consistency.ts";
 import {
   type Column,
@@ -174,6 +175,7 @@ export function LibraryResults(props: { view: LibraryView }) {
       <div class="empty">
         <p>The library is empty.</p>
         <form method="post" action="/cases/examples" class="inline-form">
+          <CsrfField />
           <button type="submit">Add the {view.exampleCount} example cases</button>
         </form>
         <p class="muted">Or import a case file below (JSON exported from Rounds).</p>
@@ -232,6 +234,7 @@ function ImportForm(props: { errors: FieldError[]; text?: string }) {
     <section class="case-import" aria-labelledby="import-heading">
       <h2 id="import-heading">Import a case</h2>
       <form method="post" action="/cases/import" enctype="multipart/form-data">
+        <CsrfField />
         <label>
           Case file (JSON)
           <input type="file" name="file" accept="application/json,.json" />
@@ -284,6 +287,9 @@ export function importErrorPage(page: PageContext, errors: FieldError[], text: s
 export function casePage(page: PageContext, view: CaseView): string {
   const { summary, value: c } = view;
   const old = view.version !== summary.currentVersion;
+  const user = page.user;
+  const canEdit = Boolean(user && (user.role === "admin" || summary.ownerId === user.id));
+  const canWrite = Boolean(user && user.role !== "clinician");
   return renderPage(
     page,
     c.title,
@@ -296,13 +302,16 @@ export function casePage(page: PageContext, view: CaseView): string {
       {old && (
         <div class="notice" role="note">
           You are looking at version {view.version}. The current version is {summary.currentVersion}.
-          <form
-            method="post"
-            action={`/cases/${summary.id}/versions/${view.version}/restore`}
-            class="inline-form"
-          >
-            <button type="submit">Restore version {view.version}</button>
-          </form>
+          {canEdit && (
+            <form
+              method="post"
+              action={`/cases/${summary.id}/versions/${view.version}/restore`}
+              class="inline-form"
+            >
+              <CsrfField />
+              <button type="submit">Restore version {view.version}</button>
+            </form>
+          )}
         </div>
       )}
       <header class="case-head">
@@ -311,10 +320,17 @@ export function casePage(page: PageContext, view: CaseView): string {
           {c.specialty} · {c.setting} · {c.difficulty} · for {c.learnerLevel}
           {c.tags.length > 0 && ` · ${c.tags.join(", ")}`}
         </p>
-        {!old && <CaseActions id={summary.id} />}
+        {!old && (
+          <CaseActions
+            id={summary.id}
+            canEdit={canEdit}
+            canWrite={canWrite}
+            shared={summary.ownerId === null ? null : summary.shared}
+          />
+        )}
       </header>
       <Flags flags={view.flags} />
-      <CaseBody c={c} caseId={summary.id} editable={!old} />
+      <CaseBody c={c} caseId={summary.id} editable={!old && canEdit} />
       <History
         id={summary.id}
         versions={view.versions}
@@ -325,7 +341,7 @@ export function casePage(page: PageContext, view: CaseView): string {
   );
 }
 
-function CaseActions(props: { id: string }) {
+function CaseActions(props: { id: string; canEdit: boolean; canWrite: boolean; shared: boolean | null }) {
   const { id } = props;
   return (
     <div class="case-actions">
@@ -333,12 +349,28 @@ function CaseActions(props: { id: string }) {
       <a class="button" href={`/cases/${id}.md`} download>Markdown</a>
       <a class="button" href={`/cases/${id}.json`} download>JSON</a>
       <form method="post" action={`/cases/${id}/practice`} class="inline-form">
+        <CsrfField />
         <button type="submit">Practise with a simulated patient</button>
       </form>
-      <form method="post" action={`/cases/${id}/duplicate`} class="inline-form">
-        <button type="submit">Duplicate</button>
-      </form>
-      <a class="button danger" href={`/cases/${id}/delete`}>Delete…</a>
+      {props.canWrite && (
+        <form method="post" action={`/cases/${id}/duplicate`} class="inline-form">
+          <CsrfField />
+          <button type="submit">Duplicate</button>
+        </form>
+      )}
+      {props.canEdit && props.shared !== null && (
+        <form method="post" action={`/cases/${id}/share`} class="inline-form">
+          <CsrfField />
+          <input type="hidden" name="shared" value={props.shared ? "off" : "on"} />
+          <button type="submit" aria-describedby={`share-state-${id}`}>
+            {props.shared ? "Stop sharing" : "Share with everyone"}
+          </button>
+          <span class="muted" id={`share-state-${id}`}>
+            {props.shared ? "Shared: every signed-in user can read it" : "Private: only you can see it"}
+          </span>
+        </form>
+      )}
+      {props.canEdit && <a class="button danger" href={`/cases/${id}/delete`}>Delete…</a>}
     </div>
   );
 }
@@ -588,6 +620,7 @@ export function SectionEditor(
         hx-swap="outerHTML"
         {...{ "hx-status:422": "target:#section-" + section.name + " swap:outerHTML" }}
       >
+        <CsrfField />
         <input type="hidden" name="base_version" value={String(props.version)} />
         {section.fields.map((field) => (
           <FieldInput field={field} value={getPath(props.c, field.path)} errors={errorsAt(field.path)} />
@@ -889,6 +922,7 @@ export function deleteConfirmPage(page: PageContext, summary: CaseSummary, versi
         you may want it back.
       </p>
       <form method="post" action={`/cases/${summary.id}/delete`} class="inline-form">
+        <CsrfField />
         <button type="submit" class="danger">Delete the case</button>
         <a class="button" href={`/cases/${summary.id}`}>Keep it</a>
       </form>
@@ -1037,6 +1071,7 @@ function NewCaseFormView(props: { form: NewCaseForm }) {
         "hx-status:5xx": "target:#generation-status swap:innerHTML",
       }}
     >
+      <CsrfField />
       <label>
         Specialty
         <input name="specialty" required maxlength={80} value={values.specialty} {...invalid("specialty")} />

@@ -3,6 +3,7 @@
  * Model output is rendered only through renderMarkdown (sanitized) or as escaped text.
  */
 import type { Child } from "hono/jsx";
+import { CsrfField } from "./csrf.tsx";
 import { raw } from "hono/html";
 import type { Message } from "../db/messages.ts";
 import type { ChatSession, SessionSummary } from "../db/sessions.ts";
@@ -10,6 +11,8 @@ import type { CitedSource } from "../db/snippets.ts";
 import { linkCitations, renderMarkdown, type SafeHtml } from "../safety/markdown.ts";
 import { renderPage } from "./layout.tsx";
 import type { PageContext } from "./page.ts";
+import { describeRedactions, type PhiType } from "../safety/phi.ts";
+import type { RedFlag } from "../safety/red_flags.ts";
 
 /** Shown under every answer. */
 export const DISCLAIMER =
@@ -109,6 +112,7 @@ function NoModelNotice() {
 function NewSessionForm(props: { models: ModelOption[] }) {
   return (
     <form method="post" action="/sessions" class="new-session">
+      <CsrfField />
       {props.models.length > 1 && (
         <label>
           Model{" "}
@@ -159,6 +163,7 @@ export function sessionPage(page: PageContext, view: SessionView): string {
     <div class="chat-layout">
       <aside class="sidebar" aria-label="Sessions and settings">
         <form method="post" action="/sessions">
+          <CsrfField />
           <button type="submit" class="wide">New session</button>
         </form>
         <details class="sidebar-sessions" open>
@@ -175,6 +180,7 @@ export function sessionPage(page: PageContext, view: SessionView): string {
           hx-swap="innerHTML"
           class="sidebar-action"
         >
+          <CsrfField />
           <button type="submit" class="secondary wide">Clear chat</button>
         </form>
       </aside>
@@ -215,6 +221,7 @@ function PracticeBanner(props: { session: ChatSession }) {
           ? <a class="button" href={`/sessions/${session.id}/debrief`}>See the debrief</a>
           : null}
         <form method="post" action={`/sessions/${session.id}/debrief`} class="inline-form">
+          <CsrfField />
           <button type="submit">{session.debrief ? "Debrief again" : "End and debrief"}</button>
         </form>
       </div>
@@ -230,6 +237,7 @@ function SessionHeader(props: { session: ChatSession }) {
       <details class="session-menu">
         <summary>Rename or delete</summary>
         <form method="post" action={`/sessions/${session.id}/rename`} class="inline-form">
+          <CsrfField />
           <label>
             Title <input name="title" value={session.title} maxlength={120} required />
           </label>
@@ -242,6 +250,7 @@ function SessionHeader(props: { session: ChatSession }) {
           hx-post={`/sessions/${session.id}/delete`}
           hx-confirm="Delete this session and all its messages? This cannot be undone."
         >
+          <CsrfField />
           <button type="submit" class="danger">Delete session</button>
         </form>
       </details>
@@ -299,13 +308,84 @@ export function Transcript(
   );
 }
 
-/** A clinician's message. */
+/** Identifiers found in a user message, as stored with it (no original values in storage mode). */
+export interface StoredRedactions {
+  /** "inference": the stored text is the original, and start/end mark what the model did not see. */
+  mode: "inference" | "storage";
+  items: { type: PhiType; placeholder: string; start?: number; end?: number }[];
+}
+
+/** A clinician's message, with the emergency banner when it describes one and what was redacted from it. */
 export function UserMessage(props: { message: Message }) {
+  const { message } = props;
+  const flags = Array.isArray(message.redFlags) ? message.redFlags as RedFlag[] : [];
+  const redactions = message.redactions as StoredRedactions | null;
   return (
-    <article class="msg user" id={`m-${props.message.id}`}>
-      <header class="msg-head">You</header>
-      <div class="msg-body plain" hx-ignore>{props.message.content}</div>
-    </article>
+    <>
+      <article class="msg user" id={`m-${message.id}`}>
+        <header class="msg-head">You</header>
+        <div class="msg-body plain" hx-ignore>
+          {redactions?.mode === "inference"
+            ? <MarkedText text={message.content} items={redactions.items} />
+            : message.content}
+        </div>
+        {redactions && redactions.items.length > 0 && (
+          <p class="redaction-note">
+            {redactions.mode === "storage"
+              ? `Removed before storing and before sending to the model: ${
+                describeRedactions(redactions.items)
+              }.`
+              : `Replaced with placeholders before sending to the model: ${
+                describeRedactions(redactions.items)
+              } (marked above).`}{" "}
+            Detection is automatic and can miss identifiers; leave out what the question does not need.
+          </p>
+        )}
+      </article>
+      {flags.length > 0 && <EmergencyBanner flags={flags} />}
+    </>
+  );
+}
+
+/** Text with the redacted spans marked (each names its placeholder). */
+function MarkedText(props: { text: string; items: StoredRedactions["items"] }) {
+  const spans = props.items
+    .filter((i) => typeof i.start === "number" && typeof i.end === "number" && i.end! > i.start!)
+    .sort((a, b) => a.start! - b.start!);
+  const parts: Child[] = [];
+  let at = 0;
+  for (const span of spans) {
+    if (span.start! < at || span.end! > props.text.length) continue;
+    parts.push(props.text.slice(at, span.start));
+    parts.push(
+      <mark class="phi" title={`The model saw ${span.placeholder}`}>
+        {props.text.slice(span.start, span.end)}
+      </mark>,
+    );
+    at = span.end!;
+  }
+  parts.push(props.text.slice(at));
+  return <>{parts}</>;
+}
+
+/** Shown above the reply when the clinician's message describes an emergency, whatever the model writes. */
+export function EmergencyBanner(props: { flags: RedFlag[] }) {
+  return (
+    <aside class="emergency" role="alert">
+      <h2>Possible emergency: call local emergency services now</h2>
+      <p>
+        This message describes signs that can mean a medical emergency. If the patient has them now, call your
+        local emergency number (911, 112, 999) or follow your unit's emergency protocol; do not wait for this
+        reply. Rounds spotted this from the words used, not from an examination, and can be wrong either way.
+      </p>
+      <ul>
+        {props.flags.map((f) => (
+          <li>
+            <strong>{f.label}</strong>: {f.advice}
+          </li>
+        ))}
+      </ul>
+    </aside>
   );
 }
 
@@ -448,6 +528,7 @@ export function Feedback(props: { message: Message; sessionId: string; saved?: b
   return (
     <div class="feedback" id={`feedback-${m.id}`}>
       <form method="post" action={action} class="rate" {...target}>
+        <CsrfField />
         <input type="hidden" name="correction" value={m.correction ?? ""} />
         <button
           type="submit"
@@ -475,6 +556,7 @@ export function Feedback(props: { message: Message; sessionId: string; saved?: b
       <details class="correction" open={m.correction ? true : undefined}>
         <summary>{m.correction ? "Your correction" : "Suggest a correction"}</summary>
         <form method="post" action={action} {...target}>
+          <CsrfField />
           <input
             type="hidden"
             name="rating"
@@ -578,6 +660,7 @@ export function Composer(props: { sessionId: string; maxChars: number }) {
         "hx-status:5xx": "target:#composer-error swap:innerHTML",
       }}
     >
+      <CsrfField />
       <input type="hidden" name="client_id" value="" />
       <label for="composer-input" class="sr-only">Your question</label>
       <textarea
@@ -613,6 +696,7 @@ export function SettingsForm(props: { sessionId: string; models: ModelOption[]; 
       hx-swap="outerHTML"
       {...{ "hx-status:422": "target:this swap:outerHTML" }}
     >
+      <CsrfField />
       <h2>Settings</h2>
       {props.models.length > 0
         ? (

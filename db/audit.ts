@@ -1,0 +1,68 @@
+/**
+ * The audit log: append and read. There is deliberately no update or delete here (and the database refuses
+ * both, see migration 0009).
+ */
+import { and, desc, eq, gte, like, lt, type SQL } from "drizzle-orm";
+import type { Db } from "./client.ts";
+import { isUuid } from "./ids.ts";
+import { auditLog } from "./schema.ts";
+
+/** One stored audit entry. */
+export type AuditEntry = typeof auditLog.$inferSelect;
+
+/** What happened: who, what, to which object, from where, with what outcome. */
+export interface AuditEvent {
+  userId?: string | null;
+  actor: string;
+  action: string;
+  objectType?: string | null;
+  objectId?: string | null;
+  address?: string | null;
+  outcome?: string | null;
+}
+
+/** Appends one entry. */
+export async function recordAudit(db: Db, event: AuditEvent): Promise<void> {
+  await db.insert(auditLog).values({
+    userId: event.userId ?? null,
+    actor: event.actor.slice(0, 320),
+    action: event.action,
+    objectType: event.objectType ?? null,
+    objectId: event.objectId?.slice(0, 200) ?? null,
+    address: event.address?.slice(0, 100) ?? null,
+    outcome: event.outcome?.slice(0, 100) ?? null,
+  });
+}
+
+/** Filters for the admin page; every one optional. */
+export interface AuditFilter {
+  userId?: string;
+  /** An action, or a prefix ending in "." ("case." for every case action). */
+  action?: string;
+  objectType?: string;
+  objectId?: string;
+  since?: Date;
+  until?: Date;
+  /** Entries older than this id (the next page). */
+  before?: number;
+}
+
+/** Entries matching a filter, newest first. */
+export async function listAudit(db: Db, filter: AuditFilter, limit = 100): Promise<AuditEntry[]> {
+  const conditions: SQL[] = [];
+  if (filter.userId && isUuid(filter.userId)) conditions.push(eq(auditLog.userId, filter.userId));
+  if (filter.action) {
+    conditions.push(
+      filter.action.endsWith(".")
+        ? like(auditLog.action, `${filter.action.replace(/[%_\\]/g, "\\$&")}%`)
+        : eq(auditLog.action, filter.action),
+    );
+  }
+  if (filter.objectType) conditions.push(eq(auditLog.objectType, filter.objectType));
+  if (filter.objectId) conditions.push(eq(auditLog.objectId, filter.objectId));
+  if (filter.since) conditions.push(gte(auditLog.at, filter.since));
+  if (filter.until) conditions.push(lt(auditLog.at, filter.until));
+  if (filter.before) conditions.push(lt(auditLog.id, filter.before));
+  return await db.select().from(auditLog).where(conditions.length ? and(...conditions) : undefined)
+    .orderBy(desc(auditLog.id)).limit(limit);
+}

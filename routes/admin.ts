@@ -1,0 +1,172 @@
+/**
+ * Administration: users (add, disable, enable, change role) and the audit log. Mounted behind requireRole(admin).
+ */
+import { type Context, Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { type AuditFilter, listAudit } from "../db/audit.ts";
+import type { Db } from "../db/client.ts";
+import { USER_ROLES, type UserRole } from "../db/schema.ts";
+import {
+  countActiveAdmins,
+  createUser,
+  findUserByEmail,
+  getUser,
+  listUsers,
+  normaliseEmail,
+  revokeUserSessions,
+  setUserDisabled,
+  setUserRole,
+} from "../db/users.ts";
+import { DEFAULT_COST, hashPassword, passwordProblem, type ScryptCost } from "../safety/passwords.ts";
+import { auditPage, type NewUserForm, usersPage } from "../views/admin.tsx";
+import type { PageContext } from "../views/page.ts";
+import { auditAdmin } from "./access.ts";
+import { signedInUser, type StreamGuard } from "./auth.ts";
+
+/** What the admin routes need. */
+export interface AdminDeps {
+  db: Db;
+  trustProxy: boolean;
+  guard: StreamGuard;
+  pageContext: (c: Context, path?: string) => PageContext;
+  passwordCost?: ScryptCost;
+}
+
+const AUDIT_PAGE_SIZE = 100;
+
+function field(form: Record<string, unknown>, name: string): string {
+  const value = form[name];
+  return typeof value === "string" ? value : "";
+}
+
+function parseDay(raw: string | undefined, endOfDay: boolean): Date | undefined {
+  if (!raw || !/^\d{4}-\d{2}-\d{2}$/.test(raw)) return undefined;
+  const day = new Date(`${raw}T00:00:00Z`);
+  if (Number.isNaN(day.getTime())) return undefined;
+  return endOfDay ? new Date(day.getTime() + 86_400_000) : day;
+}
+
+/** The admin routes. */
+export function adminRoutes(deps: AdminDeps): Hono {
+  const app = new Hono();
+  const { db } = deps;
+
+  const showUsers = async (c: Context, form: NewUserForm | null, status: 200 | 422 = 200) =>
+    c.html(
+      usersPage(deps.pageContext(c, "/admin"), {
+        users: await listUsers(db),
+        me: signedInUser(c).id,
+        form: form ?? { email: "", name: "", role: "clinician", errors: [] },
+        saved: c.req.query("saved") ?? null,
+      }),
+      status,
+    );
+
+  app.get("/admin", (c) => c.redirect("/admin/users", 303));
+  app.get("/admin/users", (c) => showUsers(c, null));
+
+  app.post("/admin/users", async (c) => {
+    const form = await c.req.parseBody();
+    const email = normaliseEmail(field(form, "email"));
+    const role = field(form, "role") as UserRole;
+    const password = field(form, "password");
+    const view: NewUserForm = {
+      email: field(form, "email").slice(0, 254),
+      name: field(form, "name").slice(0, 120),
+      role: USER_ROLES.includes(role) ? role : "clinician",
+      errors: [],
+    };
+    if (!email) view.errors.push("Enter a valid email address");
+    if (!USER_ROLES.includes(role)) view.errors.push(`Choose a role: ${USER_ROLES.join(", ")}`);
+    const problem = passwordProblem(password);
+    if (problem) view.errors.push(problem);
+    if (email && await findUserByEmail(db, email)) {
+      view.errors.push(`There is already an account for ${email}`);
+    }
+    if (view.errors.length > 0) return showUsers(c, view, 422);
+    const user = await createUser(db, {
+      email: email!,
+      name: view.name,
+      role,
+      passwordHash: await hashPassword(password, deps.passwordCost ?? DEFAULT_COST),
+    });
+    if (!user) return showUsers(c, { ...view, errors: [`There is already an account for ${email}`] }, 422);
+    await auditAdmin(c, deps, { action: "user.create", objectId: user.id, outcome: role });
+    return c.redirect(`/admin/users?saved=${encodeURIComponent(`Added ${user.email} (${role})`)}`, 303);
+  });
+
+  app.post("/admin/users/:userId/:change{disable|enable|role|signout}", async (c) => {
+    const target = await getUser(db, c.req.param("userId"));
+    if (!target) throw new HTTPException(404, { message: "There is no such user." });
+    const me = signedInUser(c);
+    const change = c.req.param("change");
+    const form = await c.req.parseBody();
+    const lastAdmin = target.role === "admin" && !target.disabledAt && await countActiveAdmins(db) <= 1;
+    let message: string;
+    if (change === "disable") {
+      if (target.id === me.id) {
+        throw new HTTPException(409, { message: "You cannot disable your own account." });
+      }
+      if (lastAdmin) throw new HTTPException(409, { message: "This is the last active administrator." });
+      const ids = await revokeUserSessions(db, target.id);
+      await setUserDisabled(db, target.id, true);
+      deps.guard.revoke(ids);
+      message = `Disabled ${target.email} and signed them out everywhere`;
+    } else if (change === "enable") {
+      await setUserDisabled(db, target.id, false);
+      message = `Enabled ${target.email}`;
+    } else if (change === "signout") {
+      deps.guard.revoke(await revokeUserSessions(db, target.id));
+      message = `Signed ${target.email} out everywhere`;
+    } else {
+      const role = field(form, "role") as UserRole;
+      if (!USER_ROLES.includes(role)) {
+        throw new HTTPException(422, { message: `Choose a role: ${USER_ROLES.join(", ")}` });
+      }
+      if (lastAdmin && role !== "admin") {
+        throw new HTTPException(409, {
+          message: "This is the last active administrator; make another first.",
+        });
+      }
+      await setUserRole(db, target.id, role);
+      message = `${target.email} is now ${role === "admin" ? "an" : "a"} ${role}`;
+    }
+    await auditAdmin(c, deps, {
+      action: `user.${change}`,
+      objectId: target.id,
+      outcome: change === "role" ? field(form, "role") : undefined,
+    });
+    return c.redirect(`/admin/users?saved=${encodeURIComponent(message)}`, 303);
+  });
+
+  app.get("/admin/audit", async (c) => {
+    const q = c.req.query();
+    const user = q.user ? await findUserByEmail(db, q.user.trim().toLowerCase()) : null;
+    const before = Number(q.before);
+    const filter: AuditFilter = {
+      userId: user?.id,
+      action: q.action?.trim() || undefined,
+      objectType: q.type?.trim() || undefined,
+      objectId: q.object?.trim() || undefined,
+      since: parseDay(q.from, false),
+      until: parseDay(q.to, true),
+      before: Number.isSafeInteger(before) && before > 0 ? before : undefined,
+    };
+    const entries = q.user && !user ? [] : await listAudit(db, filter, AUDIT_PAGE_SIZE + 1);
+    return c.html(auditPage(deps.pageContext(c, "/admin"), {
+      entries: entries.slice(0, AUDIT_PAGE_SIZE),
+      query: {
+        user: q.user ?? "",
+        action: q.action ?? "",
+        type: q.type ?? "",
+        object: q.object ?? "",
+        from: q.from ?? "",
+        to: q.to ?? "",
+      },
+      unknownUser: Boolean(q.user && !user),
+      nextBefore: entries.length > AUDIT_PAGE_SIZE ? entries[AUDIT_PAGE_SIZE - 1].id : null,
+    }));
+  });
+
+  return app;
+}

@@ -1,0 +1,491 @@
+/**
+ * Accounts on the web: sign-in, sign-out, first-run set-up, and the middleware that puts a signed-in user on
+ * every other request, checks where state-changing requests come from, and closes a revoked user's streams.
+ */
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { HTTPException } from "hono/http-exception";
+import type { SecurityConfig } from "../config.ts";
+import { recordAudit } from "../db/audit.ts";
+import type { Db } from "../db/client.ts";
+import type { UserRole } from "../db/schema.ts";
+import {
+  clearEvents,
+  countEvent,
+  createAuthSession,
+  createFirstAdmin,
+  findSignedIn,
+  findUserByEmail,
+  hasUsers,
+  liveAuthSessions,
+  normaliseEmail,
+  peekEvents,
+  revokeAuthSession,
+  type SignedIn,
+  touchAuthSession,
+} from "../db/users.ts";
+import {
+  DEFAULT_COST,
+  hashPassword,
+  passwordProblem,
+  type ScryptCost,
+  verifyPassword,
+} from "../safety/passwords.ts";
+import { loginPage, setupPage } from "../views/auth.tsx";
+import { CSRF_FIELD } from "../views/csrf.tsx";
+import type { PageContext } from "../views/page.ts";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    /** The signed-in user and session (set by requireSignIn). */
+    auth: SignedIn;
+    /** The sign-in form's anti-forgery token, before anyone is signed in. */
+    loginCsrf: string;
+  }
+}
+
+/** The cookie that carries the session token. */
+export const SESSION_COOKIE = "rounds_session";
+/** The cookie that pairs with the sign-in form's hidden token (double submit, before a session exists). */
+const LOGIN_COOKIE = "rounds_login";
+/** Header htmx requests carry the session's anti-forgery token in (static/app.js sets it). */
+export const CSRF_HEADER = "x-csrf-token";
+
+/** Failed sign-ins an account may have per window before it is locked for the rest of the window. */
+export const LOGIN_FAILURES_PER_ACCOUNT = 5;
+/** Sign-in attempts one address may make per window. */
+export const LOGIN_ATTEMPTS_PER_ADDRESS = 30;
+/** The sign-in rate-limit window. */
+export const LOGIN_WINDOW_MS = 15 * 60_000;
+
+const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/** What the account routes and middleware need. */
+export interface AuthDeps {
+  db: Db;
+  security: Readonly<SecurityConfig>;
+  guard: StreamGuard;
+  pageContext: (c: Context, path?: string) => PageContext;
+  /** scrypt cost for new passwords (tests lower it). */
+  passwordCost?: ScryptCost;
+}
+
+function randomToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** The stored id of a session token: its SHA-256, so a database leak does not hand out live cookies. */
+export async function sessionIdOf(token: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The client's address: the connection's, or X-Forwarded-For's first hop behind a trusted proxy. */
+export function clientAddress(c: Context, trustProxy: boolean): string | null {
+  if (trustProxy) {
+    const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim();
+    if (forwarded) return forwarded.slice(0, 100);
+  }
+  const env = c.env as { remoteAddr?: { hostname?: string } } | undefined;
+  return env?.remoteAddr?.hostname ?? null;
+}
+
+/** True when the request came to localhost over plain HTTP, where a Secure cookie would not be sent back. */
+function isLocalHttp(c: Context): boolean {
+  const url = new URL(c.req.url);
+  return url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+}
+
+function cookieOptions(c: Context, maxAgeSeconds?: number) {
+  return {
+    httpOnly: true,
+    secure: !isLocalHttp(c),
+    sameSite: "Lax" as const,
+    path: "/",
+    ...(maxAgeSeconds ? { maxAge: maxAgeSeconds } : {}),
+  };
+}
+
+/** A path on this site to return to after signing in; "/" for anything else. */
+export function safeNext(raw: string | undefined | null): string {
+  const next = (raw ?? "").trim();
+  return /^\/(?![\/\\])[^\s]*$/.test(next) && next.length <= 2000 ? next : "/";
+}
+
+/** Starts a session for a user: the cookie, and the row it points to. */
+export async function signIn(
+  c: Context,
+  deps: Pick<AuthDeps, "db" | "security">,
+  userId: string,
+): Promise<void> {
+  const token = randomToken();
+  await createAuthSession(deps.db, {
+    id: await sessionIdOf(token),
+    userId,
+    csrfToken: randomToken(),
+    absoluteMs: deps.security.sessionAbsoluteMs,
+    address: clientAddress(c, deps.security.trustProxy),
+    userAgent: c.req.header("user-agent") ?? null,
+  });
+  setCookie(c, SESSION_COOKIE, token, cookieOptions(c, Math.round(deps.security.sessionAbsoluteMs / 1000)));
+  deleteCookie(c, LOGIN_COOKIE, { path: "/" });
+}
+
+function loginToken(c: Context): string {
+  const existing = getCookie(c, LOGIN_COOKIE);
+  const token = existing && /^[\w-]{20,64}$/.test(existing) ? existing : randomToken();
+  if (token !== existing) setCookie(c, LOGIN_COOKIE, token, cookieOptions(c, 3600));
+  c.set("loginCsrf", token);
+  return token;
+}
+
+function checkLoginToken(c: Context, form: Record<string, unknown>): void {
+  const cookie = getCookie(c, LOGIN_COOKIE);
+  const sent = form[CSRF_FIELD];
+  if (!cookie || typeof sent !== "string" || sent !== cookie) {
+    throw new HTTPException(403, {
+      message: "This form has expired or did not come from Rounds. Reload the page and try again.",
+    });
+  }
+}
+
+/** Sign-in, sign-out and first-run set-up. */
+export function authRoutes(deps: AuthDeps): Hono {
+  const app = new Hono();
+  const { db, security } = deps;
+  const cost = deps.passwordCost ?? DEFAULT_COST;
+  // A hash to verify against when the account does not exist, so timing does not say which emails exist.
+  let decoy: Promise<string> | null = null;
+  let usersExist = false;
+  const anyUsers = async () => usersExist ||= await hasUsers(db);
+
+  app.get("/login", async (c) => {
+    if (!(await anyUsers())) return c.redirect("/setup", 303);
+    loginToken(c);
+    const reason = c.req.query("reason");
+    return c.html(loginPage(deps.pageContext(c), {
+      email: "",
+      next: safeNext(c.req.query("next")),
+      notice: reason === "expired"
+        ? "Your session ended. Sign in again to carry on; nothing you sent was lost."
+        : reason === "signed-out"
+        ? "You are signed out."
+        : undefined,
+    }));
+  });
+
+  app.post("/login", async (c) => {
+    const form = await c.req.parseBody();
+    checkLoginToken(c, form);
+    loginToken(c);
+    const rawEmail = typeof form.email === "string" ? form.email : "";
+    const password = typeof form.password === "string" ? form.password : "";
+    const next = safeNext(typeof form.next === "string" ? form.next : "/");
+    const email = normaliseEmail(rawEmail) ?? rawEmail.trim().toLowerCase().slice(0, 254);
+    const address = clientAddress(c, security.trustProxy);
+    const refuse = (status: 401 | 429, error: string) =>
+      c.html(loginPage(deps.pageContext(c), { email: rawEmail.slice(0, 254), next, error }), status);
+
+    const byAddress = await countEvent(db, `login:address:${address ?? "unknown"}`, LOGIN_WINDOW_MS);
+    const accountKey = `login:account:${email}`;
+    const failures = await peekEvents(db, accountKey, LOGIN_WINDOW_MS);
+    if (byAddress.count > LOGIN_ATTEMPTS_PER_ADDRESS || failures >= LOGIN_FAILURES_PER_ACCOUNT) {
+      await recordAudit(db, {
+        actor: email || "anonymous",
+        action: "login.limited",
+        address,
+        outcome: "429",
+      });
+      const minutes = Math.ceil(byAddress.resetInSeconds / 60);
+      c.header("Retry-After", String(byAddress.resetInSeconds));
+      return refuse(
+        429,
+        `Too many sign-in attempts. Wait ${minutes} minute${minutes === 1 ? "" : "s"} and try again, ` +
+          `or ask an administrator to check the account.`,
+      );
+    }
+    const user = email ? await findUserByEmail(db, email) : null;
+    const valid = password.length > 0 && password.length <= 1024 &&
+      await verifyPassword(
+        password,
+        user?.passwordHash ?? await (decoy ??= hashPassword(randomToken(), cost)),
+      );
+    if (!user || !valid || user.disabledAt) {
+      await countEvent(db, accountKey, LOGIN_WINDOW_MS);
+      await recordAudit(db, {
+        userId: user?.id,
+        actor: email || "anonymous",
+        action: "login.failed",
+        address,
+        outcome: user?.disabledAt && valid ? "disabled" : "wrong email or password",
+      });
+      return refuse(401, "That email and password do not match an active account.");
+    }
+    await clearEvents(db, accountKey);
+    await signIn(c, deps, user.id);
+    await recordAudit(db, { userId: user.id, actor: user.email, action: "login.succeeded", address });
+    return c.redirect(next, 303);
+  });
+
+  app.post("/logout", async (c) => {
+    const token = getCookie(c, SESSION_COOKIE);
+    if (token) {
+      const id = await sessionIdOf(token);
+      // Even an idle-expired session may sign out (and should be revoked at once).
+      const signedIn = await findSignedIn(db, id, 365 * 86_400_000);
+      if (signedIn) {
+        const form = await c.req.parseBody();
+        const sent = c.req.header(CSRF_HEADER) ??
+          (typeof form[CSRF_FIELD] === "string" ? form[CSRF_FIELD] : "");
+        if (sent !== signedIn.csrfToken) {
+          throw new HTTPException(403, {
+            message: "This sign-out did not come from a Rounds page. Try again.",
+          });
+        }
+        await revokeAuthSession(db, id);
+        deps.guard.revoke([id]);
+        await recordAudit(db, {
+          userId: signedIn.user.id,
+          actor: signedIn.user.email,
+          action: "logout",
+          address: clientAddress(c, security.trustProxy),
+        });
+      }
+    }
+    deleteCookie(c, SESSION_COOKIE, { path: "/", secure: !isLocalHttp(c) });
+    if (c.req.header("hx-request")) {
+      c.header("HX-Redirect", "/login?reason=signed-out");
+      return c.body(null, 204);
+    }
+    return c.redirect("/login?reason=signed-out", 303);
+  });
+
+  app.get("/setup", async (c) => {
+    if (await anyUsers()) return c.redirect("/login", 303);
+    loginToken(c);
+    return c.html(setupPage(deps.pageContext(c), { email: "", name: "", errors: [] }));
+  });
+
+  app.post("/setup", async (c) => {
+    if (await anyUsers()) {
+      throw new HTTPException(403, { message: "Rounds is already set up. Sign in instead." });
+    }
+    const form = await c.req.parseBody();
+    checkLoginToken(c, form);
+    loginToken(c);
+    const field = (name: string) => typeof form[name] === "string" ? form[name] as string : "";
+    const email = normaliseEmail(field("email"));
+    const password = field("password");
+    const errors: string[] = [];
+    if (!email) errors.push("Enter a valid email address");
+    const problem = passwordProblem(password);
+    if (problem) errors.push(problem);
+    else if (password !== field("confirm")) errors.push("The two passwords differ");
+    const view = { email: field("email").slice(0, 254), name: field("name").slice(0, 120), errors };
+    if (errors.length > 0) return c.html(setupPage(deps.pageContext(c), view), 422);
+    const admin = await createFirstAdmin(db, {
+      email: email!,
+      name: field("name").slice(0, 120),
+      passwordHash: await hashPassword(password, cost),
+    });
+    if (!admin) throw new HTTPException(403, { message: "Rounds is already set up. Sign in instead." });
+    usersExist = true;
+    await recordAudit(db, {
+      userId: admin.id,
+      actor: admin.email,
+      action: "user.create",
+      objectType: "user",
+      objectId: admin.id,
+      address: clientAddress(c, security.trustProxy),
+      outcome: "first admin (set-up)",
+    });
+    await signIn(c, deps, admin.id);
+    return c.redirect("/", 303);
+  });
+
+  return app;
+}
+
+/**
+ * Refuses state-changing requests that a browser says came from another site (Sec-Fetch-Site, Origin). The
+ * session token check below catches the rest; this one also covers the sign-in form.
+ */
+export function checkOrigin(): MiddlewareHandler {
+  return async (c, next) => {
+    if (UNSAFE_METHODS.has(c.req.method)) {
+      const site = c.req.header("sec-fetch-site");
+      const origin = c.req.header("origin");
+      const own = new URL(c.req.url).origin;
+      const forwardedHost = c.req.header("x-forwarded-host");
+      const allowed = origin === undefined || origin === own ||
+        (forwardedHost !== undefined && origin.replace(/^https?:\/\//, "") === forwardedHost);
+      if ((site !== undefined && site !== "same-origin" && site !== "none") || !allowed) {
+        throw new HTTPException(403, {
+          message: "This request came from another site, so Rounds refused it. Use Rounds' own pages.",
+        });
+      }
+    }
+    await next();
+  };
+}
+
+/**
+ * Puts the signed-in user on the request, or sends the browser to sign in. Also checks the anti-forgery
+ * token on every state-changing request.
+ */
+export function requireSignIn(deps: AuthDeps): MiddlewareHandler {
+  const { db, security } = deps;
+  let usersExist = false;
+  return async (c, next) => {
+    const token = getCookie(c, SESSION_COOKIE);
+    const signedIn = token && token.length <= 100
+      ? await findSignedIn(db, await sessionIdOf(token), security.sessionIdleMs)
+      : null;
+    if (!signedIn) {
+      if (token) deleteCookie(c, SESSION_COOKIE, { path: "/", secure: !isLocalHttp(c) });
+      if (!usersExist && !(usersExist = await hasUsers(db))) {
+        if (c.req.method === "GET" && !c.req.header("hx-request")) return c.redirect("/setup", 303);
+        throw new HTTPException(401, {
+          message: "Rounds is not set up yet: open /setup to create an administrator.",
+        });
+      }
+      const here = c.req.header("hx-current-url");
+      const back = c.req.method === "GET" && !c.req.header("hx-request")
+        ? c.req.path + (new URL(c.req.url).search)
+        : here
+        ? new URL(here, c.req.url).pathname
+        : "/";
+      const login = `/login?${token ? "reason=expired&" : ""}next=${encodeURIComponent(safeNext(back))}`;
+      if (c.req.header("hx-request")) {
+        c.header("HX-Redirect", login);
+        throw new HTTPException(401, {
+          message: "Your session has ended. Sign in again; your text is kept.",
+        });
+      }
+      if (c.req.method === "GET") return c.redirect(login, 303);
+      throw new HTTPException(401, { message: "Your session has ended. Sign in again and resend." });
+    }
+    if (UNSAFE_METHODS.has(c.req.method)) {
+      let sent = c.req.header(CSRF_HEADER);
+      if (
+        sent === undefined && /^(multipart\/form-data|application\/x-www-form-urlencoded)/i.test(
+          c.req.header("content-type") ?? "",
+        )
+      ) {
+        const value = (await c.req.parseBody())[CSRF_FIELD];
+        sent = typeof value === "string" ? value : undefined;
+      }
+      if (sent !== signedIn.csrfToken) {
+        throw new HTTPException(403, {
+          message:
+            "This request did not carry the page's security token (it may be from an old tab, or from " +
+            "another site). Reload the page and try again.",
+        });
+      }
+    }
+    // Idle expiry counts from the last request; writing it at most once a minute keeps reads cheap.
+    if (Date.now() - signedIn.lastSeenAt.getTime() > 60_000) await touchAuthSession(db, signedIn.sessionId);
+    c.set("auth", signedIn);
+    await next();
+  };
+}
+
+/** The signed-in user of a request that passed requireSignIn. */
+export function signedInUser(c: Context): SignedIn["user"] {
+  const auth = c.get("auth");
+  if (!auth) throw new HTTPException(401, { message: "Sign in first." });
+  return auth.user;
+}
+
+/** Allows only the given roles through (403 for the others). */
+export function requireRole(roles: readonly UserRole[], what: string): MiddlewareHandler {
+  return async (c, next) => {
+    if (!roles.includes(signedInUser(c).role)) {
+      throw new HTTPException(403, {
+        message: `Only ${what} can do this. Ask an administrator if you need to.`,
+      });
+    }
+    await next();
+  };
+}
+
+/** Ends the open streams of revoked sessions: at once on this instance, within `pollMs` on any other. */
+export interface StreamGuard {
+  /** Watches one stream of a session; `signal` aborts when the session is revoked. Call release when done. */
+  open(sessionId: string): { signal: AbortSignal; release(): void };
+  /** Revokes sessions known to be gone (logout, disable on this instance). */
+  revoke(sessionIds: string[]): void;
+  /** Streams being watched now. */
+  readonly watching: number;
+}
+
+/** A stream guard that polls the database while any stream is open (and not otherwise: no idle timers). */
+export function createStreamGuard(db: Db, options: { pollMs?: number } = {}): StreamGuard {
+  const pollMs = options.pollMs ?? 2000;
+  const open = new Map<string, Set<AbortController>>();
+  let timer: ReturnType<typeof setInterval> | null = null;
+  let watching = 0;
+
+  const revoke = (ids: string[]) => {
+    for (const id of ids) {
+      for (const controller of open.get(id) ?? []) controller.abort(new Error("session revoked"));
+      open.delete(id);
+    }
+  };
+  const poll = async () => {
+    const ids = [...open.keys()];
+    if (ids.length === 0) return;
+    try {
+      const live = await liveAuthSessions(db, ids);
+      revoke(ids.filter((id) => !live.has(id)));
+    } catch (error) {
+      console.error("checking open streams' sessions failed:", (error as Error).message);
+    }
+  };
+  const stopTimerIfIdle = () => {
+    if (watching === 0 && timer !== null) {
+      clearInterval(timer);
+      timer = null;
+    }
+  };
+
+  return {
+    get watching() {
+      return watching;
+    },
+    open(sessionId) {
+      const controller = new AbortController();
+      let set = open.get(sessionId);
+      if (!set) open.set(sessionId, set = new Set());
+      set.add(controller);
+      watching++;
+      timer ??= setInterval(poll, pollMs);
+      let released = false;
+      return {
+        signal: controller.signal,
+        release() {
+          if (released) return;
+          released = true;
+          watching--;
+          const current = open.get(sessionId);
+          current?.delete(controller);
+          if (current?.size === 0) open.delete(sessionId);
+          stopTimerIfIdle();
+        },
+      };
+    },
+    revoke,
+  };
+}
+
+/** Options for sseResponse that end the stream when the request's session is revoked. */
+export function revocableStream(
+  c: Context,
+  guard: StreamGuard,
+): { signal?: AbortSignal; onClose?: () => void } {
+  const auth = c.get("auth");
+  if (!auth) return {};
+  const watch = guard.open(auth.sessionId);
+  return { signal: watch.signal, onClose: watch.release };
+}

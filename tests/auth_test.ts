@@ -1,0 +1,386 @@
+/**
+ * Accounts and web security: sign-in, sign-out, expiry, revocation of open streams, CSRF, CSP, body limits and
+ * the per-user limits. Runs on PGlite, and on Postgres when TEST_DATABASE_URL is set.
+ */
+import assert from "node:assert/strict";
+import { sql } from "drizzle-orm";
+import { listAudit } from "../db/audit.ts";
+import { rows } from "../db/migrate.ts";
+import { setUserDisabled } from "../db/users.ts";
+import { MAX_BODY_BYTES } from "../safety/limits.ts";
+import { HX, withChat } from "./chat_helpers.ts";
+import { sseReader } from "./sse_client.ts";
+import { DRIVER, TEST_PASSWORD, type TestApp, withTestApp } from "./test_app.ts";
+
+const FORM = { "content-type": "application/x-www-form-urlencoded" };
+
+function cookieOf(response: Response, name: string): string | null {
+  for (const header of response.headers.getSetCookie()) {
+    const match = new RegExp(`^${name}=([^;]*)`).exec(header);
+    if (match) return match[1];
+  }
+  return null;
+}
+
+/** The sign-in form's cookie and hidden token. */
+async function loginForm(t: TestApp, base = "http://127.0.0.1:8000") {
+  const page = await t.anonymous(`${base}/login`);
+  assert.equal(page.status, 200);
+  const token = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1];
+  return { cookie: `rounds_login=${cookieOf(page, "rounds_login")}`, token };
+}
+
+async function signIn(t: TestApp, email: string, password: string, base = "http://127.0.0.1:8000") {
+  const form = await loginForm(t, base);
+  return await t.anonymous(`${base}/login`, {
+    method: "POST",
+    headers: { ...FORM, cookie: form.cookie },
+    body: new URLSearchParams({ _csrf: form.token, email, password, next: "/cases" }),
+  });
+}
+
+Deno.test(`auth [${DRIVER}]: a first run sends everyone to set-up; set-up makes the admin and signs them in`, async () => {
+  await withTestApp(async (t) => {
+    const home = await t.anonymous("/");
+    assert.equal(home.status, 303);
+    assert.equal(home.headers.get("location"), "/setup");
+    const page = await t.anonymous("/setup");
+    const token = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1];
+    const cookie = `rounds_login=${cookieOf(page, "rounds_login")}`;
+    const weak = await t.anonymous("/setup", {
+      method: "POST",
+      headers: { ...FORM, cookie },
+      body: new URLSearchParams({
+        _csrf: token,
+        email: "lead@example.test",
+        password: "short",
+        confirm: "short",
+      }),
+    });
+    assert.equal(weak.status, 422);
+    assert.match(await weak.text(), /at least 12 characters/);
+    const done = await t.anonymous("/setup", {
+      method: "POST",
+      headers: { ...FORM, cookie },
+      body: new URLSearchParams({
+        _csrf: token,
+        email: "Lead@Example.test",
+        name: "Dr Lead",
+        password: TEST_PASSWORD,
+        confirm: TEST_PASSWORD,
+      }),
+    });
+    assert.equal(done.status, 303);
+    const session = cookieOf(done, "rounds_session");
+    assert.ok(session, "signed in at once");
+    const signedIn = await t.anonymous("/", { headers: { cookie: `rounds_session=${session}` } });
+    assert.equal(signedIn.status, 200);
+    assert.match(await signedIn.text(), /lead@example\.test|Dr Lead/);
+    // Set-up is over: it cannot make a second admin.
+    assert.equal((await t.anonymous("/setup")).headers.get("location"), "/login");
+  }, { users: false });
+});
+
+Deno.test(`auth [${DRIVER}]: sign-in checks the password, sets a strict cookie and returns to the page asked for`, async () => {
+  await withTestApp(async (t) => {
+    const wrong = await signIn(t, t.user.email, "not the password");
+    assert.equal(wrong.status, 401);
+    assert.match(await wrong.text(), /do not match an active account/);
+    const unknown = await signIn(t, "nobody@example.test", TEST_PASSWORD);
+    assert.equal(unknown.status, 401, "an unknown email gets the same answer");
+
+    const ok = await signIn(t, t.user.email.toUpperCase(), TEST_PASSWORD);
+    assert.equal(ok.status, 303);
+    assert.equal(ok.headers.get("location"), "/cases");
+    const header = ok.headers.getSetCookie().find((h) => h.startsWith("rounds_session="))!;
+    assert.match(header, /HttpOnly/i);
+    assert.match(header, /SameSite=Lax/i);
+    assert.doesNotMatch(header, /Secure/i, "plain HTTP on localhost cannot send a Secure cookie back");
+
+    const remote = await signIn(t, t.user.email, TEST_PASSWORD, "https://rounds.example.org");
+    const secure = remote.headers.getSetCookie().find((h) => h.startsWith("rounds_session="))!;
+    assert.match(secure, /Secure/i, "outside localhost the cookie is Secure");
+
+    const actions = (await listAudit(t.database.db, { action: "login." })).map((e) => e.action);
+    assert.deepEqual(actions.sort(), ["login.failed", "login.failed", "login.succeeded", "login.succeeded"]);
+  });
+});
+
+Deno.test(`auth [${DRIVER}]: signed-out requests go to sign-in (pages), get 401 with HX-Redirect (htmx)`, async () => {
+  await withTestApp(async (t) => {
+    const page = await t.anonymous("/cases?q=asthma");
+    assert.equal(page.status, 303);
+    assert.equal(page.headers.get("location"), "/login?next=%2Fcases%3Fq%3Dasthma");
+    const htmx = await t.anonymous("/sessions", { method: "POST", headers: { ...HX } });
+    assert.equal(htmx.status, 401);
+    assert.match(htmx.headers.get("hx-redirect") ?? "", /^\/login/);
+    // An open redirect is refused: next must be a path on this site.
+    const form = await loginForm(t);
+    const out = await t.anonymous("/login", {
+      method: "POST",
+      headers: { ...FORM, cookie: form.cookie },
+      body: new URLSearchParams({
+        _csrf: form.token,
+        email: t.user.email,
+        password: TEST_PASSWORD,
+        next: "//evil.example/",
+      }),
+    });
+    assert.equal(out.headers.get("location"), "/");
+  });
+});
+
+Deno.test(`auth [${DRIVER}]: logout, idle expiry, absolute expiry and disabling each end the session`, async () => {
+  await withTestApp(async (t) => {
+    const db = t.database.db;
+    const idle = await t.addUser("clinician");
+    const absolute = await t.addUser("clinician");
+    const disabled = await t.addUser("educator");
+    for (const u of [t.user, idle, absolute, disabled]) assert.equal((await u.request("/")).status, 200);
+
+    const out = await t.request("/logout", { method: "POST" });
+    assert.equal(out.status, 303);
+    assert.equal((await t.request("/")).status, 303, "the old cookie no longer works after logout");
+
+    await db.execute(
+      sql`update auth_sessions set last_seen_at = now() - interval '16 minutes' where id = ${idle.sessionId}`,
+    );
+    const expired = await idle.request("/");
+    assert.equal(expired.status, 303);
+    assert.match(expired.headers.get("location")!, /reason=expired/);
+
+    await db.execute(
+      sql`update auth_sessions set expires_at = now() - interval '1 second' where id = ${absolute.sessionId}`,
+    );
+    assert.equal((await absolute.request("/")).status, 303, "past the absolute limit");
+
+    await setUserDisabled(db, disabled.id, true);
+    assert.equal((await disabled.request("/")).status, 303, "a disabled user's sessions end");
+    const again = await signIn(t, disabled.email, TEST_PASSWORD);
+    assert.equal(again.status, 401, "and they cannot sign in");
+  }, { env: { SESSION_IDLE_MINUTES: "15" } });
+});
+
+Deno.test(`auth [${DRIVER}]: logout and disabling close the user's open streams within 5 s`, async () => {
+  await withChat(async ({ t, stub, post }) => {
+    const tokens = Array.from({ length: 400 }, (_, i) => ` t${i}`);
+    stub.defaultScript = { tokens, delayMs: 30 };
+    const clinician = await t.addUser("clinician");
+    for (
+      const [who, revoke] of [
+        [t.user, () => t.request("/logout", { method: "POST" })],
+        [clinician, () => setUserDisabled(t.database.db, clinician.id, true)],
+      ] as const
+    ) {
+      const created = await who.request("/sessions", { method: "POST" });
+      const location = created.headers.get("location")!;
+      const response = await who.request(`${location}/messages`, {
+        method: "POST",
+        headers: { ...FORM, ...HX },
+        body: new URLSearchParams({ content: "A long answer please" }),
+      });
+      assert.equal(response.status, 200);
+      const reader = sseReader(response);
+      await reader.next();
+      const started = Date.now();
+      await revoke();
+      // The stream must end (no more events) well within 5 s, though the model would go on for 12 s.
+      while (await reader.next() !== null) {
+        assert.ok(Date.now() - started < 5000, "the stream is still open 5 s after revocation");
+      }
+      assert.ok(Date.now() - started < 5000, `ended after ${Date.now() - started} ms`);
+    }
+    void post;
+  });
+});
+
+Deno.test(`auth [${DRIVER}]: state-changing requests need the session's token and a same-site origin`, async () => {
+  await withTestApp(async (t) => {
+    const none = await t.anonymous("/sessions", { method: "POST", headers: { cookie: t.user.cookie } });
+    assert.equal(none.status, 403, "no token");
+    assert.match(await none.text(), /security token/);
+    const wrong = await t.anonymous("/sessions", {
+      method: "POST",
+      headers: { cookie: t.user.cookie, "x-csrf-token": "guess" },
+    });
+    assert.equal(wrong.status, 403, "a wrong token");
+    const other = await t.addUser("clinician");
+    const swapped = await t.anonymous("/sessions", {
+      method: "POST",
+      headers: { cookie: t.user.cookie, "x-csrf-token": other.csrf },
+    });
+    assert.equal(swapped.status, 403, "another session's token");
+    const crossSite = await t.request("/sessions", {
+      method: "POST",
+      headers: { origin: "https://evil.example", "sec-fetch-site": "cross-site" },
+    });
+    assert.equal(crossSite.status, 403, "a cross-site origin, even with the token");
+    const field = await t.anonymous("/sessions", {
+      method: "POST",
+      headers: { cookie: t.user.cookie, ...FORM },
+      body: new URLSearchParams({ _csrf: t.user.csrf }),
+    });
+    assert.equal(field.status, 303, "the token as a form field (a plain form without JavaScript)");
+    const header = await t.request("/sessions", { method: "POST", headers: { ...HX } });
+    assert.equal(header.status, 303, "the token as a header (htmx)");
+    const login = await t.anonymous("/login", {
+      method: "POST",
+      headers: FORM,
+      body: new URLSearchParams({ email: t.user.email, password: TEST_PASSWORD }),
+    });
+    assert.equal(login.status, 403, "the sign-in form needs its own token (login CSRF)");
+  });
+});
+
+Deno.test(`auth [${DRIVER}]: every HTML response carries a nonce CSP without unsafe-inline or unsafe-eval`, async () => {
+  await withChat(async ({ t, session, send }) => {
+    const id = await session();
+    await (await send(id, "A question")).text();
+    const caseId = rows<{ id: string }>(await t.database.db.execute(sql`select id from cases limit 1`))[0]
+      ?.id;
+    const pages: [string, Response][] = [];
+    for (
+      const path of [
+        "/",
+        `/sessions/${id}`,
+        "/cases",
+        "/cases/new",
+        "/knowledge",
+        "/admin/users",
+        "/admin/audit",
+      ]
+    ) {
+      pages.push([path, await t.request(path)]);
+    }
+    if (caseId) pages.push([`/cases/${caseId}`, await t.request(`/cases/${caseId}`)]);
+    pages.push(["/login (anonymous)", await t.anonymous("/login")]);
+    pages.push(["404", await t.request("/no/such/page")]);
+    pages.push([
+      "403",
+      await t.anonymous("/sessions", { method: "POST", headers: { cookie: t.user.cookie } }),
+    ]);
+    pages.push([
+      "413",
+      await t.request("/sessions", {
+        method: "POST",
+        headers: FORM,
+        body: "x=" + "a".repeat(MAX_BODY_BYTES + 10),
+      }),
+    ]);
+    const nonces = new Set<string>();
+    for (const [path, response] of pages) {
+      assert.match(response.headers.get("content-type") ?? "", /text\/html/, path);
+      const csp = response.headers.get("content-security-policy") ?? "";
+      const nonce = /script-src 'nonce-([^']+)'/.exec(csp)?.[1];
+      assert.ok(nonce, `${path}: a script nonce in ${csp}`);
+      assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/, path);
+      assert.match(csp, /frame-ancestors 'none'/, path);
+      const html = await response.text();
+      for (const tag of html.match(/<script\b[^>]*>/g) ?? []) {
+        assert.ok(tag.includes(`nonce="${nonce}"`), `${path}: ${tag} carries this response's nonce`);
+      }
+      nonces.add(nonce!);
+    }
+    assert.equal(nonces.size, pages.length, "a fresh nonce per response");
+  });
+});
+
+Deno.test(`auth [${DRIVER}]: oversized bodies and messages get 413 with a readable page; nothing is stored`, async () => {
+  await withChat(async ({ t, session, post }) => {
+    const id = await session();
+    const body = await t.request(`/sessions/${id}/messages`, {
+      method: "POST",
+      headers: FORM,
+      body: "content=" + "a".repeat(MAX_BODY_BYTES + 1),
+    });
+    assert.equal(body.status, 413);
+    assert.match(await body.text(), /larger than 256 KB/);
+    const long = await post(`/sessions/${id}/messages`, { content: "b".repeat(8001) });
+    assert.equal(long.status, 413);
+    assert.match(await long.text(), /8,001 characters; the limit is 8,000/);
+    const stored = rows<{ n: number }>(
+      await t.database.db.execute(sql`select count(*)::int as n from messages where session_id = ${id}`),
+    );
+    assert.equal(Number(stored[0].n), 0);
+  });
+});
+
+Deno.test(`auth [${DRIVER}]: per-user message rate, concurrent replies and the daily token budget are enforced`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    // Rate: 3 a minute.
+    const a = await session();
+    for (let i = 0; i < 3; i++) {
+      const r = await send(a, `Question ${i}`);
+      assert.equal(r.status, 200);
+      await r.text();
+    }
+    const limited = await send(a, "One too many");
+    assert.equal(limited.status, 429);
+    assert.ok(Number(limited.headers.get("retry-after")) > 0);
+    assert.match(await limited.text(), /3 messages this minute/);
+
+    // Another user is not affected; their concurrent replies are capped at 1.
+    const other = await t.addUser("clinician");
+    stub.defaultScript = { tokens: Array.from({ length: 100 }, () => " x"), delayMs: 20 };
+    const s1 = (await other.request("/sessions", { method: "POST" })).headers.get("location")!;
+    const s2 = (await other.request("/sessions", { method: "POST" })).headers.get("location")!;
+    const message = (content: string) => ({
+      method: "POST",
+      headers: { ...FORM, ...HX },
+      body: new URLSearchParams({ content }),
+    });
+    const first = await other.request(`${s1}/messages`, message("Long reply"));
+    assert.equal(first.status, 200);
+    const second = await other.request(`${s2}/messages`, message("In parallel"));
+    assert.equal(second.status, 429);
+    assert.match(await second.text(), /being written already/);
+    await first.text();
+
+    // Budget: 150 tokens a day; the 100-token reply above leaves 50, the next 100 use them up.
+    const r = await other.request(`${s2}/messages`, message("Another"));
+    assert.equal(r.status, 200);
+    await r.text();
+    const over = await other.request(`${s2}/messages`, message("Over budget"));
+    assert.equal(over.status, 429);
+    assert.match(await over.text(), /budget of 150 generated tokens/);
+  }, {
+    env: { RATE_LIMIT_MESSAGES_PER_MINUTE: "3", MAX_CONCURRENT_STREAMS: "1", DAILY_TOKEN_BUDGET: "150" },
+  });
+});
+
+Deno.test(`auth [${DRIVER}]: five failed sign-ins lock the account for the window, even with the right password`, async () => {
+  await withTestApp(async (t) => {
+    for (let i = 0; i < 5; i++) assert.equal((await signIn(t, t.user.email, `wrong ${i}`)).status, 401);
+    const locked = await signIn(t, t.user.email, TEST_PASSWORD);
+    assert.equal(locked.status, 429);
+    assert.match(await locked.text(), /Too many sign-in attempts/);
+    assert.ok(Number(locked.headers.get("retry-after")) > 0);
+    const other = await t.addUser("clinician", "other@example.test");
+    assert.equal((await signIn(t, other.email, TEST_PASSWORD)).status, 303, "other accounts are unaffected");
+  });
+});
+
+Deno.test(`auth [${DRIVER}]: the audit log records reads and writes and cannot be changed`, async () => {
+  await withChat(async ({ t, session, send }) => {
+    const id = await session();
+    await (await send(id, "Audited question")).text();
+    await t.request(`/sessions/${id}`);
+    const stranger = await t.addUser("clinician");
+    assert.equal((await stranger.request(`/sessions/${id}`)).status, 404);
+    const entries = await listAudit(t.database.db, { objectId: id });
+    const actions = entries.map((e) => e.action).sort();
+    assert.deepEqual(actions, ["access.denied", "message.create", "session.create", "session.read"]);
+    const denied = entries.find((e) => e.action === "access.denied")!;
+    assert.equal(denied.actor, stranger.email);
+    for (const e of entries) assert.doesNotMatch(JSON.stringify(e), /Audited question/, "no message text");
+    const appendOnly = (error: Error & { cause?: Error }) =>
+      /append-only/.test(error.cause?.message ?? error.message);
+    await assert.rejects(t.database.db.execute(sql`update audit_log set actor = 'someone else'`), appendOnly);
+    await assert.rejects(t.database.db.execute(sql`delete from audit_log`), appendOnly);
+    await assert.rejects(t.database.db.execute(sql`truncate audit_log`), appendOnly);
+    const page = await t.request(`/admin/audit?object=${id}`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /access\.denied/);
+    assert.equal((await stranger.request("/admin/audit")).status, 403, "admins only");
+  });
+});
