@@ -257,7 +257,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     sessionAbsoluteMs: integer("SESSION_MAX_HOURS", 12, 1, 24 * 30) * 3_600_000,
     messagesPerMinute: integer("RATE_LIMIT_MESSAGES_PER_MINUTE", 20, 1, 10_000),
     dailyTokenBudget: integer("DAILY_TOKEN_BUDGET", 200_000, 0, 1_000_000_000),
-    maxConcurrentStreams: integer("MAX_CONCURRENT_STREAMS", 2, 1, 100),
+    maxConcurrentStreams: integer("MAX_CONCURRENT_STREAMS", 2, 1, 100_000),
     trustProxy: trustProxyRaw === "true" || trustProxyRaw === "1",
     phiRedaction,
   };

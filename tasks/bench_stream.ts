@@ -17,7 +17,10 @@ import { openPglite, openPostgres } from "../db/client.ts";
 import { listMessages } from "../db/messages.ts";
 import { listSessions } from "../db/sessions.ts";
 import { startStub, syntheticTokens } from "../tests/endpoint_stub.ts";
-import { startServer } from "../tests/server_process.ts";
+import { benchUserId, type HttpSession, signInOverHttp, startServer } from "../tests/server_process.ts";
+
+/** The bench's signed-in user (set once the server is up). */
+let http: HttpSession;
 import { sseReader, streamedText } from "../tests/sse_client.ts";
 import { freePort } from "../tests/test_app.ts";
 
@@ -80,6 +83,8 @@ async function rawPost(port: number, path: string, form: Record<string, string>,
     "Content-Type: application/x-www-form-urlencoded",
     `Content-Length: ${new TextEncoder().encode(body).length}`,
     "HX-Request: true",
+    `Cookie: ${http.cookie}`,
+    `X-CSRF-Token: ${http.csrf}`,
     ...(gzip ? ["Accept-Encoding: gzip, deflate, br"] : []),
     "Connection: close",
     "",
@@ -128,7 +133,7 @@ async function readEvents(response: Response) {
 }
 
 async function newSession(base: string): Promise<string> {
-  const response = await fetch(`${base}/sessions`, { method: "POST", redirect: "manual" });
+  const response = await http.fetch(`/sessions`, { method: "POST", redirect: "manual" });
   await response.body?.cancel();
   return response.headers.get("location")!;
 }
@@ -168,7 +173,7 @@ async function measureLatency(
     return { arrivals, bodyBytes };
   })();
   const throughRounds = (async () => {
-    const response = await fetch(`${base}${session}/messages`, {
+    const response = await http.fetch(`${session}/messages`, {
       method: "POST",
       headers: {
         "hx-request": "true",
@@ -233,8 +238,13 @@ async function main() {
     PORT: String(port),
     INFERENCE_URL: stub.url,
     STREAM_GRACE_SECONDS: "60",
+    // One bench user runs every stream: per-user limits would refuse most of them.
+    MAX_CONCURRENT_STREAMS: String(Math.max(CONCURRENT, 1)),
+    RATE_LIMIT_MESSAGES_PER_MINUTE: "10000",
+    DAILY_TOKEN_BUDGET: "0",
   });
   await server.waitFor(/^listening on/, 60_000);
+  http = await signInOverHttp(base);
   const database = DATABASE_URL ? "Postgres 15 + pgvector (local)" : "PGlite (embedded)";
   console.log(`Rounds pid ${server.child.pid} on ${database}; stub at ${stub.url}, ${RATE} tokens/s`);
 
@@ -243,7 +253,7 @@ async function main() {
   for (let i = 0; i < 5; i++) {
     const session = await newSession(base);
     await readEvents(
-      await fetch(`${base}${session}/messages`, {
+      await http.fetch(`${session}/messages`, {
         method: "POST",
         headers: { "hx-request": "true", "content-type": "application/x-www-form-urlencoded" },
         body: new URLSearchParams({ content: `warm up ${i}` }),
@@ -296,7 +306,7 @@ async function main() {
   const started = performance.now();
   const results = await Promise.all(sessions.map(async (session, i) => {
     try {
-      const response = await fetch(`${base}${session}/messages`, {
+      const response = await http.fetch(`${session}/messages`, {
         method: "POST",
         headers: {
           "hx-request": "true",
@@ -327,7 +337,9 @@ async function main() {
     : await openPglite({ dataDir: join(dir, "pglite") });
   let storedBad = 0;
   let storedChecked = 0;
-  for (const session of await listSessions(store.db, { limit: 10_000 })) {
+  for (
+    const session of await listSessions(store.db, { ownerId: await benchUserId(store.db), limit: 10_000 })
+  ) {
     const messages = await listMessages(store.db, session.id);
     const question = messages.find((m) => m.role === "user")?.content ?? "";
     const reply = messages.find((m) => m.role === "assistant");

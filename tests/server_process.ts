@@ -1,6 +1,8 @@
 /**
  * Runs `main.ts` as a real child process, for tests of start-up, locking and signals.
  */
+import type { Db } from "../db/client.ts";
+import { findUserByEmail } from "../db/users.ts";
 
 const ROOT = new URL("..", import.meta.url);
 
@@ -84,6 +86,16 @@ export function startServer(env: Record<string, string>): ServerProcess {
 /** A signed-in HTTP client of a running server. */
 export interface HttpSession {
   fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** The Cookie header value and the anti-forgery token, for raw-socket requests. */
+  cookie: string;
+  csrf: string;
+}
+
+/** The id of the user signInOverHttp signs in (for reading their sessions back from the database). */
+export async function benchUserId(db: Db): Promise<string> {
+  const user = await findUserByEmail(db, ADMIN.email);
+  if (!user) throw new Error(`No user ${ADMIN.email}`);
+  return user.id;
 }
 
 const ADMIN = { email: "admin@example.test", password: "process test password" };
@@ -133,6 +145,8 @@ export async function signInOverHttp(base: string): Promise<HttpSession> {
   const csrf = /name="csrf-token" content="([^"]+)"/.exec(await home.text())?.[1];
   if (!csrf) throw new Error("The signed-in home page carries no csrf-token");
   return {
+    cookie,
+    csrf,
     fetch: (path, init = {}) => {
       const headers = new Headers(init.headers);
       headers.set("cookie", cookie);
