@@ -175,6 +175,8 @@ export interface TestAppOptions {
   files?: Record<string, string>;
   /** False: start with no accounts at all (first-run set-up); t.user and t.request then throw. */
   users?: false;
+  /** Log a line per request, as main.ts does. */
+  logRequests?: boolean;
 }
 
 /** Runner timings for tests: the same logic, shorter waits. */
@@ -226,6 +228,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     runner,
     knowledge,
     passwordCost: TEST_PASSWORD_COST,
+    logRequests: options.logRequests,
   });
   let users = 0;
   const addUser = (role: UserRole, email?: string) =>

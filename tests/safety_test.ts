@@ -1,0 +1,112 @@
+/**
+ * Clinical safety in the chat: the emergency banner comes before any model text, PHI is replaced before text
+ * leaves for the endpoint (or before it is stored), the user sees what was replaced, and logs carry no message
+ * text.
+ */
+import assert from "node:assert/strict";
+import { listMessages } from "../db/messages.ts";
+import { withChat } from "./chat_helpers.ts";
+import { readAll, sseReader } from "./sse_client.ts";
+import { DRIVER } from "./test_app.ts";
+
+const EMERGENCY =
+  "My father has crushing chest pain spreading to his left arm and he is sweating and breathless";
+const IDENTIFIED =
+  "Patient John Smith, DOB 12/03/1948, phone 555-014-2231, has a cough. Should Mr Smith get an x-ray?";
+
+Deno.test(`safety [${DRIVER}]: the emergency banner is in the first event, before the model writes anything`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    stub.enqueue({ hang: true });
+    const id = await session();
+    const reader = sseReader(await send(id, EMERGENCY));
+    const head = await reader.next();
+    assert.ok(head);
+    assert.match(head.data, /class="emergency" role="alert"/);
+    assert.match(head.data, /call local emergency services/i);
+    assert.match(head.data, /chest pain/i);
+    await stub.waitFor((r) => r.length === 1);
+    await t.runner.stop(id);
+    await reader.cancel();
+    const page = await (await t.request(`/sessions/${id}`)).text();
+    assert.match(page, /class="emergency"/, "the banner stays with the message on reload");
+
+    const calm = await session();
+    const events = await readAll(await send(calm, "No chest pain now; a mild cough for two days"));
+    assert.ok(events.every((e) => !e.data.includes('class="emergency"')), "no banner for a negated symptom");
+  });
+});
+
+Deno.test(`safety [${DRIVER}]: PHI_REDACTION=inference sends placeholders, stores the original, marks what was hidden`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    const id = await session();
+    await readAll(await send(id, IDENTIFIED));
+    const prompt = String(stub.requests[0].body.prompt);
+    assert.doesNotMatch(prompt, /John|Smith|12\/03\/1948|555-014-2231/, prompt);
+    assert.match(prompt, /\[NAME_1\]/);
+    assert.match(prompt, /\[DATE_1\]/);
+    assert.match(prompt, /\[PHONE_1\]/);
+    const [user] = await listMessages(t.database.db, id);
+    assert.equal(user.content, IDENTIFIED, "the clinician's own record keeps what they wrote");
+    // A follow-up: the history goes out redacted too, with the same placeholders.
+    await readAll(await send(id, "And what if Mr Smith gets worse?"));
+    const second = String(stub.requests[1].body.prompt);
+    assert.doesNotMatch(second, /Smith|555-014-2231/, second);
+    const page = await (await t.request(`/sessions/${id}`)).text();
+    assert.match(page, /<mark class="phi" title="The model saw \[NAME_1\]">John Smith<\/mark>/);
+    assert.match(page, /Replaced with placeholders before sending to the model: [^<]*phone number/);
+  });
+});
+
+Deno.test(`safety [${DRIVER}]: PHI_REDACTION=storage keeps identifiers out of the database too`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    const id = await session();
+    await readAll(await send(id, IDENTIFIED));
+    const [user] = await listMessages(t.database.db, id);
+    assert.doesNotMatch(user.content, /John|Smith|12\/03\/1948|555-014-2231/);
+    assert.match(user.content, /\[NAME_1\]/);
+    assert.doesNotMatch(
+      JSON.stringify(user.redactions),
+      /John|Smith|1948|2231/,
+      "no originals in the record of it",
+    );
+    assert.doesNotMatch(String(stub.requests[0].body.prompt), /Smith/);
+    const page = await (await t.request(`/sessions/${id}`)).text();
+    assert.match(page, /Removed before storing and before sending to the model/);
+  }, { env: { PHI_REDACTION: "storage" } });
+});
+
+Deno.test(`safety [${DRIVER}]: PHI_REDACTION=off sends the text as written`, async () => {
+  await withChat(async ({ stub, session, send }) => {
+    const id = await session();
+    await readAll(await send(id, IDENTIFIED));
+    assert.match(String(stub.requests[0].body.prompt), /John Smith/);
+  }, { env: { PHI_REDACTION: "off" } });
+});
+
+Deno.test(`safety [${DRIVER}]: application logs never contain message text, even when the endpoint fails`, async () => {
+  const marker = "Zebrafinch-7731";
+  const captured: string[] = [];
+  const original = { log: console.log, error: console.error, warn: console.warn, info: console.info };
+  for (const level of ["log", "error", "warn", "info"] as const) {
+    console[level] = (...args: unknown[]) => {
+      captured.push(args.map((a) => a instanceof Error ? `${a.message} ${a.stack}` : String(a)).join(" "));
+    };
+  }
+  try {
+    await withChat(async ({ t, stub, session, send }) => {
+      const id = await session();
+      await readAll(await send(id, `First ${marker} question`));
+      stub.enqueue({ failWith: { status: 500, body: { error: "internal" } } });
+      await readAll(await send(id, `Second ${marker} question`));
+      stub.enqueue({ tokens: ["a", "b", "c"], dropAfter: 1 });
+      await readAll(await send(id, `Third ${marker} question`));
+      // The marker in a URL and a query as well: request lines are logged with the path only.
+      await t.request(`/cases?q=${marker}`);
+      await t.request(`/knowledge?q=${marker}`);
+    }, { env: { PHI_REDACTION: "off" }, logRequests: true });
+  } finally {
+    Object.assign(console, original);
+  }
+  assert.ok(captured.length > 0, "something was logged (the failures)");
+  for (const line of captured) assert.ok(!line.includes(marker), `a log line carries message text: ${line}`);
+});
