@@ -16,6 +16,7 @@ import type { ModelRegistry } from "./inference/models.ts";
 import type { GenerationRunner, KnowledgeSettings } from "./inference/runner.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { inputHygiene } from "./routes/hygiene.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { auditTrail, CASE_WRITERS, guardCase, guardSession } from "./routes/access.ts";
 import {
@@ -130,6 +131,7 @@ export function createApp(deps: AppDeps): Hono {
       });
     },
   }));
+  app.use(inputHygiene());
 
   // Public: assets, the health check, sign-in. Everything after requireSignIn needs a session.
   app.route("/", staticRoutes(deps.assets));

@@ -3,6 +3,7 @@
  * validation with bounded retries that tell the model what was wrong. Nothing unvalidated is ever returned.
  */
 import { type EndpointClient, EndpointError } from "../inference/endpoint.ts";
+import { storableJson } from "../safety/limits.ts";
 import type { ModelSpec } from "../inference/models.ts";
 import { buildRequest, sleep } from "../inference/runner.ts";
 import { fitPrompt, PromptTooLongError } from "../inference/templates.ts";
@@ -127,9 +128,11 @@ export function acceptCase(
 ): { ok: true; value: Case; flags: CaseFlag[] } | { ok: false; errors: FieldError[] } {
   const json = extractJson(text);
   if (!json.ok) return { ok: false, errors: [{ path: "(answer)", message: json.message }] };
-  const raw = json.value && typeof json.value === "object" && !Array.isArray(json.value)
-    ? { ...json.value as Record<string, unknown> }
-    : json.value;
+  // Model output is untrusted: NUL and unpaired surrogates would make the case unstorable.
+  const value = storableJson(json.value);
+  const raw = value && typeof value === "object" && !Array.isArray(value)
+    ? { ...value as Record<string, unknown> }
+    : value;
   if (raw && typeof raw === "object" && !Array.isArray(raw)) {
     Object.assign(raw, {
       hypothetical: true,

@@ -9,6 +9,7 @@ import type { Db } from "../db/client.ts";
 import { type Embedder, vectorLiteral } from "../knowledge/embedder.ts";
 import { type CaseFlag, checkCase } from "./consistency.ts";
 import { type Case, type FieldError, HYPOTHETICAL_NOTICE, parseCase } from "./schema.ts";
+import { storableJson } from "../safety/limits.ts";
 
 /** The exchange format's name and version, written in every export and accepted by import. */
 export const EXCHANGE_FORMAT = "rounds-case";
@@ -109,7 +110,8 @@ export type ImportResult = { ok: true; value: Case } | { ok: false; errors: Fiel
 export function readImport(text: string): ImportResult {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    // NUL and unpaired surrogates cannot be stored; everything else is validated as sent.
+    raw = storableJson(JSON.parse(text));
   } catch (error) {
     return {
       ok: false,

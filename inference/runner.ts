@@ -227,7 +227,9 @@ class Generation {
 
   /** Adds streamed text, holding back what may begin a stop sequence. Returns true when a stop sequence ended it. */
   append(chunk: string): boolean {
-    let pending = this.held + chunk;
+    // Model output is untrusted: control characters (NUL above all, which Postgres text rejects) are dropped.
+    // deno-lint-ignore no-control-regex -- matching control characters is the point
+    let pending = this.held + chunk.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, "");
     // CR LF and lone CR become LF; a trailing CR waits to see whether LF follows.
     const trailingCr = pending.endsWith("\r");
     pending = (trailingCr ? pending.slice(0, -1) : pending).replace(/\r\n?/g, "\n");

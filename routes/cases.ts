@@ -331,7 +331,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
 
   app.get("/cases/:ref", async (c) => {
     const ref = c.req.param("ref");
-    const [, id, extension] = /^(.*?)(\.json|\.md)?$/.exec(ref)!;
+    const [, id, extension] = /^(.*?)(\.json|\.md)?$/s.exec(ref)!;
     const { summary, value } = await load(id);
     const name = fileName(value.title);
     if (extension === ".json") {

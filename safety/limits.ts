@@ -14,6 +14,24 @@ export const MAX_BODY_BYTES = 256 * 1024;
 /** What a browser-made idempotency key looks like. */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
 
+/**
+ * Text as Postgres can store it: NUL removed (text and jsonb reject it) and unpaired surrogates replaced with
+ * U+FFFD (jsonb rejects them). For input that must otherwise be kept as sent.
+ */
+export function storableText(text: string): string {
+  return (text.includes("\u0000") ? text.replaceAll("\u0000", "") : text).toWellFormed();
+}
+
+/** storableText applied to every string inside a parsed JSON value (keys included). */
+export function storableJson(value: unknown): unknown {
+  if (typeof value === "string") return storableText(value);
+  if (Array.isArray(value)) return value.map(storableJson);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storableText(k), storableJson(v)]));
+  }
+  return value;
+}
+
 /** Removes control characters other than tab and newline (they have no place in clinical text). */
 export function stripControlCharacters(text: string): string {
   // deno-lint-ignore no-control-regex -- matching control characters is the point
