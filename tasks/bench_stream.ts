@@ -132,7 +132,7 @@ async function readEvents(response: Response) {
   return events;
 }
 
-async function newSession(base: string): Promise<string> {
+async function newSession(): Promise<string> {
   const response = await http.fetch(`/sessions`, { method: "POST", redirect: "manual" });
   await response.body?.cancel();
   return response.headers.get("location")!;
@@ -148,7 +148,7 @@ async function measureLatency(
 ) {
   const marker = crypto.randomUUID().slice(0, 8);
   const before = stub.requests.length;
-  const session = await newSession(base);
+  const session = await newSession();
   const direct = (async () => {
     const response = await fetch(`${stub.url}/v1/completions`, {
       method: "POST",
@@ -251,7 +251,7 @@ async function main() {
   // Warm up the JIT and the database.
   stub.defaultScript = { tokens: syntheticTokens(50), delayMs: 1 };
   for (let i = 0; i < 5; i++) {
-    const session = await newSession(base);
+    const session = await newSession();
     await readEvents(
       await http.fetch(`${session}/messages`, {
         method: "POST",
@@ -274,7 +274,7 @@ async function main() {
 
   // 2: bytes on the wire, gzip and not, counted on raw sockets; latency again with these two running too.
   console.log(`2/3 wire bytes: the same reply with and without gzip (and latency while three streams run)…`);
-  const [gzipSession, plainSession] = [await newSession(base), await newSession(base)];
+  const [gzipSession, plainSession] = [await newSession(), await newSession()];
   const wire = [
     rawPost(port, `${gzipSession}/messages`, { content: "bench-wire-gzip" }, true),
     rawPost(port, `${plainSession}/messages`, { content: "bench-wire-plain" }, false),
@@ -288,7 +288,7 @@ async function main() {
   );
   const sessions: string[] = [];
   for (let i = 0; i < CONCURRENT; i++) {
-    sessions.push(await newSession(base));
+    sessions.push(await newSession());
     if (i % 25 === 24 || i === CONCURRENT - 1) progress("  sessions", i + 1, CONCURRENT);
   }
   const shortTokens = syntheticTokens(CONCURRENT_TOKENS);
