@@ -776,7 +776,7 @@ const FINDINGS: FindingPattern[] = [
     finding: "severeBreathing",
     pattern: words(
       "(?:can't|unable to|couldn't|struggling to|too breathless to|too short of breath to) (?:speak|talk|finish|say|get out) (?:in |a )?(?:full |whole |complete |more than (?:a )?(?:few|one|two) )?(?:sentences?|words?)",
-      "speaking in (?:single |one |short )?words|one[- ]word (?:sentences|answers)|(?:can only|only able to) (?:say|speak|manage|get out) (?:a )?(?:few|one|two|single)(?: or two)? words?|(?:chest|ribs?|tummy) (?:is |are )?sucking in",
+      "speaking in (?:single |one |short )?words|one[- ]word (?:sentences|answers)|(?:can only|only able to) (?:say|speak|manage|get out) (?:a )?(?:few|one|two|three|single|\\d)(?: or (?:two|three|four))? words?|(?:chest|ribs?|tummy) (?:is |are )?sucking in",
       "barely breathing|(?:can|could) (?:barely|hardly) (?:talk|speak|breathe|get (?:a|any) words? out)|can't breathe(?! (?:through|out of|properly through) (?:my|his|her|the|their) nose)|struggling to breathe|fighting for (?:air|breath)|gasping for (?:air|breath)|can't get (?:any )?air in",
       "retractions?|(?:subcostal|intercostal|sternal) recession|ribs? (?:are )?sucking in|sucking in (?:at|under) (?:the|his|her) ribs|accessory muscles?|silent chest|tripod\\w*|exhausted from breathing",
       "(?:severe(?:ly)?|very|extremely|really|acutely) (?:short of breath|breathless|dyspne(?:a|ic))|severe (?:respiratory distress|asthma attack|difficulty breathing|breathing difficult\\w*)|respiratory distress|stridor at rest",
@@ -785,7 +785,7 @@ const FINDINGS: FindingPattern[] = [
   {
     finding: "blueLips",
     pattern: words(
-      "blue (?:lips|face|tinge|around the (?:lips|mouth))|(?:lips|face|mouth) (?:[a-z']+ ){0,4}(?:blue|gr[ae]y|purple|dusky)|cyano\\w*|turning blue|gone blue|went blue",
+      "blu(?:e|ish) (?:lips|face|tinge|around the (?:lips|mouth))|(?:lips|face|mouth) (?:[a-z']+ ){0,4}(?:blue|bluish|gr[ae]y|purple|dusky)|cyano\\w*|turning blue|gone blue|went blue",
     ),
   },
   {
@@ -1212,7 +1212,7 @@ const NEGATION_CUE = words(
 
 /** Words after which a negation no longer reaches: a new assertion starts. */
 const SCOPE_BREAK = words(
-  "(?:he|she|they|i|it|who|and|which|that|patient|baby|husband|wife|son|daughter|mum|dad) (?:has|have|is|are|had|was)(?: got| been)?|but|however|although|though|yet|except|apart from|other than|with|and now|now|is now|currently|today|then|suddenly|reports?|reporting|complains?|complaining|presents?|presenting|presented|developed|develops|started|starts|began|came in|brought in|and has|and is|and have|is having|has got|has been|plus|also|whereas",
+  "(?:he|she|they|i|it|who|and|which|that|patient|baby|husband|wife|son|daughter|mum|dad) (?:has|have|is|are|had|was)(?: got| been)?|i've|i'm|i keep|(?:i|he|she|they) (?:keep|keeps) thinking|been thinking|but|however|although|though|yet|except|apart from|other than|with|and now|now|is now|currently|today|then|suddenly|reports?|reporting|complains?|complaining|presents?|presenting|presented|developed|develops|started|starts|began|came in|brought in|and has|and is|and have|is having|has got|has been|plus|also|whereas",
 );
 
 /** A comma followed by a verb starts a new assertion: "without a helmet, hit his head". */

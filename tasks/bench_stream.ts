@@ -140,7 +140,6 @@ async function newSession(): Promise<string> {
 
 /** Reads the long reply from the stub directly and through Rounds at the same time; per-token latencies. */
 async function measureLatency(
-  base: string,
   stub: ReturnType<typeof startStub>,
   tokens: string[],
   total: number,
@@ -270,7 +269,7 @@ async function main() {
   console.log(
     `1/3 latency: a ${LONG_TOKENS}-token reply (${seconds} s), read directly and through Rounds at once…`,
   );
-  const latency = await measureLatency(base, stub, tokens, LONG_TOKENS, []);
+  const latency = await measureLatency(stub, tokens, LONG_TOKENS, []);
 
   // 2: bytes on the wire, gzip and not, counted on raw sockets; latency again with these two running too.
   console.log(`2/3 wire bytes: the same reply with and without gzip (and latency while three streams run)…`);
@@ -279,7 +278,7 @@ async function main() {
     rawPost(port, `${gzipSession}/messages`, { content: "bench-wire-gzip" }, true),
     rawPost(port, `${plainSession}/messages`, { content: "bench-wire-plain" }, false),
   ];
-  const loaded = await measureLatency(base, stub, tokens, LONG_TOKENS, wire);
+  const loaded = await measureLatency(stub, tokens, LONG_TOKENS, wire);
   const [gz, plain] = await Promise.all(wire);
 
   // 3: many streams at once.

@@ -11,6 +11,8 @@ import { PHI_TYPES, type PhiType, redactPhi } from "../safety/phi.ts";
 export const PHI_EVAL_FILES = [
   new URL("../data/eval/phi.jsonl", import.meta.url).pathname,
   new URL("../data/eval/phi_holdout.jsonl", import.meta.url).pathname,
+  // Written by another author after the rules, run once before any change: the honest check.
+  new URL("../data/eval/phi_unseen.jsonl", import.meta.url).pathname,
 ];
 
 /** How many misses and false positives a file report keeps. */

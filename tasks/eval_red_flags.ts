@@ -8,6 +8,8 @@ import { detectRedFlags, RED_FLAG_CATEGORIES, type RedFlagCategory } from "../sa
 export const RED_FLAG_EVAL_FILES: string[] = [
   new URL("../data/eval/red_flags.jsonl", import.meta.url).pathname,
   new URL("../data/eval/red_flags_holdout.jsonl", import.meta.url).pathname,
+  // Written by another author after the rules, run once before any change: the honest check.
+  new URL("../data/eval/red_flags_unseen.jsonl", import.meta.url).pathname,
 ];
 
 /** One labelled message: an emergency category, or null for none. */
