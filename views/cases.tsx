@@ -70,6 +70,7 @@ function Hypothetical() {
 
 /** GET /cases */
 export function libraryPage(page: PageContext, view: LibraryView): string {
+  const writes = page.user?.role !== "clinician";
   return renderPage(
     page,
     "Case library",
@@ -77,18 +78,21 @@ export function libraryPage(page: PageContext, view: LibraryView): string {
       <section>
         <h1>Case library</h1>
         <p class="lead">
-          Hypothetical patient cases for teaching: search, open, print as OSCE stations, or import your own.
+          Hypothetical patient cases for teaching: search, open, print as OSCE stations
+          {writes ? ", or import your own." : ", or practise with a simulated patient."}
         </p>
-        <p>
-          <a class="button" href="/cases/new">Generate a new case</a>
-        </p>
+        {writes && (
+          <p>
+            <a class="button" href="/cases/new">Generate a new case</a>
+          </p>
+        )}
         {view.notice && <p class="notice" role="status">{view.notice}</p>}
       </section>
       <LibrarySearch view={view} />
       <div id="case-results" aria-live="polite">
         <LibraryResults view={view} />
       </div>
-      <ImportForm errors={[]} />
+      {writes && <ImportForm errors={[]} />}
     </div>,
   );
 }

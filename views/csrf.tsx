@@ -10,7 +10,8 @@ export const CSRF_FIELD = "_csrf";
 /** The current request's token, or "" outside a signed-in request. */
 export function currentCsrfToken(): string {
   try {
-    return getContext().get("auth")?.csrfToken ?? getContext().get("loginCsrf") ?? "";
+    const c = getContext<{ Variables: { auth?: { csrfToken: string }; loginCsrf?: string } }>();
+    return c.get("auth")?.csrfToken ?? c.get("loginCsrf") ?? "";
   } catch {
     return ""; // rendered outside a request (a unit test of a view)
   }

@@ -256,11 +256,13 @@ export function snippetPage(page: PageContext, snippet: Snippet): string {
         Retrieved text from a dataset, shown as it was stored: it has not been checked by Rounds and may be
         wrong or out of date.
       </p>
-      <p>
-        <a class="button" href={`/cases/new?inspired_by=${snippet.id}`}>
-          Write a teaching case inspired by this
-        </a>
-      </p>
+      {page.user?.role !== "clinician" && (
+        <p>
+          <a class="button" href={`/cases/new?inspired_by=${snippet.id}`}>
+            Write a teaching case inspired by this
+          </a>
+        </p>
+      )}
     </article>,
   );
 }
