@@ -9,7 +9,8 @@ import { migrate } from "./db/migrate.ts";
 import { ensureVectorIndex, storedEmbedders } from "./db/snippets.ts";
 import { createEmbedder } from "./inference/embeddings.ts";
 import { createInferenceProbe, HF_ROUTER_URL } from "./inference/health.ts";
-import { checkEmbedder, EmbedderMismatchError } from "./knowledge/embedder.ts";
+import { checkEmbedder, EmbedderMismatchError, withRedaction } from "./knowledge/embedder.ts";
+import { redactPhi } from "./safety/phi.ts";
 import { loadSampleCorpusIfEmpty } from "./knowledge/ingest.ts";
 import { seedExampleCases } from "./cases/library.ts";
 import { practiceRoleplay } from "./cases/practice_session.ts";
@@ -76,8 +77,13 @@ async function main(): Promise<number> {
     await database.close();
     return 1;
   }
+  // Questions and searches go to a remote embedding endpoint with identifiers replaced (the built-in lexical
+  // embedder runs here, so nothing leaves the server).
+  const remoteEmbedder = config.embeddingUrl !== null || config.embeddingModel !== null;
   const knowledge = {
-    embedder,
+    embedder: remoteEmbedder && config.security.phiRedaction !== "off"
+      ? withRedaction(embedder, (text) => redactPhi(text).text)
+      : embedder,
     k: config.retrievalK,
     minScore: config.retrievalMinScore ?? defaultMinScore(embedder.id),
   };

@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { listMessages } from "../db/messages.ts";
+import { withRedaction } from "../knowledge/embedder.ts";
+import { redactPhi } from "../safety/phi.ts";
 import { withChat } from "./chat_helpers.ts";
 import { readAll, sseReader } from "./sse_client.ts";
 import { DRIVER } from "./test_app.ts";
@@ -109,4 +111,22 @@ Deno.test(`safety [${DRIVER}]: application logs never contain message text, even
   }
   assert.ok(captured.length > 0, "something was logged (the failures)");
   for (const line of captured) assert.ok(!line.includes(marker), `a log line carries message text: ${line}`);
+});
+
+Deno.test("safety: a remote embedder gets questions with identifiers replaced, under the same embedder id", async () => {
+  const seen: string[] = [];
+  const remote = {
+    id: "tei:test",
+    description: "test endpoint",
+    batchSize: 8,
+    embed: (texts: string[]) => {
+      seen.push(...texts);
+      return Promise.resolve(texts.map(() => new Float32Array(384)));
+    },
+  };
+  const wrapped = withRedaction(remote, (text) => redactPhi(text).text);
+  assert.equal(wrapped.id, remote.id);
+  await wrapped.embed([IDENTIFIED]);
+  assert.doesNotMatch(seen[0], /John|Smith|1948|2231/);
+  assert.match(seen[0], /\[NAME_1\]/);
 });
