@@ -4,7 +4,6 @@
  */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { contextStorage } from "hono/context-storage";
 import type { Context } from "hono";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import type { Config } from "./config.ts";
@@ -36,6 +35,7 @@ import { type AssetStore, staticRoutes } from "./routes/static.ts";
 import { MAX_BODY_BYTES } from "./safety/limits.ts";
 import { ErrorMessage, errorPage } from "./views/errors.tsx";
 import type { PageContext } from "./views/page.ts";
+import { CSRF_PLACEHOLDER, fillCsrfToken } from "./views/csrf.tsx";
 
 /** One line per subsystem, for the start-up log. */
 export interface SystemSummary {
@@ -95,8 +95,17 @@ export function createApp(deps: AppDeps): Hono {
   };
   const access = { db, trustProxy: security.trustProxy };
 
-  // Views read the request's anti-forgery token through this (see views/csrf.tsx).
-  app.use(contextStorage());
+  // Views leave a placeholder where the anti-forgery token goes (views/csrf.tsx); whole HTML responses get the
+  // request's token here. Event streams are left alone: they only run under htmx, which sends the header.
+  app.use(async (c, next) => {
+    await next();
+    if (!c.res.headers.get("content-type")?.startsWith("text/html") || !c.res.body) return;
+    const html = await c.res.text();
+    const token = c.get("auth")?.csrfToken ?? c.get("loginCsrf");
+    const headers = new Headers(c.res.headers);
+    headers.delete("content-length");
+    c.res = new Response(fillCsrfToken(html, token), { status: c.res.status, headers });
+  });
 
   if (deps.logRequests) {
     app.use(async (c, next) => {

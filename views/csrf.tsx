@@ -1,24 +1,22 @@
 /**
- * The anti-forgery field every POST form carries. It reads the token from the request being rendered (Hono's
- * context storage), so forms deep inside fragments need no token threaded through their props.
+ * The anti-forgery field every POST form carries. Views render a placeholder; the app fills in the request's
+ * token when it sends the page (see fillCsrfToken), so forms deep inside fragments need no token threaded
+ * through their props, and nothing request-scoped has to outlive the render.
  */
-import { getContext } from "hono/context-storage";
 
 /** Name of the form field (htmx requests also send it as the X-CSRF-Token header). */
 export const CSRF_FIELD = "_csrf";
 
-/** The current request's token, or "" outside a signed-in request. */
-export function currentCsrfToken(): string {
-  try {
-    const c = getContext<{ Variables: { auth?: { csrfToken: string }; loginCsrf?: string } }>();
-    return c.get("auth")?.csrfToken ?? c.get("loginCsrf") ?? "";
-  } catch {
-    return ""; // rendered outside a request (a unit test of a view)
-  }
+/** What views put where the token goes; replaced in every HTML response before it is sent. */
+export const CSRF_PLACEHOLDER = "__ROUNDS_CSRF_TOKEN__";
+
+/** A hidden input for the token. */
+export function CsrfField() {
+  return <input type="hidden" name={CSRF_FIELD} value={CSRF_PLACEHOLDER} />;
 }
 
-/** A hidden input with the token; nothing when there is no token. */
-export function CsrfField() {
-  const token = currentCsrfToken();
-  return token ? <input type="hidden" name={CSRF_FIELD} value={token} /> : null;
+/** Puts the token (or nothing, outside a session) where views left the placeholder. */
+export function fillCsrfToken(html: string, token: string | undefined): string {
+  // Tokens are base64url or UUIDs: nothing in them needs escaping in an attribute.
+  return html.replaceAll(CSRF_PLACEHOLDER, token && /^[\w-]+$/.test(token) ? token : "");
 }
