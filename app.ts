@@ -35,7 +35,7 @@ import { type AssetStore, staticRoutes } from "./routes/static.ts";
 import { MAX_BODY_BYTES } from "./safety/limits.ts";
 import { ErrorMessage, errorPage } from "./views/errors.tsx";
 import type { PageContext } from "./views/page.ts";
-import { CSRF_PLACEHOLDER, fillCsrfToken } from "./views/csrf.tsx";
+import { fillCsrfToken } from "./views/csrf.tsx";
 
 /** One line per subsystem, for the start-up log. */
 export interface SystemSummary {

@@ -257,13 +257,6 @@ function utcDay(): string {
   return new Date().toISOString().slice(0, 10);
 }
 
-/** Output tokens a user has been given today (UTC). */
-export async function tokensToday(db: Db, userId: string): Promise<number> {
-  const [row] = await db.select({ tokens: tokenUsage.tokens }).from(tokenUsage)
-    .where(and(eq(tokenUsage.userId, userId), eq(tokenUsage.day, utcDay())));
-  return row?.tokens ?? 0;
-}
-
 /** Adds a reply's output tokens to its session owner's count for today. */
 export async function addTokensForSession(db: Db, sessionId: string, tokens: number): Promise<void> {
   if (tokens <= 0 || !isUuid(sessionId)) return;
@@ -273,12 +266,54 @@ export async function addTokensForSession(db: Db, sessionId: string, tokens: num
     on conflict (user_id, day) do update set tokens = ${tokenUsage.tokens} + excluded.tokens`);
 }
 
-/** Replies being written now in a user's sessions (on any instance). */
-export async function activeReplies(db: Db, userId: string): Promise<number> {
-  const [row] = rows<{ n: number }>(
+/** What the per-user send limits found, in one round trip. */
+export interface SendAllowance {
+  /** Replies being written now in the user's sessions (on any instance). */
+  active: number;
+  /** Output tokens today. */
+  tokensToday: number;
+  /** This message's count in the rate window, or null when it was refused before being counted. */
+  rate: { count: number; resetInSeconds: number } | null;
+}
+
+/**
+ * Checks the per-user limits for starting a reply in one statement: replies being written, today's tokens, and
+ * (only when those allow it, so a refused message does not use up the allowance) counts the message against
+ * the per-minute window.
+ */
+export async function sendAllowance(
+  db: Db,
+  userId: string,
+  limits: { maxActive: number; dailyTokens: number; windowMs: number },
+): Promise<SendAllowance> {
+  const seconds = Math.max(1, Math.round(limits.windowMs / 1000));
+  const key = `messages:${userId}`;
+  const [row] = rows<{ active: number; used: number; count: number | null; reset_in: number | null }>(
     await db.execute(sql`
-      select count(*)::int as n from messages m join ${chatSessions} s on s.id = m.session_id
-      where s.owner_id = ${userId} and m.status in ('pending', 'streaming')`),
+      with active as (
+        select count(*)::int as n from messages m join ${chatSessions} s on s.id = m.session_id
+        where s.owner_id = ${userId} and m.status in ('pending', 'streaming')
+      ),
+      used as (
+        select coalesce((select tokens from ${tokenUsage} where user_id = ${userId} and day = ${utcDay()}), 0) as t
+      ),
+      counted as (
+        insert into ${rateLimits} (key, window_start, count)
+        select ${key}, to_timestamp(floor(extract(epoch from now()) / ${seconds}) * ${seconds}), 1
+        from active, used
+        where active.n < ${limits.maxActive} and (${limits.dailyTokens} = 0 or used.t < ${limits.dailyTokens})
+        on conflict (key, window_start) do update set count = ${rateLimits.count} + 1
+        returning count,
+          ceil(extract(epoch from (window_start + ${`${seconds} seconds`}::interval - now())))::int as reset_in
+      )
+      select active.n as active, used.t as used, counted.count, counted.reset_in
+      from active cross join used left join counted on true`),
   );
-  return Number(row.n);
+  return {
+    active: Number(row.active),
+    tokensToday: Number(row.used),
+    rate: row.count === null
+      ? null
+      : { count: Number(row.count), resetInSeconds: Math.max(1, Number(row.reset_in)) },
+  };
 }

@@ -57,7 +57,7 @@ import { revocableStream, signedInUser, type StreamGuard } from "./auth.ts";
 import type { SecurityConfig } from "../config.ts";
 import { redactPhi } from "../safety/phi.ts";
 import { detectRedFlags } from "../safety/red_flags.ts";
-import { activeReplies, countEvent, tokensToday } from "../db/users.ts";
+import { sendAllowance } from "../db/users.ts";
 
 /** What the chat routes need. */
 export interface SessionsDeps {
@@ -152,15 +152,19 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   async function checkSendLimits(c: Context): Promise<void> {
     const user = signedInUser(c);
     const { security } = deps;
-    if (await activeReplies(db, user.id) >= security.maxConcurrentStreams) {
+    const allowance = await sendAllowance(db, user.id, {
+      maxActive: security.maxConcurrentStreams,
+      dailyTokens: security.dailyTokenBudget,
+      windowMs: 60_000,
+    });
+    if (allowance.active >= security.maxConcurrentStreams) {
       throw new HTTPException(429, {
         message: `${security.maxConcurrentStreams} of your replies are being written already. Wait for one ` +
           `to finish, or stop it, then send again.`,
       });
     }
     if (security.dailyTokenBudget > 0) {
-      const used = await tokensToday(db, user.id);
-      if (used >= security.dailyTokenBudget) {
+      if (allowance.tokensToday >= security.dailyTokenBudget) {
         const midnight = new Date();
         midnight.setUTCHours(24, 0, 0, 0);
         c.header("Retry-After", String(Math.ceil((midnight.getTime() - Date.now()) / 1000)));
@@ -171,8 +175,8 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
         });
       }
     }
-    // Counted last, so a message refused above does not use up the minute's allowance.
-    const rate = await countEvent(db, `messages:${user.id}`, 60_000);
+    // Counted only when the checks above pass, so a refused message does not use up the minute's allowance.
+    const rate = allowance.rate!;
     if (rate.count > security.messagesPerMinute) {
       c.header("Retry-After", String(rate.resetInSeconds));
       throw new HTTPException(429, {
