@@ -16,6 +16,7 @@ import type { GenerationRunner, KnowledgeSettings } from "./inference/runner.ts"
 import type { Lifecycle } from "./lifecycle.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { inputHygiene } from "./routes/hygiene.ts";
+import { ssoRoutes } from "./routes/sso.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { auditTrail, CASE_WRITERS, guardCase, guardSession } from "./routes/access.ts";
 import {
@@ -146,8 +147,16 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", staticRoutes(deps.assets));
   app.route("/", healthRoutes(deps));
   app.use(checkOrigin());
-  const auth = { db, security, guard, pageContext, passwordCost: deps.passwordCost };
+  const auth = {
+    db,
+    security,
+    guard,
+    pageContext,
+    passwordCost: deps.passwordCost,
+    ssoLabel: deps.config.oidc?.label ?? null,
+  };
   app.route("/", authRoutes(auth));
+  if (deps.config.oidc) app.route("/", ssoRoutes({ ...auth, oidc: deps.config.oidc }));
   app.use(requireSignIn(auth));
   app.use(auditTrail(access));
 

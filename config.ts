@@ -63,6 +63,21 @@ export interface SecurityConfig {
   phiRedaction: PhiRedactionMode;
 }
 
+/** Single sign-on through an OpenID Connect provider (Entra ID, Google Workspace, Okta, Keycloak…). */
+export interface OidcConfig {
+  /** The issuer URL; its /.well-known/openid-configuration is read on first use. */
+  issuer: string;
+  clientId: string;
+  /** Null for a public client (PKCE only). */
+  clientSecret: string | null;
+  /** Where the provider sends the browser back; null derives it from the request (`<origin>/login/sso/callback`). */
+  redirectUri: string | null;
+  /** The button's words: "Sign in with <label>". */
+  label: string;
+  /** Accounts for unknown (verified) emails are created with this role; null refuses them. */
+  autoCreateRole: "clinician" | "educator" | null;
+}
+
 /** Validated, frozen application configuration. */
 export interface Config {
   port: number;
@@ -91,6 +106,8 @@ export interface Config {
   /** How long a generation keeps running after its last viewer disconnects, waiting for one to reattach. */
   streamGraceMs: number;
   security: Readonly<SecurityConfig>;
+  /** Present when OIDC_ISSUER is set. */
+  oidc: Readonly<OidcConfig> | null;
 }
 
 /** All the problems found in the environment, one message each. */
@@ -262,6 +279,43 @@ export function loadConfig(env: Env): Readonly<Config> {
     phiRedaction,
   };
 
+  const oidcIssuer = httpUrl("OIDC_ISSUER");
+  const oidcClientId = read("OIDC_CLIENT_ID");
+  const oidcRedirect = httpUrl("OIDC_REDIRECT_URI");
+  const autoCreateRaw = read("OIDC_CREATE_USERS_AS");
+  if (oidcIssuer !== null && oidcClientId === null) {
+    problems.push("OIDC_CLIENT_ID must be set with OIDC_ISSUER (the client id registered with the provider)");
+  }
+  if (oidcIssuer === null && (oidcClientId !== null || read("OIDC_CLIENT_SECRET") !== null)) {
+    problems.push("OIDC_ISSUER must be set to use OIDC_CLIENT_ID / OIDC_CLIENT_SECRET");
+  }
+  if (
+    oidcIssuer !== null && oidcIssuer.startsWith("http://") &&
+    !/^http:\/\/(localhost|127\.0\.0\.1|\[::1\])[:/]?/.test(oidcIssuer)
+  ) {
+    problems.push(
+      `OIDC_ISSUER must use https:// (plain http only for a provider on localhost), got ${oidcIssuer}`,
+    );
+  }
+  if (autoCreateRaw !== null && autoCreateRaw !== "clinician" && autoCreateRaw !== "educator") {
+    problems.push(
+      `OIDC_CREATE_USERS_AS must be clinician or educator (admins are made by hand), got ${
+        JSON.stringify(autoCreateRaw)
+      }`,
+    );
+  }
+  const oidc: OidcConfig | null = oidcIssuer !== null && oidcClientId !== null
+    ? {
+      // As given: the provider's issuer identifier must match exactly, trailing slash included (Auth0 has one).
+      issuer: read("OIDC_ISSUER")!,
+      clientId: oidcClientId,
+      clientSecret: read("OIDC_CLIENT_SECRET"),
+      redirectUri: oidcRedirect,
+      label: read("OIDC_LABEL") ?? "single sign-on",
+      autoCreateRole: autoCreateRaw as OidcConfig["autoCreateRole"],
+    }
+    : null;
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const inference: InferenceEnv | null = inferenceUrl !== null || model !== null
@@ -284,6 +338,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     systemPrompt,
     streamGraceMs,
     security: Object.freeze(security),
+    oidc: oidc && Object.freeze(oidc),
   });
 }
 

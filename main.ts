@@ -108,6 +108,15 @@ async function main(): Promise<number> {
         config.security.dailyTokenBudget || "unlimited"
       } tokens/day per user`,
   );
+  if (config.oidc) {
+    console.log(
+      `single sign-on: ${config.oidc.issuer} ("Sign in with ${config.oidc.label}"; ${
+        config.oidc.autoCreateRole
+          ? `new verified emails become ${config.oidc.autoCreateRole}s`
+          : "existing accounts only"
+      })`,
+    );
+  }
   if (!(await hasUsers(database.db))) {
     console.log(
       `accounts: none yet. Open /setup in a browser to create the first admin, or run ` +

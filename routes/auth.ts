@@ -68,6 +68,8 @@ export interface AuthDeps {
   pageContext: (c: Context, path?: string) => PageContext;
   /** scrypt cost for new passwords (tests lower it). */
   passwordCost?: ScryptCost;
+  /** The single sign-on provider's name, when one is configured (the sign-in page offers it). */
+  ssoLabel?: string | null;
 }
 
 function randomToken(): string {
@@ -166,6 +168,7 @@ export function authRoutes(deps: AuthDeps): Hono {
     const reason = c.req.query("reason");
     return c.html(loginPage(deps.pageContext(c), {
       email: "",
+      sso: deps.ssoLabel,
       next: safeNext(c.req.query("next")),
       notice: reason === "expired"
         ? "Your session ended. Sign in again to carry on; nothing you sent was lost."
@@ -185,7 +188,10 @@ export function authRoutes(deps: AuthDeps): Hono {
     const email = normaliseEmail(rawEmail) ?? rawEmail.trim().toLowerCase().slice(0, 254);
     const address = clientAddress(c, security.trustProxy);
     const refuse = (status: 401 | 429, error: string) =>
-      c.html(loginPage(deps.pageContext(c), { email: rawEmail.slice(0, 254), next, error }), status);
+      c.html(
+        loginPage(deps.pageContext(c), { email: rawEmail.slice(0, 254), next, error, sso: deps.ssoLabel }),
+        status,
+      );
 
     const byAddress = await countEvent(db, `login:address:${address ?? "unknown"}`, LOGIN_WINDOW_MS);
     const accountKey = `login:account:${email}`;

@@ -179,3 +179,33 @@ Deno.test("config: redactUrl hides passwords only", () => {
   assert.equal(redactUrl("postgres://rounds:s3cr3t@db:5432/x"), "postgres://rounds:***@db:5432/x");
   assert.equal(redactUrl("postgres://rounds@db/x"), "postgres://rounds@db/x");
 });
+
+Deno.test("config: security defaults, and their problems named", () => {
+  const config = loadConfig({});
+  assert.equal(config.security.phiRedaction, "inference");
+  assert.equal(config.security.sessionIdleMs, 15 * 60_000);
+  assert.equal(config.security.sessionAbsoluteMs, 12 * 3_600_000);
+  assert.equal(config.oidc, null);
+  const problems = problemsOf({
+    PHI_REDACTION: "sometimes",
+    SESSION_IDLE_MINUTES: "0",
+    TRUST_PROXY: "maybe",
+    OIDC_ISSUER: "http://sso.example.org",
+    OIDC_CREATE_USERS_AS: "admin",
+  });
+  assert.ok(
+    problems.some((p) => p.startsWith("PHI_REDACTION must be one of off, inference, storage")),
+    problems.join("\n"),
+  );
+  assert.ok(problems.some((p) => p.startsWith("SESSION_IDLE_MINUTES must be an integer")));
+  assert.ok(problems.some((p) => p.startsWith("TRUST_PROXY must be true or false")));
+  assert.ok(problems.some((p) => p.startsWith("OIDC_CLIENT_ID must be set with OIDC_ISSUER")));
+  assert.ok(problems.some((p) => p.startsWith("OIDC_ISSUER must use https://")));
+  assert.ok(problems.some((p) => p.startsWith("OIDC_CREATE_USERS_AS must be clinician or educator")));
+  const sso = loadConfig({ OIDC_ISSUER: "https://tenant.example.auth0.com/", OIDC_CLIENT_ID: "rounds" });
+  assert.equal(
+    sso.oidc?.issuer,
+    "https://tenant.example.auth0.com/",
+    "the issuer is kept exactly, slash included",
+  );
+});

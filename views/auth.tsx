@@ -12,6 +12,8 @@ export interface LoginView {
   next: string;
   error?: string;
   notice?: string;
+  /** The single sign-on provider's name, when one is configured. */
+  sso?: string | null;
 }
 
 /** The sign-in page. */
@@ -50,6 +52,15 @@ export function loginPage(page: PageContext, view: LoginView): string {
         </label>
         <button type="submit">Sign in</button>
       </form>
+      {view.sso
+        ? (
+          <p class="sso">
+            <a class="button" href={`/login/sso?next=${encodeURIComponent(view.next)}`}>
+              Sign in with {view.sso}
+            </a>
+          </p>
+        )
+        : null}
       <p class="muted">
         Accounts are made by an administrator (Admin → Users, or <code>deno task user add</code>).
       </p>
