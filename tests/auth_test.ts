@@ -10,17 +10,10 @@ import { setUserDisabled } from "../db/users.ts";
 import { MAX_BODY_BYTES } from "../safety/limits.ts";
 import { HX, withChat } from "./chat_helpers.ts";
 import { sseReader } from "./sse_client.ts";
+import { cookieOf } from "./server_process.ts";
 import { DRIVER, TEST_PASSWORD, type TestApp, withTestApp } from "./test_app.ts";
 
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
-
-function cookieOf(response: Response, name: string): string | null {
-  for (const header of response.headers.getSetCookie()) {
-    const match = new RegExp(`^${name}=([^;]*)`).exec(header);
-    if (match) return match[1];
-  }
-  return null;
-}
 
 /** The sign-in form's cookie and hidden token. */
 async function loginForm(t: TestApp, base = "http://127.0.0.1:8000") {

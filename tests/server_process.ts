@@ -100,7 +100,8 @@ export async function benchUserId(db: Db): Promise<string> {
 
 const ADMIN = { email: "admin@example.test", password: "process test password" };
 
-function cookieOf(response: Response, name: string): string | null {
+/** The value a response's Set-Cookie gives a cookie, or null. */
+export function cookieOf(response: Response, name: string): string | null {
   for (const header of response.headers.getSetCookie()) {
     const match = new RegExp(`^${name}=([^;]*)`).exec(header);
     if (match) return match[1];

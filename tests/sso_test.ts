@@ -6,17 +6,10 @@ import assert from "node:assert/strict";
 import { listAudit } from "../db/audit.ts";
 import { findUserByEmail, setUserDisabled } from "../db/users.ts";
 import { startOidcStub } from "./oidc_stub.ts";
+import { cookieOf } from "./server_process.ts";
 import { DRIVER, type TestApp, withTestApp } from "./test_app.ts";
 
 const BASE = "http://127.0.0.1:8000";
-
-function cookieOf(response: Response, name: string): string | null {
-  for (const header of response.headers.getSetCookie()) {
-    const match = new RegExp(`^${name}=([^;]*)`).exec(header);
-    if (match) return match[1];
-  }
-  return null;
-}
 
 /** Runs the browser's part of the flow: Rounds → provider → Rounds' callback. */
 async function ssoSignIn(t: TestApp, next = "/cases") {

@@ -77,7 +77,7 @@ export function usersPage(
                 <td>
                   <form method="post" action={`/admin/users/${u.id}/role`} class="inline-form">
                     <CsrfField />
-                    <label class="visually-hidden" for={`role-${u.id}`}>Role of {u.email}</label>
+                    <label class="sr-only" for={`role-${u.id}`}>Role of {u.email}</label>
                     <select name="role" id={`role-${u.id}`}>
                       {ROLES.map((r) => <option value={r} selected={r === u.role}>{r}</option>)}
                     </select>
