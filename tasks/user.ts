@@ -1,6 +1,6 @@
 /**
  * deno task user add <email> --role clinician|educator|admin [--name NAME]
- * deno task user disable <email> | enable <email> | list
+ * deno task user disable <email> | enable <email> | password <email> | list
  *
  * Accounts from the command line. The password comes from ROUNDS_PASSWORD, or is read from stdin (without echo
  * on a terminal). Disabling signs the user out everywhere, open streams included (within seconds).
@@ -17,6 +17,7 @@ import {
   hasUsers,
   listUsers,
   normaliseEmail,
+  setPasswordHash,
   setUserDisabled,
 } from "../db/users.ts";
 import { hashPassword, passwordProblem } from "../safety/passwords.ts";
@@ -26,6 +27,7 @@ const USAGE = `Usage:
   deno task user add <email> --role clinician|educator|admin [--name NAME]
   deno task user disable <email>
   deno task user enable <email>
+  deno task user password <email>     sets a new password and signs them out everywhere
   deno task user list
 
   The password for "add" comes from ROUNDS_PASSWORD, or from stdin (typed without echo on a terminal).`;
@@ -79,8 +81,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const [command, rawEmail] = positionals;
-  if (!["add", "disable", "enable", "list"].includes(command ?? "")) {
-    throw new TaskExit(2, `Name what to do: add, disable, enable or list.\n\n${USAGE}`);
+  if (!["add", "disable", "enable", "password", "list"].includes(command ?? "")) {
+    throw new TaskExit(2, `Name what to do: add, disable, enable, password or list.\n\n${USAGE}`);
   }
   const email = command === "list" ? null : normaliseEmail(rawEmail ?? "");
   if (command !== "list" && !email) throw new TaskExit(2, `Give the user's email address.\n\n${USAGE}`);
@@ -125,6 +127,22 @@ async function main(): Promise<number> {
       return 0;
     }
     if (!existing) throw new TaskExit(1, `There is no account for ${email} (deno task user list shows them)`);
+    if (command === "password") {
+      const password = await readPassword();
+      const problem = passwordProblem(password);
+      if (problem) throw new TaskExit(1, `${problem}; nothing was changed`);
+      await setPasswordHash(db, existing.id, await hashPassword(password));
+      await recordAudit(db, {
+        actor: "cli",
+        action: "user.password",
+        objectType: "user",
+        objectId: existing.id,
+      });
+      console.log(
+        `Set a new password for ${email} and revoked every session (open streams close within 5 s).`,
+      );
+      return 0;
+    }
     if (command === "disable") {
       if (existing.role === "admin" && !existing.disabledAt && await countActiveAdmins(db) <= 1) {
         throw new TaskExit(1, `${email} is the last active admin; add another admin first`);
