@@ -191,6 +191,7 @@ export function createApp(deps: AppDeps): Hono {
       lifecycle: deps.lifecycle,
       pageContext,
       guard,
+      redactPhi: security.phiRedaction !== "off",
     }),
   );
   app.route("/", practiceRoutes({ db, models: deps.models, lifecycle: deps.lifecycle, pageContext }));

@@ -41,6 +41,7 @@ import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
 import type { Lifecycle } from "../lifecycle.ts";
 import { sseResponse } from "./sse.ts";
 import { revocableStream, signedInUser, type StreamGuard } from "./auth.ts";
+import { redactPhi } from "../safety/phi.ts";
 import { applySectionForm, type EditSection, editSection } from "../cases/edit.ts";
 import {
   casePage,
@@ -72,6 +73,8 @@ export interface CaseDeps {
   lifecycle: Lifecycle;
   pageContext: (c: Context, path?: string) => PageContext;
   guard: StreamGuard;
+  /** Replace identifiers in the free text sent to the model (PHI_REDACTION is not off). */
+  redactPhi?: boolean;
 }
 
 const NO_MODEL =
@@ -187,7 +190,8 @@ export function caseRoutes(deps: CaseDeps): Hono {
         setting: values.setting,
         difficulty: values.difficulty as CaseRequest["difficulty"],
         learnerLevel: values.level as CaseRequest["learnerLevel"],
-        focus: values.focus,
+        // Educators describe hypothetical cases, but a real detail can slip in: it does not reach the model.
+        focus: deps.redactPhi ? redactPhi(values.focus).text : values.focus,
         inspiration: snippet ? { source: snippet.source, text: snippet.text } : undefined,
       },
     };

@@ -257,3 +257,15 @@ Deno.test(`generate [${DRIVER}]: a busy endpoint is retried as it asks before th
     );
   });
 });
+
+Deno.test(`generate [${DRIVER}]: identifiers in the focus are replaced before the model sees them`, async () => {
+  await withGenerator(async (t, stub) => {
+    stub.enqueue({ tokens: tokens(JSON.stringify(example("bronchiolitis.json"))) });
+    const focus = "Based loosely on Mr John Smith, DOB 12/03/1948, seen last week";
+    const response = await t.request("/cases", { method: "POST", body: form({ ...REQUEST, focus }) });
+    assert.equal(response.status, 303);
+    const sent = JSON.stringify(stub.requests[0].body);
+    assert.doesNotMatch(sent, /Smith|12\/03\/1948/);
+    assert.match(sent, /\[NAME_1\]/);
+  }, { INFERENCE_API: "tgi", INFERENCE_TEMPLATE: "llama2-chat" });
+});
