@@ -318,3 +318,50 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "browser: the emergency banner before the reply, what was redacted, admin pages and sign-out at phone width",
+  ignore: !hasChromium && !required,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await withBrowser(async (page, base, stub) => {
+      stub.defaultScript = { tokens: Array.from({ length: 60 }, (_, i) => ` w${i}`), delayMs: 30 };
+      await page.setViewportSize({ width: 390, height: 800 });
+      await page.goto(base + "/");
+      await page.getByRole("button", { name: "New session" }).first().click();
+      await page.waitForURL(/\/sessions\//);
+      await page.locator("#composer-input").fill(
+        "Mr Tom Reid, 61, crushing chest pain spreading to his jaw, sweating and breathless",
+      );
+      await page.getByRole("button", { name: "Send" }).click();
+      // The banner is on the page while the reply is still being written.
+      await page.locator("aside.emergency").waitFor({ timeout: 5000 });
+      assert.ok((await liveText(page)).length < 200, "the banner came before most of the reply");
+      assert.match(
+        await page.locator("aside.emergency").textContent() ?? "",
+        /call local emergency services/i,
+      );
+      assert.equal(await page.locator('mark.phi[title="The model saw [NAME_1]"]').textContent(), "Tom Reid");
+      await page.locator("article.msg.assistant.status-completed").waitFor({ timeout: 10_000 });
+      await page.screenshot({ path: new URL("emergency.png", ARTIFACTS).pathname, fullPage: true });
+
+      for (const path of ["/admin/users", "/admin/audit"]) {
+        await page.goto(base + path);
+        const overflow = await page.evaluate<number>(
+          `document.documentElement.scrollWidth - document.documentElement.clientWidth`,
+        );
+        assert.ok(overflow <= 1, `${path}: no horizontal page scrolling at 390 px (overflow ${overflow}px)`);
+      }
+      assert.match(await page.locator("table.audit").textContent() ?? "", /message\.create/);
+      await page.screenshot({ path: new URL("audit.png", ARTIFACTS).pathname, fullPage: true });
+
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.waitForURL(/\/login\?reason=signed-out/);
+      await page.goto(base + "/");
+      await page.waitForURL(/\/login/);
+      await page.screenshot({ path: new URL("login.png", ARTIFACTS).pathname, fullPage: true });
+    });
+  },
+});
