@@ -322,10 +322,13 @@ export function checkOrigin(): MiddlewareHandler {
     if (UNSAFE_METHODS.has(c.req.method)) {
       const site = c.req.header("sec-fetch-site");
       const origin = c.req.header("origin");
-      const own = new URL(c.req.url).origin;
-      const forwardedHost = c.req.header("x-forwarded-host");
-      const allowed = origin === undefined || origin === own ||
-        (forwardedHost !== undefined && origin.replace(/^https?:\/\//, "") === forwardedHost);
+      // Hosts, not origins: behind a proxy that ends TLS, the browser says https:// and this server sees http://.
+      let originHost: string | null = null;
+      try {
+        originHost = origin === undefined ? null : new URL(origin).host;
+      } catch { /* "null" or garbage: not this site */ }
+      const hosts = [new URL(c.req.url).host, c.req.header("x-forwarded-host")?.split(",")[0].trim()];
+      const allowed = origin === undefined || (originHost !== null && hosts.includes(originHost));
       if ((site !== undefined && site !== "same-origin" && site !== "none") || !allowed) {
         throw new HTTPException(403, {
           message: "This request came from another site, so Rounds refused it. Use Rounds' own pages.",

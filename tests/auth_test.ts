@@ -377,3 +377,28 @@ Deno.test(`auth [${DRIVER}]: the audit log records reads and writes and cannot b
     assert.equal((await stranger.request("/admin/audit")).status, 403, "admins only");
   });
 });
+
+Deno.test(`auth [${DRIVER}]: behind a proxy that ends TLS, the site's own https origin is accepted`, async () => {
+  await withTestApp(async (t) => {
+    const proxied = await t.request("http://rounds.example.org/sessions", {
+      method: "POST",
+      headers: { origin: "https://rounds.example.org", "sec-fetch-site": "same-origin" },
+    });
+    assert.equal(proxied.status, 303, "same host, https as the browser saw it");
+    const forwarded = await t.request("http://10.0.0.5:8000/sessions", {
+      method: "POST",
+      headers: { origin: "https://rounds.example.org", "x-forwarded-host": "rounds.example.org" },
+    });
+    assert.equal(forwarded.status, 303, "the proxy's X-Forwarded-Host");
+    const other = await t.request("http://rounds.example.org/sessions", {
+      method: "POST",
+      headers: { origin: "https://rounds.example.org.evil.example" },
+    });
+    assert.equal(other.status, 403);
+    const opaque = await t.request("http://rounds.example.org/sessions", {
+      method: "POST",
+      headers: { origin: "null" },
+    });
+    assert.equal(opaque.status, 403, "an opaque origin (sandboxed frame, data: URL) is refused");
+  });
+});
