@@ -2,7 +2,7 @@
  * Accounts: users, signed-in sessions, rate-limit counters and the daily token budget. Everything that must
  * hold across instances lives here, in the database.
  */
-import { and, asc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, isNull, type SQL, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { rows } from "./migrate.ts";
@@ -210,6 +210,11 @@ export async function liveAuthSessions(db: Db, ids: string[]): Promise<Set<strin
   return new Set(live.map((r) => r.id));
 }
 
+/** The start of the current fixed window of `seconds`, in SQL. */
+function windowStart(seconds: number): SQL {
+  return sql`to_timestamp(floor(extract(epoch from now()) / ${seconds}) * ${seconds})`;
+}
+
 /**
  * Counts one event against a fixed window and returns the count so far in it, with the seconds until the
  * window ends. One statement, so concurrent requests on any instance count exactly.
@@ -222,7 +227,7 @@ export async function countEvent(
   const seconds = Math.max(1, Math.round(windowMs / 1000));
   const [row] = rows<{ count: number; reset_in: number }>(
     await db.execute(sql`
-      with w as (select to_timestamp(floor(extract(epoch from now()) / ${seconds}) * ${seconds}) as start)
+      with w as (select ${windowStart(seconds)} as start)
       insert into ${rateLimits} (key, window_start, count)
       select ${key}, w.start, 1 from w
       on conflict (key, window_start) do update set count = ${rateLimits.count} + 1
@@ -238,7 +243,7 @@ export async function peekEvents(db: Db, key: string, windowMs: number): Promise
   const [row] = rows<{ count: number | null }>(
     await db.execute(sql`
       select sum(count)::int as count from ${rateLimits}
-      where key = ${key} and window_start = to_timestamp(floor(extract(epoch from now()) / ${seconds}) * ${seconds})`),
+      where key = ${key} and window_start = ${windowStart(seconds)}`),
   );
   return Number(row?.count ?? 0);
 }
@@ -299,7 +304,7 @@ export async function sendAllowance(
       ),
       counted as (
         insert into ${rateLimits} (key, window_start, count)
-        select ${key}, to_timestamp(floor(extract(epoch from now()) / ${seconds}) * ${seconds}), 1
+        select ${key}, ${windowStart(seconds)}, 1
         from active, used
         where active.n < ${limits.maxActive} and (${limits.dailyTokens} = 0 or used.t < ${limits.dailyTokens})
         on conflict (key, window_start) do update set count = ${rateLimits.count} + 1

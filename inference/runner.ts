@@ -17,6 +17,7 @@ import {
 import { type ChatSession, getSession } from "../db/sessions.ts";
 import { addTokensForSession } from "../db/users.ts";
 import { createRedactor } from "../safety/phi.ts";
+import { dropControlCharacters } from "../safety/limits.ts";
 import { saveMessageSources, sourcesOfMessages } from "../db/snippets.ts";
 import type { Embedder } from "../knowledge/embedder.ts";
 import { referenceBlocks, type RetrievalResult, retrieve, type Retrieved } from "../knowledge/retrieve.ts";
@@ -227,9 +228,8 @@ class Generation {
 
   /** Adds streamed text, holding back what may begin a stop sequence. Returns true when a stop sequence ended it. */
   append(chunk: string): boolean {
-    // Model output is untrusted: control characters (NUL above all, which Postgres text rejects) are dropped.
-    // deno-lint-ignore no-control-regex -- matching control characters is the point
-    let pending = this.held + chunk.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, "");
+    // Model output is untrusted: control characters are dropped (CR stays for the line-ending logic below).
+    let pending = this.held + dropControlCharacters(chunk);
     // CR LF and lone CR become LF; a trailing CR waits to see whether LF follows.
     const trailingCr = pending.endsWith("\r");
     pending = (trailingCr ? pending.slice(0, -1) : pending).replace(/\r\n?/g, "\n");

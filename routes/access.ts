@@ -9,7 +9,14 @@ import { caseAccess } from "../db/cases.ts";
 import type { Db } from "../db/client.ts";
 import { isUuid } from "../db/ids.ts";
 import type { UserRole } from "../db/schema.ts";
-import { getSession } from "../db/sessions.ts";
+import { type ChatSession, getSession } from "../db/sessions.ts";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    /** The session a /sessions/:id route acts on, read and owner-checked by guardSession. */
+    chatSession: ChatSession;
+  }
+}
 import { clientAddress, signedInUser } from "./auth.ts";
 
 /** Roles that write cases. */
@@ -34,6 +41,13 @@ function audit(c: Context, deps: AccessDeps, event: Omit<AuditEvent, "actor" | "
   });
 }
 
+/** The owner-checked session of a /sessions/:id route; 404 if guardSession did not pass it (fails closed). */
+export function guardedSession(c: Context): ChatSession {
+  const session = c.get("chatSession");
+  if (!session) throw new HTTPException(404, { message: NO_SESSION });
+  return session;
+}
+
 /** Chat sessions (and practice sessions) are visible to their owner only; admins included. */
 export function guardSession(deps: AccessDeps): MiddlewareHandler {
   return async (c, next) => {
@@ -51,6 +65,8 @@ export function guardSession(deps: AccessDeps): MiddlewareHandler {
       }
       throw new HTTPException(404, { message: NO_SESSION });
     }
+    // The handler uses the row read here instead of reading it again.
+    c.set("chatSession", session);
     await next();
   };
 }

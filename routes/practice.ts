@@ -4,10 +4,10 @@
  */
 import { type Context, Hono } from "hono";
 import { signedInUser } from "./auth.ts";
+import { guardedSession } from "./access.ts";
 import { HTTPException } from "hono/http-exception";
 import { type Debrief, endPractice, startPractice } from "../cases/practice_session.ts";
 import type { Db } from "../db/client.ts";
-import { getSession } from "../db/sessions.ts";
 import type { ModelRegistry } from "../inference/models.ts";
 import type { Lifecycle } from "../lifecycle.ts";
 import type { PageContext } from "../views/page.ts";
@@ -47,10 +47,10 @@ export function practiceRoutes(deps: PracticeDeps): Hono {
     return c.redirect(`/sessions/${id}/debrief`, 303);
   });
 
-  app.get("/sessions/:id/debrief", async (c) => {
+  app.get("/sessions/:id/debrief", (c) => {
     const id = c.req.param("id");
-    const session = await getSession(db, id);
-    if (!session || session.kind !== "practice") {
+    const session = guardedSession(c);
+    if (session.kind !== "practice") {
       throw new HTTPException(404, { message: "There is no practice session here." });
     }
     if (!session.debrief) {

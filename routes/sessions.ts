@@ -54,6 +54,7 @@ import {
 import type { PageContext } from "../views/page.ts";
 import { sseResponse, type SseWriter } from "./sse.ts";
 import { revocableStream, signedInUser, type StreamGuard } from "./auth.ts";
+import { guardedSession } from "./access.ts";
 import type { SecurityConfig } from "../config.ts";
 import { redactPhi } from "../safety/phi.ts";
 import { detectRedFlags } from "../safety/red_flags.ts";
@@ -128,14 +129,6 @@ function parseEventId(value: string | undefined): number | "end" | null {
 export function sessionRoutes(deps: SessionsDeps): Hono {
   const app = new Hono();
   const { db, runner, models } = deps;
-
-  async function requireSession(id: string): Promise<ChatSession> {
-    const session = await getSession(db, id);
-    if (!session) {
-      throw new HTTPException(404, { message: "This session does not exist. It may have been deleted." });
-    }
-    return session;
-  }
 
   function refuseWhileDraining(): void {
     if (deps.lifecycle.draining) {
@@ -283,7 +276,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   });
 
   app.get("/sessions/:id", async (c) => {
-    const session = await requireSession(c.req.param("id") ?? "");
+    const session = guardedSession(c);
     const [messages, sessions] = await Promise.all([
       listMessages(db, session.id),
       listSessions(db, {
@@ -307,7 +300,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   });
 
   app.post("/sessions/:id/messages", async (c) => {
-    const session = await requireSession(c.req.param("id") ?? "");
+    const session = guardedSession(c);
     const form = await c.req.parseBody();
     const content = stripControlCharacters(text(form, "content")).trim();
     const clientId = text(form, "client_id").trim() || null;
@@ -365,7 +358,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   });
 
   async function restartReply(c: Context, kind: "regenerate" | "continue"): Promise<Response> {
-    const session = await requireSession(c.req.param("id") ?? "");
+    const session = guardedSession(c);
     const messageId = c.req.param("messageId") ?? "";
     const previous = await getMessage(db, session.id, messageId);
     if (!previous || previous.role !== "assistant") {
@@ -413,7 +406,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   app.post("/sessions/:id/messages/:messageId/continue", (c) => restartReply(c, "continue"));
 
   app.get("/sessions/:id/messages/:messageId/stream", async (c) => {
-    const session = await requireSession(c.req.param("id") ?? "");
+    const session = guardedSession(c);
     const message = await getMessage(db, session.id, c.req.param("messageId"));
     if (!message || message.role !== "assistant") {
       throw new HTTPException(404, { message: "This reply does not exist." });
@@ -435,7 +428,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   });
 
   app.post("/sessions/:id/stop", async (c) => {
-    const session = await requireSession(c.req.param("id") ?? "");
+    const session = guardedSession(c);
     const stopped = await runner.stop(session.id);
     if (isHtmx(c)) return c.body(null, 204);
     return stopped
@@ -444,7 +437,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   });
 
   app.post("/sessions/:id/messages/:messageId/feedback", async (c) => {
-    const session = await requireSession(c.req.param("id") ?? "");
+    const session = guardedSession(c);
     const form = await c.req.parseBody();
     const rating = text(form, "rating");
     if (!["up", "down", "none", ""].includes(rating)) {
@@ -468,7 +461,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   });
 
   app.post("/sessions/:id/settings", async (c) => {
-    const session = await requireSession(c.req.param("id") ?? "");
+    const session = guardedSession(c);
     const form = await c.req.parseBody();
     const state: SettingsFormState = {
       values: {
@@ -515,7 +508,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   });
 
   app.post("/sessions/:id/rename", async (c) => {
-    const session = await requireSession(c.req.param("id") ?? "");
+    const session = guardedSession(c);
     const title = stripControlCharacters(text(await c.req.parseBody(), "title")).trim();
     if (!title) throw new HTTPException(422, { message: "A session needs a title." });
     await renameSession(db, session.id, title);
@@ -523,7 +516,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   });
 
   app.post("/sessions/:id/clear", async (c) => {
-    const session = await requireSession(c.req.param("id") ?? "");
+    const session = guardedSession(c);
     if ((await listMessages(db, session.id)).some((m) => !isTerminal(m))) {
       throw new HTTPException(409, { message: "Stop the reply being written before clearing the chat." });
     }
@@ -533,7 +526,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   });
 
   const remove = async (c: Context) => {
-    const session = await requireSession(c.req.param("id") ?? "");
+    const session = guardedSession(c);
     await runner.stop(session.id);
     await deleteSession(db, session.id);
     if (isHtmx(c)) {

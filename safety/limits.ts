@@ -32,8 +32,16 @@ export function storableJson(value: unknown): unknown {
   return value;
 }
 
+/** Control characters other than tab, newline and carriage return. */
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const CONTROL_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
+
+/** Removes control characters other than tab, newline and carriage return (NUL above all: Postgres rejects it). */
+export function dropControlCharacters(text: string): string {
+  return text.replace(CONTROL_CHARACTERS, "");
+}
+
 /** Removes control characters other than tab and newline (they have no place in clinical text). */
 export function stripControlCharacters(text: string): string {
-  // deno-lint-ignore no-control-regex -- matching control characters is the point
-  return text.replace(/\r\n?/g, "\n").replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, "");
+  return dropControlCharacters(text.replace(/\r\n?/g, "\n"));
 }
