@@ -243,7 +243,10 @@ class Generation {
       this.emit(pending.slice(0, stopAt));
       return true;
     }
-    const hold = trailingCr ? 0 : longestStopPrefix(pending, this.stops);
+    let hold = trailingCr ? 0 : longestStopPrefix(pending, this.stops);
+    // A token may end between the two halves of a surrogate pair (an emoji, say): the high half waits for its
+    // partner in the next piece. Halves that never pair become U+FFFD in emit (Postgres cannot store them).
+    if (hold === 0 && !trailingCr && isHighSurrogate(pending.charCodeAt(pending.length - 1))) hold = 1;
     this.held = pending.slice(pending.length - hold) + (trailingCr ? "\r" : "");
     this.emit(pending.slice(0, pending.length - hold));
     return false;
@@ -256,14 +259,19 @@ class Generation {
     this.emit(rest);
   }
 
-  private emit(text: string): void {
-    if (!text) return;
+  private emit(piece: string): void {
+    if (!piece) return;
+    const text = piece.toWellFormed();
     this.text += text;
     this.receivedChars += text.length;
     this.dirty = true;
     this.publish({ type: "delta", text, offset: this.text.length });
     this.onText(this);
   }
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /** Length of the longest suffix of text that is a proper prefix of a stop sequence. */

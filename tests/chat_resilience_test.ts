@@ -283,6 +283,23 @@ Deno.test(`stop sequences [${DRIVER}]: text after a stop sequence never reaches 
   });
 });
 
+Deno.test(`surrogates [${DRIVER}]: an emoji split between tokens is rejoined; an unpaired half is replaced, not fatal`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    // "😀" is the pair \ud83d\ude00; an endpoint that cuts tokens by UTF-16 code unit sends the halves apart.
+    stub.enqueue({ tokens: ["Smile \ud83d", "\ude00 then", " a stray \udc00 and \ud800", " end"] });
+    const id = await session();
+    const events = await readAll(await send(id, "Q"));
+    const expected = "Smile 😀 then a stray \ufffd and \ufffd end";
+    assert.equal(streamedText(events), expected);
+    assert.equal(events.at(-1)?.event, "done");
+    const reply = (await listMessages(t.database.db, id))[1];
+    assert.deepEqual([reply.content, reply.status], [expected, "completed"]);
+    // Once a bug: Postgres refused the unpaired half, the reply stayed "streaming" and the session took no more.
+    stub.enqueue({ tokens: ["Next."] });
+    assert.equal(streamedText(await readAll(await send(id, "And then?"))), "Next.");
+  });
+});
+
 Deno.test(`context [${DRIVER}]: history is trimmed oldest first to fit the model's context`, async () => {
   await withChat(async ({ stub, session, send }) => {
     const id = await session();
