@@ -5,6 +5,7 @@ import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { chatSessions, messages, type MessageStatus } from "./schema.ts";
+import { rows } from "./migrate.ts";
 import { clipTitle, DEFAULT_TITLE } from "./sessions.ts";
 
 /** A stored message. */
@@ -287,6 +288,28 @@ export async function checkpoint(
   }).where(and(eq(messages.id, messageId), inArray(messages.status, ACTIVE_STATUSES)))
     .returning({ stopRequested: messages.stopRequested });
   return row ?? null;
+}
+
+/**
+ * Checkpoints many live replies in one statement (the text arrives as one JSON parameter). With hundreds of
+ * replies streaming, one UPDATE each per second was most of the database's work. Returns, per message still
+ * active, whether another instance asked it to stop; a message that has ended since is left as it is.
+ */
+export async function checkpointMany(
+  db: Db,
+  items: { messageId: string; content: string; outputTokens: number }[],
+): Promise<Map<string, { stopRequested: boolean }>> {
+  if (items.length === 0) return new Map();
+  const updated = rows<{ id: string; stop_requested: boolean }>(
+    await db.execute(sql`
+      update messages m
+      set content = v.content, output_tokens = v."outputTokens", status = 'streaming', updated_at = now()
+      from json_to_recordset(${JSON.stringify(items)}::json)
+        as v("messageId" uuid, content text, "outputTokens" int)
+      where m.id = v."messageId" and m.status in ('pending', 'streaming')
+      returning m.id, m.stop_requested`),
+  );
+  return new Map(updated.map((row) => [row.id, { stopRequested: row.stop_requested }]));
 }
 
 /** The terminal state of a reply. */

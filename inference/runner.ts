@@ -5,6 +5,7 @@
 import type { Db } from "../db/client.ts";
 import {
   checkpoint,
+  checkpointMany,
   finishMessage,
   type FinishState,
   getMessage,
@@ -347,14 +348,55 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     if (!force && now - gen.lastWrite < options.checkpointMs) return;
     gen.dirty = false;
     gen.lastWrite = now;
-    gen.writing = checkpoint(db, gen.messageId, { content: gen.text, outputTokens: gen.outputTokens })
-      .then((result) => {
-        if (result?.stopRequested) gen.stop("user");
-      })
-      .catch((error) => console.error(`checkpoint of message ${gen.messageId} failed:`, error.message))
-      .finally(() => {
-        gen.writing = null;
-      });
+    gen.writing = new Promise<void>((resolve) => {
+      due.set(gen.messageId, { gen, resolve });
+      if (!flushing) flushDue();
+    }).finally(() => {
+      gen.writing = null;
+    });
+  }
+
+  /** Checkpoints waiting for the next write; all that fall due while one write runs go together in the next. */
+  const due = new Map<string, { gen: Generation; resolve: () => void }>();
+  let flushing = false;
+
+  async function flushDue(): Promise<void> {
+    flushing = true;
+    try {
+      while (due.size > 0) {
+        const batch = [...due.values()];
+        due.clear();
+        // The text as it is now, not as it was when the write fell due: the stored copy trails less.
+        const items = batch.map(({ gen }) => ({
+          messageId: gen.messageId,
+          content: gen.text,
+          outputTokens: gen.outputTokens,
+        }));
+        try {
+          const stored = await checkpointMany(db, items).catch(async (error) => {
+            if (items.length === 1) throw error;
+            // One row the database refuses must not cost the others their checkpoint.
+            const one = await Promise.all(items.map((item) =>
+              checkpoint(db, item.messageId, item).then(
+                (row) => [item.messageId, row] as const,
+                (error) => {
+                  console.error(`checkpoint of message ${item.messageId} failed:`, error.message);
+                  return [item.messageId, null] as const;
+                },
+              )
+            ));
+            return new Map(one.filter(([, row]) => row !== null) as [string, { stopRequested: boolean }][]);
+          });
+          for (const { gen } of batch) if (stored.get(gen.messageId)?.stopRequested) gen.stop("user");
+        } catch (error) {
+          console.error(`checkpoint of message ${items[0].messageId} failed:`, (error as Error).message);
+        } finally {
+          for (const { resolve } of batch) resolve();
+        }
+      }
+    } finally {
+      flushing = false;
+    }
   }
 
   /**

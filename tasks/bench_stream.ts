@@ -36,6 +36,8 @@ const DATABASE_URL = args.get("database-url") || null;
 /** Diagnostics: ask for uncompressed streams in the latency or concurrency phases. */
 const LATENCY_GZIP = args.get("latency-gzip") !== "false";
 const CONCURRENT_GZIP = args.get("concurrent-gzip") !== "false";
+/** V8 flags for the Rounds process (DENO_V8_FLAGS), to compare memory settings. */
+const SERVER_V8_FLAGS = args.get("server-v8-flags") || null;
 
 const clock = () => performance.timeOrigin + performance.now();
 const percentile = (values: number[], p: number) => {
@@ -241,6 +243,7 @@ async function main() {
     MAX_CONCURRENT_STREAMS: String(Math.max(CONCURRENT, 1)),
     RATE_LIMIT_MESSAGES_PER_MINUTE: "10000",
     DAILY_TOKEN_BUDGET: "0",
+    ...(SERVER_V8_FLAGS ? { DENO_V8_FLAGS: SERVER_V8_FLAGS } : {}),
   });
   await server.waitFor(/^listening on/, 60_000);
   http = await signInOverHttp(base);

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
-import { getMessage, listMessages } from "../db/messages.ts";
+import { eq } from "drizzle-orm";
+import { checkpointMany, finishMessage, getMessage, listMessages, startExchange } from "../db/messages.ts";
+import { messages } from "../db/schema.ts";
+import { createSession } from "../db/sessions.ts";
 import { createTestApp, DRIVER, freePort } from "./test_app.ts";
 import { HX, withChat } from "./chat_helpers.ts";
 import { readAll, sseReader, streamedText, unescapeText } from "./sse_client.ts";
@@ -380,6 +383,56 @@ Deno.test(`instances [${DRIVER}]: another instance follows a reply through the c
     assert.equal((await getMessage(t.database.db, id, reply.id))!.status, "stopped");
     await reader.cancel();
   }, { runner: { followPollMs: 50 } });
+});
+
+Deno.test(`checkpoints [${DRIVER}]: many live replies are stored in one write; ended ones are left alone`, async () => {
+  const t = await createTestApp();
+  try {
+    const db = t.database.db;
+    const replies: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const session = await createSession(db, { ownerId: null });
+      const started = await startExchange(db, {
+        sessionId: session.id,
+        content: `Q${i}`,
+        clientId: null,
+        model: null,
+      });
+      assert.equal(started.kind, "created");
+      if (started.kind === "created") replies.push(started.assistant.id);
+    }
+    const [a, b, c] = replies;
+    await finishMessage(db, c, {
+      content: "done",
+      outputTokens: 1,
+      status: "completed",
+      finishReason: "stop",
+      error: null,
+    });
+    await db.update(messages).set({ stopRequested: true }).where(eq(messages.id, b));
+    const stored = await checkpointMany(db, [
+      { messageId: a, content: "text of a ✓ 😀 \\ \" ' </script>", outputTokens: 7 },
+      { messageId: b, content: "text of b", outputTokens: 3 },
+      { messageId: c, content: "late text for c", outputTokens: 9 },
+    ]);
+    assert.deepEqual(
+      [...stored].sort(),
+      [[a, { stopRequested: false }], [b, { stopRequested: true }]].sort(),
+    );
+    const [ra, rb, rc] = await Promise.all(
+      replies.map((id) => db.select().from(messages).where(eq(messages.id, id))),
+    );
+    assert.deepEqual([ra[0].content, ra[0].outputTokens, ra[0].status], [
+      "text of a ✓ 😀 \\ \" ' </script>",
+      7,
+      "streaming",
+    ]);
+    assert.deepEqual([rb[0].content, rb[0].status], ["text of b", "streaming"]);
+    assert.deepEqual([rc[0].content, rc[0].outputTokens, rc[0].status], ["done", 1, "completed"]);
+    assert.equal((await checkpointMany(db, [])).size, 0);
+  } finally {
+    await t.close();
+  }
 });
 
 Deno.test(`checkpoints [${DRIVER}]: the stored text trails the stream by at most about a second`, async () => {
