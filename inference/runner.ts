@@ -356,6 +356,21 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     });
   }
 
+  async function checkpointOneByOne(
+    items: { messageId: string; content: string; outputTokens: number }[],
+  ): Promise<Map<string, { stopRequested: boolean }>> {
+    const stored = new Map<string, { stopRequested: boolean }>();
+    await Promise.all(items.map(async (item) => {
+      try {
+        const row = await checkpoint(db, item.messageId, item);
+        if (row) stored.set(item.messageId, row);
+      } catch (error) {
+        console.error(`checkpoint of message ${item.messageId} failed:`, (error as Error).message);
+      }
+    }));
+    return stored;
+  }
+
   /** Checkpoints waiting for the next write; all that fall due while one write runs go together in the next. */
   const due = new Map<string, { gen: Generation; resolve: () => void }>();
   let flushing = false;
@@ -373,23 +388,9 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
           outputTokens: gen.outputTokens,
         }));
         try {
-          const stored = await checkpointMany(db, items).catch(async (error) => {
-            if (items.length === 1) throw error;
-            // One row the database refuses must not cost the others their checkpoint.
-            const one = await Promise.all(items.map((item) =>
-              checkpoint(db, item.messageId, item).then(
-                (row) => [item.messageId, row] as const,
-                (error) => {
-                  console.error(`checkpoint of message ${item.messageId} failed:`, error.message);
-                  return [item.messageId, null] as const;
-                },
-              )
-            ));
-            return new Map(one.filter(([, row]) => row !== null) as [string, { stopRequested: boolean }][]);
-          });
+          // One row the database refuses must not cost the others their checkpoint: then row by row.
+          const stored = await checkpointMany(db, items).catch(() => checkpointOneByOne(items));
           for (const { gen } of batch) if (stored.get(gen.messageId)?.stopRequested) gen.stop("user");
-        } catch (error) {
-          console.error(`checkpoint of message ${items[0].messageId} failed:`, (error as Error).message);
         } finally {
           for (const { resolve } of batch) resolve();
         }
