@@ -17,7 +17,13 @@ import { openPglite, openPostgres } from "../db/client.ts";
 import { listMessages } from "../db/messages.ts";
 import { listSessions } from "../db/sessions.ts";
 import { startStub, syntheticTokens } from "../tests/endpoint_stub.ts";
-import { benchUserId, type HttpSession, signInOverHttp, startServer } from "../tests/server_process.ts";
+import {
+  benchUserId,
+  type HttpSession,
+  signInOverHttp,
+  startServer,
+  startTaskArgs,
+} from "../tests/server_process.ts";
 
 /** The bench's signed-in user (set once the server is up). */
 let http: HttpSession;
@@ -36,7 +42,7 @@ const DATABASE_URL = args.get("database-url") || null;
 /** Diagnostics: ask for uncompressed streams in the latency or concurrency phases. */
 const LATENCY_GZIP = args.get("latency-gzip") !== "false";
 const CONCURRENT_GZIP = args.get("concurrent-gzip") !== "false";
-/** V8 flags for the Rounds process (DENO_V8_FLAGS), to compare memory settings. */
+/** V8 flags for the Rounds process (DENO_V8_FLAGS), added to `deno task start`'s own, to compare settings. */
 const SERVER_V8_FLAGS = args.get("server-v8-flags") || null;
 
 const clock = () => performance.timeOrigin + performance.now();
@@ -249,6 +255,11 @@ async function main() {
   http = await signInOverHttp(base);
   const database = DATABASE_URL ? "Postgres 15 + pgvector (local)" : "PGlite (embedded)";
   console.log(`Rounds pid ${server.child.pid} on ${database}; stub at ${stub.url}, ${RATE} tokens/s`);
+  const v8Flags = startTaskArgs().find((a) => a.startsWith("--v8-flags="));
+  console.log(
+    `started as \`deno task start\` does (${v8Flags ?? "no V8 flags"})` +
+      (SERVER_V8_FLAGS ? `, plus DENO_V8_FLAGS=${SERVER_V8_FLAGS}` : ""),
+  );
 
   // Warm up the JIT and the database.
   stub.defaultScript = { tokens: syntheticTokens(50), delayMs: 1 };

@@ -3,6 +3,7 @@
  */
 import type { Db } from "../db/client.ts";
 import { findUserByEmail } from "../db/users.ts";
+import denoJson from "../deno.json" with { type: "json" };
 
 const ROOT = new URL("..", import.meta.url);
 
@@ -18,19 +19,22 @@ export interface ServerProcess {
   kill(signal?: Deno.Signal): void;
 }
 
-/** Starts `deno run main.ts` with the given environment (added to a minimal one). */
+/**
+ * The arguments of `deno task start` after `deno`: tests and benchmarks run the server exactly as operators do,
+ * V8 flags included.
+ */
+export function startTaskArgs(): string[] {
+  const words = denoJson.tasks.start.split(/\s+/);
+  if (words[0] !== "deno" || words.at(-1) !== "main.ts") {
+    throw new Error(`deno.json's start task should be "deno run … main.ts", not "${denoJson.tasks.start}"`);
+  }
+  return words.slice(1);
+}
+
+/** Starts `deno task start`'s command with the given environment (added to a minimal one). */
 export function startServer(env: Record<string, string>): ServerProcess {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--unstable-no-legacy-abort",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write",
-      "--allow-sys",
-      "main.ts",
-    ],
+    args: startTaskArgs(),
     cwd: ROOT,
     env: { NO_COLOR: "1", ...env },
     clearEnv: true,
