@@ -10,6 +10,7 @@ import type { Db } from "../db/client.ts";
 import { isUuid } from "../db/ids.ts";
 import type { UserRole } from "../db/schema.ts";
 import { type ChatSession, getSession } from "../db/sessions.ts";
+import { clientAddress, signedInUser } from "./auth.ts";
 
 declare module "hono" {
   interface ContextVariableMap {
@@ -17,7 +18,6 @@ declare module "hono" {
     chatSession: ChatSession;
   }
 }
-import { clientAddress, signedInUser } from "./auth.ts";
 
 /** Roles that write cases. */
 export const CASE_WRITERS: readonly UserRole[] = ["educator", "admin"];

@@ -22,7 +22,7 @@ import {
   type HttpSession,
   signInOverHttp,
   startServer,
-  startTaskArgs,
+  taskV8Flags,
 } from "../tests/server_process.ts";
 
 /** The bench's signed-in user (set once the server is up). */
@@ -255,7 +255,7 @@ async function main() {
   http = await signInOverHttp(base);
   const database = DATABASE_URL ? "Postgres 15 + pgvector (local)" : "PGlite (embedded)";
   console.log(`Rounds pid ${server.child.pid} on ${database}; stub at ${stub.url}, ${RATE} tokens/s`);
-  const v8Flags = startTaskArgs().find((a) => a.startsWith("--v8-flags="));
+  const v8Flags = taskV8Flags();
   console.log(
     `started as \`deno task start\` does (${v8Flags ?? "no V8 flags"})` +
       (SERVER_V8_FLAGS ? `, plus DENO_V8_FLAGS=${SERVER_V8_FLAGS}` : ""),

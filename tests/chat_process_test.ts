@@ -4,19 +4,18 @@ import { openPglite } from "../db/client.ts";
 import { listMessages, type Message } from "../db/messages.ts";
 import { listSessions } from "../db/sessions.ts";
 import { startStub, type StubScript } from "./endpoint_stub.ts";
-import { signInOverHttp, startServer, startTaskArgs } from "./server_process.ts";
+import { signInOverHttp, startServer, startTaskArgs, taskV8Flags } from "./server_process.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { findUserByEmail } from "../db/users.ts";
 import { sseReader, streamedText } from "./sse_client.ts";
 import { freePort } from "./test_app.ts";
 
 Deno.test("deno task start and dev set V8's heap sizing, and process tests start the server the same way", () => {
-  const v8Flags = (task: string) => task.split(/\s+/).find((word) => word.startsWith("--v8-flags="));
-  const start = v8Flags(denoJson.tasks.start);
+  const start = taskV8Flags(denoJson.tasks.start);
   // README § Performance: what keeps 500 streams within the memory goal and GC pauses off most tokens.
   assert.match(start ?? "", /--heap-growing-percent=\d+/);
   assert.match(start ?? "", /--min-semi-space-size=\d+/);
-  assert.equal(v8Flags(denoJson.tasks.dev), start);
+  assert.equal(taskV8Flags(denoJson.tasks.dev), start);
   assert.ok(startTaskArgs().includes(start!));
   assert.equal(startTaskArgs().at(-1), "main.ts");
 });

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { sql } from "drizzle-orm";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { checkpointMany, finishMessage, getMessage, listMessages, startExchange } from "../db/messages.ts";
 import { messages } from "../db/schema.ts";
 import { createSession } from "../db/sessions.ts";

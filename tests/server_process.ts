@@ -31,6 +31,11 @@ export function startTaskArgs(): string[] {
   return words.slice(1);
 }
 
+/** The `--v8-flags=…` argument of a deno.json task (the start task by default); undefined when it has none. */
+export function taskV8Flags(task: string = denoJson.tasks.start): string | undefined {
+  return task.split(/\s+/).find((word) => word.startsWith("--v8-flags="));
+}
+
 /** Starts `deno task start`'s command with the given environment (added to a minimal one). */
 export function startServer(env: Record<string, string>): ServerProcess {
   const child = new Deno.Command(Deno.execPath(), {
