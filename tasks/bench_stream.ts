@@ -3,11 +3,15 @@
  *
  * 1. Latency: a client reading the stub directly and clients reading through Rounds, in the same run, on the
  *    same 2,000-token reply. Added latency per token = (receive − stub send) through Rounds minus the same for
- *    the direct client, token by token.
+ *    the direct client, token by token. The host's steal time over that run is printed, and then, for scale,
+ *    the same reply is read directly and through a pass-through relay process: on a shared VM both say how much
+ *    of the tail is the host rather than Rounds.
+ *    This process is the measuring instrument, so its own pauses must stay out of the figures: its clients read
+ *    into reused buffers, and the task runs it with a large young generation and no memory reducer (deno.json).
  * 2. Bytes on the wire ÷ final text bytes for that reply, counted on a raw TCP socket (headers, chunking and
  *    compression included), with and without gzip.
  * 3. 500 concurrent streams: every streamed and stored reply compared with what the stub sent; the server's
- *    RSS growth.
+ *    RSS growth, and what it still holds after 30 s idle.
  *
  * Rounds runs as its own process (main.ts on PGlite, or on Postgres with --database-url); the stub and the
  * clients run here, so stub send times and client receive times share one clock.
@@ -27,7 +31,7 @@ import {
 
 /** The bench's signed-in user (set once the server is up). */
 let http: HttpSession;
-import { sseReader, streamedText } from "../tests/sse_client.ts";
+import { sseParser, sseReader, streamedText, unescapeText } from "../tests/sse_client.ts";
 import { freePort } from "../tests/test_app.ts";
 
 const args = new Map<string, string>();
@@ -67,6 +71,25 @@ function progress(label: string, done: number, total: number) {
 function rssKb(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   return Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
+}
+
+/**
+ * A response body as text, with the time each read returned. Both latency clients read this way, so the clock is
+ * read as the bytes arrive, before any parsing, and the two pay the same. Reads go into one reusable buffer:
+ * fetch's default reader hands out a fresh 64 KB buffer per read, and with a read per token that garbage made
+ * this process (the measuring one) stop for full collections of up to 21 ms, which showed up as Rounds' latency.
+ */
+async function* timedText(body: ReadableStream<Uint8Array>) {
+  const reader = body.getReader({ mode: "byob" });
+  const decoder = new TextDecoder();
+  let buffer = new ArrayBuffer(64 * 1024);
+  for (;;) {
+    const { value, done } = await reader.read(new Uint8Array(buffer));
+    const at = clock();
+    if (done || !value) break;
+    yield { text: decoder.decode(value, { stream: true }), bytes: value.length, at };
+    buffer = value.buffer as ArrayBuffer;
+  }
 }
 
 /** When each token (by cumulative text length) reached a reader of SSE deltas with offset ids. */
@@ -146,39 +169,101 @@ async function newSession(): Promise<string> {
   return response.headers.get("location")!;
 }
 
+/**
+ * A pass-through relay in its own process: it forwards the stub's stream untouched. Read alongside the others, it
+ * shows what one more process between the stub and the client costs on this host at that moment, before Rounds
+ * does any work: the floor under Rounds' added latency.
+ */
+async function startRelay(upstream: string) {
+  const port = freePort();
+  const code = `Deno.serve({ hostname: "127.0.0.1", port: ${port}, onListen: () => console.log("ready") },
+    async (request) => {
+      const response = await fetch(${JSON.stringify(upstream)} + "/v1/completions",
+        { method: "POST", headers: { "content-type": "application/json" }, body: await request.text() });
+      return new Response(response.body, { headers: { "content-type": "text/event-stream" } });
+    });`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--unstable-no-legacy-abort", code],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  await reader.read(); // "ready"
+  reader.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+/** CPU time the hypervisor gave to other guests, as a share of all CPU time since `since` (Linux only). */
+function stealSince(since: number[] | null): { now: number[] | null; percent: number | null } {
+  let now: number[] | null = null;
+  try {
+    now = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  } catch { /* not Linux */ }
+  if (!now || !since) return { now, percent: null };
+  const total = now.reduce((a, b) => a + b, 0) - since.reduce((a, b) => a + b, 0);
+  return { now, percent: total > 0 ? (100 * (now[7] - since[7])) / total : null };
+}
+
+/** Reads the stub's OpenAI-format stream at `url`: when each token's event arrived, and the body's size. */
+async function readStubStream(url: string, prompt: string, total: number) {
+  const response = await fetch(`${url}/v1/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ prompt, stream: true, max_tokens: total }),
+  });
+  const arrivals: number[] = [];
+  let buffer = "";
+  let bodyBytes = 0;
+  for await (const { text, bytes, at } of timedText(response.body!)) {
+    bodyBytes += bytes;
+    buffer += text;
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) !== -1) {
+      const line = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      if (line.startsWith("data: {") && !line.includes('"finish_reason":"')) arrivals.push(at);
+    }
+  }
+  return { arrivals, bodyBytes };
+}
+
+/** When each token was sent, for the request whose prompt contains `marker`. */
+function sentTimes(stub: ReturnType<typeof startStub>, marker: string): number[] {
+  return stub.requests.find((q) => JSON.stringify(q.body).includes(marker))!.sentAt;
+}
+
+/** The same reply read directly and through the relay at once: per-token latency the relay adds. */
+async function measureRelay(stub: ReturnType<typeof startStub>, relayUrl: string, total: number) {
+  const marker = crypto.randomUUID().slice(0, 8);
+  const [direct, relayed] = await Promise.all([
+    readStubStream(stub.url, `relay-direct-${marker}`, total),
+    readStubStream(relayUrl, `relay-relayed-${marker}`, total),
+  ]);
+  const directSent = sentTimes(stub, `relay-direct-${marker}`);
+  const relayedSent = sentTimes(stub, `relay-relayed-${marker}`);
+  return relayed.arrivals
+    .map((at, i) => at - relayedSent[i] - (direct.arrivals[i] - directSent[i]))
+    .filter((x) => Number.isFinite(x));
+}
+
 /** Reads the long reply from the stub directly and through Rounds at the same time; per-token latencies. */
 async function measureLatency(
   stub: ReturnType<typeof startStub>,
   tokens: string[],
   total: number,
-  alsoRunning: Promise<unknown>[],
+  alsoRunning: Promise<unknown>[] = [],
 ) {
   const marker = crypto.randomUUID().slice(0, 8);
   const before = stub.requests.length;
   const session = await newSession();
-  const direct = (async () => {
-    const response = await fetch(`${stub.url}/v1/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ prompt: `bench-direct-${marker}`, stream: true, max_tokens: total }),
-    });
-    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-    const arrivals: number[] = [];
-    let buffer = "";
-    let bodyBytes = 0;
-    for (let r = await reader.read(); !r.done; r = await reader.read()) {
-      const at = clock();
-      bodyBytes += new TextEncoder().encode(r.value).length;
-      buffer += r.value;
-      let cut;
-      while ((cut = buffer.indexOf("\n\n")) !== -1) {
-        const line = buffer.slice(0, cut);
-        buffer = buffer.slice(cut + 2);
-        if (line.startsWith("data: {") && !line.includes('"finish_reason":"')) arrivals.push(at);
-      }
-    }
-    return { arrivals, bodyBytes };
-  })();
+  const direct = readStubStream(stub.url, `bench-direct-${marker}`, total);
   const throughRounds = (async () => {
     const response = await http.fetch(`${session}/messages`, {
       method: "POST",
@@ -189,14 +274,15 @@ async function measureLatency(
       },
       body: new URLSearchParams({ content: `bench-latency-${marker}` }),
     });
-    const reader = sseReader(response);
+    const parser = sseParser();
     const deltas: { offset: number; at: number }[] = [];
     let streamed = "";
-    for (let e = await reader.next(); e; e = await reader.next()) {
-      const at = clock();
-      if (e.id && e.id !== "end" && !e.data.startsWith("<hx-partial")) {
-        deltas.push({ offset: parseInt(e.id, 36), at });
-        streamed += e.data.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+    for await (const { text, at } of timedText(response.body!)) {
+      for (const e of parser.push(text)) {
+        if (e.id && e.id !== "end" && !e.data.startsWith("<hx-partial")) {
+          deltas.push({ offset: parseInt(e.id, 36), at });
+          streamed += unescapeText(e.data);
+        }
       }
     }
     return { deltas, streamed };
@@ -208,10 +294,8 @@ async function measureLatency(
   const [d, r] = await Promise.all([direct, throughRounds, ...alsoRunning]);
   clearInterval(ticker);
   progress("  tokens", total, total);
-  const sentFor = (m: string) =>
-    stub.requests.slice(before).find((q) => JSON.stringify(q.body).includes(m))!.sentAt;
-  const directSent = sentFor(`bench-direct-${marker}`);
-  const roundsSent = sentFor(`bench-latency-${marker}`);
+  const directSent = sentTimes(stub, `bench-direct-${marker}`);
+  const roundsSent = sentTimes(stub, `bench-latency-${marker}`);
   const directLatency = d.arrivals.map((at, i) => at - directSent[i]);
   const roundsLatency = tokenArrivals(tokens, r.deltas).map((at, i) => at - roundsSent[i]);
   const added = roundsLatency.map((l, i) => l - directLatency[i]).filter((x) => Number.isFinite(x));
@@ -283,7 +367,13 @@ async function main() {
   console.log(
     `1/3 latency: a ${LONG_TOKENS}-token reply (${seconds} s), read directly and through Rounds at once…`,
   );
-  const latency = await measureLatency(stub, tokens, LONG_TOKENS, []);
+  const stealStart = stealSince(null).now;
+  const latency = await measureLatency(stub, tokens, LONG_TOKENS);
+  const steal = stealSince(stealStart).percent;
+  console.log(`   and for scale, the same reply directly and through a pass-through relay process…`);
+  const relay = await startRelay(stub.url);
+  const relayAdded = await measureRelay(stub, relay.url, LONG_TOKENS);
+  await relay.close();
 
   // 2: bytes on the wire, gzip and not, counted on raw sockets; latency again with these two running too.
   console.log(`2/3 wire bytes: the same reply with and without gzip (and latency while three streams run)…`);
@@ -340,6 +430,12 @@ async function main() {
   }));
   const wall = (performance.now() - started) / 1000;
   clearInterval(sampler);
+  // What the server holds once the load is over and it sits idle.
+  let rssAfter = rssKb(server.child.pid);
+  for (let i = 0; i < 150; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    rssAfter = Math.min(rssAfter, rssKb(server.child.pid));
+  }
   const streamFailures = results.filter((r) => r !== null);
 
   server.kill("SIGTERM");
@@ -395,6 +491,14 @@ async function main() {
       `**${ms(latency.added, 50)} / ${ms(latency.added, 99)} ms** (p99.9 ${ms(latency.added, 99.9)} ms)`,
     ],
     [
+      "For scale: a pass-through relay process (no work), added p50 / p99",
+      `${ms(relayAdded, 50)} / ${ms(relayAdded, 99)} ms`,
+    ],
+    [
+      "Host steal time during the Rounds latency run (CPU taken by other guests)",
+      steal === null ? "unknown (no /proc/stat)" : `${fmt(steal, 1)}%`,
+    ],
+    [
       "Added latency p50 / p99 with two more long streams running",
       `${ms(loaded.added, 50)} / ${ms(loaded.added, 99)} ms`,
     ],
@@ -431,6 +535,7 @@ async function main() {
         fmt(rssPeak / 1024, 0)
       } MB)`,
     ],
+    ["Server RSS after the load, lowest over 30 s idle", `${fmt(rssAfter / 1024, 0)} MB`],
   ];
   console.log("\n| Measure | Result |\n| --- | --- |");
   for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);

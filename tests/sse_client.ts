@@ -16,9 +16,31 @@ export interface SseEvent {
 export function sseReader(response: Response) {
   const reader = response.body!.pipeThrough(gunzipIfNeeded()).pipeThrough(new TextDecoderStream())
     .getReader();
-  let buffer = "";
+  const parser = sseParser();
   const queue: SseEvent[] = [];
   let done = false;
+
+  return {
+    /** The next message, or null at the end of the stream. */
+    async next(): Promise<SseEvent | null> {
+      while (queue.length === 0 && !done) {
+        const { value, done: end } = await reader.read();
+        if (end) {
+          done = true;
+          break;
+        }
+        queue.push(...parser.push(value));
+      }
+      return queue.shift() ?? null;
+    },
+    /** Disconnects, as a closed tab would. */
+    cancel: () => reader.cancel().catch(() => {}),
+  };
+}
+
+/** Parses SSE text as it arrives, in pieces cut anywhere: each push returns the messages it completed. */
+export function sseParser(): { push(text: string): SseEvent[] } {
+  let buffer = "";
 
   function parse(block: string): SseEvent | null {
     const event: SseEvent = { id: null, event: null, data: "" };
@@ -38,26 +60,17 @@ export function sseReader(response: Response) {
   }
 
   return {
-    /** The next message, or null at the end of the stream. */
-    async next(): Promise<SseEvent | null> {
-      while (queue.length === 0 && !done) {
-        const { value, done: end } = await reader.read();
-        if (end) {
-          done = true;
-          break;
-        }
-        buffer += value.replace(/\r\n?/g, "\n");
-        let cut;
-        while ((cut = buffer.indexOf("\n\n")) !== -1) {
-          const parsed = parse(buffer.slice(0, cut));
-          buffer = buffer.slice(cut + 2);
-          if (parsed) queue.push(parsed);
-        }
+    push(text) {
+      buffer += text.replace(/\r\n?/g, "\n");
+      const events: SseEvent[] = [];
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) !== -1) {
+        const parsed = parse(buffer.slice(0, cut));
+        buffer = buffer.slice(cut + 2);
+        if (parsed) events.push(parsed);
       }
-      return queue.shift() ?? null;
+      return events;
     },
-    /** Disconnects, as a closed tab would. */
-    cancel: () => reader.cancel().catch(() => {}),
   };
 }
 
