@@ -200,15 +200,20 @@ async function startRelay(upstream: string) {
   };
 }
 
-/** CPU time the hypervisor gave to other guests, as a share of all CPU time since `since` (Linux only). */
-function stealSince(since: number[] | null): { now: number[] | null; percent: number | null } {
-  let now: number[] | null = null;
+/** The machine's CPU time counters (user … steal) from /proc/stat; null where there is none (not Linux). */
+function cpuTimes(): number[] | null {
   try {
-    now = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1, 9).map(Number);
-  } catch { /* not Linux */ }
-  if (!now || !since) return { now, percent: null };
-  const total = now.reduce((a, b) => a + b, 0) - since.reduce((a, b) => a + b, 0);
-  return { now, percent: total > 0 ? (100 * (now[7] - since[7])) / total : null };
+    return Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  } catch {
+    return null;
+  }
+}
+
+/** CPU time the hypervisor gave to other guests between two readings, as a share of all CPU time. */
+function stealPercent(before: number[] | null, after: number[] | null): number | null {
+  if (!before || !after) return null;
+  const total = after.reduce((a, b) => a + b, 0) - before.reduce((a, b) => a + b, 0);
+  return total > 0 ? (100 * (after[7] - before[7])) / total : null;
 }
 
 /** Reads the stub's OpenAI-format stream at `url`: when each token's event arrived, and the body's size. */
@@ -218,17 +223,13 @@ async function readStubStream(url: string, prompt: string, total: number) {
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ prompt, stream: true, max_tokens: total }),
   });
+  const parser = sseParser();
   const arrivals: number[] = [];
-  let buffer = "";
   let bodyBytes = 0;
   for await (const { text, bytes, at } of timedText(response.body!)) {
     bodyBytes += bytes;
-    buffer += text;
-    let cut;
-    while ((cut = buffer.indexOf("\n\n")) !== -1) {
-      const line = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      if (line.startsWith("data: {") && !line.includes('"finish_reason":"')) arrivals.push(at);
+    for (const e of parser.push(text)) {
+      if (e.data.startsWith("{") && !e.data.includes('"finish_reason":"')) arrivals.push(at);
     }
   }
   return { arrivals, bodyBytes };
@@ -367,9 +368,9 @@ async function main() {
   console.log(
     `1/3 latency: a ${LONG_TOKENS}-token reply (${seconds} s), read directly and through Rounds at once…`,
   );
-  const stealStart = stealSince(null).now;
+  const cpuBefore = cpuTimes();
   const latency = await measureLatency(stub, tokens, LONG_TOKENS);
-  const steal = stealSince(stealStart).percent;
+  const steal = stealPercent(cpuBefore, cpuTimes());
   console.log(`   and for scale, the same reply directly and through a pass-through relay process…`);
   const relay = await startRelay(stub.url);
   const relayAdded = await measureRelay(stub, relay.url, LONG_TOKENS);
