@@ -326,7 +326,6 @@ class HttpFailure extends Error {
   }
 }
 
-/** Turns whatever a call threw into an EndpointError (or rethrows the abort). */
 /** Turns whatever a call threw into an EndpointError (or the abort reason when the caller aborted). */
 export function classify(
   error: unknown,

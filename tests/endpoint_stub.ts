@@ -146,9 +146,10 @@ export function startStub(options: { port?: number; defaultScript?: StubScript }
         sentAt: [],
       };
       requests.push(record);
-      req.signal.addEventListener("abort", () => {
-        if (record.finishedAt === null) record.abortedAt = now();
-      });
+      const markAborted = () => {
+        if (record.finishedAt === null && record.abortedAt === null) record.abortedAt = now();
+      };
+      req.signal.addEventListener("abort", markAborted);
       const script = queue.shift() ?? stub.defaultScript!;
 
       if (script.failWith) {
@@ -181,7 +182,11 @@ export function startStub(options: { port?: number; defaultScript?: StubScript }
           const send = (text: string) => {
             try {
               controller.enqueue(encoder.encode(text));
-            } catch { /* client gone */ }
+            } catch {
+              // The client closed the connection: a real server notices it this way, on its next write, even
+              // where the request's signal has not fired (yet).
+              markAborted();
+            }
           };
           try {
             if (script.hang) {
@@ -190,9 +195,10 @@ export function startStub(options: { port?: number; defaultScript?: StubScript }
             }
             await wait(script.firstTokenDelayMs ?? 0);
             for (let i = 0; i < tokens.length; i++) {
-              if (req.signal.aborted) return;
+              const gone = () => req.signal.aborted || record.abortedAt !== null;
+              if (gone()) return;
               if (i > 0) await wait(script.delayMs ?? 0);
-              if (req.signal.aborted) return;
+              if (gone()) return;
               if (script.errorAfter === i) {
                 send(`${sep}${errorFor(path, "CUDA out of memory (stub)")}\n\n`);
                 record.finishedAt = now();
@@ -207,6 +213,7 @@ export function startStub(options: { port?: number; defaultScript?: StubScript }
               }
               if (script.malformedAfter === i) send(`${sep}{"choices": [ this is not json\n\n`);
               send(`${sep}${chunkFor(path, tokens[i], i + 1, null)}\n\n`);
+              if (record.abortedAt !== null) return;
               record.sentAt.push(now());
             }
             const finish = script.finishReason ?? (tgi ? "eos_token" : "stop");
