@@ -5,7 +5,8 @@
  *    same 2,000-token reply. Added latency per token = (receive − stub send) through Rounds minus the same for
  *    the direct client, token by token. The host's steal time over that run is printed, and then, for scale,
  *    the same reply is read directly and through a pass-through relay process: on a shared VM both say how much
- *    of the tail is the host rather than Rounds.
+ *    of the tail is the host rather than Rounds. Rounds' CPU per token, paced and back to back, and how often the
+ *    kernel preempted its main thread, say the same from the server's side.
  *    This process is the measuring instrument, so its own pauses must stay out of the figures: its clients read
  *    into reused buffers, and the task runs it with a large young generation and no memory reducer (deno.json).
  * 2. Bytes on the wire ÷ final text bytes for that reply, counted on a raw TCP socket (headers, chunking and
@@ -216,6 +217,21 @@ function stealPercent(before: number[] | null, after: number[] | null): number |
   return total > 0 ? (100 * (after[7] - before[7])) / total : null;
 }
 
+/**
+ * A process's CPU time in ms and its main thread's involuntary context switches (times the kernel took the core
+ * away while it had work); null where /proc is missing (not Linux).
+ */
+function processCpu(pid: number): { cpuMs: number; preempted: number } | null {
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime, in 1/100 s
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    return { cpuMs: ticks * 10, preempted: Number(status.match(/nonvoluntary_ctxt_switches:\s+(\d+)/)?.[1]) };
+  } catch {
+    return null;
+  }
+}
+
 /** Reads the stub's OpenAI-format stream at `url`: when each token's event arrived, and the body's size. */
 async function readStubStream(url: string, prompt: string, total: number) {
   const response = await fetch(`${url}/v1/completions`, {
@@ -369,8 +385,22 @@ async function main() {
     `1/3 latency: a ${LONG_TOKENS}-token reply (${seconds} s), read directly and through Rounds at once…`,
   );
   const cpuBefore = cpuTimes();
+  const serverBefore = processCpu(server.child.pid);
   const latency = await measureLatency(stub, tokens, LONG_TOKENS);
+  const serverAfter = processCpu(server.child.pid);
   const steal = stealPercent(cpuBefore, cpuTimes());
+  // The same reply again, sent as fast as the stub can: what the work per token costs when it is not paced.
+  stub.defaultScript = { tokens, delayMs: 0 };
+  const burstBefore = processCpu(server.child.pid);
+  await readEvents(
+    await http.fetch(`${await newSession()}/messages`, {
+      method: "POST",
+      headers: { "hx-request": "true", "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ content: "bench-burst" }),
+    }),
+  );
+  const burstAfter = processCpu(server.child.pid);
+  stub.defaultScript = { tokens, delayMs: 1000 / RATE };
   console.log(`   and for scale, the same reply directly and through a pass-through relay process…`);
   const relay = await startRelay(stub.url);
   const relayAdded = await measureRelay(stub, relay.url, LONG_TOKENS);
@@ -498,6 +528,20 @@ async function main() {
     [
       "Host steal time during the Rounds latency run (CPU taken by other guests)",
       steal === null ? "unknown (no /proc/stat)" : `${fmt(steal, 1)}%`,
+    ],
+    [
+      "Rounds' CPU per token: paced at the stub's rate / the same reply sent back to back",
+      serverBefore && serverAfter && burstBefore && burstAfter
+        ? `${fmt((serverAfter.cpuMs - serverBefore.cpuMs) / LONG_TOKENS)} / ${
+          fmt((burstAfter.cpuMs - burstBefore.cpuMs) / LONG_TOKENS)
+        } ms (10 ms clock ticks)`
+        : "unknown (no /proc)",
+    ],
+    [
+      "Rounds' main thread: times the kernel took its core away, per paced token",
+      serverBefore && serverAfter
+        ? fmt((serverAfter.preempted - serverBefore.preempted) / LONG_TOKENS)
+        : "unknown",
     ],
     [
       "Added latency p50 / p99 with two more long streams running",
