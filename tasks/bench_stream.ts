@@ -74,6 +74,16 @@ function rssKb(pid: number): number {
   return Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0);
 }
 
+/** The lowest RSS (KB) sampled every 200 ms over `seconds` of idling. */
+async function lowestRss(pid: number, seconds: number): Promise<number> {
+  let lowest = rssKb(pid);
+  for (let i = 0; i < seconds * 5; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    lowest = Math.min(lowest, rssKb(pid));
+  }
+  return lowest;
+}
+
 /**
  * A response body as text, with the time each read returned. Both latency clients read this way, so the clock is
  * read as the bytes arrive, before any parsing, and the two pay the same. Reads go into one reusable buffer:
@@ -168,6 +178,19 @@ async function newSession(): Promise<string> {
   const response = await http.fetch(`/sessions`, { method: "POST", redirect: "manual" });
   await response.body?.cancel();
   return response.headers.get("location")!;
+}
+
+/** Sends a question to a session, as the composer does; the reply streams back as the response. */
+function postMessage(session: string, content: string, gzip = true): Promise<Response> {
+  return http.fetch(`${session}/messages`, {
+    method: "POST",
+    headers: {
+      "hx-request": "true",
+      "content-type": "application/x-www-form-urlencoded",
+      ...(gzip ? {} : { "accept-encoding": "identity" }),
+    },
+    body: new URLSearchParams({ content }),
+  });
 }
 
 /**
@@ -282,15 +305,7 @@ async function measureLatency(
   const session = await newSession();
   const direct = readStubStream(stub.url, `bench-direct-${marker}`, total);
   const throughRounds = (async () => {
-    const response = await http.fetch(`${session}/messages`, {
-      method: "POST",
-      headers: {
-        "hx-request": "true",
-        "content-type": "application/x-www-form-urlencoded",
-        ...(LATENCY_GZIP ? {} : { "accept-encoding": "identity" }),
-      },
-      body: new URLSearchParams({ content: `bench-latency-${marker}` }),
-    });
+    const response = await postMessage(session, `bench-latency-${marker}`, LATENCY_GZIP);
     const parser = sseParser();
     const deltas: { offset: number; at: number }[] = [];
     let streamed = "";
@@ -367,11 +382,7 @@ async function main() {
   for (let i = 0; i < 5; i++) {
     const session = await newSession();
     await readEvents(
-      await http.fetch(`${session}/messages`, {
-        method: "POST",
-        headers: { "hx-request": "true", "content-type": "application/x-www-form-urlencoded" },
-        body: new URLSearchParams({ content: `warm up ${i}` }),
-      }),
+      await postMessage(session, `warm up ${i}`),
     );
   }
 
@@ -393,11 +404,7 @@ async function main() {
   stub.defaultScript = { tokens, delayMs: 0 };
   const burstBefore = processCpu(server.child.pid);
   await readEvents(
-    await http.fetch(`${await newSession()}/messages`, {
-      method: "POST",
-      headers: { "hx-request": "true", "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ content: "bench-burst" }),
-    }),
+    await postMessage(await newSession(), "bench-burst"),
   );
   const burstAfter = processCpu(server.child.pid);
   stub.defaultScript = { tokens, delayMs: 1000 / RATE };
@@ -429,26 +436,14 @@ async function main() {
   stub.defaultScript = { tokens: shortTokens, delayMs: 1000 / RATE };
   // RSS moves on its own (V8 and PGlite's WebAssembly memory grow and give back lazily): the baseline is the
   // lowest reading over a 10 s idle pause, so what follows is growth under this load, not leftover churn.
-  let rssBefore = rssKb(server.child.pid);
-  for (let i = 0; i < 50; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    rssBefore = Math.min(rssBefore, rssKb(server.child.pid));
-  }
+  const rssBefore = await lowestRss(server.child.pid, 10);
   let rssPeak = rssBefore;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssKb(server.child.pid))), 100);
   let finished = 0;
   const started = performance.now();
   const results = await Promise.all(sessions.map(async (session, i) => {
     try {
-      const response = await http.fetch(`${session}/messages`, {
-        method: "POST",
-        headers: {
-          "hx-request": "true",
-          "content-type": "application/x-www-form-urlencoded",
-          ...(CONCURRENT_GZIP ? {} : { "accept-encoding": "identity" }),
-        },
-        body: new URLSearchParams({ content: `concurrent ${i}` }),
-      });
+      const response = await postMessage(session, `concurrent ${i}`, CONCURRENT_GZIP);
       if (response.status !== 200) return `HTTP ${response.status}`;
       const events = await readEvents(response);
       const ok = streamedText(events) === shortTokens.join("") && events.at(-1)?.event === "done";
@@ -462,11 +457,7 @@ async function main() {
   const wall = (performance.now() - started) / 1000;
   clearInterval(sampler);
   // What the server holds once the load is over and it sits idle.
-  let rssAfter = rssKb(server.child.pid);
-  for (let i = 0; i < 150; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    rssAfter = Math.min(rssAfter, rssKb(server.child.pid));
-  }
+  const rssAfter = await lowestRss(server.child.pid, 30);
   const streamFailures = results.filter((r) => r !== null);
 
   server.kill("SIGTERM");

@@ -194,8 +194,8 @@ export function startStub(options: { port?: number; defaultScript?: StubScript }
               return;
             }
             await wait(script.firstTokenDelayMs ?? 0);
+            const gone = () => req.signal.aborted || record.abortedAt !== null;
             for (let i = 0; i < tokens.length; i++) {
-              const gone = () => req.signal.aborted || record.abortedAt !== null;
               if (gone()) return;
               if (i > 0) await wait(script.delayMs ?? 0);
               if (gone()) return;
