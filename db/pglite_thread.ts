@@ -10,7 +10,12 @@
 import type { ThreadRequest } from "./pglite_thread_worker.ts";
 
 type Result = { rows: unknown[]; fields: { name: string; dataTypeID: number }[]; affectedRows?: number };
-type QueryOptions = { rowMode?: "array" | "object"; parsers?: Record<number, (value: string) => unknown> };
+type QueryOptions = {
+  rowMode?: "array" | "object";
+  parsers?: Record<number, (value: string) => unknown>;
+  /** The input of a `COPY … FROM '/dev/blob'`, as PGlite takes it. */
+  blob?: Blob;
+};
 type Pending = { resolve: (value: unknown) => void; reject: (error: unknown) => void };
 type Distribute<T> = T extends unknown ? Omit<T, "id"> : never;
 
@@ -63,12 +68,12 @@ export class PgliteThread {
     return thread;
   }
 
-  #call(request: Distribute<ThreadRequest>): Promise<unknown> {
+  #call(request: Distribute<ThreadRequest>, transfer: Transferable[] = []): Promise<unknown> {
     if (this.closed && request.op !== "close") return Promise.reject(new Error("PGlite is closed"));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ ...request, id });
+      this.#worker.postMessage({ ...request, id }, transfer);
     });
   }
 
@@ -79,12 +84,17 @@ export class PgliteThread {
     return run;
   }
 
-  #query(sql: string, params: unknown[] = [], options: QueryOptions = {}): Promise<Result> {
+  async #query(sql: string, params: unknown[] = [], options: QueryOptions = {}): Promise<Result> {
     // drizzle's parsers keep dates as the text Postgres sends; only such identity parsers can cross the thread.
     const rawTypes = Object.entries(options.parsers ?? {})
       .filter(([, parse]) => parse("2000-01-01") === "2000-01-01")
       .map(([type]) => Number(type));
-    return this.#call({ op: "query", sql, params, rowMode: options.rowMode, rawTypes }) as Promise<Result>;
+    // A COPY's input crosses as bytes whose buffer moves to the thread rather than being copied.
+    const blob = options.blob ? await options.blob.arrayBuffer() : undefined;
+    return await this.#call(
+      { op: "query", sql, params, rowMode: options.rowMode, rawTypes, blob },
+      blob ? [blob] : [],
+    ) as Result;
   }
 
   query(sql: string, params?: unknown[], options?: QueryOptions): Promise<Result> {

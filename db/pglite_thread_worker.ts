@@ -19,6 +19,8 @@ export type ThreadRequest =
     params: unknown[];
     rowMode?: "array" | "object";
     rawTypes: number[];
+    /** The input of a `COPY … FROM '/dev/blob'`. */
+    blob?: ArrayBuffer;
   }
   | { id: number; op: "exec"; sql: string }
   | { id: number; op: "close" };
@@ -33,7 +35,8 @@ self.onmessage = async (event: MessageEvent<ThreadRequest>) => {
       pg = await PGlite.create({ dataDir: request.dataDir, extensions: { vector } });
     } else if (request.op === "query") {
       const parsers = Object.fromEntries(request.rawTypes.map((type) => [type, identity]));
-      const r = await pg!.query(request.sql, request.params, { rowMode: request.rowMode, parsers });
+      const blob = request.blob ? new Blob([request.blob]) : undefined;
+      const r = await pg!.query(request.sql, request.params, { rowMode: request.rowMode, parsers, blob });
       result = { rows: r.rows, fields: r.fields, affectedRows: r.affectedRows };
     } else if (request.op === "exec") {
       result = (await pg!.exec(request.sql)).map((r) => ({

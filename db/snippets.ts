@@ -3,10 +3,19 @@
  * in the same transaction), vector and full-text candidate search, source counts, and re-embedding.
  */
 import { and, asc, count, eq, gt, inArray, isNull, ne, type SQL, sql } from "drizzle-orm";
+import { PGlite } from "@electric-sql/pglite";
 import type { Db } from "./client.ts";
+import { PgliteThread } from "./pglite_thread.ts";
 import { isUuid } from "./ids.ts";
 import { rows } from "./migrate.ts";
-import { type EvidenceState, ingestRuns, messages, messageSources, snippets } from "./schema.ts";
+import {
+  EMBEDDING_DIMENSIONS,
+  type EvidenceState,
+  ingestRuns,
+  messages,
+  messageSources,
+  snippets,
+} from "./schema.ts";
 
 /** A stored snippet, without its vector and tsvector. */
 export type Snippet = Omit<typeof snippets.$inferSelect, "embedding" | "search">;
@@ -23,8 +32,8 @@ export interface NewSnippet {
   text: string;
   contentHash: string;
   embedder: string;
-  /** pgvector text form, `[0.1,…]` (knowledge/embedder.ts vectorLiteral). */
-  embedding: string;
+  /** The embedder's vector, EMBEDDING_DIMENSIONS finite values. */
+  embedding: ArrayLike<number>;
 }
 
 /** An ingest run as stored. */
@@ -76,38 +85,166 @@ export async function storedHashes(db: Db, hashes: string[]): Promise<Set<string
 export async function storeBatch(
   db: Db,
   batch: NewSnippet[],
-  progress: { runId: string; recordsDone: number; duplicates: number; skipped: number },
+  progress: BatchProgress,
 ): Promise<number> {
+  for (const row of batch) {
+    if (row.embedding.length !== EMBEDDING_DIMENSIONS) {
+      throw new Error(
+        `Cannot store snippet ${row.sourceId}: its vector has ${row.embedding.length} dimensions, the schema ` +
+          `stores ${EMBEDDING_DIMENSIONS}`,
+      );
+    }
+  }
+  const pglite = pgliteClient(db);
+  if (pglite) return await storeBatchByCopy(db, pglite, batch, progress);
   return await db.transaction(async (tx) => {
     let added = 0;
     if (batch.length > 0) {
       // One JSON parameter for the whole batch: building 5,500 bound parameters cost more client CPU than the
-      // database spent storing the rows.
+      // database spent storing the rows. (A binary COPY, as on PGlite, measured slower here: 2,750 rows/s
+      // against 3,000–3,600 on Postgres 15, which parses vector text natively.)
+      const input = batch.map((row) => ({ ...row, embedding: Array.from(row.embedding) }));
       added = rows<{ added: number }>(
         await tx.execute(sql`
           with added as (
-            insert into snippets (source, source_id, url, specialty, title, question, answer, text, content_hash,
-              embedder, embedding)
+            insert into snippets (${sql.raw(STORED_COLUMNS)})
             select source, "sourceId", url, specialty, title, question, answer, text, "contentHash", embedder,
-              embedding::vector
-            from json_to_recordset(${JSON.stringify(batch)}::json) as input(source text, "sourceId" text,
+              embedding::text::vector
+            from json_to_recordset(${JSON.stringify(input)}::json) as input(source text, "sourceId" text,
               url text, specialty text, title text, question text, answer text, text text, "contentHash" text,
-              embedder text, embedding text)
+              embedder text, embedding json)
             on conflict (content_hash) do nothing
             returning 1
           )
           select count(*)::int as added from added`),
       )[0].added;
     }
-    await tx.update(ingestRuns).set({
-      recordsDone: progress.recordsDone,
-      added: sql`${ingestRuns.added} + ${added}`,
-      duplicates: sql`${ingestRuns.duplicates} + ${progress.duplicates + batch.length - added}`,
-      skipped: sql`${ingestRuns.skipped} + ${progress.skipped}`,
-      updatedAt: sql`now()`,
-    }).where(eq(ingestRuns.id, progress.runId));
+    await advanceRun(tx, progress, batch.length, added);
     return added;
   });
+}
+
+/** Where a stored batch leaves its ingest run. */
+export interface BatchProgress {
+  runId: string;
+  /** Records of the input stored once this batch is (the count a resumed run skips). */
+  recordsDone: number;
+  /** Duplicates found before the batch reached the database (in the batch itself, or already stored). */
+  duplicates: number;
+  skipped: number;
+}
+
+/** The columns storeBatch fills, in the order of its COPY rows. */
+const STORED_COLUMNS =
+  "source, source_id, url, specialty, title, question, answer, text, content_hash, embedder, embedding";
+
+/**
+ * PGlite's batches go in as a binary COPY: WebAssembly Postgres spent about 15% of a JSON batch reading the
+ * parameter and 30% parsing the vectors' text, and binary rows skip both (1.6× the rows/s). The COPY lands in a
+ * session table first, so rows stored meanwhile (by the batch before) end as duplicates rather than failing it.
+ */
+async function storeBatchByCopy(
+  db: Db,
+  client: PGlite | PgliteThread,
+  batch: NewSnippet[],
+  progress: BatchProgress,
+): Promise<number> {
+  return await client.transaction(async (tx) => {
+    let added = 0;
+    if (batch.length > 0) {
+      await tx.query(
+        `create temp table if not exists snippet_batch (source text, source_id text, url text, specialty text,
+          title text, question text, answer text, text text, content_hash text, embedder text,
+          embedding vector(${EMBEDDING_DIMENSIONS})) on commit delete rows`,
+      );
+      await tx.query(`copy snippet_batch (${STORED_COLUMNS}) from '/dev/blob' with (format binary)`, [], {
+        blob: new Blob([copyRows(batch)]),
+      });
+      added = rows<{ added: number }>(
+        await tx.query(`
+          with added as (
+            insert into snippets (${STORED_COLUMNS}) select ${STORED_COLUMNS} from snippet_batch
+            on conflict (content_hash) do nothing
+            returning 1
+          )
+          select count(*)::int as added from added`),
+      )[0].added;
+    }
+    const update = advanceRun(db, progress, batch.length, added).toSQL();
+    await tx.query(update.sql, update.params);
+    return added;
+  });
+}
+
+/** The batch's rows in COPY's binary format (the columns of STORED_COLUMNS; the vector as pgvector sends it). */
+function copyRows(batch: NewSnippet[]): Uint8Array<ArrayBuffer> {
+  const encoder = new TextEncoder();
+  const vectorBytes = 4 + 4 * EMBEDDING_DIMENSIONS;
+  // An upper bound: UTF-8 takes at most 3 bytes per UTF-16 unit.
+  const fields = batch.map(textFields);
+  let bound = 19 + 2;
+  for (const row of fields) {
+    bound += 2 + (row.length + 1) * 4 + vectorBytes;
+    for (const field of row) bound += (field?.length ?? 0) * 3;
+  }
+  const bytes = new Uint8Array(bound);
+  const view = new DataView(bytes.buffer);
+  bytes.set([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00]); // PGCOPY\n\377\r\n\0
+  let at = 19; // then flags and the header extension's length, both 0
+  for (const [r, row] of batch.entries()) {
+    view.setInt16(at, fields[r].length + 1); // the text fields, then the vector
+    at += 2;
+    for (const field of fields[r]) {
+      if (field === null) {
+        view.setInt32(at, -1);
+        at += 4;
+        continue;
+      }
+      const { written } = encoder.encodeInto(field, bytes.subarray(at + 4));
+      view.setInt32(at, written);
+      at += 4 + written;
+    }
+    view.setInt32(at, vectorBytes);
+    view.setInt16(at + 4, EMBEDDING_DIMENSIONS);
+    view.setInt16(at + 6, 0);
+    at += 8;
+    for (let i = 0; i < EMBEDDING_DIMENSIONS; i++, at += 4) view.setFloat32(at, row.embedding[i]);
+  }
+  view.setInt16(at, -1);
+  return bytes.subarray(0, at + 2);
+}
+
+/** A row's columns before the vector, in STORED_COLUMNS order. */
+function textFields(row: NewSnippet): (string | null)[] {
+  return [
+    row.source,
+    row.sourceId,
+    row.url,
+    row.specialty,
+    row.title,
+    row.question,
+    row.answer,
+    row.text,
+    row.contentHash,
+    row.embedder,
+  ];
+}
+
+/** The update that moves an ingest run past a stored batch of which `added` rows were new. */
+function advanceRun(db: Pick<Db, "update">, progress: BatchProgress, batchSize: number, added: number) {
+  return db.update(ingestRuns).set({
+    recordsDone: progress.recordsDone,
+    added: sql`${ingestRuns.added} + ${added}`,
+    duplicates: sql`${ingestRuns.duplicates} + ${progress.duplicates + batchSize - added}`,
+    skipped: sql`${ingestRuns.skipped} + ${progress.skipped}`,
+    updatedAt: sql`now()`,
+  }).where(eq(ingestRuns.id, progress.runId));
+}
+
+/** The PGlite behind a drizzle database, if that is what it is. */
+function pgliteClient(db: Db): PGlite | PgliteThread | null {
+  const client = (db as { $client?: unknown }).$client;
+  return client instanceof PGlite || client instanceof PgliteThread ? client : null;
 }
 
 /** The unfinished run of this input, to resume, or a new run. */

@@ -162,7 +162,7 @@ export async function ingestFile(
       text: draft.text,
       contentHash: hash,
       embedder: embedder.id,
-      embedding: vectorLiteral(vectors[i]),
+      embedding: vectors[i],
     }));
     await storing; // the batch before is stored (a failure there ends the run here)
     if (rows.length > 0 && beforeFirstInsert) {

@@ -6,7 +6,8 @@
  *    check, batched insert with the GIN index live and the HNSW index built once at the end, as a bulk
  *    `deno task ingest` does; run progress) fed by an embedder that returns vectors computed beforehand. On
  *    PGlite in memory, PGlite on disk on its own thread (what `deno task ingest` uses without DATABASE_URL) and
- *    Postgres (a scratch database), in the same run.
+ *    Postgres (a scratch database), in the same run. The HNSW build's CPU time, machine-wide, gives the most
+ *    rows/s any ingest that ends with the index built could reach on this machine's cores.
  * 3. With --file-mb M: writes an M MB file and runs the real `deno task ingest` on it in a child process (PGlite
  *    in a temp DATA_DIR, or Postgres), reporting the child's peak RSS (VmHWM) to show memory stays bounded.
  */
@@ -126,8 +127,10 @@ async function benchDatabase(label: string, database: Database): Promise<void> {
   await dropVectorIndex(database.db);
   const summary = await ingestFile(database.db, precomputed, path, { batchSize: 500 });
   const buildStarted = performance.now();
+  const cpuBefore = await busyCpuSeconds();
   await ensureVectorIndex(database.db, { maintenanceWorkMem: label === "Postgres" ? "1GB" : "256MB" });
   const build = (performance.now() - buildStarted) / 1000;
+  const buildCpu = (await busyCpuSeconds()) - cpuBefore;
   // The precomputed embedder costs next to nothing, and stores overlap it anyway: the run's time is the load.
   const loadSeconds = summary.seconds - summary.embedSeconds;
   const dbSeconds = loadSeconds + build;
@@ -138,6 +141,14 @@ async function benchDatabase(label: string, database: Database): Promise<void> {
   console.log(
     `ingest, ${label.padEnd(14)} ${fmt(summary.added / dbSeconds)} snippets/s with the HNSW build ` +
       `(${loadSeconds.toFixed(2)} s + ${build.toFixed(2)} s build)`,
+  );
+  // The build's CPU, whichever processes spent it (Postgres's parallel workers are not this process), bounds
+  // what any ingest that leaves the index built can reach on this machine's cores.
+  const cores = navigator.hardwareConcurrency;
+  console.log(
+    `HNSW build, ${label.padEnd(10)} ${buildCpu.toFixed(1)} CPU-s on the machine, ` +
+      `${(buildCpu / summary.added * 1000).toFixed(2)} CPU-ms a row: at most ` +
+      `${fmt(summary.added / (buildCpu / cores))} rows/s on ${cores} cores for the build alone`,
   );
   // Incremental: a small file into the now indexed table (the HNSW graph is updated row by row).
   const smallPath = `${dir}/small-${label}.json`;
@@ -227,6 +238,13 @@ if (values["file-mb"]) {
   );
 }
 await Deno.remove(dir, { recursive: true });
+
+/** CPU seconds the whole machine has spent busy (not idle, not waiting, not stolen) since boot. */
+async function busyCpuSeconds(): Promise<number> {
+  const line = (await Deno.readTextFile("/proc/stat")).split("\n")[0];
+  const [user, nice, system, , , irq, softirq] = line.split(/\s+/).slice(1).map(Number);
+  return (user + nice + system + irq + softirq) / 100; // USER_HZ is 100 on Linux
+}
 
 async function descendants(pid: number): Promise<number[]> {
   const found = [pid];

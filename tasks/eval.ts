@@ -142,7 +142,7 @@ async function main(): Promise<number> {
           question: null,
           contentHash: b.hash,
           embedder: embedder.id,
-          embedding: vectorLiteral(vectors[j]),
+          embedding: vectors[j],
         })),
         { runId: run.id, recordsDone: 0, duplicates: 0, skipped: 0 },
       );

@@ -4,7 +4,18 @@
  */
 import assert from "node:assert/strict";
 import { listMessages } from "../db/messages.ts";
-import { countSnippets, sourceCounts, sourcesOfMessages, storedEmbedders } from "../db/snippets.ts";
+import { eq, sql } from "drizzle-orm";
+import { rows } from "../db/migrate.ts";
+import { ingestRuns } from "../db/schema.ts";
+import {
+  countSnippets,
+  type NewSnippet,
+  openIngestRun,
+  sourceCounts,
+  sourcesOfMessages,
+  storeBatch,
+  storedEmbedders,
+} from "../db/snippets.ts";
 import { NO_MODEL_REPLY } from "../inference/runner.ts";
 import { checkEmbedder, EmbedderMismatchError } from "../knowledge/embedder.ts";
 import { ingestFile } from "../knowledge/ingest.ts";
@@ -118,6 +129,84 @@ Deno.test(`ingest [${DRIVER}]: an interrupted run resumes where it stopped and e
     assert.equal(resumed.read, 50 - stored);
     assert.equal(resumed.duplicates, 0, "nothing is read twice");
     assert.equal(await countSnippets(db), 50);
+  });
+});
+
+Deno.test(`storing [${DRIVER}]: a batch keeps every character and vector value, and counts what was there`, async () => {
+  await withDatabase(async ({ db }) => {
+    const { run } = await openIngestRun(db, {
+      inputKey: "exact",
+      path: "exact",
+      format: "chatdoctor",
+      source: null,
+    });
+    const vector = (seed: number) =>
+      Float32Array.from({ length: EMBEDDING_DIMENSIONS }, (_, i) => Math.sin(seed + i));
+    const texts = [
+      "Fièvre à 39 °C, naïve patient — 发烧三天 😷 \u{1F9EA}; tab\there, quote ' \" and backslash \\ end",
+      "Plain ASCII text",
+      "",
+    ];
+    const batch: NewSnippet[] = texts.map((text, i) => ({
+      source: "Test ✓",
+      sourceId: `exact#${i}`,
+      url: i === 0 ? "https://example.org/ü?q=1&r=2" : null,
+      specialty: i === 1 ? "Cardiology" : null,
+      title: null,
+      question: i === 0 ? "¿Qué?" : null,
+      answer: text,
+      text,
+      contentHash: `hash-${i}`,
+      embedder: "lexical-hash-v1",
+      embedding: vector(i),
+    }));
+    const progress = { runId: run.id, recordsDone: 3, duplicates: 1, skipped: 2 };
+    assert.equal(await storeBatch(db, batch, progress), 3);
+    const stored = rows<
+      { source_id: string; text: string; url: string | null; question: string | null; v: string }
+    >(
+      await db.execute(sql`select source_id, text, url, question, embedding::text as v from snippets
+        where source = ${"Test ✓"} order by source_id`),
+    );
+    assert.deepEqual(stored.map((r) => [r.text, r.url, r.question]), [
+      [texts[0], "https://example.org/ü?q=1&r=2", "¿Qué?"],
+      [texts[1], null, null],
+      [texts[2], null, null],
+    ]);
+    for (const [i, row] of stored.entries()) {
+      const values = Float32Array.from(JSON.parse(row.v) as number[]);
+      assert.deepEqual(values, vector(i), `vector ${i} is stored exactly (as float4)`);
+    }
+    // The same batch again, one row new: the rest end as duplicates, not as an error.
+    const again = [...batch, {
+      ...batch[1],
+      sourceId: "exact#3",
+      contentHash: "hash-3",
+      text: "New",
+      answer: "New",
+    }];
+    assert.equal(await storeBatch(db, again, { ...progress, recordsDone: 7, duplicates: 0, skipped: 0 }), 1);
+    const [totals] = await db.select().from(ingestRuns).where(eq(ingestRuns.id, run.id));
+    assert.deepEqual([totals.recordsDone, totals.added, totals.duplicates, totals.skipped], [7, 4, 4, 2]);
+    // A vector of the wrong size fails the batch with a message, and the run does not move.
+    await assert.rejects(
+      storeBatch(db, [{ ...batch[0], contentHash: "hash-9", embedding: new Float32Array(3) }], {
+        ...progress,
+        recordsDone: 9,
+      }),
+      /Cannot store snippet exact#0: its vector has 3 dimensions, the schema stores 384/,
+    );
+    // So does one the database refuses; nothing of it is left behind for the next batch.
+    const nan = Float32Array.from(vector(9), (v, i) => i === 5 ? NaN : v);
+    await assert.rejects(
+      storeBatch(db, [batch[0], { ...batch[0], contentHash: "hash-9", embedding: nan }], progress),
+    );
+    const [after] = await db.select().from(ingestRuns).where(eq(ingestRuns.id, run.id));
+    assert.equal(after.recordsDone, 7);
+    assert.equal(await countSnippets(db), 4);
+    const last = { ...batch[1], sourceId: "exact#10", contentHash: "hash-10", text: "Last", answer: "Last" };
+    assert.equal(await storeBatch(db, [last], { ...progress, recordsDone: 10 }), 1);
+    assert.equal(await countSnippets(db), 5);
   });
 });
 

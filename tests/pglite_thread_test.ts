@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { openPglite } from "../db/client.ts";
 import { migrate, rows } from "../db/migrate.ts";
 import { PgliteThread } from "../db/pglite_thread.ts";
+import { EMBEDDING_DIMENSIONS } from "../db/schema.ts";
 import { createSession, getSession } from "../db/sessions.ts";
+import { openIngestRun, storeBatch } from "../db/snippets.ts";
 
 async function withThread(fn: (thread: PgliteThread) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "rounds-thread-" });
@@ -88,18 +90,66 @@ Deno.test("pglite thread: database errors keep their code and detail", async () 
   });
 });
 
+Deno.test("pglite thread: a COPY's input crosses to the thread, inside a transaction too", async () => {
+  await withThread(async (thread) => {
+    await thread.exec("create table t (id int, name text)");
+    const blob = new Blob(["1\tfirst\n2\tsecond — ü\n"]);
+    await thread.query("copy t from '/dev/blob'", [], { blob });
+    await thread.transaction(async (tx) => {
+      await tx.query("copy t from '/dev/blob'", [], { blob: new Blob(["3\tthird\n"]) });
+    });
+    assert.deepEqual(
+      (await thread.query("select id, name from t order by id", [], { rowMode: "array" })).rows,
+      [
+        [1, "first"],
+        [2, "second — ü"],
+        [3, "third"],
+      ],
+    );
+    assert.equal(await blob.text(), "1\tfirst\n2\tsecond — ü\n", "the caller's blob is left as it was");
+  });
+});
+
 Deno.test("pglite thread: drizzle, migrations and the query modules run on it, and data survives reopening", async () => {
   const dir = await Deno.makeTempDir({ prefix: "rounds-thread-" });
   try {
     const database = await openPglite({ dataDir: join(dir, "pglite") });
     const { total } = await migrate(database);
     const session = await createSession(database.db, { ownerId: null, title: "On the thread" });
+    // A knowledge-base batch goes in as a binary COPY whose bytes cross to the thread.
+    const { run } = await openIngestRun(database.db, {
+      inputKey: "k",
+      path: "k",
+      format: "chatdoctor",
+      source: null,
+    });
+    const embedding = Float32Array.from({ length: EMBEDDING_DIMENSIONS }, (_, i) => i / 1000);
+    const snippet = {
+      source: "Test",
+      sourceId: "1",
+      url: null,
+      specialty: null,
+      title: null,
+      question: "Q?",
+      answer: "A — ü",
+      text: "Q? A — ü",
+      contentHash: "h1",
+      embedder: "lexical-hash-v1",
+      embedding,
+    };
+    const progress = { runId: run.id, recordsDone: 1, duplicates: 0, skipped: 0 };
+    assert.equal(await storeBatch(database.db, [snippet], progress), 1);
     await database.close();
     const again = await openPglite({ dataDir: join(dir, "pglite") });
     assert.equal((await getSession(again.db, session.id))?.title, "On the thread");
     assert.deepEqual(await migrate(again), { applied: 0, total });
     const n = rows<{ n: number }>(await again.db.execute(sql`select count(*)::int as n from chat_sessions`));
     assert.equal(n[0].n, 1);
+    const [stored] = rows<{ text: string; v: string }>(
+      await again.db.execute(sql`select text, embedding::text as v from snippets`),
+    );
+    assert.equal(stored.text, "Q? A — ü");
+    assert.deepEqual(Float32Array.from(JSON.parse(stored.v) as number[]), embedding);
     await again.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
