@@ -478,6 +478,36 @@ export async function dropVectorIndex(db: Db): Promise<void> {
   await db.execute(sql.raw(`drop index if exists ${VECTOR_INDEX}`));
 }
 
+/** How far a vector index build is, as Postgres reports it to other sessions. */
+export interface IndexBuildProgress {
+  /** Postgres's phase, such as "building index: loading tuples". */
+  phase: string;
+  /** Snippets linked into the graph so far. */
+  rows: number;
+  /** Share of the table read, 0–1, or null before the scan starts. */
+  fraction: number | null;
+}
+
+/**
+ * The progress of the vector index build running in another session, or null when none is. Postgres only: PGlite
+ * has one session, so this would wait for the build to end.
+ */
+export async function vectorIndexBuildProgress(db: Db): Promise<IndexBuildProgress | null> {
+  const [row] = rows<{ phase: string; blocks_done: string; blocks_total: string; tuples_done: string }>(
+    await db.execute(
+      sql`select phase, blocks_done, blocks_total, tuples_done from pg_stat_progress_create_index
+      where relid = to_regclass('snippets')`,
+    ), // the index itself is not visible before the build commits
+  );
+  if (!row) return null;
+  const total = Number(row.blocks_total);
+  return {
+    phase: row.phase,
+    rows: Number(row.tuples_done),
+    fraction: total > 0 ? Number(row.blocks_done) / total : null,
+  };
+}
+
 /** Builds the HNSW index when it is missing (after a bulk load, or one that was interrupted). True if it built. */
 export async function ensureVectorIndex(
   db: Db,

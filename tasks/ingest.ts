@@ -10,7 +10,13 @@ import { parseArgs } from "node:util";
 import { relative, resolve } from "node:path";
 import { loadConfig } from "../config.ts";
 import type { Database } from "../db/client.ts";
-import { countSnippets, dropVectorIndex, ensureVectorIndex, storedEmbedders } from "../db/snippets.ts";
+import {
+  countSnippets,
+  dropVectorIndex,
+  ensureVectorIndex,
+  storedEmbedders,
+  vectorIndexBuildProgress,
+} from "../db/snippets.ts";
 import { createEmbedder } from "../inference/embeddings.ts";
 import { checkEmbedder, type Embedder } from "../knowledge/embedder.ts";
 import { ingestFile, type IngestSummary, inputFiles, readManifest, reembedAll } from "../knowledge/ingest.ts";
@@ -237,11 +243,35 @@ async function totalBytes(paths: string[]): Promise<number> {
 /** Builds the vector index if a bulk load (this one, or an earlier interrupted one) left it missing. */
 async function rebuildIndex(database: Database): Promise<void> {
   const started = performance.now();
-  const progress = setTimeout(() => console.error("building the vector index (HNSW)…"), 1000);
-  const built = await ensureVectorIndex(database.db, {
-    maintenanceWorkMem: database.driver === "postgres" ? "1GB" : "256MB",
-  });
-  clearTimeout(progress);
+  // Minutes for a large corpus. Postgres reports how far the build is to other sessions; PGlite has one session
+  // (busy building, on its own thread), so there the display can only say how long it has been running.
+  const progress = startProgress("building the vector index (HNSW)");
+  let polling = false;
+  const poll = setInterval(async () => {
+    if (polling) return;
+    polling = true;
+    try {
+      const state = database.driver === "postgres" ? await vectorIndexBuildProgress(database.db) : null;
+      progress.update(
+        0,
+        state ? `${number(state.rows)} snippets linked` : "",
+        state?.fraction ?? undefined,
+      );
+    } catch {
+      // A failed look at the progress view must not end the build.
+    } finally {
+      polling = false;
+    }
+  }, 1000);
+  let built;
+  try {
+    built = await ensureVectorIndex(database.db, {
+      maintenanceWorkMem: database.driver === "postgres" ? "1GB" : "256MB",
+    });
+  } finally {
+    clearInterval(poll);
+    progress.finish();
+  }
   if (built) console.error(`vector index built in ${formatDuration((performance.now() - started) / 1000)}`);
 }
 

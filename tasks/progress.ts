@@ -23,10 +23,17 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
 }
 
-/** Starts a progress display for `label`, counting `unit`s. */
+/** Starts a progress display for `label`, counting `unit`s (without a unit: no counts, only the time). */
 export function startProgress(
   label: string,
-  options: { unit: string; total?: number; terminal?: boolean; intervalMs?: number } = { unit: "items" },
+  options: {
+    unit?: string;
+    total?: number;
+    terminal?: boolean;
+    intervalMs?: number;
+    /** Where the display goes (stderr unless given). */
+    write?: (text: string) => void;
+  } = {},
 ): Progress {
   const terminal = options.terminal ?? Deno.stderr.isTerminal();
   const interval = options.intervalMs ?? (terminal ? 100 : 5000);
@@ -34,7 +41,7 @@ export function startProgress(
   // A terminal gets the bar at once; a log gets its first line only if the work lasts a while.
   let last = terminal ? 0 : started;
   let drawn = false;
-  const write = (text: string) => Deno.stderr.writeSync(encoder.encode(text));
+  const write = options.write ?? ((text: string) => Deno.stderr.writeSync(encoder.encode(text)));
   return {
     update(done, detail = "", fraction) {
       const now = performance.now();
@@ -44,17 +51,20 @@ export function startProgress(
       const rate = elapsed > 0 ? done / elapsed : 0;
       const part = fraction ?? (options.total ? done / options.total : undefined);
       const eta = part && part > 0 ? elapsed * (1 - part) / part : NaN;
-      const counts =
-        `${done.toLocaleString("en")}${options.total ? `/${options.total.toLocaleString("en")}` : ""} ` +
-        `${options.unit} · ${Math.round(rate).toLocaleString("en")}/s`;
-      const timing = part === undefined ? formatDuration(elapsed) : `ETA ${formatDuration(eta)}`;
+      const counts = options.unit
+        ? `${done.toLocaleString("en")}${options.total ? `/${options.total.toLocaleString("en")}` : ""} ` +
+          `${options.unit} · ${Math.round(rate).toLocaleString("en")}/s`
+        : "";
+      const timing = part === undefined
+        ? formatDuration(elapsed)
+        : `${options.unit ? "" : `${formatDuration(elapsed)} · `}ETA ${formatDuration(eta)}`;
       if (terminal) {
         const width = 24;
         const bar = part === undefined
           ? ""
           : `[${"#".repeat(Math.round(Math.min(1, part) * width)).padEnd(width, "-")}] ${
             Math.floor(Math.min(1, part) * 100)
-          }% `;
+          }%`;
         const columns = (() => {
           try {
             return Deno.consoleSize().columns;
@@ -62,12 +72,13 @@ export function startProgress(
             return 120;
           }
         })();
-        const line = `${label} ${bar}${counts} · ${timing}${detail ? ` · ${detail}` : ""}`;
+        const line = [label + (bar ? ` ${bar}` : ""), counts, timing, detail].filter(Boolean).join(" · ");
         write(`\r\x1b[2K${line.slice(0, columns - 1)}`);
         drawn = true;
       } else {
-        const percent = part === undefined ? "" : ` (${Math.floor(Math.min(1, part) * 100)}%)`;
-        write(`${label}: ${counts}${percent} · ${timing}${detail ? ` · ${detail}` : ""}\n`);
+        const percent = part === undefined ? "" : `${Math.floor(Math.min(1, part) * 100)}%`;
+        const amount = counts && percent ? `${counts} (${percent})` : counts || percent;
+        write(`${label}: ${[amount, timing, detail].filter(Boolean).join(" · ")}\n`);
       }
     },
     finish() {

@@ -15,6 +15,7 @@ import {
   sourcesOfMessages,
   storeBatch,
   storedEmbedders,
+  vectorIndexBuildProgress,
 } from "../db/snippets.ts";
 import { NO_MODEL_REPLY } from "../inference/runner.ts";
 import { checkEmbedder, EmbedderMismatchError } from "../knowledge/embedder.ts";
@@ -207,6 +208,7 @@ Deno.test(`storing [${DRIVER}]: a batch keeps every character and vector value, 
     const last = { ...batch[1], sourceId: "exact#10", contentHash: "hash-10", text: "Last", answer: "Last" };
     assert.equal(await storeBatch(db, [last], { ...progress, recordsDone: 10 }), 1);
     assert.equal(await countSnippets(db), 5);
+    assert.equal(await vectorIndexBuildProgress(db), null, "no index build is running");
   });
 });
 

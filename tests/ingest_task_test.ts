@@ -1,0 +1,96 @@
+/**
+ * `deno task ingest` as an operator runs it: a real process, on a PGlite directory or the test Postgres.
+ */
+import assert from "node:assert/strict";
+import { sql } from "drizzle-orm";
+import { join } from "node:path";
+import { type Database, openPglite } from "../db/client.ts";
+import { rows } from "../db/migrate.ts";
+import { countSnippets } from "../db/snippets.ts";
+import { createTestDatabase, DRIVER } from "./test_app.ts";
+
+const ROOT = new URL("..", import.meta.url);
+
+async function ingest(env: Record<string, string>, args: string[]) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--unstable-no-legacy-abort",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      "--allow-sys",
+      "tasks/ingest.ts",
+      ...args,
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "", ...env },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: output.code, text: decode(output.stdout) + decode(output.stderr) };
+}
+
+Deno.test({
+  name:
+    `ingest task [${DRIVER}]: a bulk load rebuilds the index, lists skips, adds nothing twice, names formats`,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "rounds-ingest-task-" });
+    const postgres = DRIVER === "postgres" ? await createTestDatabase() : null;
+    const env: Record<string, string> = postgres?.driver === "postgres"
+      ? { DATABASE_URL: postgres.url }
+      : { DATA_DIR: dir };
+    let database: Database | null = postgres;
+    try {
+      const records: unknown[] = Array.from({ length: 40 }, (_, i) => ({
+        instruction: "If you are a doctor, please answer the medical questions.",
+        input: `Hypothetical patient ${i}: a cough for ${i + 2} days with a mild fever.`,
+        output: `Hypothetical reply ${i}: rest, fluids, and review if it lasts beyond ${i + 14} days.`,
+      }));
+      records.splice(7, 0, { instruction: "If you are a doctor, please answer.", input: "No answer here" });
+      const file = join(dir, "healthcaremagic.json");
+      await Deno.writeTextFile(file, JSON.stringify(records));
+
+      const first = await ingest(env, ["--bulk", file]);
+      assert.equal(first.code, 0, first.text);
+      assert.match(first.text, /bulk load: the vector index is dropped now and built once at the end/);
+      assert.match(
+        first.text,
+        /skipped healthcaremagic.json record 8: missing "output"/,
+        "the bad record is named, with why",
+      );
+      assert.match(first.text, /\[chatdoctor\]: read 41, added 40, duplicates 0, skipped 1/);
+      assert.match(first.text, /knowledge base now 40 snippets/);
+      assert.match(first.text, /vector index built in \d+:\d\d/);
+
+      const second = await ingest(env, ["--bulk", file]);
+      assert.equal(second.code, 0, second.text);
+      assert.match(second.text, /Nothing new: every snippet was already in the knowledge base/);
+      assert.doesNotMatch(second.text, /vector index/, "nothing new to store: the index is left alone");
+
+      const unknown = join(dir, "notes.txt");
+      await Deno.writeTextFile(unknown, "Just some notes, in no dataset's format.\n");
+      const refused = await ingest(env, [unknown]);
+      assert.equal(refused.code, 1, refused.text);
+      assert.match(
+        refused.text,
+        /Cannot tell the format of notes\.txt: it is not meddialog-raw, meddialog-json, hf-medical-dialog, chatdoctor, mashqa or pubmed \(use --format\)/,
+      );
+
+      database ??= await openPglite({ dataDir: join(dir, "pglite") });
+      assert.equal(await countSnippets(database.db), 40);
+      const [index] = rows<{ present: boolean }>(
+        await database.db.execute(sql`select to_regclass('snippets_embedding_idx') is not null as present`),
+      );
+      assert.equal(index.present, true, "the bulk load ends with the vector index built");
+    } finally {
+      await database?.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
