@@ -5,7 +5,7 @@
 import { and, asc, count, eq, gt, inArray, isNull, ne, type SQL, sql } from "drizzle-orm";
 import { PGlite } from "@electric-sql/pglite";
 import type { Db } from "./client.ts";
-import { PgliteThread } from "./pglite_thread.ts";
+import { copyInput, PgliteThread } from "./pglite_thread.ts";
 import { isUuid } from "./ids.ts";
 import { rows } from "./migrate.ts";
 import {
@@ -158,7 +158,7 @@ async function storeBatchByCopy(
           embedding vector(${EMBEDDING_DIMENSIONS})) on commit delete rows`,
       );
       await tx.query(`copy snippet_batch (${STORED_COLUMNS}) from '/dev/blob' with (format binary)`, [], {
-        blob: new Blob([copyRows(batch)]),
+        blob: copyInput(copyRows(batch)),
       });
       added = rows<{ added: number }>(
         await tx.query(`
@@ -177,7 +177,7 @@ async function storeBatchByCopy(
 }
 
 /** The batch's rows in COPY's binary format (the columns of STORED_COLUMNS; the vector as pgvector sends it). */
-function copyRows(batch: NewSnippet[]): Uint8Array<ArrayBuffer> {
+function copyRows(batch: NewSnippet[]): ArrayBuffer {
   const encoder = new TextEncoder();
   const vectorBytes = 4 + 4 * EMBEDDING_DIMENSIONS;
   // An upper bound: UTF-8 takes at most 3 bytes per UTF-16 unit.
@@ -211,7 +211,7 @@ function copyRows(batch: NewSnippet[]): Uint8Array<ArrayBuffer> {
     for (let i = 0; i < EMBEDDING_DIMENSIONS; i++, at += 4) view.setFloat32(at, row.embedding[i]);
   }
   view.setInt16(at, -1);
-  return bytes.subarray(0, at + 2);
+  return bytes.buffer.slice(0, at + 2); // exactly the rows: COPY reads the whole buffer
 }
 
 /** A row's columns before the vector, in STORED_COLUMNS order. */

@@ -110,6 +110,33 @@ Deno.test("pglite thread: a COPY's input crosses to the thread, inside a transac
   });
 });
 
+Deno.test("pglite thread: checkpoints itself once enough WAL is written, never inside a transaction", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "rounds-thread-" });
+  // PGlite has no checkpointer process: without these, the WAL grows until close.
+  const checkpoints = { walBytes: 2 ** 20, maxIntervalMs: 3_600_000, lookIntervalMs: 0 };
+  const thread = await PgliteThread.open(join(dir, "pg"), { checkpoints });
+  const lastCheckpoint = async () =>
+    (await thread.query("select checkpoint_lsn::text as at from pg_control_checkpoint()")).rows[0];
+  try {
+    await thread.exec("create table t (id int, filler text)");
+    const start = await lastCheckpoint();
+    await thread.query("insert into t select g, repeat('x', 100) from generate_series(1, 10) g");
+    assert.deepEqual(await lastCheckpoint(), start, "a little WAL calls for no checkpoint");
+    await thread.transaction(async (tx) => {
+      await tx.query("insert into t select g, repeat('x', 500) from generate_series(1, 20000) g");
+      const inside = await tx.query("select checkpoint_lsn::text as at from pg_control_checkpoint()");
+      assert.deepEqual(inside.rows[0], start, "none inside a transaction");
+    });
+    const after = await lastCheckpoint();
+    assert.notDeepEqual(after, start, "10 MB of WAL, committed: the thread checkpointed");
+    const rows = await thread.query("select count(*)::int as n from t");
+    assert.deepEqual(rows.rows, [{ n: 20010 }]);
+  } finally {
+    await thread.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("pglite thread: drizzle, migrations and the query modules run on it, and data survives reopening", async () => {
   const dir = await Deno.makeTempDir({ prefix: "rounds-thread-" });
   try {
