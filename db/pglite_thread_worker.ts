@@ -68,9 +68,6 @@ async function checkpointIfDue(): Promise<void> {
   }
 }
 
-// Requests are handled one after another, each with the checkpoint it may call for, so a checkpoint is never
-// half way when the next request starts.
-let line = Promise.resolve();
 /** Bytes of WAL written since the cluster began. */
 async function walPosition(client: PGlite): Promise<bigint> {
   const { rows } = await client.query<{ at: string }>(
@@ -79,6 +76,9 @@ async function walPosition(client: PGlite): Promise<bigint> {
   return BigInt(rows[0].at.split(".")[0]);
 }
 
+// Requests are handled one after another, each with the checkpoint it may call for, so a checkpoint is never
+// half way when the next request starts.
+let line = Promise.resolve();
 self.onmessage = (event: MessageEvent<ThreadRequest>) => {
   line = line.then(() => handle(event.data));
 };

@@ -247,11 +247,13 @@ async function rebuildIndex(database: Database): Promise<void> {
   // (busy building, on its own thread), so there the display can only say how long it has been running.
   const progress = startProgress("building the vector index (HNSW)");
   let polling = false;
+  let finished = false;
   const poll = setInterval(async () => {
-    if (polling) return;
+    if (polling || finished) return;
     polling = true;
     try {
       const state = database.driver === "postgres" ? await vectorIndexBuildProgress(database.db) : null;
+      if (finished) return; // the build ended while the progress view was read
       progress.update(
         0,
         state ? `${number(state.rows)} snippets linked` : "",
@@ -269,6 +271,7 @@ async function rebuildIndex(database: Database): Promise<void> {
       maintenanceWorkMem: database.driver === "postgres" ? "1GB" : "256MB",
     });
   } finally {
+    finished = true;
     clearInterval(poll);
     progress.finish();
   }
