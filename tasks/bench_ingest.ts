@@ -19,6 +19,7 @@ import type { Embedder } from "../knowledge/embedder.ts";
 import { ingestFile } from "../knowledge/ingest.ts";
 import { createLexicalEmbedder, lexicalVector } from "../knowledge/lexical_embedder.ts";
 import { parseFile } from "../knowledge/parsers.ts";
+import { busySeconds, cpuTimes } from "./host_cpu.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -125,14 +126,14 @@ async function benchDatabase(label: string, database: Database): Promise<void> {
   await migrate(database);
   // Bulk load, as `deno task ingest` does for a large input: index dropped, rows loaded, index built once.
   await dropVectorIndex(database.db);
-  const loadCpuBefore = await busyCpuSeconds();
+  const loadCpuBefore = cpuTimes();
   const summary = await ingestFile(database.db, precomputed, path, { batchSize: 500 });
-  const loadCpu = (await busyCpuSeconds()) - loadCpuBefore;
+  const loadCpu = busySeconds(loadCpuBefore, cpuTimes());
   const buildStarted = performance.now();
-  const cpuBefore = await busyCpuSeconds();
+  const cpuBefore = cpuTimes();
   await ensureVectorIndex(database.db, { maintenanceWorkMem: label === "Postgres" ? "1GB" : "256MB" });
   const build = (performance.now() - buildStarted) / 1000;
-  const buildCpu = (await busyCpuSeconds()) - cpuBefore;
+  const buildCpu = busySeconds(cpuBefore, cpuTimes());
   // The precomputed embedder costs next to nothing, and stores overlap it anyway: the run's time is the load.
   const loadSeconds = summary.seconds - summary.embedSeconds;
   const dbSeconds = loadSeconds + build;
@@ -243,13 +244,6 @@ if (values["file-mb"]) {
   );
 }
 await Deno.remove(dir, { recursive: true });
-
-/** CPU seconds the whole machine has spent busy (not idle, not waiting, not stolen) since boot. */
-async function busyCpuSeconds(): Promise<number> {
-  const line = (await Deno.readTextFile("/proc/stat")).split("\n")[0];
-  const [user, nice, system, , , irq, softirq] = line.split(/\s+/).slice(1).map(Number);
-  return (user + nice + system + irq + softirq) / 100; // USER_HZ is 100 on Linux
-}
 
 async function descendants(pid: number): Promise<number[]> {
   const found = [pid];

@@ -35,6 +35,7 @@ import {
 let http: HttpSession;
 import { sseParser, sseReader, streamedText, unescapeText } from "../tests/sse_client.ts";
 import { freePort } from "../tests/test_app.ts";
+import { cpuTimes, stealPercent } from "./host_cpu.ts";
 
 const args = new Map<string, string>();
 for (let i = 0; i < Deno.args.length; i++) {
@@ -225,22 +226,6 @@ async function startRelay(upstream: string) {
       await child.status;
     },
   };
-}
-
-/** The machine's CPU time counters (user … steal) from /proc/stat; null where there is none (not Linux). */
-function cpuTimes(): number[] | null {
-  try {
-    return Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1, 9).map(Number);
-  } catch {
-    return null;
-  }
-}
-
-/** CPU time the hypervisor gave to other guests between two readings, as a share of all CPU time. */
-function stealPercent(before: number[] | null, after: number[] | null): number | null {
-  if (!before || !after) return null;
-  const total = after.reduce((a, b) => a + b, 0) - before.reduce((a, b) => a + b, 0);
-  return total > 0 ? (100 * (after[7] - before[7])) / total : null;
 }
 
 /**

@@ -7,32 +7,11 @@ import { join } from "node:path";
 import { type Database, openPglite } from "../db/client.ts";
 import { rows } from "../db/migrate.ts";
 import { countSnippets } from "../db/snippets.ts";
+import { runTask } from "./server_process.ts";
 import { createTestDatabase, DRIVER } from "./test_app.ts";
 
-const ROOT = new URL("..", import.meta.url);
-
-async function ingest(env: Record<string, string>, args: string[]) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--unstable-no-legacy-abort",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write",
-      "--allow-sys",
-      "tasks/ingest.ts",
-      ...args,
-    ],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "", ...env },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: output.code, text: decode(output.stdout) + decode(output.stderr) };
+function ingest(env: Record<string, string>, args: string[]) {
+  return runTask("ingest", args, env);
 }
 
 Deno.test({

@@ -1,5 +1,6 @@
 /**
- * Runs `main.ts` as a real child process, for tests of start-up, locking and signals.
+ * Runs `main.ts` and the other tasks as real child processes, for tests of start-up, locking, signals and the
+ * command line.
  */
 import type { Db } from "../db/client.ts";
 import { findUserByEmail } from "../db/users.ts";
@@ -29,6 +30,33 @@ export function startTaskArgs(): string[] {
     throw new Error(`deno.json's start task should be "deno run … main.ts", not "${denoJson.tasks.start}"`);
   }
   return words.slice(1);
+}
+
+/** How a task's run ended: its exit code, and stdout then stderr. */
+export interface TaskResult {
+  code: number;
+  text: string;
+}
+
+/** Runs a `deno task` as an operator does (its command line from deno.json) with args, in a minimal environment. */
+export async function runTask(
+  task: "ingest" | "user",
+  args: string[],
+  env: Record<string, string>,
+): Promise<TaskResult> {
+  const words = denoJson.tasks[task].split(/\s+/);
+  if (words[0] !== "deno") throw new Error(`deno.json's ${task} task should start with deno`);
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [...words.slice(1), ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", PATH: Deno.env.get("PATH") ?? "", ...env },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: output.code, text: decode(output.stdout) + decode(output.stderr) };
 }
 
 /** The `--v8-flags=…` argument of a deno.json task (the start task by default); undefined when it has none. */

@@ -7,30 +7,10 @@ import { listAudit } from "../db/audit.ts";
 import { openPglite } from "../db/client.ts";
 import { findUserByEmail } from "../db/users.ts";
 import { verifyPassword } from "../safety/passwords.ts";
+import { runTask } from "./server_process.ts";
 
-const ROOT = new URL("..", import.meta.url);
-
-async function user(dir: string, args: string[], password?: string) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "--allow-write",
-      "--allow-sys",
-      "tasks/user.ts",
-      ...args,
-    ],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", DATA_DIR: dir, ...(password ? { ROUNDS_PASSWORD: password } : {}) },
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: output.code, text: decode(output.stdout) + decode(output.stderr) };
+function user(dir: string, args: string[], password?: string) {
+  return runTask("user", args, { DATA_DIR: dir, ...(password ? { ROUNDS_PASSWORD: password } : {}) });
 }
 
 Deno.test({
