@@ -2,7 +2,7 @@
  * The case library: cases with their append-only version history, and search over them (full text plus
  * vector similarity, fused by rank, with filters).
  */
-import { and, asc, count, desc, eq, type SQL, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, ne, type SQL, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { rows } from "./migrate.ts";
@@ -182,6 +182,47 @@ export async function deleteCase(db: Db, id: string): Promise<boolean> {
   if (!isUuid(id)) return false;
   const deleted = await db.delete(cases).where(eq(cases.id, id)).returning({ id: cases.id });
   return deleted.length > 0;
+}
+
+/** How many cases each embedder made the vectors of. */
+export async function storedCaseEmbedders(db: Db): Promise<{ embedder: string; count: number }[]> {
+  const result = await db.select({ embedder: cases.embedder, count: count() }).from(cases).groupBy(
+    cases.embedder,
+  );
+  return result.map((row) => ({ embedder: row.embedder, count: Number(row.count) }));
+}
+
+/** The next page of cases another embedder than `embedder` made the vectors of, with their current version. */
+export async function casesToReembed(
+  db: Db,
+  embedder: string,
+  options: { afterId: string | null; limit: number },
+): Promise<{ id: string; data: unknown }[]> {
+  const conditions = [ne(cases.embedder, embedder)];
+  if (options.afterId) conditions.push(gt(cases.id, options.afterId));
+  return await db.select({ id: cases.id, data: caseVersions.data }).from(cases)
+    .innerJoin(
+      caseVersions,
+      and(eq(caseVersions.caseId, cases.id), eq(caseVersions.version, cases.currentVersion)),
+    )
+    .where(and(...conditions)).orderBy(asc(cases.id)).limit(options.limit);
+}
+
+/** Replaces cases' vectors, recording the embedder that made them (not an edit: no version, same time). */
+export async function updateCaseEmbeddings(
+  db: Db,
+  embedder: string,
+  updates: { id: string; embedding: string }[],
+): Promise<void> {
+  if (updates.length === 0) return;
+  await db.transaction(async (tx) => {
+    for (const update of updates) {
+      await tx.update(cases).set({
+        embedder,
+        embedding: sql`${update.embedding}::vector` as unknown as number[],
+      }).where(eq(cases.id, update.id));
+    }
+  });
 }
 
 /** Narrows the library; empty values mean no restriction. */

@@ -22,7 +22,12 @@ import {
   vector,
 } from "drizzle-orm/pg-core";
 
-/** Embedding dimension shared by the schema and every embedder. */
+/**
+ * The dimension a new database's embedding columns start with: the built-in lexical embedder's. The columns then
+ * follow the configured embedder (knowledge/embedder.ts prepareVectorStore switches an empty database, and
+ * `deno task ingest --reembed` a full one), so a database's own dimension is read from its columns
+ * (db/snippets.ts declaredDimensions), not from here.
+ */
 export const EMBEDDING_DIMENSIONS = 384;
 
 /** Where a message is in its life; everything but `pending` and `streaming` is terminal. */

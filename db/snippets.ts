@@ -1,6 +1,7 @@
 /**
  * The knowledge base: storing snippets in batches (deduplicated by content hash, with the ingest run's progress
- * in the same transaction), vector and full-text candidate search, source counts, and re-embedding.
+ * in the same transaction), vector and full-text candidate search, source counts, and re-embedding, including
+ * the dimension of the embedding columns (of snippets and of cases), which follows the configured embedder.
  */
 import { and, asc, count, eq, gt, inArray, isNull, ne, type SQL, sql } from "drizzle-orm";
 import { PGlite } from "@electric-sql/pglite";
@@ -8,14 +9,8 @@ import type { Db } from "./client.ts";
 import { copyInput, PgliteThread } from "./pglite_thread.ts";
 import { isUuid } from "./ids.ts";
 import { rows } from "./migrate.ts";
-import {
-  EMBEDDING_DIMENSIONS,
-  type EvidenceState,
-  ingestRuns,
-  messages,
-  messageSources,
-  snippets,
-} from "./schema.ts";
+import { storedCaseEmbedders } from "./cases.ts";
+import { type EvidenceState, ingestRuns, messages, messageSources, snippets } from "./schema.ts";
 
 /** A stored snippet, without its vector and tsvector. */
 export type Snippet = Omit<typeof snippets.$inferSelect, "embedding" | "search">;
@@ -32,7 +27,7 @@ export interface NewSnippet {
   text: string;
   contentHash: string;
   embedder: string;
-  /** The embedder's vector, EMBEDDING_DIMENSIONS finite values. */
+  /** The embedder's vector: finite values, as many as the embedding column declares. */
   embedding: ArrayLike<number>;
 }
 
@@ -87,12 +82,15 @@ export async function storeBatch(
   batch: NewSnippet[],
   progress: BatchProgress,
 ): Promise<number> {
-  for (const row of batch) {
-    if (row.embedding.length !== EMBEDDING_DIMENSIONS) {
-      throw new Error(
-        `Cannot store snippet ${row.sourceId}: its vector has ${row.embedding.length} dimensions, the schema ` +
-          `stores ${EMBEDDING_DIMENSIONS}`,
-      );
+  if (batch.length > 0) {
+    const declared = await declaredDimensions(db, "snippets") ?? batch[0].embedding.length;
+    for (const row of batch) {
+      if (row.embedding.length !== declared) {
+        throw new Error(
+          `Cannot store snippet ${row.sourceId}: its vector has ${row.embedding.length} dimensions, the ` +
+            `knowledge base stores ${declared}`,
+        );
+      }
     }
   }
   const pglite = pgliteClient(db);
@@ -152,10 +150,11 @@ async function storeBatchByCopy(
   return await client.transaction(async (tx) => {
     let added = 0;
     if (batch.length > 0) {
+      // Any dimension here: the insert below checks the column's, and one session may see it change.
       await tx.query(
         `create temp table if not exists snippet_batch (source text, source_id text, url text, specialty text,
           title text, question text, answer text, text text, content_hash text, embedder text,
-          embedding vector(${EMBEDDING_DIMENSIONS})) on commit delete rows`,
+          embedding vector) on commit delete rows`,
       );
       await tx.query(`copy snippet_batch (${STORED_COLUMNS}) from '/dev/blob' with (format binary)`, [], {
         blob: copyInput(copyRows(batch)),
@@ -179,7 +178,8 @@ async function storeBatchByCopy(
 /** The batch's rows in COPY's binary format (the columns of STORED_COLUMNS; the vector as pgvector sends it). */
 function copyRows(batch: NewSnippet[]): ArrayBuffer {
   const encoder = new TextEncoder();
-  const vectorBytes = 4 + 4 * EMBEDDING_DIMENSIONS;
+  const dimensions = batch[0]?.embedding.length ?? 0; // storeBatch checked that every row has it
+  const vectorBytes = 4 + 4 * dimensions;
   // An upper bound: UTF-8 takes at most 3 bytes per UTF-16 unit.
   const fields = batch.map(textFields);
   let bound = 19 + 2;
@@ -205,10 +205,10 @@ function copyRows(batch: NewSnippet[]): ArrayBuffer {
       at += 4 + written;
     }
     view.setInt32(at, vectorBytes);
-    view.setInt16(at + 4, EMBEDDING_DIMENSIONS);
+    view.setInt16(at + 4, dimensions);
     view.setInt16(at + 6, 0);
     at += 8;
-    for (let i = 0; i < EMBEDDING_DIMENSIONS; i++, at += 4) view.setFloat32(at, row.embedding[i]);
+    for (let i = 0; i < dimensions; i++, at += 4) view.setFloat32(at, row.embedding[i]);
   }
   view.setInt16(at, -1);
   return bytes.buffer.slice(0, at + 2); // exactly the rows: COPY reads the whole buffer
@@ -508,7 +508,15 @@ export async function vectorIndexBuildProgress(db: Db): Promise<IndexBuildProgre
   };
 }
 
-/** Builds the HNSW index when it is missing (after a bulk load, or one that was interrupted). True if it built. */
+/** The index's definition; it must match the migration's exactly (db/schema.ts). */
+const CREATE_VECTOR_INDEX =
+  `create index if not exists ${VECTOR_INDEX} on snippets using hnsw (embedding vector_cosine_ops) ` +
+  `with (m = 24, ef_construction = 128)`;
+
+/**
+ * Builds the HNSW index when it is missing (after a bulk load, or one that was interrupted). True if it built.
+ * Not while a re-embed into another dimension is under way: an index needs the column to declare one.
+ */
 export async function ensureVectorIndex(
   db: Db,
   options: { maintenanceWorkMem?: string } = {},
@@ -516,16 +524,124 @@ export async function ensureVectorIndex(
   const present = rows<{ present: boolean }>(
     await db.execute(sql`select to_regclass(${VECTOR_INDEX}) is not null as present`),
   )[0]?.present;
-  if (present) return false;
+  if (present || await declaredDimensions(db, "snippets") === null) return false;
   await db.transaction(async (tx) => {
     const memory = options.maintenanceWorkMem ?? "256MB";
     if (!/^\d+(kB|MB|GB)$/.test(memory)) throw new Error(`Invalid maintenance_work_mem ${memory}`);
     await tx.execute(sql.raw(`set local maintenance_work_mem = '${memory}'`));
-    // Must match the migration's definition exactly (db/schema.ts).
-    await tx.execute(sql.raw(
-      `create index if not exists ${VECTOR_INDEX} on snippets using hnsw (embedding vector_cosine_ops) ` +
-        `with (m = 24, ef_construction = 128)`,
-    ));
+    await tx.execute(sql.raw(CREATE_VECTOR_INDEX));
   });
   return true;
+}
+
+/** The tables with an embedding column: the knowledge base's snippets and the case library. */
+export type VectorTable = "snippets" | "cases";
+
+const VECTOR_TABLES: readonly VectorTable[] = ["snippets", "cases"];
+
+/** pgvector's HNSW index takes vectors of at most this many dimensions. */
+export const MAX_INDEXED_DIMENSIONS = 2000;
+
+/** One embedding column: the dimension it declares and which embedders made its rows. */
+export interface VectorColumn {
+  table: VectorTable;
+  /** The declared dimension; null while a re-embed into another dimension is under way (or was interrupted). */
+  dimensions: number | null;
+  /** Rows per embedder id. */
+  embedders: { embedder: string; count: number }[];
+}
+
+/**
+ * The dimension a table's embedding column declares (`vector(384)` → 384), or null when it declares none
+ * (a re-embed into another dimension opened it).
+ */
+export async function declaredDimensions(db: Db, table: VectorTable): Promise<number | null> {
+  // pgvector keeps the dimension as the column's type modifier; -1 means none.
+  const [row] = rows<{ dimensions: number }>(
+    await db.execute(sql`select atttypmod as dimensions from pg_attribute
+      where attrelid = to_regclass(${table}) and attname = 'embedding' and not attisdropped`),
+  );
+  if (!row) throw new Error(`Table ${table} has no embedding column: are the migrations applied?`);
+  const dimensions = Number(row.dimensions);
+  return dimensions > 0 ? dimensions : null;
+}
+
+/** The embedding columns of the knowledge base and the case library, with what made their rows. */
+export async function vectorColumns(db: Db): Promise<VectorColumn[]> {
+  return [
+    {
+      table: "snippets",
+      dimensions: await declaredDimensions(db, "snippets"),
+      embedders: await storedEmbedders(db),
+    },
+    {
+      table: "cases",
+      dimensions: await declaredDimensions(db, "cases"),
+      embedders: await storedCaseEmbedders(db),
+    },
+  ];
+}
+
+function dimensionsSql(dimensions: number): string {
+  if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > 16_000) {
+    throw new Error(`Cannot store ${dimensions}-dimension vectors: pgvector takes 1 to 16000`);
+  }
+  return `vector(${dimensions})`;
+}
+
+/**
+ * Declares `dimensions` on each embedding column whose table is empty (checked with the tables locked, so two
+ * instances starting together agree), rebuilding the vector index with it. Returns the tables changed.
+ */
+export async function switchEmptyVectorColumns(db: Db, dimensions: number): Promise<VectorTable[]> {
+  const type = dimensionsSql(dimensions);
+  return await db.transaction(async (tx) => {
+    await tx.execute(sql.raw(`lock table ${VECTOR_TABLES.join(", ")} in access exclusive mode`));
+    const switched: VectorTable[] = [];
+    for (const table of VECTOR_TABLES) {
+      if (await declaredDimensions(tx, table) === dimensions) continue;
+      const [{ present }] = rows<{ present: boolean }>(
+        await tx.execute(sql.raw(`select exists (select 1 from ${table}) as present`)),
+      );
+      if (present) continue;
+      if (table === "snippets") await tx.execute(sql.raw(`drop index if exists ${VECTOR_INDEX}`));
+      await tx.execute(sql.raw(`alter table ${table} alter column embedding type ${type}`));
+      if (table === "snippets") await tx.execute(sql.raw(CREATE_VECTOR_INDEX));
+      switched.push(table);
+    }
+    return switched;
+  });
+}
+
+/**
+ * The start of a re-embed into another dimension: drops the vector index and lets both embedding columns hold
+ * vectors of any dimension, so rows can change one by one. Rows that `embedder` made in another dimension (the
+ * same name serving another model) are marked stale so that the re-embed takes them too.
+ */
+export async function openVectorColumns(
+  db: Db,
+  embedder: { id: string; dimensions: number },
+): Promise<void> {
+  await dropVectorIndex(db);
+  await db.transaction(async (tx) => {
+    for (const table of VECTOR_TABLES) {
+      // Only the type modifier changes: no table rewrite.
+      await tx.execute(sql.raw(`alter table ${table} alter column embedding type vector`));
+      await tx.execute(sql`update ${sql.raw(table)} set embedder = 'stale:' || embedder
+        where embedder = ${embedder.id} and vector_dims(embedding) <> ${embedder.dimensions}`);
+    }
+  });
+}
+
+/**
+ * The end of a re-embed into another dimension: both embedding columns declare `dimensions` again (every row must
+ * have it). The vector index is built afterwards (ensureVectorIndex), with its progress shown.
+ */
+export async function closeVectorColumns(db: Db, dimensions: number): Promise<void> {
+  const type = dimensionsSql(dimensions);
+  await db.transaction(async (tx) => {
+    for (const table of VECTOR_TABLES) {
+      await tx.execute(sql.raw(`alter table ${table} alter column embedding type ${type}`));
+    }
+  });
 }

@@ -195,7 +195,7 @@ Deno.test(`storing [${DRIVER}]: a batch keeps every character and vector value, 
         ...progress,
         recordsDone: 9,
       }),
-      /Cannot store snippet exact#0: its vector has 3 dimensions, the schema stores 384/,
+      /Cannot store snippet exact#0: its vector has 3 dimensions, the knowledge base stores 384/,
     );
     // So does one the database refuses; nothing of it is left behind for the next batch.
     const nan = Float32Array.from(vector(9), (v, i) => i === 5 ? NaN : v);
