@@ -4,7 +4,15 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { caseFacets, createCase, saveVersion, seedOnce, type VersionInput } from "../db/cases.ts";
+import {
+  caseFacets,
+  casesToReembed,
+  createCase,
+  saveVersion,
+  seedOnce,
+  updateCaseEmbeddings,
+  type VersionInput,
+} from "../db/cases.ts";
 import type { Db } from "../db/client.ts";
 import { type Embedder, vectorLiteral } from "../knowledge/embedder.ts";
 import { type CaseFlag, checkCase } from "./consistency.ts";
@@ -58,6 +66,36 @@ async function versionInput(
     embedder: embedder.id,
     embedding: vectorLiteral(vector),
   };
+}
+
+/**
+ * Re-embeds every case whose vector another embedder made (`deno task ingest --reembed`), from its current
+ * version. Returns how many changed.
+ */
+export async function reembedCases(
+  db: Db,
+  embedder: Embedder,
+  options: { batchSize?: number; signal?: AbortSignal; onProgress?: (done: number) => void } = {},
+): Promise<number> {
+  const limit = options.batchSize ?? Math.max(embedder.batchSize, 64);
+  let afterId: string | null = null;
+  let done = 0;
+  for (;;) {
+    const page = await casesToReembed(db, embedder.id, { afterId, limit });
+    if (page.length === 0) return done;
+    // Stored versions were valid when saved; the meaning text reads only fields every version has.
+    const vectors = await embedder.embed(page.map((row) => caseMeaningText(row.data as Case)), {
+      signal: options.signal,
+    });
+    await updateCaseEmbeddings(
+      db,
+      embedder.id,
+      page.map((row, i) => ({ id: row.id, embedding: vectorLiteral(vectors[i]) })),
+    );
+    done += page.length;
+    afterId = page[page.length - 1].id;
+    options.onProgress?.(done);
+  }
 }
 
 /** Stores a valid case as a new library entry; its consistency flags are stored with it. */

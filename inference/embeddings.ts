@@ -1,18 +1,34 @@
 /**
- * The endpoint embedder: TEI (`/embed`) or a Hugging Face feature-extraction endpoint through
- * @huggingface/inference, batched to the server's batch size with a few requests in flight, retried with backoff.
+ * The endpoint embedder, for any common embedding server: OpenAI-style `/v1/embeddings` (llama.cpp, vLLM, Ollama
+ * `/v1`, LM Studio, OpenAI, TEI `/v1`), Ollama's `/api/embed`, TEI's `/embed`, and Hugging Face feature-extraction
+ * (Inference Endpoints or Providers, through @huggingface/inference). Batched to the server's batch size with a
+ * few requests in flight, retried with backoff on 429/503; one probe text at start tells the dimension, and any
+ * failure is one line carrying the server's own reason.
  */
-import { InferenceClient } from "@huggingface/inference";
+import { InferenceClient, InferenceClientProviderApiError } from "@huggingface/inference";
 import { checkVector, type Embedder } from "../knowledge/embedder.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
-import { classify, EndpointError } from "./endpoint.ts";
+import { EndpointError, parseRetryAfter } from "./endpoint.ts";
+
+/**
+ * How embeddings are asked for: OpenAI-style `/v1/embeddings`, Ollama's `/api/embed`, TEI's `/embed`, or Hugging
+ * Face feature-extraction. EMBEDDING_API names one (config.ts checks the name against the same list).
+ */
+export const EMBEDDING_APIS = ["openai", "ollama", "tei", "hf"] as const;
+/** One of EMBEDDING_APIS. */
+export type EmbeddingApi = typeof EMBEDDING_APIS[number];
 
 /** Where the embedding model is and how to call it. */
 export interface EmbeddingTarget {
-  /** TEI `/embed` URL or a feature-extraction endpoint; null uses Hugging Face Inference Providers with `model`. */
+  /** EMBEDDING_URL as the operator gave it; null uses Hugging Face Inference Providers with `model`. */
   url: string | null;
+  /** EMBEDDING_MODEL; null uses the one model an OpenAI-style or Ollama server lists. */
   model: string | null;
+  /** EMBEDDING_API; null follows the URL's path (embeddingRoute). */
+  api?: EmbeddingApi | null;
   token: string | null;
+  /** The variable the token came from, named when the server refuses it. */
+  tokenEnv?: string | null;
 }
 
 /** Tuning for the endpoint embedder (tests shorten the waits). */
@@ -23,15 +39,73 @@ export interface EmbedderOptions {
   concurrency?: number;
   maxAttempts?: number;
   retryBaseMs?: number;
+  /** How long one request may take before it counts as unanswered (and is retried). */
+  timeoutMs?: number;
   fetch?: typeof fetch;
 }
 
-/** The id recorded with the vectors an endpoint makes: the model name when given, else the URL. */
-export function endpointEmbedderId(target: EmbeddingTarget): string {
+/** The route embeddings are asked for at, and in which API. */
+export interface EmbeddingRoute {
+  api: EmbeddingApi;
+  /** The URL requests go to; null for Hugging Face Inference Providers. */
+  url: string | null;
+}
+
+/**
+ * Which API a URL speaks and where to post: `…/embeddings` or a base ending `/v1` is OpenAI-style, `…/api/embed`
+ * Ollama, `…/embed` TEI, anything else Hugging Face feature-extraction. A named API appends its route to a base URL.
+ */
+export function embeddingRoute(url: string | null, api: EmbeddingApi | null = null): EmbeddingRoute {
+  if (url === null) return { api: "hf", url: null };
+  const base = url.replace(/\/+$/, "");
+  const path = new URL(base).pathname;
+  const kind = api ??
+    (/\/embeddings$/.test(path) || /\/v1$/.test(path)
+      ? "openai"
+      : /\/api\/embed$/.test(path)
+      ? "ollama"
+      : /\/embed$/.test(path)
+      ? "tei"
+      : "hf");
+  switch (kind) {
+    case "openai":
+      return {
+        api: kind,
+        url: /\/embeddings$/.test(path)
+          ? base
+          : /\/v1$/.test(path)
+          ? `${base}/embeddings`
+          : `${base}/v1/embeddings`,
+      };
+    case "ollama":
+      return { api: kind, url: /\/api\/embed$/.test(path) ? base : `${base}/api/embed` };
+    case "tei":
+      return { api: kind, url: /\/embed$/.test(path) ? base : `${base}/embed` };
+    case "hf":
+      return { api: kind, url: base };
+  }
+}
+
+/** The id recorded with the vectors an endpoint makes: the model name when known, else the URL. */
+export function endpointEmbedderId(target: { url: string | null; model: string | null }): string {
   return target.model ? `endpoint:${target.model}` : `endpoint:${target.url}`;
 }
 
-/** Builds the endpoint embedder, asking TEI for its batch size first when the URL is a TEI `/embed` route. */
+const API_NAMES: Record<EmbeddingApi, string> = {
+  openai: "OpenAI-style /v1/embeddings",
+  ollama: "Ollama /api/embed",
+  tei: "TEI /embed",
+  hf: "Hugging Face feature-extraction",
+};
+
+/** Embedded once at start to learn the dimension (and that the server answers at all). Holds nothing personal. */
+const PROBE_TEXT = "Dry cough for two weeks after a cold.";
+
+/**
+ * Builds the endpoint embedder: learns the model from the server when none is configured (OpenAI-style and
+ * Ollama), TEI's batch size, and the dimension from one probe text. Throws EndpointError (one line, the server's
+ * reason) when the server cannot be used.
+ */
 export async function createEndpointEmbedder(
   target: EmbeddingTarget,
   options: EmbedderOptions = {},
@@ -40,41 +114,66 @@ export async function createEndpointEmbedder(
   const concurrency = options.concurrency ?? 3;
   const maxAttempts = options.maxAttempts ?? 5;
   const retryBaseMs = options.retryBaseMs ?? 500;
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const route = embeddingRoute(target.url, target.api ?? null);
+  const shown = route.url ?? "Hugging Face Inference Providers";
+  const auth: Auth = { token: target.token, tokenEnv: target.tokenEnv ?? null };
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (target.token) headers.authorization = `Bearer ${target.token}`;
+
+  let model = target.model;
+  let learned = false;
+  if (!model && route.url && (route.api === "openai" || route.api === "ollama")) {
+    model = await listedModel(route as EmbeddingRoute & { url: string }, fetchFn, headers, auth);
+    learned = model !== null;
+  }
   const batchSize = Math.max(
     1,
-    Math.min(await serverBatchSize(target, fetchFn) ?? Infinity, options.batchSize ?? 32),
+    Math.min(
+      (route.api === "tei" ? await teiBatchSize(route.url!, fetchFn, headers) : null) ?? Infinity,
+      options.batchSize ?? 32,
+    ),
   );
-  const id = endpointEmbedderId(target);
-  const client = target.url
-    ? new InferenceClient(target.token ?? undefined, { endpointUrl: target.url })
-    : new InferenceClient(target.token ?? undefined);
+  const id = endpointEmbedderId({ url: target.url, model });
+  const client = route.api === "hf"
+    ? new InferenceClient(target.token ?? undefined, route.url ? { endpointUrl: route.url } : {})
+    : null;
 
-  async function embedBatch(texts: string[], signal?: AbortSignal): Promise<Float32Array[]> {
+  /** One request: the raw vectors, in the texts' order. */
+  async function request(texts: string[], signal?: AbortSignal): Promise<unknown> {
+    if (client) {
+      return await requestHf(client, texts, {
+        model,
+        endpoint: route.url !== null,
+        signal,
+        fetchFn,
+        auth,
+        shown,
+      });
+    }
+    // OpenAI-style and Ollama take the same request; only their answers differ.
+    const body = route.api === "tei"
+      ? { inputs: texts, normalize: true, truncate: true }
+      : { ...(model ? { model } : {}), input: texts };
+    const json = await postJson(route.url!, body, { headers, signal, timeoutMs, fetchFn, auth });
+    return readVectors(route.api, json, route.url!);
+  }
+
+  let dimensions = 0;
+  async function embedBatch(
+    texts: string[],
+    signal?: AbortSignal,
+    retryUnreachable = true,
+  ): Promise<Float32Array[]> {
     for (let attempt = 1;; attempt++) {
-      const seen: { status: number | null; retryAfter: string | null } = { status: null, retryAfter: null };
-      const capturingFetch: typeof fetch = async (input, init) => {
-        const response = await fetchFn(input, init);
-        seen.status = response.status;
-        seen.retryAfter = response.headers.get("retry-after");
-        return response;
-      };
       try {
-        const output = await client.featureExtraction({
-          inputs: texts,
-          ...(target.url ? {} : { model: target.model ?? undefined, provider: "hf-inference" as const }),
-          normalize: true,
-          truncate: true,
-        }, { signal, retry_on_error: false, fetch: capturingFetch });
-        return toVectors(output, texts.length, id);
-      } catch (raw) {
-        const error = raw instanceof EndpointError || raw instanceof EmbeddingShapeError
-          ? raw
-          : classify(raw, seen, signal ?? new AbortController().signal);
-        if (!(error instanceof EndpointError) || !error.retryable || attempt >= maxAttempts) {
-          throw error instanceof EndpointError
-            ? new EndpointError(error.kind, `Embedding endpoint: ${error.message}`, error.status)
-            : error;
-        }
+        return toVectors(await request(texts, signal), texts.length, shown, id, dimensions);
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        if (!(error instanceof EndpointError)) throw error;
+        const retry = error.kind === "rate_limited" || error.kind === "unavailable" ||
+          (retryUnreachable && error.kind === "unreachable");
+        if (!retry || attempt >= maxAttempts) throw error;
         const wait = Math.min(error.retryAfterMs ?? retryBaseMs * 2 ** (attempt - 1), 30_000);
         await new Promise((resolve) => setTimeout(resolve, wait));
         if (signal?.aborted) throw signal.reason;
@@ -82,10 +181,16 @@ export async function createEndpointEmbedder(
     }
   }
 
+  // A closed port at start is an answer, not a hiccup: say so at once rather than after the retries.
+  const [probe] = await embedBatch([PROBE_TEXT], undefined, false);
+  dimensions = probe.length;
+
   return {
     id,
-    description: `embedding endpoint ${target.url ?? "Hugging Face Inference Providers"}` +
-      (target.model ? ` (${target.model})` : "") + `, batches of ${batchSize}, ${concurrency} in flight`,
+    description: `${API_NAMES[route.api]} at ${shown}` +
+      (model ? ` (${model}${learned ? ", the model the server lists" : ""})` : "") +
+      `, ${dimensions} dimensions, batches of ${batchSize}, ${concurrency} in flight`,
+    dimensions,
     batchSize: batchSize * concurrency,
     async embed(texts, embedOptions = {}) {
       const batches: string[][] = [];
@@ -104,56 +209,382 @@ export async function createEndpointEmbedder(
   };
 }
 
-class EmbeddingShapeError extends Error {}
+/** The key sent, and where it came from, for the message when a server refuses it. */
+interface Auth {
+  token: string | null;
+  tokenEnv: string | null;
+}
 
-function toVectors(output: unknown, expected: number, id: string): Float32Array[] {
-  const list = Array.isArray(output) && output.length > 0 && typeof output[0] === "number"
-    ? [output]
-    : output;
-  if (!Array.isArray(list) || list.length !== expected) {
-    throw new EmbeddingShapeError(
-      `Embedder ${id} returned ${Array.isArray(list) ? list.length : "no"} vectors for ${expected} texts`,
-    );
-  }
-  return list.map((item) => {
-    // Some servers return token-level vectors ([[[…]]]) without pooling: they cannot be used as they are.
-    if (!Array.isArray(item) || item.some((v) => typeof v !== "number")) {
-      throw new EmbeddingShapeError(
-        `Embedder ${id} did not return one vector per text (is pooling enabled on the server?)`,
+/** Posts JSON and returns the parsed answer; every failure becomes an EndpointError naming the URL. */
+async function postJson(
+  url: string,
+  body: unknown,
+  options: {
+    headers: Record<string, string>;
+    signal?: AbortSignal;
+    timeoutMs: number;
+    fetchFn: typeof fetch;
+    auth: Auth;
+  },
+): Promise<unknown> {
+  let response: Response;
+  let text: string;
+  try {
+    ({ response, text } = await fetchText(
+      options.fetchFn,
+      url,
+      {
+        method: "POST",
+        headers: options.headers,
+        body: JSON.stringify(body),
+      },
+      options.timeoutMs,
+      options.signal,
+    ));
+  } catch (error) {
+    if (options.signal?.aborted) throw options.signal.reason;
+    if ((error as Error)?.name === "TimeoutError") {
+      throw new EndpointError(
+        "unavailable",
+        `embeddings: ${url} did not answer within ${Math.round(options.timeoutMs / 1000)} s`,
       );
     }
-    checkVector(item as number[], id);
-    return Float32Array.from(item as number[]);
-  });
+    throw new EndpointError(
+      "unreachable",
+      `embeddings: cannot connect to ${url} (${connectionReason(error)})`,
+    );
+  }
+  if (!response.ok) {
+    throw httpError(url, response.status, text, response.headers.get("retry-after"), options.auth);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new EndpointError(
+      "malformed",
+      `embeddings: ${url} answered ${response.status} with something other than JSON: ${
+        oneLine(text) || "(empty)"
+      }`,
+      response.status,
+    );
+  }
+}
+
+/** Fetches and reads the whole answer; past timeoutMs it rejects with a TimeoutError. */
+async function fetchText(
+  fetchFn: typeof fetch,
+  url: string,
+  init: RequestInit,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<{ response: Response; text: string }> {
+  if (signal?.aborted) throw signal.reason;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException("Timed out", "TimeoutError")), timeoutMs);
+  const onAbort = () => controller.abort(signal!.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const response = await fetchFn(url, { ...init, signal: controller.signal });
+    return { response, text: await response.text() };
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** A refused request as an EndpointError: retryable for 429 and 502–504, and the server's reason in the message. */
+function httpError(
+  url: string,
+  status: number,
+  body: unknown,
+  retryAfter: string | null,
+  auth: Auth,
+  hint = "",
+): EndpointError {
+  const reason = errorReason(body) || "no reason given";
+  let note = hint;
+  if (status === 401 || status === 403) {
+    note = auth.token && auth.tokenEnv
+      ? ` (the key came from ${auth.tokenEnv})`
+      : " (no key was sent: set EMBEDDING_API_KEY to the server's key)";
+  }
+  const kind = status === 429
+    ? "rate_limited"
+    : status === 502 || status === 503 || status === 504
+    ? "unavailable"
+    : status >= 400 && status < 500
+    ? "rejected"
+    : "failed";
+  return new EndpointError(
+    kind,
+    `embeddings: ${url} answered ${status}: ${reason}${note}`,
+    status,
+    parseRetryAfter(retryAfter),
+  );
+}
+
+/**
+ * The reason an error body gives, on one line: `{"error": "…"}`, `{"error": {"message": …}}`, `{"message": …}`,
+ * `{"detail": …}` (FastAPI, validation lists included), or the text itself (HTML reduced to its words).
+ */
+export function errorReason(body: unknown): string {
+  let value = body;
+  if (typeof body === "string") {
+    const trimmed = body.trim();
+    if (!trimmed) return "";
+    try {
+      value = JSON.parse(trimmed);
+    } catch {
+      return oneLine(trimmed.startsWith("<") ? trimmed.replace(/<[^>]*>/g, " ") : trimmed);
+    }
+  }
+  return oneLine(reasonIn(value) ?? (typeof value === "string" ? value : JSON.stringify(value)));
+}
+
+function reasonIn(value: unknown): string | null {
+  if (typeof value === "string") return value.trim() || null;
+  if (Array.isArray(value)) {
+    const parts = value.map(reasonIn).filter((part): part is string => part !== null);
+    return parts.length ? parts.join("; ") : null;
+  }
+  if (value && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    // A FastAPI validation item: where, then what.
+    if (typeof record.msg === "string") {
+      return Array.isArray(record.loc) ? `${record.loc.join(".")}: ${record.msg}` : record.msg;
+    }
+    for (const key of ["error", "message", "detail", "error_message"]) {
+      const found = reasonIn(record[key]);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
+}
+
+/** The innermost words of a connection failure (fetch wraps them in causes): "connection refused"… */
+function connectionReason(error: unknown): string {
+  let innermost = "";
+  let all = "";
+  for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    innermost = String((e as Error).message ?? e);
+    all += ` ${innermost}`;
+  }
+  if (/connection refused/i.test(all)) return "connection refused";
+  if (/dns error|failed to lookup|name or service not known/i.test(all)) return "host not found";
+  if (/timed out/i.test(all)) return "connection timed out";
+  const last = innermost.split(/:\s+/).filter(Boolean).at(-1) ?? innermost;
+  return last.replace(/\s*\(os error \d+\)$/, "").trim() || innermost;
+}
+
+/**
+ * The model an OpenAI-style (`/v1/models`) or Ollama (`/api/tags`) server lists, when it lists exactly one;
+ * null when it lists none or cannot say. Several is an error naming them: the operator must choose.
+ */
+async function listedModel(
+  route: EmbeddingRoute & { url: string },
+  fetchFn: typeof fetch,
+  headers: Record<string, string>,
+  auth: Auth,
+): Promise<string | null> {
+  const url = route.api === "openai"
+    ? route.url.replace(/\/embeddings$/, "/models")
+    : route.url.replace(/\/api\/embed$/, "/api/tags");
+  let response: Response;
+  let text: string;
+  try {
+    ({ response, text } = await fetchText(fetchFn, url, { headers }, 10_000));
+  } catch (error) {
+    throw new EndpointError(
+      "unreachable",
+      `embeddings: cannot connect to ${url} (${connectionReason(error)})`,
+    );
+  }
+  if (response.status === 401 || response.status === 403) {
+    throw httpError(url, response.status, text, null, auth);
+  }
+  if (!response.ok) return null; // a server without the list: the embeddings route will say what it needs
+  let names: string[];
+  try {
+    const json = JSON.parse(text) as { data?: { id?: unknown }[]; models?: { name?: unknown }[] };
+    names = (route.api === "openai" ? json.data?.map((m) => m.id) : json.models?.map((m) => m.name) ?? [])
+      ?.filter((name): name is string => typeof name === "string") ?? [];
+  } catch {
+    return null;
+  }
+  if (names.length <= 1) return names[0] ?? null;
+  const shown = names.length > 8 ? `${names.slice(0, 8).join(", ")}, …` : names.join(", ");
+  throw new EndpointError(
+    "rejected",
+    `embeddings: ${url} lists ${names.length} models (${shown}): set EMBEDDING_MODEL to the one that embeds`,
+  );
 }
 
 /** TEI tells its batch limit at `/info`; other servers do not, and the default applies. */
-async function serverBatchSize(target: EmbeddingTarget, fetchFn: typeof fetch): Promise<number | null> {
-  if (!target.url || !/\/embed\/?$/.test(new URL(target.url).pathname)) return null;
+async function teiBatchSize(
+  url: string,
+  fetchFn: typeof fetch,
+  headers: Record<string, string>,
+): Promise<number | null> {
   try {
-    const response = await fetchFn(target.url.replace(/\/embed\/?$/, "/info"), {
-      signal: AbortSignal.timeout(5000),
-      headers: target.token ? { authorization: `Bearer ${target.token}` } : {},
-    });
-    if (!response.ok) {
-      await response.body?.cancel();
-      return null;
-    }
-    const info = await response.json() as { max_client_batch_size?: number };
+    const { response, text } = await fetchText(fetchFn, url.replace(/\/embed$/, "/info"), { headers }, 5000);
+    if (!response.ok) return null;
+    const info = JSON.parse(text) as { max_client_batch_size?: unknown };
     return typeof info.max_client_batch_size === "number" ? info.max_client_batch_size : null;
   } catch {
     return null;
   }
 }
 
-/** The embedder the configuration names: the endpoint when EMBEDDING_URL or EMBEDDING_MODEL is set, else lexical. */
+/** Feature-extraction through @huggingface/inference, its failures told the same way as the other APIs'. */
+async function requestHf(
+  client: InferenceClient,
+  texts: string[],
+  options: {
+    model: string | null;
+    /** True for an Inference Endpoint's URL, false for Inference Providers. */
+    endpoint: boolean;
+    signal?: AbortSignal;
+    fetchFn: typeof fetch;
+    auth: Auth;
+    shown: string;
+  },
+): Promise<unknown> {
+  let retryAfter: string | null = null;
+  const capturingFetch: typeof fetch = async (input, init) => {
+    const response = await options.fetchFn(input, init);
+    retryAfter = response.headers.get("retry-after");
+    return response;
+  };
+  try {
+    return await client.featureExtraction({
+      inputs: texts,
+      // An Inference Endpoint serves one model; Inference Providers are told which.
+      ...(options.endpoint ? {} : { model: options.model ?? undefined, provider: "hf-inference" as const }),
+      normalize: true,
+      truncate: true,
+    }, { signal: options.signal, retry_on_error: false, fetch: capturingFetch });
+  } catch (error) {
+    if (options.signal?.aborted) throw options.signal.reason;
+    if (error instanceof InferenceClientProviderApiError) {
+      const status = error.httpResponse?.status ?? 0;
+      const body = error.httpResponse?.body;
+      const hint = status === 404 || status === 405
+        ? " (is this a TEI, Ollama or OpenAI-style server? Point EMBEDDING_URL at …/embed, …/api/embed or …/v1, " +
+          "or set EMBEDDING_API)"
+        : "";
+      throw httpError(options.shown, status, body ?? error.message, retryAfter, options.auth, hint);
+    }
+    if (error instanceof TypeError) {
+      throw new EndpointError(
+        "unreachable",
+        `embeddings: cannot connect to ${options.shown} (${connectionReason(error)})`,
+      );
+    }
+    throw new EndpointError(
+      "failed",
+      `embeddings: ${options.shown} failed: ${(error as Error)?.message ?? error}`,
+    );
+  }
+}
+
+/** The vectors in an API's answer, in the order of the texts. */
+function readVectors(api: EmbeddingApi, json: unknown, url: string): unknown {
+  if (api === "openai") {
+    const data = (json as { data?: unknown })?.data;
+    if (!Array.isArray(data)) throw shapeError(url, "no data[] list");
+    return data.map((item, i) => ({ item, i }))
+      .sort((a, b) => (a.item?.index ?? a.i) - (b.item?.index ?? b.i))
+      .map(({ item }) => typeof item?.embedding === "string" ? fromBase64(item.embedding) : item?.embedding);
+  }
+  if (api === "ollama") {
+    const embeddings = (json as { embeddings?: unknown })?.embeddings;
+    if (!Array.isArray(embeddings)) throw shapeError(url, "no embeddings[] list");
+    return embeddings;
+  }
+  return json;
+}
+
+/** OpenAI's `encoding_format: "base64"`: little-endian float32s. */
+function fromBase64(text: string): number[] {
+  const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  return Array.from(new Float32Array(bytes.buffer, 0, Math.floor(bytes.length / 4)));
+}
+
+function shapeError(url: string, what: string): EndpointError {
+  return new EndpointError(
+    "malformed",
+    `embeddings: ${url} answered with ${what}: is it an embedding route?`,
+  );
+}
+
+/** Checks and normalises an answer's vectors: one per text, all of the embedder's dimension, unit length. */
+function toVectors(
+  output: unknown,
+  expected: number,
+  url: string,
+  id: string,
+  dimensions: number,
+): Float32Array[] {
+  const list = Array.isArray(output) && output.length > 0 && typeof output[0] === "number"
+    ? [output]
+    : output;
+  if (!Array.isArray(list) || list.length !== expected) {
+    throw shapeError(url, `${Array.isArray(list) ? list.length : "no"} vectors for ${expected} texts`);
+  }
+  return list.map((item) => {
+    // Token-level vectors ([[[…]]]) come from a server without pooling: they cannot be used as they are.
+    if (!Array.isArray(item) || item.length === 0 || item.some((v) => typeof v !== "number")) {
+      throw shapeError(url, "no single vector per text (is pooling enabled on the server?)");
+    }
+    try {
+      checkVector(item, id, dimensions || item.length);
+    } catch (error) {
+      throw new EndpointError("malformed", `embeddings: ${url}: ${(error as Error).message}`);
+    }
+    const vector = Float32Array.from(item as number[]);
+    let norm = 0;
+    for (let i = 0; i < vector.length; i++) norm += vector[i] * vector[i];
+    if (norm > 0 && Math.abs(norm - 1) > 1e-6) {
+      norm = Math.sqrt(norm);
+      for (let i = 0; i < vector.length; i++) vector[i] /= norm;
+    }
+    return vector;
+  });
+}
+
+/** What createEmbedder reads from the configuration. */
+export interface EmbeddingConfig {
+  embeddingUrl: string | null;
+  embeddingModel: string | null;
+  embeddingApi?: EmbeddingApi | null;
+  embeddingApiKey?: string | null;
+  hfToken: string | null;
+}
+
+/**
+ * The embedder the configuration names: the endpoint when EMBEDDING_URL or EMBEDDING_MODEL is set (its key from
+ * EMBEDDING_API_KEY, else HF_TOKEN), else the built-in lexical one.
+ */
 export async function createEmbedder(
-  config: { embeddingUrl: string | null; embeddingModel: string | null; hfToken: string | null },
+  config: EmbeddingConfig,
   options: EmbedderOptions = {},
 ): Promise<Embedder> {
   if (!config.embeddingUrl && !config.embeddingModel) return createLexicalEmbedder();
-  return await createEndpointEmbedder(
-    { url: config.embeddingUrl, model: config.embeddingModel, token: config.hfToken },
-    options,
-  );
+  const [token, tokenEnv] = config.embeddingApiKey
+    ? [config.embeddingApiKey, "EMBEDDING_API_KEY"]
+    : config.hfToken
+    ? [config.hfToken, "HF_TOKEN"]
+    : [null, null];
+  return await createEndpointEmbedder({
+    url: config.embeddingUrl,
+    model: config.embeddingModel,
+    api: config.embeddingApi ?? null,
+    token,
+    tokenEnv,
+  }, options);
 }

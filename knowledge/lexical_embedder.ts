@@ -3,11 +3,13 @@
  * sublinear term weights, unit length. Deterministic, offline, and fast; it matches words, not meanings, and
  * says so wherever it is named.
  */
-import { EMBEDDING_DIMENSIONS } from "../db/schema.ts";
 import type { Embedder } from "./embedder.ts";
 
 /** Id recorded with the vectors it makes. Change it whenever the features change. */
 export const LEXICAL_EMBEDDER_ID = "lexical-hash-v1";
+
+/** Buckets the features hash into: part of the features, so a change needs a new LEXICAL_EMBEDDER_ID. */
+export const LEXICAL_DIMENSIONS = 384;
 
 const STOPWORDS = new Set(
   ("a about above after again all also am an and any are as at be because been before being below between " +
@@ -66,12 +68,12 @@ export function lexicalVector(text: string): Float32Array {
       counts.set(pair, (counts.get(pair) ?? 0) + BIGRAM_WEIGHT);
     }
   }
-  const vector = new Float32Array(EMBEDDING_DIMENSIONS);
+  const vector = new Float32Array(LEXICAL_DIMENSIONS);
   for (const [feature, count] of counts) {
     const hash = fnv1a(feature);
     const weight = (1 + Math.log(count / (feature.includes(" ") ? BIGRAM_WEIGHT : 1))) *
       (feature.includes(" ") ? BIGRAM_WEIGHT : 1);
-    vector[hash % EMBEDDING_DIMENSIONS] += hash & 0x80000000 ? -weight : weight;
+    vector[hash % LEXICAL_DIMENSIONS] += hash & 0x80000000 ? -weight : weight;
   }
   let norm = 0;
   for (let i = 0; i < vector.length; i++) norm += vector[i] * vector[i];
@@ -89,8 +91,9 @@ export function createLexicalEmbedder(): Embedder {
   return {
     id: LEXICAL_EMBEDDER_ID,
     description:
-      `built-in lexical embedder (feature hashing of words and word pairs, ${EMBEDDING_DIMENSIONS} ` +
+      `built-in lexical embedder (feature hashing of words and word pairs, ${LEXICAL_DIMENSIONS} ` +
       "dimensions, offline; matches words, not meanings)",
+    dimensions: LEXICAL_DIMENSIONS,
     batchSize: 256,
     embed: (texts) => Promise.resolve(texts.map(lexicalVector)),
   };

@@ -118,6 +118,7 @@ const lexical = createLexicalEmbedder();
 const precomputed: Embedder = {
   id: lexical.id,
   description: "precomputed lexical vectors",
+  dimensions: lexical.dimensions,
   batchSize: 500,
   embed: (batch) => Promise.resolve(batch.map((t) => vectors.get(t) ?? lexicalVector(t))),
 };

@@ -15,7 +15,7 @@ import { openPglite } from "../db/client.ts";
 import { migrate } from "../db/migrate.ts";
 import { openIngestRun, storeBatch, textCandidates, vectorCandidates } from "../db/snippets.ts";
 import { createEmbedder } from "../inference/embeddings.ts";
-import { vectorLiteral } from "../knowledge/embedder.ts";
+import { prepareVectorStore, vectorLiteral } from "../knowledge/embedder.ts";
 import { contentHash, inputFiles, readManifest, SAMPLE_CORPUS } from "../knowledge/ingest.ts";
 import { parseFile } from "../knowledge/parsers.ts";
 import type { SnippetDraft } from "../knowledge/records.ts";
@@ -118,6 +118,7 @@ async function main(): Promise<number> {
   try {
     await migrate(database);
     const db = database.db;
+    await prepareVectorStore(db, embedder); // a fresh database takes the embedder's dimension
     const { run } = await openIngestRun(db, { inputKey: "eval", path: corpus, format: "eval", source: null });
     const queries: Query[] = [];
     const seen = new Set<string>();

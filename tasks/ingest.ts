@@ -4,30 +4,37 @@
  *
  * Reads dataset files into the knowledge base of the configured database (DATABASE_URL, or PGlite in DATA_DIR),
  * embedding with the configured embedder. Safe to repeat (nothing is added twice) and to interrupt (the same
- * command resumes where it stopped).
+ * command resumes where it stopped). `--reembed` moves the knowledge base and the case library to the configured
+ * embedder, changing the embedding columns' dimension when it differs.
  */
 import { parseArgs } from "node:util";
 import { relative, resolve } from "node:path";
 import { loadConfig } from "../config.ts";
 import type { Database } from "../db/client.ts";
 import {
+  closeVectorColumns,
   countSnippets,
   dropVectorIndex,
   ensureVectorIndex,
-  storedEmbedders,
+  MAX_INDEXED_DIMENSIONS,
+  openVectorColumns,
+  vectorColumns,
   vectorIndexBuildProgress,
 } from "../db/snippets.ts";
+import { reembedCases } from "../cases/library.ts";
 import { createEmbedder } from "../inference/embeddings.ts";
-import { checkEmbedder, type Embedder } from "../knowledge/embedder.ts";
+import { EndpointError } from "../inference/endpoint.ts";
+import { type Embedder, prepareVectorStore } from "../knowledge/embedder.ts";
 import { ingestFile, type IngestSummary, inputFiles, readManifest, reembedAll } from "../knowledge/ingest.ts";
 import { UnknownFormatError } from "../knowledge/parsers.ts";
 import { type FormatName, FORMATS } from "../knowledge/records.ts";
-import { openTaskDatabase, parseTaskArgs, runTask } from "./cli.ts";
+import { openTaskDatabase, parseTaskArgs, runTask, TaskExit } from "./cli.ts";
 import { formatDuration, startProgress } from "./progress.ts";
 
 const USAGE = `Usage:
   deno task ingest <file|dir>… [options]   add dataset files to the knowledge base
-  deno task ingest --reembed               re-embed every snippet with the configured embedder
+  deno task ingest --reembed               re-embed every snippet and case with the configured embedder
+                                           (changing the stored dimension to the embedder's when it differs)
 
 Options:
   --format <name>        ${FORMATS.join(", ")} (default: detected from content)
@@ -40,7 +47,8 @@ Options:
   --help
 
 A directory is read recursively; a manifest.json in it may give per-file format, source and specialty.
-The database and embedder come from the environment (DATABASE_URL / DATA_DIR, EMBEDDING_URL / EMBEDDING_MODEL).`;
+The database and embedder come from the environment (DATABASE_URL / DATA_DIR, EMBEDDING_URL / EMBEDDING_MODEL /
+EMBEDDING_API / EMBEDDING_API_KEY).`;
 
 const number = (n: number) => n.toLocaleString("en");
 
@@ -98,11 +106,12 @@ async function main(): Promise<number> {
   const onSignal = () => controller.abort(new DOMException("Interrupted", "AbortError"));
   Deno.addSignalListener("SIGINT", onSignal);
   try {
-    const embedder = await createEmbedder(config);
+    const embedder = await createEmbedder(config).catch(asTaskExit);
     console.error(`database: ${database.description}`);
     console.error(`embeddings: ${embedder.description}`);
-    if (values.reembed) return await reembed(database, embedder);
-    checkEmbedder(await storedEmbedders(database.db), embedder);
+    if (values.reembed) return await reembed(database, embedder).catch(asTaskExit);
+    const switched = await prepareVectorStore(database.db, embedder);
+    if (switched) console.error(switched);
     const inputBytes = await totalBytes(positionals);
     const stored = await countSnippets(database.db);
     // ~600 bytes a record in the real datasets: a rough guess is enough to choose the loading strategy.
@@ -124,7 +133,7 @@ async function main(): Promise<number> {
         showSkips,
         signal: controller.signal,
         beforeFirstInsert: bulk ? dropIndex : undefined,
-      });
+      }).catch(asTaskExit);
     } finally {
       await rebuildIndex(database);
     }
@@ -278,27 +287,61 @@ async function rebuildIndex(database: Database): Promise<void> {
   if (built) console.error(`vector index built in ${formatDuration((performance.now() - started) / 1000)}`);
 }
 
+/** An embedding server's refusal is the server's reason on one line, not a stack trace. */
+function asTaskExit(error: unknown): never {
+  throw error instanceof EndpointError ? new TaskExit(1, error.message) : error;
+}
+
+/**
+ * Re-embeds every snippet and case another embedder made. When the embedder's dimension differs from the stored
+ * one, the columns first accept any dimension (rows change one by one; an interrupted run resumes), then declare
+ * the new one, and the vector index is built again.
+ */
 async function reembed(database: Database, embedder: Embedder): Promise<number> {
-  const stored = await storedEmbedders(database.db);
-  const total = stored.filter((s) => s.embedder !== embedder.id).reduce((n, s) => n + s.count, 0);
-  if (total === 0) {
-    console.log(`Every snippet is already embedded by ${embedder.id}: nothing to do.`);
+  const db = database.db;
+  if (embedder.dimensions > MAX_INDEXED_DIMENSIONS) {
+    throw new TaskExit(
+      1,
+      `The configured embedder ${embedder.id} makes ${embedder.dimensions}-dimension vectors; pgvector's HNSW ` +
+        `index holds at most ${MAX_INDEXED_DIMENSIONS}: choose an embedding model with fewer dimensions`,
+    );
+  }
+  const before = await vectorColumns(db);
+  const reshape = before.filter((c) => c.dimensions !== embedder.dimensions);
+  const stale = (columns: typeof before, table: string) =>
+    columns.find((c) => c.table === table)!.embedders.filter((e) => e.embedder !== embedder.id)
+      .reduce((n, e) => n + e.count, 0);
+  if (reshape.length === 0 && stale(before, "snippets") + stale(before, "cases") === 0) {
+    console.log(`Every snippet and case is already embedded by ${embedder.id}: nothing to do.`);
     return 0;
   }
-  const progress = startProgress("re-embedding", { unit: "snippets", total });
   const started = performance.now();
-  await dropVectorIndex(database.db);
+  await dropVectorIndex(db);
+  if (reshape.length > 0) await openVectorColumns(db, embedder);
+  const open = await vectorColumns(db);
+  const snippetTotal = stale(open, "snippets");
+  const caseTotal = stale(open, "cases");
+  let progress = startProgress("re-embedding", { unit: "snippets", total: snippetTotal });
   let done;
+  let cases;
   try {
-    done = await reembedAll(database.db, embedder, { total, onProgress: (p) => progress.update(p.done) });
+    done = await reembedAll(db, embedder, {
+      total: snippetTotal,
+      onProgress: (p) => progress.update(p.done),
+    });
+    progress.finish();
+    progress = startProgress("re-embedding the case library", { unit: "cases", total: caseTotal });
+    cases = await reembedCases(db, embedder, { onProgress: (n) => progress.update(n) });
+    if (reshape.length > 0) await closeVectorColumns(db, embedder.dimensions);
   } finally {
     progress.finish();
     await rebuildIndex(database);
   }
+  const was = [...new Set(reshape.map((c) => c.dimensions ?? "mixed"))].join(" / ");
   console.log(
-    `Re-embedded ${number(done)} snippets with ${embedder.id} in ${
+    `Re-embedded ${number(done)} snippets and ${number(cases)} cases with ${embedder.id} in ${
       formatDuration((performance.now() - started) / 1000)
-    }.`,
+    }` + (reshape.length > 0 ? `; vectors now have ${embedder.dimensions} dimensions (were ${was}).` : "."),
   );
   return 0;
 }

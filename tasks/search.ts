@@ -6,11 +6,11 @@
  */
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config.ts";
-import { storedEmbedders } from "../db/snippets.ts";
 import { createEmbedder } from "../inference/embeddings.ts";
-import { checkEmbedder } from "../knowledge/embedder.ts";
+import { EndpointError } from "../inference/endpoint.ts";
+import { prepareVectorStore } from "../knowledge/embedder.ts";
 import { defaultMinScore, retrieve } from "../knowledge/retrieve.ts";
-import { openTaskDatabase, parseTaskArgs, runTask } from "./cli.ts";
+import { openTaskDatabase, parseTaskArgs, runTask, TaskExit } from "./cli.ts";
 
 const USAGE = `Usage: deno task search [--json] [--k N] [--source S] [--specialty X] [--min-score F] "<query>"
 
@@ -56,15 +56,20 @@ async function main(): Promise<number> {
   }
   const config = loadConfig(Deno.env.toObject());
   const database = await openTaskDatabase(config);
+  // An embedding server's refusal is the server's reason on one line, not a stack trace.
+  const asTaskExit = (error: unknown): never => {
+    throw error instanceof EndpointError ? new TaskExit(1, error.message) : error;
+  };
   try {
-    const embedder = await createEmbedder(config);
-    checkEmbedder(await storedEmbedders(database.db), embedder);
+    const embedder = await createEmbedder(config).catch(asTaskExit);
+    const switched = await prepareVectorStore(database.db, embedder);
+    if (switched) console.error(switched);
     const minScore = minScoreArg ?? config.retrievalMinScore ?? defaultMinScore(embedder.id);
     const result = await retrieve(database.db, embedder, query, {
       k,
       minScore,
       filters: { sources: values.source ?? [], specialties: values.specialty ?? [] },
-    });
+    }).catch(asTaskExit);
     if (values.json) {
       const out = result.results.map((r) => ({
         id: r.snippet.id,

@@ -118,6 +118,7 @@ Deno.test("safety: a remote embedder gets questions with identifiers replaced, u
   const remote = {
     id: "tei:test",
     description: "test endpoint",
+    dimensions: 384,
     batchSize: 8,
     embed: (texts: string[]) => {
       seen.push(...texts);
