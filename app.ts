@@ -30,6 +30,7 @@ import {
 import type { ScryptCost } from "./safety/passwords.ts";
 import { knowledgeRoutes } from "./routes/knowledge.ts";
 import { caseRoutes } from "./routes/cases.ts";
+import type { RetryLimits } from "./inference/completion.ts";
 import { practiceRoutes } from "./routes/practice.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 import { type AssetStore, staticRoutes } from "./routes/static.ts";
@@ -63,6 +64,8 @@ export interface AppDeps {
   streamGuard?: StreamGuard;
   /** scrypt cost for new passwords (tests lower it; stored hashes carry their own). */
   passwordCost?: ScryptCost;
+  /** How long case generation waits on a busy or waking model server (tests shorten it). */
+  retry?: Partial<RetryLimits>;
 }
 
 const ERROR_TITLES: Record<number, string> = {
@@ -192,6 +195,7 @@ export function createApp(deps: AppDeps): Hono {
       pageContext,
       guard,
       redactPhi: security.phiRedaction !== "off",
+      retry: deps.retry,
     }),
   );
   app.route("/", practiceRoutes({ db, models: deps.models, lifecycle: deps.lifecycle, pageContext }));

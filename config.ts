@@ -22,6 +22,19 @@ export const INFERENCE_APIS = ["openai", "tgi"] as const;
 /** One of INFERENCE_APIS. */
 export type InferenceApi = typeof INFERENCE_APIS[number];
 
+/** The model server families Rounds speaks to (see inference/server.ts); INFERENCE_SERVER names one. */
+export const SERVER_FAMILY_NAMES = ["llama.cpp", "vllm", "sglang", "tgi", "ollama", "openai"] as const;
+/** One of SERVER_FAMILY_NAMES. */
+export type ServerFamilyName = typeof SERVER_FAMILY_NAMES[number];
+
+/** Context size assumed when neither the configuration nor the server says. */
+export const DEFAULT_CONTEXT_SIZE = 4096;
+
+/** The embedding APIs EMBEDDING_API may name (see inference/embeddings.ts EMBEDDING_APIS). */
+export const EMBEDDING_API_NAMES = ["openai", "ollama", "tei", "hf"] as const;
+/** One of EMBEDDING_API_NAMES. */
+export type EmbeddingApiName = typeof EMBEDDING_API_NAMES[number];
+
 /** Sampling settings a model starts with; sessions may override them within the model's limits. */
 export interface GenerationDefaults {
   temperature: number;
@@ -37,7 +50,12 @@ export interface InferenceEnv {
   model: string | null;
   template: TemplateName;
   api: InferenceApi;
-  contextSize: number;
+  /** The server family (INFERENCE_SERVER); null to learn it from the server's own routes. */
+  server: ServerFamilyName | null;
+  /** INFERENCE_CONTEXT_SIZE; null to read it from the server (DEFAULT_CONTEXT_SIZE when it does not say). */
+  contextSize: number | null;
+  /** INFERENCE_TOKENIZER: "llama2" or a tokenizer.json path, counted locally; null uses the server's /tokenize. */
+  tokenizer: string | null;
   defaults: GenerationDefaults;
 }
 
@@ -95,6 +113,10 @@ export interface Config {
   /** TEI or Hugging Face feature-extraction endpoint; null selects the built-in lexical embedder. */
   embeddingUrl: string | null;
   embeddingModel: string | null;
+  /** How to call EMBEDDING_URL (EMBEDDING_API); null learns it from the URL's path. */
+  embeddingApi: EmbeddingApiName | null;
+  /** EMBEDDING_API_KEY: the embedding server's key, when it is not HF_TOKEN. */
+  embeddingApiKey: string | null;
   /** Snippets quoted per answer; 0 turns grounding off. */
   retrievalK: number;
   /** Cosine similarity a snippet needs to count as evidence; null uses the embedder's calibrated default. */
@@ -231,13 +253,27 @@ export function loadConfig(env: Env): Readonly<Config> {
   else {problems.push(
       `INFERENCE_API must be one of ${INFERENCE_APIS.join(", ")}, got ${JSON.stringify(apiRaw)}`,
     );}
-  const contextSize = integer("INFERENCE_CONTEXT_SIZE", 4096, 256, 1_048_576);
+  const contextSize = read("INFERENCE_CONTEXT_SIZE") === null
+    ? null
+    : integer("INFERENCE_CONTEXT_SIZE", DEFAULT_CONTEXT_SIZE, 256, 1_048_576);
+  const serverRaw = read("INFERENCE_SERVER");
+  let server: ServerFamilyName | null = null;
+  if (serverRaw !== null) {
+    server = parseServerFamilyName(serverRaw);
+    if (server === null) {
+      problems.push(
+        `INFERENCE_SERVER must be one of ${SERVER_FAMILY_NAMES.join(", ")} (or unset, to ask the server), ` +
+          `got ${JSON.stringify(serverRaw)}`,
+      );
+    }
+  }
+  const tokenizer = read("INFERENCE_TOKENIZER");
   const defaults: GenerationDefaults = {
     maxNewTokens: integer("INFERENCE_MAX_NEW_TOKENS", 512, 1, 32_768),
     temperature: decimal("INFERENCE_TEMPERATURE", 0.7, 0, 2),
     topP: decimal("INFERENCE_TOP_P", 0.95, 0.01, 1),
   };
-  if (defaults.maxNewTokens >= contextSize) {
+  if (contextSize !== null && defaults.maxNewTokens >= contextSize) {
     problems.push(
       `INFERENCE_MAX_NEW_TOKENS (${defaults.maxNewTokens}) must be smaller than INFERENCE_CONTEXT_SIZE ` +
         `(${contextSize}): the prompt needs room too`,
@@ -246,6 +282,16 @@ export function loadConfig(env: Env): Readonly<Config> {
 
   const embeddingUrl = httpUrl("EMBEDDING_URL");
   const embeddingModel = read("EMBEDDING_MODEL");
+  const embeddingApiRaw = read("EMBEDDING_API");
+  const embeddingApi = embeddingApiRaw === null ? null : embeddingApiRaw.toLowerCase() as EmbeddingApiName;
+  if (embeddingApi !== null && !(EMBEDDING_API_NAMES as readonly string[]).includes(embeddingApi)) {
+    problems.push(
+      `EMBEDDING_API must be one of ${EMBEDDING_API_NAMES.join(", ")} (or unset, to follow the path of ` +
+        `EMBEDDING_URL), got ${JSON.stringify(embeddingApiRaw)}`,
+    );
+  } else if (embeddingApi !== null && embeddingApi !== "hf" && embeddingUrl === null) {
+    problems.push(`EMBEDDING_URL must be set with EMBEDDING_API=${embeddingApi} (the server's address)`);
+  }
   const retrievalK = integer("RETRIEVAL_K", 4, 0, 20);
   const retrievalMinScore = read("RETRIEVAL_MIN_SCORE") === null
     ? null
@@ -319,7 +365,16 @@ export function loadConfig(env: Env): Readonly<Config> {
   if (problems.length > 0) throw new ConfigError(problems);
 
   const inference: InferenceEnv | null = inferenceUrl !== null || model !== null
-    ? { url: inferenceUrl, model, template, api, contextSize, defaults: Object.freeze(defaults) }
+    ? {
+      url: inferenceUrl,
+      model,
+      template,
+      api,
+      server,
+      contextSize,
+      tokenizer,
+      defaults: Object.freeze(defaults),
+    }
     : null;
   return Object.freeze({
     port,
@@ -332,6 +387,8 @@ export function loadConfig(env: Env): Readonly<Config> {
     modelsFile,
     embeddingUrl,
     embeddingModel,
+    embeddingApi,
+    embeddingApiKey: read("EMBEDDING_API_KEY"),
     retrievalK,
     retrievalMinScore,
     shutdownTimeoutMs,
@@ -347,6 +404,23 @@ export function parseTemplateName(raw: string): TemplateName | null {
   if ((TEMPLATE_NAMES as readonly string[]).includes(raw)) return raw as TemplateName;
   if (raw.startsWith("jinja:") && raw.length > "jinja:".length) return raw as TemplateName;
   return null;
+}
+
+/** Parses a server family name (a few common spellings too); null when it is not one Rounds knows. */
+export function parseServerFamilyName(raw: string): ServerFamilyName | null {
+  const name = raw.trim().toLowerCase();
+  const aliases: Record<string, ServerFamilyName> = {
+    "llama.cpp": "llama.cpp",
+    llamacpp: "llama.cpp",
+    "llama-server": "llama.cpp",
+    vllm: "vllm",
+    sglang: "sglang",
+    tgi: "tgi",
+    "text-generation-inference": "tgi",
+    ollama: "ollama",
+    openai: "openai",
+  };
+  return aliases[name] ?? null;
 }
 
 /** Hides the password in a connection URL so it can be logged or shown in an error. */

@@ -6,16 +6,17 @@ import { createApp, describeSystem } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { DatabaseLockedError, openDatabase } from "./db/client.ts";
 import { migrate } from "./db/migrate.ts";
-import { ensureVectorIndex, storedEmbedders } from "./db/snippets.ts";
+import { ensureVectorIndex } from "./db/snippets.ts";
 import { createEmbedder } from "./inference/embeddings.ts";
 import { createInferenceProbe, HF_ROUTER_URL } from "./inference/health.ts";
-import { checkEmbedder, EmbedderMismatchError, withRedaction } from "./knowledge/embedder.ts";
+import { EmbedderMismatchError, prepareVectorStore, withRedaction } from "./knowledge/embedder.ts";
+import { EndpointError } from "./inference/endpoint.ts";
 import { redactPhi } from "./safety/phi.ts";
 import { loadSampleCorpusIfEmpty } from "./knowledge/ingest.ts";
 import { seedExampleCases } from "./cases/library.ts";
 import { practiceRoleplay } from "./cases/practice_session.ts";
 import { defaultMinScore } from "./knowledge/retrieve.ts";
-import { loadModels, ModelsError } from "./inference/models.ts";
+import { describeServers, loadModels, ModelsError } from "./inference/models.ts";
 import { createRunner } from "./inference/runner.ts";
 import { DEFAULT_SYSTEM_PROMPT } from "./inference/templates.ts";
 import { createLifecycle } from "./lifecycle.ts";
@@ -68,11 +69,15 @@ async function main(): Promise<number> {
   if (await ensureVectorIndex(database.db)) {
     console.log("knowledge: rebuilt the vector index an interrupted bulk ingest had dropped");
   }
-  const embedder = await createEmbedder(config);
+  // The embedding server answers a probe (its dimension) before anything is stored with it; a refusal, or stored
+  // vectors of another embedder or dimension, end the start with one line.
+  let embedder;
   try {
-    checkEmbedder(await storedEmbedders(database.db), embedder);
+    embedder = await createEmbedder(config);
+    const switched = await prepareVectorStore(database.db, embedder);
+    if (switched) console.log(switched);
   } catch (error) {
-    if (!(error instanceof EmbedderMismatchError)) throw error;
+    if (!(error instanceof EmbedderMismatchError || error instanceof EndpointError)) throw error;
     console.error(error.message);
     await database.close();
     return 1;
@@ -97,6 +102,15 @@ async function main(): Promise<number> {
       system.inference ?? "not configured (chat answers are retrieval-only: the closest doctor replies)"
     }`,
   );
+  // Each server is asked what it is (family, context size, models) once, now, so the first clinician does not
+  // wait for it; one that is still loading is asked again on first use.
+  const servers = await describeServers(models);
+  for (const line of servers.lines) console.log(line);
+  if (servers.problems.length > 0) {
+    for (const problem of servers.problems) console.error(problem);
+    await database.close();
+    return 1;
+  }
   console.log(`embeddings: ${system.embeddings}`);
   console.log(
     `security: PHI redaction ${config.security.phiRedaction}, sessions idle ${

@@ -2,11 +2,18 @@
  * Generating a teaching case with the model's structured output: the prompt, the JSON Schema constraint, and
  * validation with bounded retries that tell the model what was wrong. Nothing unvalidated is ever returned.
  */
-import { type EndpointClient, EndpointError } from "../inference/endpoint.ts";
+import {
+  contextSizeOf,
+  DEFAULT_RETRY_LIMITS,
+  PromptTooLongError,
+  retryDecision,
+  type RetryLimits,
+  streamGeneration,
+} from "../inference/completion.ts";
+import { constraintFor, EndpointError } from "../inference/endpoint.ts";
+import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
+import { sleep } from "../inference/runner.ts";
 import { storableJson } from "../safety/limits.ts";
-import type { ModelSpec } from "../inference/models.ts";
-import { buildRequest, sleep } from "../inference/runner.ts";
-import { fitPrompt, PromptTooLongError } from "../inference/templates.ts";
 import { type CaseFlag, checkCase, hasErrors } from "./consistency.ts";
 import {
   type Case,
@@ -41,6 +48,8 @@ export interface GenerationProgress {
   sectionsTotal: number;
   /** Why the previous attempt was rejected, when retrying. */
   retryReason: string | null;
+  /** Why nothing is arriving yet (the model is waking up, or busy), when waiting. */
+  waiting?: string | null;
 }
 
 /** How a generation ended. */
@@ -55,14 +64,53 @@ export const CASE_SYSTEM_PROMPT =
   "consistent and written for the stated learner level. You answer with one JSON object and nothing else.";
 
 const SECTIONS = Object.keys(CaseSchema.shape);
-/** Retries of a busy endpoint before any text, and the longest wait between them. */
-const BUSY_RETRIES = 3;
-const MAX_BUSY_WAIT_MS = 10_000;
+/** The least room a case needs for its JSON: a model with less context cannot write one. */
+export const MIN_CASE_TOKENS = 1536;
+/** The most tokens one attempt may write. */
+const MAX_CASE_TOKENS = 8192;
+
+/**
+ * The case's JSON shape in one compact outline (field names, types, allowed values), read from the same JSON
+ * Schema the server is held to: the model is told the fields even where the server cannot enforce them.
+ */
+export function caseOutline(): string {
+  cachedOutline ??= outline(caseJsonSchema(), caseJsonSchema());
+  return cachedOutline;
+}
+let cachedOutline: string | null = null;
+
+function outline(node: Record<string, unknown>, root: Record<string, unknown>): string {
+  const ref = node.$ref;
+  if (typeof ref === "string" && ref.startsWith("#/")) {
+    let target: unknown = root;
+    for (const part of ref.slice(2).split("/")) target = (target as Record<string, unknown>)?.[part];
+    return outline((target ?? {}) as Record<string, unknown>, root);
+  }
+  if ("const" in node) return JSON.stringify(node.const);
+  if (Array.isArray(node.enum)) return node.enum.map((v) => JSON.stringify(v)).join("|");
+  const variants = (node.anyOf ?? node.oneOf) as Record<string, unknown>[] | undefined;
+  if (Array.isArray(variants)) return variants.map((v) => outline(v, root)).join("|");
+  if (node.type === "array") {
+    return `[${outline((node.items ?? {}) as Record<string, unknown>, root)}, …]`;
+  }
+  if (node.type === "object" || node.properties) {
+    const required = new Set((node.required ?? []) as string[]);
+    const fields = Object.entries((node.properties ?? {}) as Record<string, Record<string, unknown>>).map((
+      [key, value],
+    ) => `"${key}"${required.has(key) ? "" : "?"}: ${outline(value, root)}`);
+    return `{${fields.join(", ")}}`;
+  }
+  if (Array.isArray(node.type)) return node.type.join("|");
+  return typeof node.type === "string" ? node.type : "any";
+}
 
 /** The user prompt: the request, the rules the consistency checks enforce, and earlier problems to fix. */
 export function casePrompt(request: CaseRequest, problems: FieldError[] = []): string {
   const lines = [
     `Write one hypothetical teaching case as JSON.`,
+    ``,
+    `The JSON has exactly these fields ("?" marks optional ones; a|b lists the allowed values):`,
+    caseOutline(),
     ``,
     `Specialty: ${request.specialty}`,
     `Setting: ${request.setting}`,
@@ -152,43 +200,49 @@ export function acceptCase(
   return { ok: true, value: parsed.value, flags };
 }
 
+/**
+ * Why cases from this model may fail validation before the educator starts: the server family behind it has
+ * no way to hold the output to the case's JSON Schema on the route its template uses. Null when it has one.
+ */
+export async function caseConstraintWarning(models: ModelRegistry, spec: ModelSpec): Promise<string | null> {
+  const profile = await models.client(spec).profile();
+  if (constraintFor(profile.family, spec.template.kind === "chat" ? "chat" : "raw")) return null;
+  return `The model server was not recognised as one that can be held to the case ` +
+    `format (vLLM, SGLang, llama.cpp, TGI or Ollama), so the model writes free text and many generated cases ` +
+    `will be refused by validation. An operator can name the server with INFERENCE_SERVER (or "server" in ` +
+    `MODELS_FILE), or use the chat template, which every OpenAI-compatible server can hold to a schema.`;
+}
+
 /** Writes a case with the model, retrying with the problems found, at most `maxAttempts` times. */
 export async function generateCase(
+  models: ModelRegistry,
   spec: ModelSpec,
-  client: EndpointClient,
   request: CaseRequest,
-  options: { signal: AbortSignal; maxAttempts?: number; onProgress?: (progress: GenerationProgress) => void },
+  options: {
+    signal: AbortSignal;
+    maxAttempts?: number;
+    onProgress?: (progress: GenerationProgress) => void;
+    retry?: Partial<RetryLimits>;
+  },
 ): Promise<GenerationOutcome> {
   const maxAttempts = options.maxAttempts ?? 3;
+  const limits = { ...DEFAULT_RETRY_LIMITS, ...options.retry };
+  const contextSize = await contextSizeOf(spec, models.client(spec), options.signal);
+  const maxNewTokens = Math.min(MAX_CASE_TOKENS, contextSize);
   let problems: FieldError[] = [];
   let lastMessage = "";
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const input = { system: CASE_SYSTEM_PROMPT, history: [], question: casePrompt(request, problems) };
-    const maxNewTokens = Math.min(8192, Math.max(spec.defaults.maxNewTokens, spec.contextSize - 1200));
-    let fitted;
-    try {
-      fitted = fitPrompt(spec.template, input, { contextSize: spec.contextSize, maxNewTokens });
-    } catch (error) {
-      if (!(error instanceof PromptTooLongError)) throw error;
-      return {
-        ok: false,
-        errors: [],
-        attempts: attempt,
-        message:
-          `The model's context (${spec.contextSize} tokens) is too small to write a case: configure a ` +
-          `model with at least 8,192 tokens of context for case generation`,
-      };
-    }
-    const generation = {
-      ...buildRequest(spec.template, fitted.input, {
-        temperature: spec.defaults.temperature,
-        topP: spec.defaults.topP,
-        maxNewTokens,
-      }),
-      jsonSchema: caseJsonSchema(),
+    // The case instructions are part of the task: a format with no system block carries them in the user turn.
+    const input = {
+      system: CASE_SYSTEM_PROMPT,
+      history: [],
+      question: casePrompt(request, problems),
+      keepSystem: true,
     };
     let text = "";
     let finishReason: string | null = null;
+    let granted = maxNewTokens;
+    let waiting: string | null = null;
     const report = () => {
       options.onProgress?.({
         attempt,
@@ -197,13 +251,29 @@ export async function generateCase(
         sections: SECTIONS.filter((key) => text.includes(`"${key}"`)).length,
         sectionsTotal: SECTIONS.length,
         retryReason: problems.length ? `${problems[0].path}: ${problems[0].message}` : null,
+        waiting,
       });
     };
     report();
     let lastReport = 0;
-    for (let busy = 0;; busy++) {
+    const started = performance.now();
+    for (let busy = 1;; busy++) {
       try {
-        for await (const chunk of client.stream(generation, options.signal)) {
+        const chunks = streamGeneration(models, spec, input, {
+          temperature: spec.defaults.temperature,
+          topP: spec.defaults.topP,
+          maxNewTokens,
+        }, {
+          signal: options.signal,
+          jsonSchema: caseJsonSchema(),
+          minNewTokens: MIN_CASE_TOKENS,
+          onFitted: (fitted) => void (granted = fitted.maxNewTokens),
+        });
+        for await (const chunk of chunks) {
+          if (waiting) {
+            waiting = null;
+            report();
+          }
           text += chunk.text;
           if (chunk.finishReason) finishReason = chunk.finishReason;
           if (text.length - lastReport >= 200) {
@@ -213,20 +283,46 @@ export async function generateCase(
         }
         break;
       } catch (error) {
-        // A busy or starting endpoint (429/503, refused) before any text: wait as it asks, a few times.
-        if (!(error instanceof EndpointError) || !error.retryable || text !== "" || busy >= BUSY_RETRIES) {
-          throw error;
+        if (
+          error instanceof PromptTooLongError || (error instanceof EndpointError && error.kind === "too_long")
+        ) {
+          return {
+            ok: false,
+            errors: [],
+            attempts: attempt,
+            message:
+              `The model's context (${contextSize.toLocaleString("en")} tokens) is too small to write a ` +
+              `case: a case needs about ${
+                (MIN_CASE_TOKENS + 2000).toLocaleString("en")
+              } tokens. An operator can configure a model with at least 4,096 tokens of context`,
+          };
         }
-        await sleep(Math.min(error.retryAfterMs ?? 1000 * 2 ** busy, MAX_BUSY_WAIT_MS), options.signal);
+        // A busy or waking endpoint before any text: wait as it asks (minutes, for a cold GPU).
+        const decision = error instanceof EndpointError && text === ""
+          ? retryDecision(error, busy, performance.now() - started, limits)
+          : null;
+        if (!decision) throw error;
+        waiting = decision.message;
+        report();
+        await sleep(decision.waitMs, options.signal);
         options.signal.throwIfAborted();
       }
     }
     report();
     const accepted = acceptCase(text, request);
     if (accepted.ok) return { ...accepted, attempts: attempt };
-    problems = accepted.errors;
+    // Cut off: the JSON is unfinished, and what the model needs to hear is to be brief.
+    problems = finishReason === "length"
+      ? [{
+        path: "(answer)",
+        message: `The case was cut off at the length limit (${granted.toLocaleString("en")} tokens): ` +
+          `keep every field short`,
+      }]
+      : accepted.errors;
     lastMessage = finishReason === "length"
-      ? `The model reached its length limit (${maxNewTokens} new tokens) before finishing the case`
+      ? `The model reached its length limit (${
+        granted.toLocaleString("en")
+      } new tokens) before finishing the case`
       : `The model's case had ${problems.length} problem${problems.length === 1 ? "" : "s"}`;
   }
   return {
@@ -234,7 +330,7 @@ export async function generateCase(
     errors: problems,
     attempts: maxAttempts,
     message:
-      `${lastMessage} in each of ${maxAttempts} attempts, so nothing was saved. Try again, or change ` +
-      `the request.`,
+      `${lastMessage} in each of ${maxAttempts} attempts, so nothing was saved. Try again (a new attempt ` +
+      `often succeeds), change the request, or ask an operator about a larger model.`,
   };
 }

@@ -7,8 +7,7 @@ import type { Db } from "../db/client.ts";
 import { listMessages } from "../db/messages.ts";
 import { type ChatSession, createPracticeSession, getSession, saveDebrief } from "../db/sessions.ts";
 import type { ModelRegistry } from "../inference/models.ts";
-import { buildRequest } from "../inference/runner.ts";
-import { fitPrompt } from "../inference/templates.ts";
+import { streamGeneration } from "../inference/completion.ts";
 import {
   type DebriefScore,
   feedbackPrompt,
@@ -111,17 +110,16 @@ async function narrative(
     system: "You are an experienced clinical teacher giving formative feedback after a practice station.",
     history: [],
     question: feedbackPrompt(c, turns, score),
+    keepSystem: true,
   };
   try {
-    const maxNewTokens = Math.min(400, spec.maxNewTokensLimit);
-    const fitted = fitPrompt(spec.template, input, { contextSize: spec.contextSize, maxNewTokens });
-    const request = buildRequest(spec.template, fitted.input, {
+    const chunks = streamGeneration(models, spec, input, {
       temperature: spec.defaults.temperature,
       topP: spec.defaults.topP,
-      maxNewTokens,
-    });
+      maxNewTokens: Math.min(400, spec.maxNewTokensLimit),
+    }, { signal });
     let text = "";
-    for await (const chunk of models.client(spec).stream(request, signal)) text += chunk.text;
+    for await (const chunk of chunks) text += chunk.text;
     text = text.trim();
     return text ? { text, model: spec.label } : { text: null, reason: "The model returned no feedback." };
   } catch (error) {

@@ -1,9 +1,20 @@
 /**
- * Is the inference endpoint reachable? A cheap probe for /healthz and the start-up log.
+ * Is the inference endpoint usable? A cheap probe for /healthz and the start-up log that tells a server that
+ * is loading (or waking from scale-to-zero) from one that refuses the key and from one that does not answer.
  */
 
 /** What /healthz reports for the model side. */
-export type InferenceStatus = "ok" | "not configured" | "unreachable";
+export type InferenceStatus =
+  | "ok"
+  | "not configured"
+  /** Answers 503: loading its model, or a scaled-to-zero endpoint starting. */
+  | "loading"
+  /** Answers 401/403: the configured key is missing or wrong. */
+  | "unauthorized"
+  /** Answers with another error. */
+  | "failing"
+  /** Does not answer at all. */
+  | "unreachable";
 
 /** An endpoint to probe: a TGI / vLLM / llama.cpp / Ollama base URL, or an OpenAI-style `/v1` URL. */
 export interface ProbeTarget {
@@ -22,9 +33,13 @@ export interface ProbeOptions {
 /** Base URL of Hugging Face Inference Providers' OpenAI-compatible router (used when only MODEL is set). */
 export const HF_ROUTER_URL = "https://router.huggingface.co/v1";
 
+/** Worst first: with several models, the worst status is the one reported. */
+const SEVERITY: InferenceStatus[] = ["unreachable", "unauthorized", "failing", "loading", "ok"];
+
 /**
- * Returns a function that reports whether every configured endpoint answers. TGI, vLLM and llama.cpp answer
- * `GET /health`; servers without it (Ollama, the HF router) are tried on `GET /v1/models`.
+ * Returns a function that reports the state of the configured endpoints. `GET /v1/models` comes first: every
+ * family serves it and it needs the key (llama.cpp's `/health` answers 200 even when every request would fail
+ * 401). Servers without it are asked `GET /health`.
  */
 export function createInferenceProbe(
   targets: ProbeTarget[],
@@ -35,26 +50,26 @@ export function createInferenceProbe(
   const fetchFn = options.fetch ?? fetch;
   let cached: { at: number; status: Promise<InferenceStatus> } | null = null;
 
-  async function probeOne(target: ProbeTarget): Promise<boolean> {
+  async function probeOne(target: ProbeTarget): Promise<InferenceStatus> {
     const headers: HeadersInit = target.token ? { authorization: `Bearer ${target.token}` } : {};
     const base = target.url.replace(/\/+$/, "");
     const root = base.replace(/\/v1$/, "");
-    const candidates = base.endsWith("/v1") ? [`${base}/models`, `${root}/health`] : [
-      `${root}/health`,
-      `${root}/v1/models`,
-    ];
-    for (const url of candidates) {
+    for (const url of [`${root}/v1/models`, `${root}/health`]) {
+      let status: number;
       try {
         const response = await fetchFn(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
         await response.body?.cancel();
-        if (response.ok) return true;
-        // 404/405: this server has no such route; try the next. Anything else is an answer about health.
-        if (response.status !== 404 && response.status !== 405) return false;
+        status = response.status;
       } catch {
-        return false;
+        return "unreachable";
       }
+      if (status >= 200 && status < 300) return "ok";
+      if (status === 401 || status === 403) return "unauthorized";
+      if (status === 502 || status === 503 || status === 504) return "loading";
+      // 404/405: this server has no such route; try the next. Anything else is an answer about health.
+      if (status !== 404 && status !== 405) return "failing";
     }
-    return false;
+    return "failing";
   }
 
   return () => {
@@ -62,7 +77,7 @@ export function createInferenceProbe(
     const now = Date.now();
     if (cached && now - cached.at < cacheMs) return cached.status;
     const status = Promise.all(targets.map(probeOne)).then((results) =>
-      results.every(Boolean) ? "ok" as const : "unreachable" as const
+      SEVERITY.find((s) => results.includes(s)) ?? "ok"
     );
     cached = { at: now, status };
     return status;

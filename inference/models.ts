@@ -4,14 +4,18 @@
 import { dirname, resolve } from "node:path";
 import {
   type Config,
+  DEFAULT_CONTEXT_SIZE,
   type GenerationDefaults,
   INFERENCE_APIS,
   type InferenceApi,
+  parseServerFamilyName,
   parseTemplateName,
+  SERVER_FAMILY_NAMES,
   TEMPLATE_NAMES,
   type TemplateName,
 } from "../config.ts";
-import { createEndpointClient, type EndpointClient, type EndpointTarget } from "./endpoint.ts";
+import { constraintFor, createEndpointClient, type EndpointClient, type EndpointTarget } from "./endpoint.ts";
+import { estimateCounter, localTokenCounter, serverTokenCounter, type TokenCounter } from "./tokenizer.ts";
 import { BUILTIN_TEMPLATES, jinjaTemplate, type PromptTemplate, type TokenizerConfig } from "./templates.ts";
 
 /** One configured model. */
@@ -23,7 +27,10 @@ export interface ModelSpec {
   templateName: TemplateName;
   template: PromptTemplate;
   target: EndpointTarget;
-  contextSize: number;
+  /** The configured context size; null to take the server's (see contextSizeOf). */
+  contextSize: number | null;
+  /** A local tokenizer to count with ("llama2", or a tokenizer.json path); null uses the server's, if any. */
+  tokenizer: string | null;
   defaults: GenerationDefaults;
   /** Largest max-new-tokens a session may ask for. */
   maxNewTokensLimit: number;
@@ -35,6 +42,11 @@ export interface ModelRegistry {
   /** The model with this id; the default model for null; null when unknown or none is configured. */
   get(id: string | null): ModelSpec | null;
   client(spec: ModelSpec): EndpointClient;
+  /**
+   * How to count the model's tokens: the configured local tokenizer, else the server's `/tokenize` (llama.cpp,
+   * TGI, vLLM), else an estimate that errs high.
+   */
+  counter(spec: ModelSpec, signal?: AbortSignal): Promise<TokenCounter>;
 }
 
 /** Thrown when MODELS_FILE or a Jinja tokenizer config cannot be used; lists every problem. */
@@ -72,19 +84,29 @@ export async function loadModels(config: Readonly<Config>, io: ModelsIo): Promis
         api: inference.api,
         adapterId: null,
         token: config.hfToken,
+        server: inference.server,
+        tokenEnv: "HF_TOKEN",
       },
       contextSize: inference.contextSize,
+      tokenizer: inference.tokenizer,
       defaults: inference.defaults,
-      maxNewTokensLimit: Math.max(inference.defaults.maxNewTokens, Math.floor(inference.contextSize / 2)),
+      maxNewTokensLimit: Math.max(
+        inference.defaults.maxNewTokens,
+        Math.floor((inference.contextSize ?? DEFAULT_CONTEXT_SIZE) / 2),
+      ),
     });
   }
-  return createRegistry(specs, { fetch: io.fetch });
+  return createRegistry(specs, { fetch: io.fetch, readTextFile: io.readTextFile });
 }
 
 /** A registry over specs already built (tests build them directly). */
-export function createRegistry(specs: ModelSpec[], options: { fetch?: typeof fetch } = {}): ModelRegistry {
+export function createRegistry(
+  specs: ModelSpec[],
+  options: { fetch?: typeof fetch; readTextFile?: (path: string) => Promise<string> } = {},
+): ModelRegistry {
   const clients = new Map<string, EndpointClient>();
-  return {
+  const counters = new Map<string, Promise<TokenCounter>>();
+  const registry: ModelRegistry = {
     list: () => specs,
     get: (id) => (id === null ? specs[0] ?? null : specs.find((s) => s.id === id) ?? null),
     client(spec) {
@@ -95,7 +117,35 @@ export function createRegistry(specs: ModelSpec[], options: { fetch?: typeof fet
       }
       return client;
     },
+    async counter(spec, signal) {
+      const cached = counters.get(spec.id);
+      if (cached) return await cached;
+      if (spec.tokenizer) {
+        const local = localTokenCounter(spec.tokenizer, {
+          readTextFile: options.readTextFile ?? Deno.readTextFile,
+        });
+        counters.set(spec.id, local);
+        return await local;
+      }
+      const client = registry.client(spec);
+      const profile = await client.profile(signal);
+      const family = profile.family;
+      if (spec.target.url && (family === "llama.cpp" || family === "tgi" || family === "vllm")) {
+        const server = Promise.resolve(serverTokenCounter({
+          url: spec.target.url,
+          token: spec.target.token,
+          model: spec.target.model ?? (profile.models.length === 1 ? profile.models[0] : null),
+          family,
+        }, { fetch: options.fetch }));
+        counters.set(spec.id, server);
+        return await server;
+      }
+      // Until the server has answered, its family is a guess: count high now and ask again next time.
+      if (client.lastFailure === null) counters.set(spec.id, Promise.resolve(estimateCounter()));
+      return estimateCounter();
+    },
   };
+  return registry;
 }
 
 async function resolveTemplate(name: TemplateName, baseDir: string, io: ModelsIo, where: string) {
@@ -190,7 +240,21 @@ async function readModelsFile(path: string, io: ModelsIo): Promise<ModelSpec[]> 
     if (!(INFERENCE_APIS as readonly string[]).includes(apiRaw)) {
       problem("api", `must be one of ${INFERENCE_APIS.join(", ")}, got ${JSON.stringify(apiRaw)}`);
     }
-    const contextSize = num("context_size", 4096, 256, 1_048_576, true);
+    const configuredContext = e.context_size === undefined || e.context_size === null
+      ? null
+      : num("context_size", DEFAULT_CONTEXT_SIZE, 256, 1_048_576, true);
+    const contextSize = configuredContext ?? DEFAULT_CONTEXT_SIZE;
+    const serverRaw = str("server", false);
+    const server = serverRaw === null ? null : parseServerFamilyName(serverRaw);
+    if (serverRaw !== null && server === null) {
+      problem(
+        "server",
+        `must be one of ${SERVER_FAMILY_NAMES.join(", ")} (or absent, to ask the server), got ${
+          JSON.stringify(serverRaw)
+        }`,
+      );
+    }
+    const tokenizer = str("tokenizer", false);
     const d = (e.defaults ?? {}) as Record<string, unknown>;
     const defaults: GenerationDefaults = {
       temperature: 0.7,
@@ -252,12 +316,70 @@ async function readModelsFile(path: string, io: ModelsIo): Promise<ModelSpec[]> 
         api: apiRaw as InferenceApi,
         adapterId,
         token: io.env[tokenEnv]?.trim() || null,
+        server,
+        tokenEnv,
       },
-      contextSize,
+      contextSize: configuredContext,
+      tokenizer: tokenizer === null || tokenizer === "llama2"
+        ? tokenizer
+        : resolve(dirname(resolve(path)), tokenizer),
       defaults,
       maxNewTokensLimit: limit,
     });
   }
   if (problems.length > 0) throw new ModelsError(problems);
   return specs;
+}
+
+/**
+ * One start-up line per model about its server, asked now: the family and where it was learned, the context
+ * size, the model name, how tokens are counted and how case output is held; or why the server cannot be asked
+ * yet (loading, a refused key naming its variable, not answering). A server listing several models with none
+ * chosen is a problem: the caller stops.
+ */
+export async function describeServers(
+  registry: ModelRegistry,
+): Promise<{ lines: string[]; problems: string[] }> {
+  const lines: string[] = [];
+  const problems: string[] = [];
+  await Promise.all(
+    registry.list().map(async (spec) => {
+      const client = registry.client(spec);
+      const profile = await client.profile(AbortSignal.timeout(5000)).catch(() => null);
+      const where = spec.target.url ?? "Hugging Face Inference Providers";
+      const failure = client.lastFailure;
+      if (!profile || failure) {
+        const why = failure?.state === "unauthorized"
+          ? `refuses the key (${failure.detail}): check ${spec.target.tokenEnv ?? "HF_TOKEN"}`
+          : failure?.state === "loading"
+          ? `is loading or waking up (${failure.detail}); Rounds will ask again when it is needed`
+          : `is not answering (${failure?.detail ?? "no answer"}); Rounds will ask again when it is needed`;
+        lines.push(`model ${spec.id}: ${where} ${why}`);
+        return;
+      }
+      if (!spec.target.model && !spec.target.adapterId && profile.models.length > 1) {
+        problems.push(
+          `${where} serves ${profile.models.length} models (${profile.models.slice(0, 8).join(", ")}): set ` +
+            `MODEL (or "model" in MODELS_FILE) to the one Rounds should use`,
+        );
+      }
+      const context = spec.contextSize !== null
+        ? `context ${spec.contextSize} tokens (configured)`
+        : profile.contextSize !== null
+        ? `context ${profile.contextSize} tokens (from ${profile.contextFrom})`
+        : `context ${DEFAULT_CONTEXT_SIZE} tokens (assumed: the server does not say; set INFERENCE_CONTEXT_SIZE)`;
+      const name = spec.target.model ?? (profile.models.length === 1 ? profile.models[0] : null);
+      const counter = await registry.counter(spec).catch(() => null);
+      const route = spec.template.kind === "chat" ? "chat" : "raw";
+      const constraint = constraintFor(profile.family, route);
+      lines.push(
+        `model ${spec.id}: ${where} is ${profile.family} (${profile.familyFrom}), ${context}` +
+          `${name ? `, model ${name}` : ""}; tokens counted by ${counter?.description ?? "estimate"}; ` +
+          (constraint
+            ? `case output held by ${constraint}`
+            : `case output NOT held to the schema on this route`),
+      );
+    }),
+  );
+  return { lines, problems };
 }

@@ -23,22 +23,26 @@ import { saveMessageSources, sourcesOfMessages } from "../db/snippets.ts";
 import type { Embedder } from "../knowledge/embedder.ts";
 import { referenceBlocks, type RetrievalResult, retrieve, type Retrieved } from "../knowledge/retrieve.ts";
 import type { Lifecycle } from "../lifecycle.ts";
-import { EndpointError, type GenerationRequest } from "./endpoint.ts";
+import {
+  DEFAULT_RETRY_LIMITS,
+  type FittedPrompt,
+  PromptTooLongError,
+  retryDecision,
+  type RetryLimits,
+  streamGeneration,
+} from "./completion.ts";
+import { EndpointError } from "./endpoint.ts";
 import type { ModelRegistry, ModelSpec } from "./models.ts";
-import { fitPrompt, type PromptInput, type PromptTemplate, PromptTooLongError } from "./templates.ts";
+import type { PromptInput } from "./templates.ts";
 
 /** Timing and retry settings; tests shorten them. */
-export interface RunnerOptions {
+export interface RunnerOptions extends RetryLimits {
   /** Longest time the stored text may lag behind the stream. */
   checkpointMs: number;
   /** A quiet generation still touches its row this often, so other instances know it is alive. */
   heartbeatMs: number;
   /** How long a generation with no listener keeps running, waiting for the browser to reattach. */
   graceMs: number;
-  /** Attempts for failures before the first token (429, 503, connection refused). */
-  maxAttempts: number;
-  retryBaseMs: number;
-  maxRetryWaitMs: number;
   /** How often a follower on another instance polls the stored text. */
   followPollMs: number;
   /** A reply untouched this long has lost its writer (see interruptAbandoned). */
@@ -47,12 +51,10 @@ export interface RunnerOptions {
 
 /** Production defaults. */
 export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
+  ...DEFAULT_RETRY_LIMITS,
   checkpointMs: 1000,
   heartbeatMs: 5000,
   graceMs: 15_000,
-  maxAttempts: 4,
-  retryBaseMs: 1000,
-  maxRetryWaitMs: 20_000,
   followPollMs: 250,
   staleAfterMs: 30_000,
 };
@@ -61,6 +63,8 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
 export type GenerationEvent =
   /** More text; `offset` is the length of the reply after it. */
   | { type: "delta"; text: string; offset: number }
+  /** More of the model's thinking (not part of the reply, not stored); `total` is its length so far. */
+  | { type: "reasoning"; text: string; total: number }
   /** Something the user should know while waiting (a retry). */
   | { type: "status"; message: string }
   /** The stored terminal state. */
@@ -187,6 +191,8 @@ const TICK_MS = 200;
 class Generation {
   text: string;
   outputTokens: number;
+  /** The model's thinking in this run: shown while it streams, never stored as the reply. */
+  reasoning = "";
   /** Text received in this run (continuations start with the old text). */
   receivedChars = 0;
   /** Tail that might be the start of a stop sequence, held back until the next piece decides. */
@@ -299,18 +305,6 @@ export function effectiveSettings(
     topP: session?.topP ?? spec.defaults.topP,
     maxNewTokens: Math.min(session?.maxNewTokens ?? spec.defaults.maxNewTokens, spec.maxNewTokensLimit),
   };
-}
-
-/** The endpoint request for a fitted prompt. */
-export function buildRequest(
-  template: PromptTemplate,
-  input: PromptInput,
-  settings: { temperature: number; topP: number; maxNewTokens: number },
-): GenerationRequest {
-  const common = { ...settings, stop: template.stop };
-  return template.kind === "chat"
-    ? { ...common, messages: template.messages(input) }
-    : { ...common, prompt: template.render(input) };
 }
 
 /** Waits ms, or less when the signal aborts first (it resolves either way). */
@@ -518,40 +512,42 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
       references: evidence?.results.length ? referenceBlocks(evidence.results) : undefined,
       answerPrefix: job.mode === "continue" ? gen.text : undefined,
     };
-    let fitted;
-    try {
-      fitted = fitPrompt(spec.template, input, {
-        contextSize: spec.contextSize,
-        maxNewTokens: settings.maxNewTokens,
-      });
-    } catch (error) {
-      if (!(error instanceof PromptTooLongError)) throw error;
-      return { ...base(), status: "error", finishReason: "prompt_too_long", error: error.message };
-    }
-    if (evidence && fitted.droppedReferences > 0 && job.mode !== "continue") {
-      // The reply lists only the sources the model was actually shown.
-      const kept = evidence.results.slice(0, evidence.results.length - fitted.droppedReferences);
+    let sourcesShown = evidence?.results.length ?? 0;
+    /** The reply lists only the sources the model was actually shown. */
+    const onFitted = async (fitted: FittedPrompt) => {
+      if (!evidence || job.mode === "continue") return;
+      const kept = evidence.results.length - fitted.droppedReferences;
+      if (kept === sourcesShown) return;
+      sourcesShown = kept;
       await saveMessageSources(db, job.assistant.id, {
-        state: kept.length ? "sources" : "none_relevant",
-        sources: kept.map((r) => ({ snippetId: r.snippet.id, score: r.score })),
+        state: kept ? "sources" : "none_relevant",
+        sources: evidence.results.slice(0, kept).map((r) => ({ snippetId: r.snippet.id, score: r.score })),
       });
-    }
-    const request = buildRequest(spec.template, fitted.input, settings);
-    const client = deps.models.client(spec);
+    };
+    const started = performance.now();
+    const startTokens = gen.outputTokens;
 
     for (let attempt = 1;; attempt++) {
       let finishReason: string | null = null;
+      // Tokens the server reported for this run (its usage); chunks are counted only when it reports none.
+      let reported: number | null = null;
+      let counted = 0;
       try {
-        for await (const chunk of client.stream(request, signal)) {
+        const chunks = streamGeneration(deps.models, spec, input, settings, { signal, onFitted });
+        for await (const chunk of chunks) {
           // The abort has already closed the connection (see compactBody); events the client parsed from the
           // last read can still come out, and are not part of the reply.
           if (signal.aborted) break;
-          if (chunk.text) {
-            gen.outputTokens++;
-            if (gen.append(chunk.text)) {
-              gen.stop("stop_sequence");
-              break;
-            }
+          if (chunk.outputTokens !== undefined) reported = chunk.outputTokens;
+          if (chunk.text || chunk.reasoning) counted++;
+          gen.outputTokens = startTokens + (reported ?? counted);
+          if (chunk.reasoning) {
+            gen.reasoning += chunk.reasoning;
+            gen.publish({ type: "reasoning", text: chunk.reasoning, total: gen.reasoning.length });
+          }
+          if (chunk.text && gen.append(chunk.text)) {
+            gen.stop("stop_sequence");
+            break;
           }
           if (chunk.finishReason) finishReason = chunk.finishReason;
         }
@@ -560,12 +556,18 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
         }
         if (signal.aborted) return stoppedState(gen);
         gen.flushHeld();
+        if (gen.receivedChars === 0 && !gen.text.trim() && gen.reasoning) {
+          return thoughtOnly(gen, finishReason);
+        }
         return { ...base(), status: "completed", finishReason: normalizeFinish(finishReason), error: null };
       } catch (error) {
         if (gen.stopReason === "stop_sequence") {
           return { ...base(), status: "completed", finishReason: "stop_sequence", error: null };
         }
         if (signal.aborted) return stoppedState(gen);
+        if (error instanceof PromptTooLongError) {
+          return { ...base(), status: "error", finishReason: "prompt_too_long", error: error.message };
+        }
         const failure = error instanceof EndpointError ? error : new EndpointError(
           "failed",
           `The model endpoint call failed: ${(error as Error)?.message ?? error}`,
@@ -580,23 +582,38 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
               `${failure.message}. The reply was cut off; the text written so far is kept: use Continue to finish it.`,
           };
         }
-        if (failure.retryable && attempt < options.maxAttempts) {
-          const wait = Math.min(
-            failure.retryAfterMs ?? options.retryBaseMs * 2 ** (attempt - 1),
-            options.maxRetryWaitMs,
-          );
-          gen.statusMessage =
-            `${failure.message}. Trying again in ${Math.max(1, Math.round(wait / 1000))} s ` +
-            `(attempt ${attempt + 1} of ${options.maxAttempts}).`;
+        const retry = gen.reasoning
+          ? null
+          : retryDecision(failure, attempt, performance.now() - started, options);
+        if (retry) {
+          gen.statusMessage = retry.message;
           gen.publish({ type: "status", message: gen.statusMessage });
-          await sleep(wait, signal);
+          await sleep(retry.waitMs, signal);
           if (signal.aborted) return stoppedState(gen);
           continue;
         }
         const tries = attempt > 1 ? ` Rounds tried ${attempt} times.` : "";
-        return { ...base(), status: "error", finishReason: "error", error: `${failure.message}.${tries}` };
+        const finish = failure.kind === "too_long" ? "prompt_too_long" : "error";
+        return { ...base(), status: "error", finishReason: finish, error: `${failure.message}.${tries}` };
       }
     }
+  }
+
+  /** A reply that was all thinking: said so, rather than stored as an empty answer that looks complete. */
+  function thoughtOnly(gen: Generation, finishReason: string | null): FinishState {
+    const ranOut = finishReason === "length";
+    return {
+      content: gen.text,
+      outputTokens: gen.outputTokens,
+      status: "error",
+      finishReason: "no_answer",
+      error: ranOut
+        ? `The model spent its whole allowance (${
+          gen.outputTokens.toLocaleString("en")
+        } tokens) thinking and ` +
+          `wrote no answer. Raise "Max new tokens" in Settings, or ask again.`
+        : "The model thought about the question but wrote no answer. Ask again, or rephrase the question.",
+    };
   }
 
   function stoppedState(gen: Generation): FinishState {
@@ -698,6 +715,9 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
         const gen = live.get(messageId);
         if (gen && gen.job.sessionId === sessionId) {
           await new Promise<void>((resolve) => {
+            if (gen.reasoning && gen.receivedChars === 0) {
+              listener({ type: "reasoning", text: gen.reasoning, total: gen.reasoning.length });
+            }
             if (offset < gen.text.length) {
               listener({ type: "delta", text: gen.text.slice(offset), offset: gen.text.length });
             }

@@ -18,6 +18,11 @@ export interface PromptInput {
   references?: string[];
   /** Text of an answer to continue: the prompt ends with it so the model carries on. */
   answerPrefix?: string;
+  /**
+   * The system text holds instructions the answer depends on (a case's format, a role to play): a format with
+   * no system block puts it at the top of the user turn instead of leaving it out.
+   */
+  keepSystem?: boolean;
 }
 
 /** A message for an OpenAI-compatible chat API. */
@@ -35,6 +40,11 @@ export interface RawTemplate {
   stop: string[];
   /** True for fine-tune formats with no place for a system prompt: it is left out of the rendered prompt. */
   omitsSystem?: boolean;
+  /**
+   * The BOS token the format starts with (`<s>`). Servers add their own BOS when they tokenize a prompt, so it
+   * is taken off before sending (see promptForServer): the model sees exactly one, as in training.
+   */
+  bos?: string;
 }
 
 /** The endpoint's chat API renders the prompt with the model's own chat template. */
@@ -99,9 +109,14 @@ function quoteReferences(references: string[]): string {
   ).join("\n\n");
 }
 
-/** The user's part of a single-turn prompt: reference, earlier exchanges and the question, folded into one. */
+/**
+ * The user's part of a single-turn prompt: instructions (when they must be kept), reference, earlier exchanges
+ * and the question, folded into one.
+ */
 function foldSingleTurn(input: PromptInput, labels: { user: string; assistant: string }): string {
   const parts: string[] = [];
+  const system = input.keepSystem ? clean(input.system) : "";
+  if (system) parts.push(system);
   if (input.references?.length) {
     parts.push(`${REFERENCE_INSTRUCTION}\n<reference>\n${quoteReferences(input.references)}\n</reference>`);
   }
@@ -112,7 +127,8 @@ function foldSingleTurn(input: PromptInput, labels: { user: string; assistant: s
     parts.push(`Earlier in this conversation:\n${lines.join("\n")}`);
   }
   const question = clean(input.question);
-  parts.push(parts.length > 0 ? `Current question: ${question}` : question);
+  const labelled = input.references?.length || input.history.length > 0;
+  parts.push(labelled ? `Current question: ${question}` : question);
   return parts.join("\n\n");
 }
 
@@ -138,6 +154,7 @@ const llama2MedDialog: RawTemplate = {
   kind: "raw",
   name: "llama2-meddialog",
   omitsSystem: true,
+  bos: "<s>",
   stop: ["</s>", "[INST]"],
   render: (input) =>
     `<s>[INST]${foldSingleTurn(input, { user: "Question", assistant: "Answer" })}[/INST]\n${prefix(input)}`,
@@ -168,6 +185,7 @@ function instTurns(
 const llama2Chat: RawTemplate = {
   kind: "raw",
   name: "llama2-chat",
+  bos: "<s>",
   stop: ["</s>", "[INST]"],
   render(input) {
     const out = instTurns(input, {
@@ -184,6 +202,7 @@ const llama2Chat: RawTemplate = {
 const mistral: RawTemplate = {
   kind: "raw",
   name: "mistral",
+  bos: "<s>",
   stop: ["</s>", "[INST]"],
   render: (input) =>
     "<s>" + instTurns(input, {
@@ -293,6 +312,7 @@ export function jinjaTemplate(name: string, config: TokenizerConfig): RawTemplat
     kind: "raw",
     name,
     stop: eos ? [eos] : [],
+    ...(bos ? { bos } : {}),
     render(input) {
       const messages: ChatMessage[] = [];
       if (strip(input.system)) messages.push({ role: "system", content: strip(input.system) });
@@ -315,61 +335,8 @@ export function jinjaTemplate(name: string, config: TokenizerConfig): RawTemplat
   };
 }
 
-/** Estimated token count. Without the tokenizer, count conservatively: 3 UTF-8 bytes per token. */
-export function estimateTokens(text: string): number {
-  return Math.ceil(new TextEncoder().encode(text).length / 3);
-}
-
-/** Estimated prompt size of a rendered input, whichever the template kind. */
-export function promptTokens(template: PromptTemplate, input: PromptInput): number {
-  if (template.kind === "raw") return estimateTokens(template.render(input));
-  return template.messages(input).reduce((sum, m) => sum + estimateTokens(m.content) + 4, 3);
-}
-
-/** Thrown when the question alone does not fit the model's context. */
-export class PromptTooLongError extends Error {
-  constructor(readonly estimatedTokens: number, readonly budget: number) {
-    super(
-      `This message is too long for the model: about ${estimatedTokens} tokens, and the model has room for ` +
-        `${budget} after reserving space for the answer. Shorten it, or lower "max new tokens"`,
-    );
-    this.name = "PromptTooLongError";
-  }
-}
-
-/** The input that fits, and what had to go. */
-export interface FittedPrompt {
-  input: PromptInput;
-  estimatedTokens: number;
-  droppedTurns: number;
-  /** Reference blocks left out for room, lowest ranked first. */
-  droppedReferences: number;
-}
-
-/**
- * Trims the input to fit `contextSize - maxNewTokens`: oldest turns first, then the reference material. The
- * current question (and a partial answer being continued) is never cut; when it alone does not fit, throws.
- */
-export function fitPrompt(
-  template: PromptTemplate,
-  input: PromptInput,
-  limits: { contextSize: number; maxNewTokens: number },
-): FittedPrompt {
-  const budget = limits.contextSize - limits.maxNewTokens;
-  let fitted = { ...input, history: [...input.history] };
-  let droppedTurns = 0;
-  let droppedReferences = 0;
-  let tokens = promptTokens(template, fitted);
-  while (tokens > budget && fitted.history.length > 0) {
-    fitted.history.shift();
-    droppedTurns++;
-    tokens = promptTokens(template, fitted);
-  }
-  while (tokens > budget && fitted.references?.length) {
-    fitted = { ...fitted, references: fitted.references.slice(0, -1) };
-    droppedReferences++;
-    tokens = promptTokens(template, fitted);
-  }
-  if (tokens > budget) throw new PromptTooLongError(tokens, budget);
-  return { input: fitted, estimatedTokens: tokens, droppedTurns, droppedReferences };
+/** A raw template's prompt as a server takes it: without the leading BOS, which the server adds itself. */
+export function promptForServer(template: RawTemplate, input: PromptInput): string {
+  const prompt = template.render(input);
+  return template.bos && prompt.startsWith(template.bos) ? prompt.slice(template.bos.length) : prompt;
 }

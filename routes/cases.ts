@@ -30,13 +30,15 @@ import { vectorLiteral } from "../knowledge/embedder.ts";
 import type { KnowledgeSettings } from "../inference/runner.ts";
 import { stripControlCharacters } from "../safety/limits.ts";
 import {
+  caseConstraintWarning,
   type CaseRequest,
   generateCase,
   type GenerationOutcome,
   type GenerationProgress,
 } from "../cases/generate.ts";
 import { getSnippet } from "../db/snippets.ts";
-import { type EndpointClient, EndpointError } from "../inference/endpoint.ts";
+import type { RetryLimits } from "../inference/completion.ts";
+import { EndpointError } from "../inference/endpoint.ts";
 import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
 import type { Lifecycle } from "../lifecycle.ts";
 import { sseResponse } from "./sse.ts";
@@ -75,6 +77,8 @@ export interface CaseDeps {
   guard: StreamGuard;
   /** Replace identifiers in the free text sent to the model (PHI_REDACTION is not off). */
   redactPhi?: boolean;
+  /** How long to wait on a busy or waking model server (tests shorten it). */
+  retry?: Partial<RetryLimits>;
 }
 
 const NO_MODEL =
@@ -197,6 +201,13 @@ export function caseRoutes(deps: CaseDeps): Hono {
     };
   }
 
+  /** What the form says before generation when the server cannot be held to the case format. */
+  async function constraintWarning(): Promise<string | null> {
+    const spec = deps.models.get(null);
+    if (!spec) return null;
+    return await caseConstraintWarning(deps.models, spec).catch(() => null);
+  }
+
   app.get("/cases/new", async (c) => {
     const inspiredBy = c.req.query("inspired_by") ?? "";
     const snippet = inspiredBy ? await getSnippet(db, inspiredBy) : null;
@@ -212,6 +223,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
       errors: inspiredBy && !snippet ? { inspiredBy: "That knowledge-base snippet no longer exists" } : {},
       inspiration: snippet ? { id: snippet.id, label: snippetLabel(snippet) } : null,
       unavailable: deps.models.get(null) ? null : NO_MODEL,
+      warning: await constraintWarning(),
     }));
   });
 
@@ -225,7 +237,6 @@ export function caseRoutes(deps: CaseDeps): Hono {
     }
     const spec = deps.models.get(null);
     if (!spec) throw new HTTPException(503, { message: NO_MODEL });
-    const client = deps.models.client(spec);
     const save = async (outcome: GenerationOutcome) => {
       if (!outcome.ok) return null;
       const attempts = outcome.attempts === 1 ? "" : ` after ${outcome.attempts} attempts`;
@@ -236,7 +247,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
       });
     };
     if (!htmx) {
-      const outcome = await generate(spec, client, request, c.req.raw.signal);
+      const outcome = await generate(spec, request, c.req.raw.signal);
       const saved = await save(outcome);
       if (saved) return c.redirect(`/cases/${saved.id}`, 303);
       const failed = outcome as Extract<GenerationOutcome, { ok: false }>;
@@ -249,13 +260,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
       let n = 0;
       const send = (data: string, event?: string) => sse.send({ id: String(++n), data, event });
       try {
-        const outcome = await generate(
-          spec,
-          client,
-          request,
-          sse.signal,
-          (p) => send(generationProgressFragment(p)),
-        );
+        const outcome = await generate(spec, request, sse.signal, (p) => send(generationProgressFragment(p)));
         const saved = await save(outcome);
         send(
           saved
@@ -270,12 +275,13 @@ export function caseRoutes(deps: CaseDeps): Hono {
               message: (outcome as Extract<GenerationOutcome, { ok: false }>).message,
               errors: (outcome as Extract<GenerationOutcome, { ok: false }>).errors,
             }),
-          "done",
         );
       } catch (error) {
         if (sse.signal.aborted) return;
-        send(generationResultFragment({ ok: false, message: failureMessage(error), errors: [] }), "done");
+        send(generationResultFragment({ ok: false, message: failureMessage(error), errors: [] }));
       } finally {
+        // The result above is an ordinary message (swapped into the page); `done` only tells the form it ended.
+        send("", "done");
         sse.close();
       }
     }, revocableStream(c, deps.guard));
@@ -284,7 +290,6 @@ export function caseRoutes(deps: CaseDeps): Hono {
   /** Runs a generation as lifecycle work, so a shutdown waits for (or aborts) it. */
   async function generate(
     spec: ModelSpec,
-    client: EndpointClient,
     request: CaseRequest,
     signal: AbortSignal,
     onProgress?: (p: GenerationProgress) => void,
@@ -292,7 +297,11 @@ export function caseRoutes(deps: CaseDeps): Hono {
     return await deps.lifecycle.run(async (shutdown) => {
       const both = AbortSignal.any([signal, shutdown]);
       try {
-        return await generateCase(spec, client, request, { signal: both, onProgress });
+        return await generateCase(deps.models, spec, request, {
+          signal: both,
+          onProgress,
+          retry: deps.retry,
+        });
       } catch (error) {
         if (both.aborted) throw new Error("The generation was stopped");
         throw error;
@@ -508,9 +517,14 @@ function snippetLabel(
 
 /** What a clinician can act on when the endpoint fails mid-generation. */
 function failureMessage(error: unknown): string {
-  if (error instanceof EndpointError) return `The case could not be generated: ${error.message}`;
+  if (error instanceof EndpointError) {
+    const next = error.kind === "unauthorized" || error.kind === "rejected"
+      ? "An operator needs to fix the model server's settings; nothing was saved."
+      : "Nothing was saved. Try again in a few minutes; if it keeps failing, ask an operator to check the model server.";
+    return `${error.message.replace(/\.$/, "")}. ${next}`;
+  }
   console.error("case generation failed:", error);
-  return "The case could not be generated because of an error on our side. It has been logged; please try again.";
+  return "An error on our side stopped it. It has been logged; please try again.";
 }
 
 function notFound(message = "This case is not in the library. It may have been deleted."): HTTPException {

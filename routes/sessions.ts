@@ -49,6 +49,7 @@ import {
   type StoredRedactions,
   streamFinal,
   streamHead,
+  streamReasoning,
   streamStatus,
 } from "../views/chat.tsx";
 import type { PageContext } from "../views/page.ts";
@@ -196,6 +197,8 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
       if (event.type === "delta") {
         offset = event.offset;
         sse.send({ id: eventId(offset), data: escapeText(event.text), appends: true });
+      } else if (event.type === "reasoning") {
+        sse.send({ id: eventId(offset), data: streamReasoning(event.text, event.total) });
       } else if (event.type === "status") {
         sse.send({ id: eventId(offset), data: streamStatus(event.message) });
       } else {

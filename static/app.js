@@ -38,11 +38,66 @@
   });
   document.addEventListener("htmx:sse:close", (event) => {
     if (event.target.id === "composer") event.target.querySelector("textarea").focus();
+  });
+
+  // Case generation: Cancel aborts the request (the server stops the model when the stream closes), and the
+  // page always ends in a final state: the saved case opens, or a message says what happened.
+  let cancelled = false;
+  const cancelButton = () => document.getElementById("cancel-generation");
+  document.addEventListener("htmx:before:request", (event) => {
+    if (event.target.id !== "new-case" || !cancelButton()) return;
+    cancelled = false;
+    cancelButton().hidden = false;
+    // On a phone the progress is below the form: bring it into view.
+    const status = document.getElementById("generation-status");
+    if (status) status.scrollIntoView({ block: "nearest" });
+  });
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest("#cancel-generation");
+    if (!button) return;
+    cancelled = true;
+    button.hidden = true;
+    const form = document.getElementById("new-case");
+    if (form) form.dispatchEvent(new CustomEvent("htmx:abort"));
+  });
+  const generationEnded = (form) => {
+    const button = cancelButton();
+    if (button) button.hidden = true;
+    const status = document.getElementById("generation-status");
+    if (!status) return;
+    const link = status.querySelector("a[data-open-case]");
     // A generated case is saved: open it (the link stays for anyone without this script).
-    if (event.target.id === "new-case") {
-      const link = document.querySelector("#generation-status a[data-open-case]");
-      if (link) window.location.assign(link.getAttribute("href"));
+    if (link) return window.location.assign(link.getAttribute("href"));
+    if (status.querySelector(".generation-failed, .form-error, .error-panel")) return;
+    const note = document.createElement("div");
+    note.className = cancelled ? "notice" : "form-error generation-failed";
+    note.setAttribute("role", cancelled ? "status" : "alert");
+    note.textContent = cancelled
+      ? "Generation cancelled. Nothing was saved."
+      : "The connection to the server was lost before the case was finished. Nothing was saved: try again.";
+    status.replaceChildren(note);
+    const submit = form && form.querySelector('button[type="submit"]');
+    if (submit) submit.focus();
+  };
+  document.addEventListener("htmx:after:request", (event) => {
+    // A refused form (422, 503) is not a stream: its answer is swapped in as usual.
+    const response = event.detail && event.detail.ctx && event.detail.ctx.response;
+    if (event.target.id === "new-case" && response && response.status >= 400 && cancelButton()) {
+      cancelButton().hidden = true;
     }
+  });
+  // The result arrived: nothing is left to cancel (the stream ends a moment later), and it is shown whole.
+  document.addEventListener("htmx:sse:after:message", (event) => {
+    if (event.target.id !== "new-case" || !cancelButton()) return;
+    const result = document.querySelector(
+      "#generation-status .generation-done, #generation-status .generation-failed",
+    );
+    if (!result) return;
+    cancelButton().hidden = true;
+    result.scrollIntoView({ block: "nearest" });
+  });
+  document.addEventListener("htmx:finally:request", (event) => {
+    if (event.target.id === "new-case") generationEnded(event.target);
   });
 
   // Enter sends, Shift+Enter makes a new line (and an IME composition is left alone).

@@ -5,83 +5,18 @@
  * when Chromium is not installed, unless ROUNDS_REQUIRE_BROWSER=1 (CI).
  */
 import assert from "node:assert/strict";
-import { chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { seedExampleCases } from "../cases/library.ts";
 import { HYPOTHETICAL_NOTICE } from "../cases/schema.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
-import { startStub } from "./endpoint_stub.ts";
-import { createTestApp, type TestApp } from "./test_app.ts";
+import { ARTIFACTS, ignoreWithoutBrowser, liveText, waitUntil, withBrowser } from "./browser.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
-const required = Deno.env.get("ROUNDS_REQUIRE_BROWSER") === "1";
-const ARTIFACTS = new URL("./artifacts/", import.meta.url);
-if (!hasChromium && !required) {
-  console.warn(`browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
-}
-
-async function withBrowser(
-  fn: (page: Page, base: string, stub: ReturnType<typeof startStub>, t: TestApp) => Promise<void>,
-) {
-  await Deno.mkdir(ARTIFACTS, { recursive: true });
-  const stub = startStub();
-  const t = await createTestApp({ env: { INFERENCE_URL: stub.url }, runner: { graceMs: 5000 } });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, t.app.fetch);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const base = `http://127.0.0.1:${server.addr.port}`;
-  // Sign in through the real form, as a clinician would.
-  await page.goto(base + "/login");
-  await page.fill('input[name="email"]', t.user.email);
-  await page.fill('input[name="password"]', t.user.password);
-  await Promise.all([page.waitForURL(base + "/"), page.click('button[type="submit"]')]);
-  const problems: string[] = [];
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(message.text());
-  });
-  page.on("pageerror", (error) => problems.push(String(error)));
-  page.on("response", (response) => {
-    if (response.status() >= 400) problems.push(`HTTP ${response.status()} for ${response.url()}`);
-  });
-  try {
-    await fn(page, base, stub, t);
-    assert.deepEqual(problems, [], "no script errors or CSP violations in the console");
-  } finally {
-    await browser.close();
-    await server.shutdown();
-    await t.close();
-    await stub.close();
-  }
-}
-
-// In-page code is written as strings: browser globals are not in Deno's type library.
-const liveText = (page: Page) =>
-  page.evaluate<string>(`document.querySelector("#live-body")?.textContent ?? ""`);
-// Polled from here: the page's CSP (rightly) refuses the eval that page.waitForFunction would need.
-async function waitUntil(page: Page, expression: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await page.evaluate<boolean>(expression))) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${expression}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 const liveLongerThan = (page: Page, n: number) =>
   waitUntil(page, `(document.querySelector("#live-body")?.textContent ?? "").length > ${n}`);
 
 Deno.test({
   name: "browser: ask, watch the reply grow, Stop, reload and see the stopped reply",
-  ignore: !hasChromium && !required,
+  ignore: ignoreWithoutBrowser,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -155,7 +90,7 @@ Deno.test({
 
 Deno.test({
   name: "browser: reloading mid-reply reattaches to the stream; the page works at phone width",
-  ignore: !hasChromium && !required,
+  ignore: ignoreWithoutBrowser,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -222,7 +157,7 @@ async function rasterizeIfPossible(pdfPath: string, prefix: string, lastPage: nu
 
 Deno.test({
   name: "browser: search the case library, open a case and print it as an OSCE station pack",
-  ignore: !hasChromium && !required,
+  ignore: ignoreWithoutBrowser,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -322,7 +257,7 @@ Deno.test({
 Deno.test({
   name:
     "browser: the emergency banner before the reply, what was redacted, admin pages and sign-out at phone width",
-  ignore: !hasChromium && !required,
+  ignore: ignoreWithoutBrowser,
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {

@@ -10,7 +10,7 @@ import { readExampleCases } from "../cases/library.ts";
 import type { Case } from "../cases/schema.ts";
 import { caseFacets, getCase, listVersions } from "../db/cases.ts";
 import { startStub, type Stub } from "./endpoint_stub.ts";
-import { readAll } from "./sse_client.ts";
+import { readAll, type SseEvent } from "./sse_client.ts";
 import { DRIVER, type TestApp, withTestApp } from "./test_app.ts";
 
 const HX = { "hx-request": "true" };
@@ -42,6 +42,16 @@ const REQUEST = {
   level: "medical student",
   focus: "Acute monoarthritis in primary care",
 };
+
+/**
+ * The result the page shows: the last message swapped in before `done` (a `done` event carries no data: htmx
+ * dispatches named events instead of swapping them).
+ */
+function finalOf(events: SseEvent[]): SseEvent {
+  assert.equal(events.at(-1)?.event, "done", "the stream ends with done");
+  assert.equal(events.at(-1)?.data, "", "done carries nothing the page would lose");
+  return events.filter((e) => !e.event && e.data).at(-1)!;
+}
 
 async function withGenerator(
   fn: (t: TestApp, stub: Stub) => Promise<void>,
@@ -94,8 +104,7 @@ Deno.test(`generate [${DRIVER}]: a valid answer streams progress and opens the s
     const events = await readAll(response);
     assert.ok(events.length >= 3, "progress while it works");
     assert.match(events[0].data, /Writing the case: \d+ of \d+ sections begun/);
-    const done = events.at(-1)!;
-    assert.equal(done.event, "done");
+    const done = finalOf(events);
     const id = /href="\/cases\/([0-9a-f-]{36})" data-open-case="true">A swollen toe written by the model</
       .exec(done.data)?.[1];
     assert.ok(id, done.data);
@@ -146,8 +155,8 @@ Deno.test(`generate [${DRIVER}]: never-valid answers end in a clear error and sa
     const events = await readAll(
       await t.request("/cases", { method: "POST", headers: HX, body: form(REQUEST) }),
     );
-    const done = events.at(-1)!;
-    assert.equal(done.event, "done");
+    const done = finalOf(events);
+    assert.match(done.data, /The case was not generated\./);
     assert.match(
       done.data,
       /The model&#39;s case had \d+ problems in each of 3 attempts, so nothing was saved/,
@@ -195,8 +204,13 @@ Deno.test(`generate [${DRIVER}]: an endpoint failure is reported in the stream`,
     const events = await readAll(
       await t.request("/cases", { method: "POST", headers: HX, body: form(REQUEST) }),
     );
-    assert.equal(events.at(-1)!.event, "done");
-    assert.match(events.at(-1)!.data, /The case could not be generated: /);
+    const final = finalOf(events).data;
+    assert.match(final, /role="alert"/);
+    assert.match(final, /The case was not generated\./);
+    assert.match(
+      final,
+      /refused the request \(HTTP 401: Authorization header is invalid\): set HF_TOKEN to the server&#39;s key/,
+    );
     assert.equal((await caseFacets(t.database.db)).total, 0);
   });
 });

@@ -27,6 +27,21 @@ Deno.test("config: defaults select PGlite in ./.data, port 8000 on localhost, no
   assert.ok(Object.isFrozen(config));
 });
 
+Deno.test("config: the server family and a local tokenizer can be named; the context size is asked of the server", () => {
+  const inference = loadConfig({
+    INFERENCE_URL: "http://x",
+    INFERENCE_SERVER: "llama-server",
+    INFERENCE_TOKENIZER: "llama2",
+  }).inference!;
+  assert.equal(inference.server, "llama.cpp");
+  assert.equal(inference.tokenizer, "llama2");
+  assert.equal(inference.contextSize, null, "unset: read from the server");
+  assert.throws(
+    () => loadConfig({ INFERENCE_URL: "http://x", INFERENCE_SERVER: "koboldcpp" }),
+    /INFERENCE_SERVER must be one of llama\.cpp, vllm, sglang, tgi, ollama, openai/,
+  );
+});
+
 Deno.test("config: blank values count as unset", () => {
   const config = loadConfig({ PORT: "  ", DATABASE_URL: "", INFERENCE_URL: " " });
   assert.equal(config.port, 8000);
@@ -56,7 +71,9 @@ Deno.test("config: a full valid environment", () => {
     model: null,
     template: "llama2-chat",
     api: "openai",
+    server: null,
     contextSize: 8192,
+    tokenizer: null,
     defaults: { maxNewTokens: 512, temperature: 0.7, topP: 0.95 },
   });
   assert.equal(config.hfToken, "hf_x");
@@ -76,7 +93,9 @@ Deno.test("config: the MedDialog template is the default for an endpoint; chat f
     model: "meta-llama/Llama-2-7b-chat-hf",
     template: "chat",
     api: "openai",
-    contextSize: 4096,
+    server: null,
+    contextSize: null,
+    tokenizer: null,
     defaults: { maxNewTokens: 512, temperature: 0.7, topP: 0.95 },
   });
   const tuned = loadConfig({

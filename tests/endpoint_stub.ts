@@ -1,6 +1,7 @@
 /**
  * A scriptable stand-in for a model endpoint, over real HTTP on 127.0.0.1. Speaks the wire formats Rounds
- * talks to: OpenAI chat streaming, `/v1/completions` streaming and TGI `/generate_stream`. Each request takes
+ * talks to: OpenAI chat streaming, `/v1/completions` streaming, TGI `/generate_stream` and Ollama's
+ * `/api/generate`, and can pose as each server family on its info routes (`server`). Each request takes
  * the next queued script (or the default): token delays, failures before the first token, errors and drops
  * mid-stream, malformed chunks. It records what it received and whether the client went away.
  *
@@ -27,6 +28,10 @@ export interface StubScript {
   finishReason?: string;
   /** Send nothing until the client goes away. */
   hang?: boolean;
+  /** Thinking sent before the reply, as `delta.reasoning_content` (chat) or Ollama's `thinking`. */
+  reasoning?: string[];
+  /** Send `usage.completion_tokens` (or TGI's generated_tokens, Ollama's eval_count) on the last chunk. */
+  usage?: number;
 }
 
 /** One request the stub received. */
@@ -50,6 +55,12 @@ export interface Stub {
   enqueue(...scripts: StubScript[]): void;
   /** The script used when the queue is empty. */
   defaultScript: StubScript;
+  /** The server family the stub poses as on its info routes (`/props`, `/info`, `/api/version`, `/v1/models`). */
+  server: "llama.cpp" | "vllm" | "sglang" | "tgi" | "ollama" | null;
+  /** The context size its info routes report. */
+  contextSize: number;
+  /** The model ids `/v1/models` lists. */
+  models: string[];
   /** Resolves when a request satisfying the predicate exists (polling). */
   waitFor(predicate: (requests: StubRequest[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -73,8 +84,30 @@ export const DEFAULT_TOKENS = [
 const now = () => performance.timeOrigin + performance.now();
 const encoder = new TextEncoder();
 
-function chunkFor(path: string, token: string, index: number, finish: string | null): string {
+function chunkFor(
+  path: string,
+  token: string,
+  index: number,
+  finish: string | null,
+  extra: { reasoning?: string; usage?: number } = {},
+): string {
+  if (path === "/api/generate") {
+    return JSON.stringify({
+      model: "stub",
+      response: finish ? "" : token,
+      ...(extra.reasoning ? { thinking: extra.reasoning, response: "" } : {}),
+      done: finish !== null,
+      ...(finish ? { done_reason: finish, ...(extra.usage ? { eval_count: extra.usage } : {}) } : {}),
+    });
+  }
+  const usage = finish && extra.usage ? { usage: { completion_tokens: extra.usage, prompt_tokens: 5 } } : {};
   if (path.endsWith("/chat/completions")) {
+    if (extra.reasoning) {
+      return JSON.stringify({
+        object: "chat.completion.chunk",
+        choices: [{ index: 0, delta: { reasoning_content: extra.reasoning }, finish_reason: null }],
+      });
+    }
     return JSON.stringify({
       id: "stub",
       object: "chat.completion.chunk",
@@ -85,6 +118,7 @@ function chunkFor(path: string, token: string, index: number, finish: string | n
         delta: finish ? {} : { role: "assistant", content: token },
         finish_reason: finish,
       }],
+      ...usage,
     });
   }
   if (path.endsWith("/completions")) {
@@ -94,6 +128,7 @@ function chunkFor(path: string, token: string, index: number, finish: string | n
       created: 0,
       model: "stub",
       choices: [{ index: 0, text: finish ? "" : token, finish_reason: finish }],
+      ...usage,
     });
   }
   // TGI /generate_stream
@@ -101,12 +136,12 @@ function chunkFor(path: string, token: string, index: number, finish: string | n
     index,
     token: { id: index, text: finish ? "</s>" : token, logprob: -0.1, special: finish !== null },
     generated_text: null,
-    details: finish ? { finish_reason: finish, generated_tokens: index } : null,
+    details: finish ? { finish_reason: finish, generated_tokens: extra.usage ?? index } : null,
   });
 }
 
 function errorFor(path: string, message: string): string {
-  return path === "/generate_stream"
+  return path === "/generate_stream" || path === "/api/generate"
     ? JSON.stringify({ error: message, error_type: "generation" })
     : JSON.stringify({ error: { message, type: "server_error" } });
 }
@@ -115,20 +150,57 @@ function errorFor(path: string, message: string): string {
 export function startStub(options: { port?: number; defaultScript?: StubScript } = {}): Stub {
   const queue: StubScript[] = [];
   const requests: StubRequest[] = [];
-  const stub: Partial<Stub> = { defaultScript: options.defaultScript ?? {} };
+  const stub: Partial<Stub> = {
+    defaultScript: options.defaultScript ?? {},
+    server: null,
+    contextSize: 4096,
+    models: ["stub"],
+  };
+  /** The info routes of the family the stub poses as; 404 for the others, as real servers answer. */
+  const info = (path: string): Response | null => {
+    const family = stub.server;
+    if (path === "/health") return Response.json({});
+    if (path === "/v1/models") {
+      const owner = family === "vllm"
+        ? "vllm"
+        : family === "sglang"
+        ? "sglang"
+        : family === "llama.cpp"
+        ? "llamacpp"
+        : "stub";
+      return Response.json({
+        object: "list",
+        data: stub.models!.map((id) => ({
+          id,
+          object: "model",
+          owned_by: owner,
+          ...(family === "vllm" ? { max_model_len: stub.contextSize } : {}),
+        })),
+      });
+    }
+    if (path === "/props" && family === "llama.cpp") {
+      return Response.json({ default_generation_settings: { n_ctx: stub.contextSize }, total_slots: 1 });
+    }
+    if (path === "/info" && family === "tgi") {
+      return Response.json({
+        model_id: "stub",
+        max_total_tokens: stub.contextSize,
+        max_input_tokens: stub.contextSize! - 1,
+        router: "text-generation-router",
+      });
+    }
+    if (path === "/api/version" && family === "ollama") return Response.json({ version: "0.12.0" });
+    return null;
+  };
 
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: options.port ?? 0, onListen: () => {} },
     async (req) => {
       const path = new URL(req.url).pathname;
-      if (req.method === "GET" && (path === "/health" || path === "/v1/models")) {
-        return Response.json(
-          path === "/health" ? {} : { object: "list", data: [{ id: "stub", object: "model" }] },
-        );
-      }
+      if (req.method === "GET") return info(path) ?? new Response("Not found", { status: 404 });
       if (
         req.method !== "POST" ||
-        !["/v1/chat/completions", "/v1/completions", "/generate_stream"].includes(path)
+        !["/v1/chat/completions", "/v1/completions", "/generate_stream", "/api/generate"].includes(path)
       ) {
         return new Response("Not found", { status: 404 });
       }
@@ -167,7 +239,10 @@ export function startStub(options: { port?: number; defaultScript?: StubScript }
 
       const tokens = script.tokens ?? DEFAULT_TOKENS;
       const tgi = path === "/generate_stream";
-      const sep = tgi ? "data:" : "data: ";
+      const ollama = path === "/api/generate";
+      // Ollama streams JSON lines; the others SSE.
+      const sep = ollama ? "" : tgi ? "data:" : "data: ";
+      const end = ollama ? "\n" : "\n\n";
       const stream = new ReadableStream<Uint8Array>({
         async start(controller) {
           const wait = (ms: number) =>
@@ -195,12 +270,17 @@ export function startStub(options: { port?: number; defaultScript?: StubScript }
             }
             await wait(script.firstTokenDelayMs ?? 0);
             const gone = () => req.signal.aborted || record.abortedAt !== null;
+            for (const thought of script.reasoning ?? []) {
+              if (gone()) return;
+              send(`${sep}${chunkFor(path, "", 0, null, { reasoning: thought })}${end}`);
+              await wait(script.delayMs ?? 0);
+            }
             for (let i = 0; i < tokens.length; i++) {
               if (gone()) return;
               if (i > 0) await wait(script.delayMs ?? 0);
               if (gone()) return;
               if (script.errorAfter === i) {
-                send(`${sep}${errorFor(path, "CUDA out of memory (stub)")}\n\n`);
+                send(`${sep}${errorFor(path, "CUDA out of memory (stub)")}${end}`);
                 record.finishedAt = now();
                 controller.close();
                 return;
@@ -211,14 +291,14 @@ export function startStub(options: { port?: number; defaultScript?: StubScript }
                 controller.error(new Error("stub dropped the connection"));
                 return;
               }
-              if (script.malformedAfter === i) send(`${sep}{"choices": [ this is not json\n\n`);
-              send(`${sep}${chunkFor(path, tokens[i], i + 1, null)}\n\n`);
+              if (script.malformedAfter === i) send(`${sep}{"choices": [ this is not json${end}`);
+              send(`${sep}${chunkFor(path, tokens[i], i + 1, null)}${end}`);
               if (record.abortedAt !== null) return;
               record.sentAt.push(now());
             }
             const finish = script.finishReason ?? (tgi ? "eos_token" : "stop");
-            send(`${sep}${chunkFor(path, "", tokens.length + 1, finish)}\n\n`);
-            if (!tgi) send("data: [DONE]\n\n");
+            send(`${sep}${chunkFor(path, "", tokens.length + 1, finish, { usage: script.usage })}${end}`);
+            if (!tgi && !ollama) send("data: [DONE]\n\n");
             record.finishedAt = now();
             controller.close();
           } catch {
@@ -227,7 +307,10 @@ export function startStub(options: { port?: number; defaultScript?: StubScript }
         },
       });
       return new Response(stream, {
-        headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+        headers: {
+          "content-type": ollama ? "application/x-ndjson" : "text/event-stream",
+          "cache-control": "no-cache",
+        },
       });
     },
   );

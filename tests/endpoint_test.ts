@@ -6,7 +6,7 @@ import {
   parseRetryAfter,
   type StreamChunk,
 } from "../inference/endpoint.ts";
-import { startStub, type Stub } from "./endpoint_stub.ts";
+import { DEFAULT_TOKENS, startStub, type Stub } from "./endpoint_stub.ts";
 import { freePort } from "./test_app.ts";
 
 const REQUEST = { maxNewTokens: 64, temperature: 0.2, topP: 0.9, stop: ["</s>"] };
@@ -234,4 +234,189 @@ Deno.test("parseRetryAfter: seconds and HTTP dates", () => {
   );
   assert.equal(parseRetryAfter("soon"), null);
   assert.equal(parseRetryAfter(null), null);
+});
+
+const SCHEMA = { type: "object", properties: { a: { type: "integer" } }, required: ["a"] };
+
+Deno.test("endpoint: output constraints take each server family's own shape, learned from its info routes", async () => {
+  const cases: [Stub["server"], string, (body: Record<string, unknown>) => void][] = [
+    ["llama.cpp", "/v1/completions", (b) => assert.deepEqual(b.json_schema, SCHEMA)],
+    ["vllm", "/v1/completions", (b) =>
+      assert.deepEqual(b.response_format, {
+        type: "json_schema",
+        json_schema: { name: "rounds_output", schema: SCHEMA, strict: true },
+      })],
+    ["sglang", "/v1/completions", (b) => assert.equal(b.json_schema, JSON.stringify(SCHEMA))],
+    [
+      "tgi",
+      "/generate_stream",
+      (b) =>
+        assert.deepEqual((b.parameters as Record<string, unknown>).grammar, { type: "json", value: SCHEMA }),
+    ],
+    ["ollama", "/api/generate", (b) => {
+      assert.deepEqual(b.format, SCHEMA);
+      assert.equal(b.raw, true, "Ollama must not wrap the rendered prompt in its own template");
+      assert.equal(b.model, "stub");
+    }],
+    [null, "/v1/completions", (b) => {
+      for (const key of ["json_schema", "response_format", "grammar", "format"]) {
+        assert.equal(key in b, false, key);
+      }
+    }],
+  ];
+  for (const [server, path, check] of cases) {
+    await withStub(async (stub) => {
+      stub.server = server;
+      const client = createEndpointClient(target(stub));
+      const result = await collect(
+        client.stream({ ...REQUEST, prompt: "p", jsonSchema: SCHEMA }, new AbortController().signal),
+      );
+      assert.equal(result.text, DEFAULT_TOKENS.join(""), `${server}: the text arrives`);
+      assert.equal((await client.profile()).family, server ?? "openai");
+      const request = stub.requests.find((r) => r.path === path);
+      assert.ok(request, `${server}: the prompt went to ${path}`);
+      check(request.body);
+    });
+  }
+});
+
+Deno.test("endpoint: chat constraints are response_format json_schema, TGI's json_object; usage is asked for", async () => {
+  for (const server of ["llama.cpp", "tgi"] as const) {
+    await withStub(async (stub) => {
+      stub.server = server;
+      const client = createEndpointClient(target(stub));
+      const messages = [{ role: "user" as const, content: "q" }];
+      await collect(
+        client.stream({ ...REQUEST, messages, jsonSchema: SCHEMA }, new AbortController().signal),
+      );
+      const body = stub.requests.find((r) => r.path === "/v1/chat/completions")!.body;
+      const format = body.response_format as Record<string, unknown>;
+      assert.equal(format.type, server === "tgi" ? "json_object" : "json_schema");
+      assert.deepEqual(body.stream_options, { include_usage: true });
+    });
+  }
+});
+
+Deno.test("endpoint: with no MODEL the one model the server lists is named; several are refused by name", async () => {
+  await withStub(async (stub) => {
+    stub.models = ["meddialog-7b.gguf"];
+    const client = createEndpointClient(target(stub));
+    await collect(client.stream({ ...REQUEST, prompt: "p" }, new AbortController().signal));
+    assert.equal(stub.requests.at(-1)!.body.model, "meddialog-7b.gguf");
+    assert.equal(
+      stub.requests.at(-1)!.headers["x-scale-up-timeout"],
+      "600",
+      "asks a scaled-to-zero proxy to wait",
+    );
+  });
+  await withStub(async (stub) => {
+    stub.models = ["a.gguf", "b.gguf"];
+    const error = await failure(stub, "openai");
+    assert.equal(error.kind, "rejected");
+    assert.match(error.message, /serves 2 models \(a\.gguf, b\.gguf\): set MODEL/);
+    assert.equal(stub.requests.length, 0, "nothing is sent to a guessed model");
+  });
+});
+
+Deno.test("endpoint: the server's usage counts the tokens, on every route", async () => {
+  for (const server of ["llama.cpp", "tgi", "ollama"] as const) {
+    await withStub(async (stub) => {
+      stub.server = server;
+      stub.enqueue({ tokens: ["a", "b"], usage: 7 });
+      const client = createEndpointClient(target(stub));
+      let tokens: number | undefined;
+      for await (const chunk of client.stream({ ...REQUEST, prompt: "p" }, new AbortController().signal)) {
+        tokens = chunk.outputTokens ?? tokens;
+      }
+      assert.equal(tokens, 7, server);
+    });
+  }
+});
+
+Deno.test("endpoint: thinking streamed apart from the answer comes out as reasoning (chat and Ollama)", async () => {
+  for (const server of ["llama.cpp", "ollama"] as const) {
+    await withStub(async (stub) => {
+      stub.server = server;
+      stub.enqueue({ reasoning: ["Let me ", "think."], tokens: ["Answer."] });
+      const client = createEndpointClient(target(stub));
+      const request = server === "ollama"
+        ? { ...REQUEST, prompt: "p" }
+        : { ...REQUEST, messages: [{ role: "user" as const, content: "q" }] };
+      let reasoning = "";
+      let text = "";
+      for await (const chunk of client.stream(request, new AbortController().signal)) {
+        reasoning += chunk.reasoning ?? "";
+        text += chunk.text;
+      }
+      assert.equal(reasoning, "Let me think.");
+      assert.equal(text, "Answer.");
+    });
+  }
+});
+
+Deno.test("endpoint: any error body shape is read; a refused key names its variable; a full context is too_long", async () => {
+  await withStub(async (stub) => {
+    // TGI's route with an OpenAI-shaped error used to crash the classifier ("detail.slice is not a function").
+    stub.enqueue({
+      failWith: { status: 400, body: { error: { message: "bad temperature", type: "invalid" } } },
+    });
+    const tgi = await failure(stub, "tgi");
+    assert.equal(tgi.kind, "rejected");
+    assert.match(tgi.message, /bad temperature/);
+    stub.enqueue({ failWith: { status: 400, body: { object: "error", message: "vLLM says no" } } });
+    assert.match((await failure(stub, "openai")).message, /vLLM says no/);
+    stub.enqueue({ failWith: { status: 400, body: { detail: [{ msg: "field required" }] } } });
+    assert.match((await failure(stub, "openai")).message, /field required/);
+    stub.enqueue({ failWith: { status: 500, body: "plain text trouble", contentType: "text/plain" } });
+    assert.match((await failure(stub, "tgi")).message, /plain text trouble/);
+  });
+  await withStub(async (stub) => {
+    stub.enqueue({ failWith: { status: 401, body: { error: { message: "Invalid API Key" } } } });
+    const client = createEndpointClient(target(stub, { token: "wrong", tokenEnv: "LLAMA_KEY" }));
+    const error = await assert.rejects(
+      () => collect(client.stream({ ...REQUEST, prompt: "p" }, new AbortController().signal)),
+      (e: unknown) => {
+        assert.ok(e instanceof EndpointError);
+        assert.equal(e.kind, "unauthorized");
+        assert.match(e.message, /Invalid API Key/);
+        assert.match(e.message, /LLAMA_KEY/);
+        assert.doesNotMatch(e.message, /HF_TOKEN/);
+        return true;
+      },
+    );
+    void error;
+  });
+  await withStub(async (stub) => {
+    stub.enqueue({
+      failWith: {
+        status: 400,
+        body: {
+          error: {
+            code: 400,
+            message:
+              "request (602 tokens) exceeds the available context size (512 tokens), try increasing it",
+            type: "exceed_context_size_error",
+            n_prompt_tokens: 602,
+            n_ctx: 512,
+          },
+        },
+      },
+    });
+    const error = await failure(stub, "openai");
+    assert.equal(error.kind, "too_long");
+    assert.equal(error.contextLimit, 512);
+    assert.doesNotMatch(error.message, /try increasing it/);
+    stub.enqueue({
+      failWith: {
+        status: 400,
+        body: {
+          object: "error",
+          message: "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens",
+        },
+      },
+    });
+    const vllm = await failure(stub, "openai");
+    assert.equal(vllm.kind, "too_long");
+    assert.equal(vllm.contextLimit, 4096);
+  });
 });

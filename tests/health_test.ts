@@ -60,42 +60,47 @@ function fakeEndpoint(routes: Record<string, number>) {
   return { url: `http://127.0.0.1:${server.addr.port}`, seen, close: () => server.shutdown() };
 }
 
-Deno.test("inference probe: TGI-style GET /health answers ok, with the token", async () => {
-  const endpoint = fakeEndpoint({ "/health": 200 });
+Deno.test("inference probe: /v1/models answers ok, with the token; servers without it are asked /health", async () => {
+  const endpoint = fakeEndpoint({ "/v1/models": 200 });
   try {
     const probe = createInferenceProbe([{ url: endpoint.url, token: "hf_secret" }]);
     assert.equal(await probe(), "ok");
-    assert.deepEqual(endpoint.seen, [{ path: "/health", auth: "Bearer hf_secret" }]);
-  } finally {
-    await endpoint.close();
-  }
-});
-
-Deno.test("inference probe: servers without /health are tried on /v1/models", async () => {
-  const endpoint = fakeEndpoint({ "/v1/models": 200 });
-  try {
-    assert.equal(await createInferenceProbe([{ url: endpoint.url, token: null }])(), "ok");
-    assert.deepEqual(endpoint.seen.map((s) => s.path), ["/health", "/v1/models"]);
+    assert.deepEqual(endpoint.seen, [{ path: "/v1/models", auth: "Bearer hf_secret" }]);
     const v1 = createInferenceProbe([{ url: `${endpoint.url}/v1`, token: null }]);
     assert.equal(await v1(), "ok");
   } finally {
     await endpoint.close();
   }
+  const tgi = fakeEndpoint({ "/health": 200 });
+  try {
+    assert.equal(await createInferenceProbe([{ url: tgi.url, token: null }])(), "ok");
+    assert.deepEqual(tgi.seen.map((s) => s.path), ["/v1/models", "/health"]);
+  } finally {
+    await tgi.close();
+  }
 });
 
-Deno.test("inference probe: 503 (model loading) and connection refused are unreachable; results are cached", async () => {
-  const endpoint = fakeEndpoint({ "/health": 503 });
-  try {
-    const probe = createInferenceProbe([{ url: endpoint.url, token: null }], { cacheMs: 60_000 });
-    assert.equal(await probe(), "unreachable");
-    assert.equal(await probe(), "unreachable");
-    assert.equal(
-      endpoint.seen.length,
-      1,
-      "a second call within the cache window must not reach the endpoint",
-    );
-  } finally {
-    await endpoint.close();
+Deno.test("inference probe: loading, a refused key, a failing server and no answer are told apart; results are cached", async () => {
+  const cases: [Record<string, number>, string][] = [
+    [{ "/v1/models": 503, "/health": 503 }, "loading"],
+    // llama.cpp with --api-key: /health is public, /v1/models is not.
+    [{ "/v1/models": 401, "/health": 200 }, "unauthorized"],
+    [{ "/v1/models": 500 }, "failing"],
+  ];
+  for (const [routes, expected] of cases) {
+    const endpoint = fakeEndpoint(routes);
+    try {
+      const probe = createInferenceProbe([{ url: endpoint.url, token: null }], { cacheMs: 60_000 });
+      assert.equal(await probe(), expected, JSON.stringify(routes));
+      assert.equal(await probe(), expected);
+      assert.equal(
+        endpoint.seen.length,
+        1,
+        "a second call within the cache window must not reach the endpoint",
+      );
+    } finally {
+      await endpoint.close();
+    }
   }
   const refused = createInferenceProbe([{ url: "http://127.0.0.1:9", token: null }]);
   assert.equal(await refused(), "unreachable");

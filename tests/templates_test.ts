@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
 import {
   BUILTIN_TEMPLATES,
-  estimateTokens,
-  fitPrompt,
   jinjaTemplate,
+  promptForServer,
   type PromptInput,
-  PromptTooLongError,
   type RawTemplate,
   stripSpecialTokens,
 } from "../inference/templates.ts";
@@ -194,58 +192,22 @@ Deno.test("template jinja: named templates pick 'default'; a config without one 
   assert.throws(() => jinjaTemplate("jinja:y", { bos_token: "<s>" }), /has no chat_template/);
 });
 
-Deno.test("fitPrompt: drops the oldest turns first and never cuts the question", () => {
-  const history = Array.from(
-    { length: 12 },
-    (_, i) => ({ user: `Question ${i} `.repeat(20), assistant: `Answer ${i} `.repeat(30) }),
+Deno.test("templates: the BOS the format starts with is left to the server; instructions can be kept", () => {
+  for (const name of ["llama2-meddialog", "llama2-chat", "mistral"]) {
+    const template = raw(name);
+    assert.ok(template.render(SINGLE).startsWith("<s>"), `${name}: the training format starts with <s>`);
+    assert.ok(!promptForServer(template, SINGLE).startsWith("<s>"), `${name}: the server adds its own`);
+  }
+  assert.equal(promptForServer(raw("chatdoctor"), SINGLE), raw("chatdoctor").render(SINGLE));
+  const meddialog = raw("llama2-meddialog");
+  assert.ok(
+    !meddialog.render(SINGLE).includes("SYS"),
+    "a chat's system prompt is left out of MedDialog's format",
   );
-  const input: PromptInput = { system: "SYS", history, question: "What now?" };
-  const template = raw("llama2-chat");
-  const fitted = fitPrompt(template, input, { contextSize: 1024, maxNewTokens: 256 });
-  assert.ok(fitted.droppedTurns > 0 && fitted.droppedTurns < 12, `dropped ${fitted.droppedTurns}`);
-  assert.deepEqual(
-    fitted.input.history,
-    history.slice(fitted.droppedTurns),
-    "the newest turns are the ones kept",
-  );
-  assert.equal(fitted.input.question, "What now?");
-  assert.ok(fitted.estimatedTokens <= 1024 - 256);
-  // One more turn would not have fitted.
-  const oneMore = { ...input, history: history.slice(fitted.droppedTurns - 1) };
-  assert.ok(estimateTokens(template.render(oneMore)) > 1024 - 256);
-});
-
-Deno.test("fitPrompt: drops reference material lowest rank first, then refuses a question that cannot fit", () => {
-  const template = raw("llama2-meddialog");
-  const fitted = fitPrompt(template, {
-    system: "",
-    history: [],
-    question: "Short?",
-    references: [
-      "[1] best " + "x ".repeat(150),
-      "[2] next " + "y ".repeat(600),
-      "[3] last " + "z ".repeat(600),
-    ],
-  }, {
-    contextSize: 512,
-    maxNewTokens: 128,
-  });
-  assert.equal(fitted.droppedReferences, 2);
-  assert.deepEqual(fitted.input.references?.map((r) => r.slice(0, 8)), ["[1] best"]);
-  assert.throws(
-    () =>
-      fitPrompt(template, { system: "", history: [], question: "long ".repeat(1000) }, {
-        contextSize: 512,
-        maxNewTokens: 128,
-      }),
-    (error: unknown) => {
-      assert.ok(error instanceof PromptTooLongError);
-      assert.match(
-        error.message,
-        /This message is too long for the model: about \d+ tokens, and the model has room for 384/,
-      );
-      return true;
-    },
+  assert.equal(
+    meddialog.render({ ...SINGLE, keepSystem: true }),
+    "<s>[INST]SYS\n\nDry cough for two weeks?[/INST]\n",
+    "instructions the answer depends on go at the top of the one user turn",
   );
 });
 

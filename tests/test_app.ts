@@ -177,12 +177,15 @@ export interface TestAppOptions {
   users?: false;
   /** Log a line per request, as main.ts does. */
   logRequests?: boolean;
+  /** The fetch the model clients use (tests record what a real server was sent). */
+  fetch?: typeof fetch;
 }
 
 /** Runner timings for tests: the same logic, shorter waits. */
 export const FAST_RUNNER: Partial<RunnerOptions> = {
   retryBaseMs: 20,
   maxRetryWaitMs: 2000,
+  coldStartMs: 3000,
   graceMs: 300,
   followPollMs: 50,
 };
@@ -198,6 +201,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
         return name ? Promise.resolve(files[name]) : Promise.reject(new Error(`No such test file: ${path}`));
       },
       env: options.env ?? {},
+      fetch: options.fetch,
     })
     : createRegistry([]);
   const database = options.database ?? await createTestDatabase();
@@ -229,6 +233,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     knowledge,
     passwordCost: TEST_PASSWORD_COST,
     logRequests: options.logRequests,
+    retry: { ...FAST_RUNNER, ...options.runner },
   });
   let users = 0;
   const addUser = (role: UserRole, email?: string) =>

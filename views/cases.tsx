@@ -1030,6 +1030,8 @@ export interface NewCaseForm {
   inspiration: { id: string; label: string } | null;
   /** Why cases cannot be generated now (no model configured), or null. */
   unavailable: string | null;
+  /** Why generated cases may fail validation with this model server (no output constraint), or null. */
+  warning?: string | null;
 }
 
 /** GET /cases/new */
@@ -1047,8 +1049,14 @@ export function newCasePage(page: PageContext, form: NewCaseForm): string {
         saving. Review every generated case before teaching with it.
       </p>
       {form.unavailable && <p class="notice" role="note">{form.unavailable}</p>}
+      {form.warning && <p class="notice warning" role="note">{form.warning}</p>}
       <NewCaseFormView form={form} />
       <div id="generation-status" aria-live="polite"></div>
+      <p class="generation-cancel">
+        <button type="button" id="cancel-generation" class="secondary" hidden>
+          Cancel generation
+        </button>
+      </p>
     </div>,
   );
 }
@@ -1140,6 +1148,7 @@ export function generationProgressFragment(p: GenerationProgress): string {
         {p.sectionsTotal} sections begun, {p.characters.toLocaleString("en")} characters.
       </p>
       <progress max={p.sectionsTotal} value={p.sections}>{p.sections} of {p.sectionsTotal}</progress>
+      {p.waiting && <p class="muted">{p.waiting}</p>}
       {p.retryReason && (
         <p class="muted">The previous attempt was rejected ({p.retryReason}); trying again.</p>
       )}
@@ -1166,13 +1175,19 @@ export function generationResultFragment(
     );
   }
   return String(
-    <div class="form-error" role="alert">
-      <p>{result.message}</p>
+    <div class="form-error generation-failed" role="alert">
+      <p>
+        <strong>The case was not generated.</strong> {result.message}
+      </p>
       {result.errors.length > 0 && (
         <ul class="field-errors">
           {result.errors.slice(0, 20).map((e) => (
             <li>
-              <code>{e.path}</code>: {e.message}
+              {e.path.startsWith("(") ? e.message : (
+                <>
+                  <code>{e.path}</code>: {e.message}
+                </>
+              )}
             </li>
           ))}
         </ul>

@@ -604,6 +604,7 @@ export function LiveSlot(props: { sessionId: string; streaming: Message | null }
       <article id="live" class="msg assistant live" aria-live="polite">
         <div id="live-head" class="msg-head"></div>
         <div id="live-status" class="live-status" role="status"></div>
+        <LiveReasoning />
         <div id="live-body" class="msg-body plain" hx-ignore></div>
       </article>
     );
@@ -622,8 +623,25 @@ export function LiveSlot(props: { sessionId: string; streaming: Message | null }
         <LiveHead sessionId={props.sessionId} label="Rounds is writing…" />
       </div>
       <div id="live-status" class="live-status" role="status"></div>
+      <LiveReasoning />
       <div id="live-body" class="msg-body plain" hx-ignore>{m.content}</div>
     </article>
+  );
+}
+
+/**
+ * The model's thinking while it streams: collapsed, hidden until the first piece arrives (app.css), never part
+ * of the stored reply. Its summary counts the words so the page moves while nothing is answered yet.
+ */
+function LiveReasoning() {
+  return (
+    <details id="live-reasoning" class="reasoning">
+      <summary>
+        Reasoning <span id="live-reasoning-count" class="muted"></span>
+      </summary>
+      <p class="muted">The model's thinking before it answers: not checked, not part of the answer.</p>
+      <div id="live-reasoning-text" class="plain" hx-ignore></div>
+    </details>
   );
 }
 
@@ -809,6 +827,18 @@ export function streamHead(
       <hx-partial hx-target="#session-title" hx-swap="innerHTML">{data.title}</hx-partial>
       <hx-partial hx-target={`#session-link-title-${data.sessionId}`} hx-swap="innerHTML">
         {data.title}
+      </hx-partial>
+    </>,
+  );
+}
+
+/** More of the model's thinking, added to the collapsed Reasoning section; `total` is its length so far. */
+export function streamReasoning(text: string, total: number): string {
+  return String(
+    <>
+      <hx-partial hx-target="#live-reasoning-text" hx-swap="beforeend">{text}</hx-partial>
+      <hx-partial hx-target="#live-reasoning-count" hx-swap="innerHTML">
+        (thinking… {total.toLocaleString("en")} characters)
       </hx-partial>
     </>,
   );
