@@ -22,12 +22,16 @@ if (!hasChromium && !required) {
 /** Runs fn in Chromium, signed in, against the app; the app talks to a stub unless `inferenceUrl` names a server. */
 export async function withBrowser(
   fn: (page: Page, base: string, stub: ReturnType<typeof startStub>, t: TestApp) => Promise<void>,
-  options: { inferenceUrl?: string; viewport?: { width: number; height: number } } = {},
+  options: {
+    inferenceUrl?: string;
+    viewport?: { width: number; height: number };
+    env?: Record<string, string>;
+  } = {},
 ) {
   await Deno.mkdir(ARTIFACTS, { recursive: true });
   const stub = startStub();
   const t = await createTestApp({
-    env: { INFERENCE_URL: options.inferenceUrl ?? stub.url },
+    env: { INFERENCE_URL: options.inferenceUrl ?? stub.url, ...options.env },
     runner: { graceMs: 5000 },
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, t.app.fetch);
