@@ -24,10 +24,12 @@ import { parseTaskArgs, runTask } from "./cli.ts";
 import { startProgress } from "./progress.ts";
 import { evaluatePhi, formatPhiReport } from "./eval_phi.ts";
 import { evaluateRedFlags, formatRedFlagReport } from "./eval_red_flags.ts";
+import { evaluateTokens, formatTokenReport } from "./eval_tokens.ts";
 
 const USAGE = `Usage: deno task eval retrieval [--corpus DIR|FILE] [--source S]… [--json PATH]
        deno task eval redflags [FILE…] [--json PATH]   red-flag recall and false-positive rate
        deno task eval phi [FILE…] [--json PATH]        PHI redaction precision and recall
+       deno task eval tokens [--json PATH]             token estimates against Llama-2's tokenizer
 
   --corpus   dataset file or directory (default: the sample corpus, data/corpus)
   --source   evaluate only questions from this source (repeatable; the index always holds everything)
@@ -91,8 +93,20 @@ async function main(): Promise<number> {
     console.log(`\nfigures written to ${out}`);
     return 0;
   }
+  if (positionals[0] === "tokens") {
+    const figures = await evaluateTokens();
+    console.log(formatTokenReport(figures));
+    const out = values.json ?? ".data/eval/tokens.json";
+    await Deno.mkdir(dirname(out), { recursive: true });
+    await Deno.writeTextFile(
+      out,
+      JSON.stringify({ task: "tokens", at: new Date().toISOString(), figures }, null, 2) + "\n",
+    );
+    console.log(`\nfigures written to ${out}`);
+    return 0;
+  }
   if (positionals[0] !== "retrieval") {
-    console.error(`Name what to evaluate: retrieval, redflags or phi.\n\n${USAGE}`);
+    console.error(`Name what to evaluate: retrieval, redflags, phi or tokens.\n\n${USAGE}`);
     return 2;
   }
   const config = loadConfig(Deno.env.toObject());
