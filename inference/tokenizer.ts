@@ -1,14 +1,14 @@
 /**
  * Counting tokens as the model does: the server's own `/tokenize` (llama.cpp, TGI, vLLM), a local tokenizer the
  * operator names (Llama-2's vocabulary through llama-tokenizer-js, or any `tokenizer.json` through
- * @huggingface/tokenizers), and, only where neither exists, an estimate that errs high. Prompt fitting uses it
- * (inference/completion.ts); an undercount overflows the context, so the estimate never undercounts the texts
- * it was measured on (`deno task eval tokens`).
+ * @huggingface/tokenizers), and only where neither is available an estimate that errs high. An undercount
+ * overflows the model's context, so the estimate is measured against Llama-2's tokenizer on every text the
+ * project ships and on messy clinical messages (`deno task eval tokens`), and never undercounts one of them.
  */
 import { dirname, join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import llamaTokenizer from "llama-tokenizer-js";
-import { errorDetail } from "./server.ts";
+import { describeConnectionError, errorDetail } from "./server.ts";
 
 /** Counts tokens as a model's tokenizer does. */
 export interface TokenCounter {
@@ -16,65 +16,106 @@ export interface TokenCounter {
   readonly description: string;
   /** False for the estimate. */
   readonly exact: boolean;
-  /** Tokens in each text, with no BOS/EOS added; control-token strings in the text are counted as the server parses them. */
+  /**
+   * Tokens in each text, with no BOS/EOS added, special-token strings in the text ("<s>", "[INST]") parsed as
+   * the server would. Rejects only when `signal` aborts.
+   */
   count(texts: string[], signal?: AbortSignal): Promise<number[]>;
 }
 
-/** Characters per token the estimate allows a lower-case or capitalised word (measured: see eval_tokens.ts). */
-const LETTERS_PER_TOKEN = 2.5;
-/** Characters per token of an all-capitals run (abbreviations split finely). */
-const CAPITALS_PER_TOKEN = 1.5;
+// The estimate. Llama-2's SentencePiece vocabulary (32,000 pieces, byte fallback) is the reference: it splits
+// finer than the larger vocabularies of newer models, and every figure below was measured against it.
+
+/** Lower-case words the estimate counts as one token after a space: one Llama-2 token each (tested). */
+export const ONE_TOKEN_WORDS: ReadonlySet<string> = new Set(
+  ("that this with have your from they will what when there which been were would could should about after " +
+    "before other than then these those them their also more some only very just like well into over such " +
+    "because while where being does each much many most need take taking feel feeling pain blood doctor " +
+    "patient years days weeks hours months daily since still please thank thanks hello dear good know think " +
+    "want said first last same both here time year week month night back left right body normal high below " +
+    "above under again further once during through until ever every never always often sometimes usually " +
+    "already another around without within between against among make made help even going done given found " +
+    "used using treatment history").split(" "),
+);
+/** Letters per token of a lower-case word of 4–9 letters; longer words are rarer and split finer. */
+const LETTERS_PER_TOKEN = 3.5;
+/** Letters per token of a lower-case word of 10 letters or more (Llama-2 averages 2.6 at 15–16 letters). */
+const LONG_WORD_LETTERS_PER_TOKEN = 2.5;
+/** Letters per token of a capitalised word: names and drug brands split finely. */
+const CAPITALISED_LETTERS_PER_TOKEN = 2;
+/** Letters per token of a run of capitals, or of letters glued to digits or other letters (codes, base64). */
+const DENSE_LETTERS_PER_TOKEN = 1.5;
+/** Headroom over the sum: with SLACK, no measured text below the byte bound is estimated under 1.14× its count. */
+const MARGIN = 1.15;
+/** Tokens added to every estimate: short texts, whose few words may all be rare, need it most. */
+const SLACK = 3;
+
+/** A word (a space before it included), a run of capitals, one non-ASCII character, or one of anything else. */
+const PIECES = /( ?)(?:([A-Z]?[a-z]+)|([A-Z]+)(?![a-z]))|(\P{ASCII})|[^]/gu;
 
 /**
- * Tokens in a text, counted high for Llama-style tokenizers: every digit, punctuation mark and space not
- * before a word is a token, every non-ASCII character as many tokens as it has UTF-8 bytes (byte fallback), and
- * words by their letters. Against Llama-2's tokenizer on the project's 4,856 texts and its messy clinical
- * messages it never undercounts (median 2.0× on short texts; see `deno task eval tokens`).
+ * Tokens in a text, counted high: every digit, punctuation mark and space not before a word is a token, every
+ * other non-ASCII character as many tokens as its UTF-8 bytes (byte fallback), words by their letters, and never
+ * more than the UTF-8 bytes + 1, a hard bound for any byte-fallback or byte-level tokenizer (+1: SentencePiece's
+ * leading space). Against Llama-2 it undercounts none of 4,761 texts (median 1.6×; `deno task eval tokens`).
  */
 export function estimateTokens(text: string): number {
+  if (text === "") return 0;
   let n = 0;
-  // deno-lint-ignore no-control-regex -- every ASCII character, control characters included, is a token
-  for (const m of text.matchAll(/( ?[A-Za-z]+)|([0-9])|( )|([\x00-\x7f])|([^\x00-\x7f])/gsu)) {
-    if (m[1]) {
-      for (const segment of m[1].trimStart().match(/[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[A-Z]/g) ?? []) {
-        n += /^[A-Z]{2,}$/.test(segment)
-          ? Math.ceil(segment.length / CAPITALS_PER_TOKEN)
-          : Math.ceil(segment.length / LETTERS_PER_TOKEN);
-      }
-    } else if (m[5]) {
-      const code = m[5].codePointAt(0)!;
-      n += code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
-    } else n += 1;
+  let bytes = 0;
+  for (const m of text.matchAll(PIECES)) {
+    const [piece, space, word, capitals, wide] = m;
+    if (wide) {
+      const size = wide.length === 2 ? 4 : wide.charCodeAt(0) < 0x800 ? 2 : 3;
+      n += size;
+      bytes += size;
+      continue;
+    }
+    bytes += piece.length;
+    if (word) {
+      const glued = !space && m.index > 0 && /[A-Za-z0-9]/.test(text[m.index - 1]);
+      if (glued) n += Math.ceil(word.length / DENSE_LETTERS_PER_TOKEN);
+      else if (word.charCodeAt(0) < 0x61) n += Math.ceil(word.length / CAPITALISED_LETTERS_PER_TOKEN);
+      else if (word.length <= 3 || (space && ONE_TOKEN_WORDS.has(word))) n += 1;
+      else if (word.length < 10) n += Math.ceil(word.length / LETTERS_PER_TOKEN);
+      else n += Math.ceil(word.length / LONG_WORD_LETTERS_PER_TOKEN);
+    } else if (capitals) n += Math.ceil(capitals.length / DENSE_LETTERS_PER_TOKEN);
+    else n += 1;
   }
-  return Math.ceil(n * 1.05) + 2;
+  return Math.min(bytes + 1, Math.ceil(n * MARGIN) + SLACK);
 }
 
-/** The estimate as a counter: the last resort where the model's tokenizer is not available. */
+/** The estimate as a counter: the last resort where neither the server nor a local tokenizer can count. */
 export function estimateCounter(): TokenCounter {
   return {
-    description: "an estimate that errs high (no tokenizer available)",
+    description: "estimate (errs high)",
     exact: false,
     count: (texts) => Promise.resolve(texts.map(estimateTokens)),
   };
 }
 
-/** Where a server's tokenizer is. */
+/** A server whose `/tokenize` counts: where it is, the key it takes and the model it serves. */
 export interface ServerTokenizerTarget {
+  /** The endpoint's base URL; a trailing `/v1` is dropped (the tokenize routes are at the server root). */
   url: string;
   token: string | null;
+  /** vLLM's model name; null sends none (vLLM then uses the one it serves). */
   model: string | null;
   family: "llama.cpp" | "tgi" | "vllm";
 }
 
-/** Requests to the tokenizer route in flight at once. */
-const CONCURRENCY = 4;
-/** A tokenizer route slower than this is skipped for the call: the estimate stands in. */
-const TIMEOUT_MS = 2000;
+/** Requests to `/tokenize` in flight at once (llama.cpp and TGI take one text per request). */
+const IN_FLIGHT = 4;
+/** A `/tokenize` request slower than this counts as failed: that call is estimated. */
+const TOKENIZE_TIMEOUT_MS = 2000;
+/** At most one log line per counter this often while its server keeps failing. */
+const LOG_EVERY_MS = 60_000;
 
 /**
- * The server's own tokenizer: llama.cpp `POST /tokenize {content}`, TGI `POST /tokenize {inputs}`, vLLM
- * `POST /tokenize {model, prompt}`. A failure never fails the caller: that call is estimated, one line is
- * logged (at most once a minute), and the server is asked again next time.
+ * The server's own tokenizer: llama.cpp `POST /tokenize {content, add_special: false, parse_special: true}`, TGI
+ * `POST /tokenize {inputs}` (its BOS taken off), vLLM `POST /tokenize {model, prompt, add_special_tokens: false}`.
+ * A failure (refused, 404, 5xx, slower than 2 s, an answer it cannot read) never fails the caller: the texts not
+ * yet counted are estimated, one line is logged at most once a minute, and the next call asks the server again.
  */
 export function serverTokenCounter(
   target: ServerTokenizerTarget,
@@ -82,80 +123,116 @@ export function serverTokenCounter(
 ): TokenCounter {
   const fetchFn = options.fetch ?? fetch;
   const root = target.url.replace(/\/+$/, "").replace(/\/v1$/, "");
-  let lastLog = -Infinity;
-  const headers: HeadersInit = {
-    "content-type": "application/json",
-    ...(target.token ? { authorization: `Bearer ${target.token}` } : {}),
-  };
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (target.token) headers.authorization = `Bearer ${target.token}`;
+  let loggedAt = -Infinity;
 
-  async function countOne(text: string, signal?: AbortSignal): Promise<number> {
+  async function countOne(text: string, signal: AbortSignal): Promise<number> {
     const body = target.family === "llama.cpp"
       ? { content: text, add_special: false, parse_special: true }
       : target.family === "tgi"
       ? { inputs: text }
       : { ...(target.model ? { model: target.model } : {}), prompt: text, add_special_tokens: false };
-    const timeout = AbortSignal.timeout(TIMEOUT_MS);
     const response = await fetchFn(`${root}/tokenize`, {
       method: "POST",
       headers,
       body: JSON.stringify(body),
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      signal: AbortSignal.any([signal, AbortSignal.timeout(TOKENIZE_TIMEOUT_MS)]),
     });
-    const text_ = await response.text();
-    if (!response.ok) throw new Error(`HTTP ${response.status}: ${errorDetail(text_)}`);
-    const json = JSON.parse(text_);
-    if (target.family === "llama.cpp" && Array.isArray(json.tokens)) return json.tokens.length;
-    if (target.family === "vllm" && typeof json.count === "number") return json.count;
-    if (target.family === "tgi" && Array.isArray(json)) {
-      // TGI adds the tokenizer's specials (BOS): they cover no text (start === stop).
-      return json.filter((t: { start?: number; stop?: number }) => t.start !== t.stop).length;
+    const answer = await response.text();
+    if (!response.ok) throw new TokenizeRefusal(`HTTP ${response.status}: ${errorDetail(answer)}`);
+    const count = tokensIn(target.family, JSON.parse(answer));
+    if (count === null) {
+      throw new TokenizeRefusal(`an answer not in ${target.family}'s shape: ${answer.slice(0, 120)}`);
     }
-    throw new Error(`unexpected answer ${text_.slice(0, 80)}`);
+    return count;
   }
 
   return {
     description: `${target.family} /tokenize at ${root}`,
     exact: true,
     async count(texts, signal) {
-      const counts = new Array<number>(texts.length);
+      signal?.throwIfAborted();
+      const counts: (number | undefined)[] = texts.map(() => undefined);
+      // One failure stops the call: the requests still in flight are cancelled, the rest are estimated.
+      const stop = new AbortController();
+      const abort = () => stop.abort(signal?.reason);
+      signal?.addEventListener("abort", abort, { once: true });
+      let failure: unknown = null;
       let next = 0;
-      try {
-        await Promise.all(Array.from({ length: Math.min(CONCURRENCY, texts.length) }, async () => {
-          while (next < texts.length) {
-            const index = next++;
-            counts[index] = await countOne(texts[index], signal);
+      const worker = async () => {
+        while (next < texts.length && failure === null) {
+          const index = next++;
+          try {
+            counts[index] = await countOne(texts[index], stop.signal);
+          } catch (error) {
+            failure ??= error;
+            stop.abort();
           }
-        }));
-        return counts;
-      } catch (error) {
-        signal?.throwIfAborted();
-        if (performance.now() - lastLog > 60_000) {
-          lastLog = performance.now();
-          console.error(
-            `tokens: ${root}/tokenize failed (${
-              (error as Error).message
-            }); counting with an estimate that errs high`,
-          );
         }
-        return texts.map(estimateTokens);
+      };
+      try {
+        await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, texts.length) }, worker));
+      } finally {
+        signal?.removeEventListener("abort", abort);
       }
+      signal?.throwIfAborted();
+      if (failure !== null && performance.now() - loggedAt >= LOG_EVERY_MS) {
+        loggedAt = performance.now();
+        console.warn(
+          `tokens: ${target.family} ${root}/tokenize failed (${describe(failure)}); ` +
+            `counting with an estimate that errs high until it answers`,
+        );
+      }
+      return counts.map((count, i) => count ?? estimateTokens(texts[i]));
     },
   };
 }
 
+/** The token count in a `/tokenize` answer, or null when it is not the family's shape. */
+function tokensIn(family: ServerTokenizerTarget["family"], json: unknown): number | null {
+  if (family === "llama.cpp") {
+    const tokens = (json as { tokens?: unknown } | null)?.tokens;
+    return Array.isArray(tokens) ? tokens.length : null;
+  }
+  if (family === "vllm") {
+    const count = (json as { count?: unknown } | null)?.count;
+    return typeof count === "number" ? count : null;
+  }
+  if (!Array.isArray(json)) return null;
+  // TGI tokenizes with the tokenizer's specials added and gives no switch for it. A BOS or EOS it added covers
+  // no text (start === stop); one at either end is dropped. An answer with no offsets at all (every span empty)
+  // is counted whole: one token high at most.
+  const spans = json as { start?: number; stop?: number }[];
+  const empty = (t: { start?: number; stop?: number } | undefined) => !!t && t.start === t.stop;
+  if (spans.every(empty)) return spans.length;
+  return spans.length - (empty(spans[0]) ? 1 : 0) - (spans.length > 1 && empty(spans.at(-1)) ? 1 : 0);
+}
+
+/** A /tokenize answer that cannot be counted (an error status, or a body in another shape). */
+class TokenizeRefusal extends Error {}
+
+function describe(error: unknown): string {
+  if (error instanceof TokenizeRefusal) return error.message;
+  if (error instanceof SyntaxError) return `an answer that is not JSON (${error.message})`;
+  return describeConnectionError(error);
+}
+
+/** How a local tokenizer reads its files. */
+export interface TokenizerFiles {
+  readTextFile(path: string): Promise<string>;
+}
+
 /**
  * A tokenizer that runs here: "llama2" (Llama-2's vocabulary, shipped in llama-tokenizer-js), or the path of a
- * model's `tokenizer.json` (its `tokenizer_config.json` beside it is read when present).
+ * model's `tokenizer.json` (read with the `tokenizer_config.json` beside it, when there is one).
  */
-export async function localTokenCounter(
-  name: string,
-  io: { readTextFile(path: string): Promise<string> },
-): Promise<TokenCounter> {
+export async function localTokenCounter(name: string, io: TokenizerFiles): Promise<TokenCounter> {
   if (name === "llama2") {
     return {
-      description: "the Llama-2 tokenizer (llama-tokenizer-js)",
+      description: "Llama-2 tokenizer (llama-tokenizer-js)",
       exact: true,
-      count: (texts) => Promise.resolve(texts.map((t) => countLlama2(t))),
+      count: (texts) => Promise.resolve(texts.map(countLlama2)),
     };
   }
   let json: object;
@@ -164,23 +241,41 @@ export async function localTokenCounter(
   } catch (error) {
     throw new Error(`Cannot read the tokenizer ${name}: ${(error as Error).message}`);
   }
-  const config = await io.readTextFile(join(dirname(name), "tokenizer_config.json"))
-    .then((text) => JSON.parse(text), () => ({}));
-  const tokenizer = new Tokenizer(json, config);
+  // The config beside it is optional; one that is there must parse.
+  const configPath = join(dirname(name), "tokenizer_config.json");
+  const configText = await io.readTextFile(configPath).catch(() => null);
+  let config: object = {};
+  try {
+    if (configText !== null) config = JSON.parse(configText);
+  } catch (error) {
+    throw new Error(`Cannot read ${configPath} beside the tokenizer: ${(error as Error).message}`);
+  }
+  let tokenizer: Tokenizer;
+  try {
+    tokenizer = new Tokenizer(json, config);
+  } catch (error) {
+    throw new Error(`Cannot use the tokenizer ${name}: ${(error as Error).message}`);
+  }
   return {
-    description: `the tokenizer in ${name}`,
+    description: `tokenizer.json at ${name} (@huggingface/tokenizers)`,
     exact: true,
     count: (texts) =>
-      Promise.resolve(texts.map((t) => tokenizer.encode(t, { add_special_tokens: false }).ids.length)),
+      Promise.resolve(texts.map((text) => tokenizer.encode(text, { add_special_tokens: false }).ids.length)),
   };
 }
 
-/** Llama-2's count of a text, with `<s>` / `</s>` strings as the single control tokens a server parses them into. */
+/** Llama-2's control tokens, which llama.cpp and Hugging Face's tokenizer take as one token each in a text. */
+const LLAMA2_CONTROL = /(<s>|<\/s>|<unk>)/;
+
+/**
+ * Llama-2's count as llama.cpp's `/tokenize` gives it (parse_special, no BOS): each control-token string is one
+ * token, and each stretch of text between them gets SentencePiece's leading space.
+ */
 function countLlama2(text: string): number {
   let n = 0;
-  for (const part of text.split(/(<\/?s>)/)) {
-    if (part === "<s>" || part === "</s>") n += 1;
-    else if (part) n += llamaTokenizer.encode(part, false, false).length;
+  for (const part of text.split(LLAMA2_CONTROL)) {
+    if (part === "<s>" || part === "</s>" || part === "<unk>") n += 1;
+    else if (part) n += llamaTokenizer.encode(part, false, true).length;
   }
   return n;
 }
