@@ -93,6 +93,26 @@ export const MESSY_MESSAGES: readonly string[] = [
   "Tel 07700 900123 / +44 20 7946 0958; DOB 04/11/1952; seen 2024-03-14T08:30:00Z; next appt 21/03 @ 14:45",
   "          indented line with many leading spaces and\ttabs\t\tand trailing spaces          ",
   "\n\n\n\nText after blank lines\n\n\n\n",
+  // Written after the estimate was tuned on the rest, to see whether it had been fitted to them: only the
+  // vowel-less non-words were undercounted (0.97×), and the estimate now counts those like codes.
+  "Hx: sarcoidosis, bronchiectasis, myasthenia gravis, pheochromocytoma, hyperparathyroidism, spondylolisthesis",
+  "Meds: rivaroxaban, dapagliflozin, sacubitril/valsartan, spironolactone, ivabradine, eplerenone, digoxin",
+  "Differentials: Guillain-Barré, Wernicke's, Takotsubo, Kawasaki, Henoch-Schönlein purpura, Stevens-Johnson",
+  "Pt Mr Oluwaseun Adebayo-Okonkwo, DOB 1949-07-22, NHS 485 777 3456, GP Dr Siobhán Ní Bhriain",
+  "sats 91 on air, RR 28, HR 118 SR, BP 96/60, T 38.9, CRT 4s, GCS 15, BM 11.2, lact 4.4, UO 15ml/hr",
+  "K 6.8!! ECG peaked T waves, widened QRS 140ms. Given Ca gluconate 10% 30ml, insulin/dex 10u/50ml 50%, " +
+  "salbutamol 10mg neb",
+  "Chinese: 患者女性，80岁，跌倒后左髋疼痛，无法行走。X线：股骨颈骨折。Japanese: 血圧は180/100です。",
+  "SGVsbG8gV29ybGQhIFRoaXMgaXMgYSB0ZXN0IG9mIGJhc2U2NA== c2Vjb25kIGJsb2Nr 3q2+7w==",
+  "a9f3c2e1-0b7d-4e6a-9c8f-1d2e3f4a5b6c 5f4dcc3b5aa765d61d8327deb882cf99 0xDEADBEEF",
+  "qwxz pfft brrr zzzz mmmhm hmmm ughhh argh grr shhh psst tsk",
+  "Xylometazoline, Zuclopenthixol, Quetiapine, Pyridostigmine, Ximelagatran, Bupivacaine",
+  "Der Patient klagt über Rückenschmerzen seit drei Wochen, ausstrahlend ins linke Bein. Lasègue positiv.",
+  "Le patient présente une dyspnée d'effort, des œdèmes des membres inférieurs et une orthopnée.",
+  "El paciente refiere cefalea holocraneana pulsátil, fotofobia, náuseas y vómitos en escopetazo.",
+  "I'd've thought y'all'd've known, ain't it? O'Brien's co-op re-examination—pre-op/post-op.",
+  "👩🏽‍⚕️👨🏿‍⚕️🧑‍🦽🫀🫁🦠💊💉🩺🩸🩹🦴🦷🧠",
+  "ÀÉÎÕÜ àéîõü ñÑ çÇ ßẞ æÆ øØ åÅ œŒ ł Ł ő ű ț ș ğ ı İ",
 ];
 
 /** Every text the project ships: the sample corpus as parsed (titles, questions, answers), eval sets, cases. */
