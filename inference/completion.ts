@@ -72,11 +72,16 @@ function promptTexts(template: PromptTemplate, input: PromptInput): { texts: str
   return { texts: messages.map((m) => m.content), overhead: 3 + CHAT_TOKENS_PER_MESSAGE * messages.length };
 }
 
-/** A hard upper bound on the tokens of a text for any byte-fallback or byte-level tokenizer: its UTF-8 bytes. */
+/**
+ * A hard upper bound on the tokens of texts for any byte-fallback or byte-level tokenizer: their UTF-8 bytes,
+ * plus the leading space SentencePiece adds to each text and again after each control token ("2" is two tokens).
+ */
 function byteBound(texts: string[]): number {
-  let bytes = 0;
-  for (const text of texts) bytes += utf8Length(text);
-  return bytes;
+  let bound = 0;
+  for (const text of texts) {
+    bound += utf8Length(text) + 1 + (text.match(/<\/?s>|<\|[a-z_]{1,30}\|>/g)?.length ?? 0);
+  }
+  return bound;
 }
 
 function utf8Length(text: string): number {
