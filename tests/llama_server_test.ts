@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { seedExampleCases } from "../cases/library.ts";
 import { listMessages } from "../db/messages.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
+import { createInferenceProbe } from "../inference/health.ts";
 import { HX } from "./chat_helpers.ts";
 import { ignoreWithoutLlama, type LlamaServer, withLlamaServer } from "./llama_server.ts";
 import { readAll, sseReader } from "./sse_client.ts";
@@ -357,6 +358,28 @@ Deno.test({
           );
         },
       );
+    });
+  },
+});
+
+Deno.test({
+  name: `llama-server [${DRIVER}]: a key the server refuses is named in /healthz and in the reply`,
+  ...opts,
+  fn: async () => {
+    await withLlamaServer({ args: ["--api-key", "right-key"] }, async (server) => {
+      const wrong = createInferenceProbe([{ url: server.url, token: "wrong-key" }]);
+      assert.equal(await wrong(), "unauthorized", "llama.cpp's /health is public; /v1/models is not");
+      assert.equal(await createInferenceProbe([{ url: server.url, token: "right-key" }])(), "ok");
+      await withApp(server, { HF_TOKEN: "wrong-key" }, async (t) => {
+        const id = await newSession(t);
+        await readAll(await post(t, `/sessions/${id}/messages`, { content: "Dry cough?" }, HX));
+        const reply = (await listMessages(t.database.db, id)).at(-1)!;
+        assert.equal(reply.status, "error");
+        assert.match(
+          reply.error ?? "",
+          /refused the request \(HTTP 401: Invalid API Key\): check the key in HF_TOKEN/,
+        );
+      });
     });
   },
 });
