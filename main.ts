@@ -2,24 +2,19 @@
  * Composition root: loadConfig → openDatabase → migrate → clients → createApp → Deno.serve,
  * and a graceful shutdown on SIGINT / SIGTERM.
  */
-import { createApp, describeSystem } from "./app.ts";
+import { describeSystem } from "./app.ts";
+import { composeRounds } from "./compose.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { DatabaseLockedError, openDatabase } from "./db/client.ts";
 import { migrate } from "./db/migrate.ts";
 import { ensureVectorIndex } from "./db/snippets.ts";
 import { createEmbedder } from "./inference/embeddings.ts";
 import { createInferenceProbe, HF_ROUTER_URL } from "./inference/health.ts";
-import { EmbedderMismatchError, prepareVectorStore, withRedaction } from "./knowledge/embedder.ts";
+import { EmbedderMismatchError, prepareVectorStore } from "./knowledge/embedder.ts";
 import { EndpointError } from "./inference/endpoint.ts";
-import { redactPhi } from "./safety/phi.ts";
 import { loadSampleCorpusIfEmpty } from "./knowledge/ingest.ts";
 import { seedExampleCases } from "./cases/library.ts";
-import { practiceRoleplay } from "./cases/practice_session.ts";
-import { defaultMinScore } from "./knowledge/retrieve.ts";
 import { describeServers, loadModels, ModelsError } from "./inference/models.ts";
-import { createRunner } from "./inference/runner.ts";
-import { DEFAULT_SYSTEM_PROMPT } from "./inference/templates.ts";
-import { createLifecycle } from "./lifecycle.ts";
 import { hasUsers, pruneRateLimits } from "./db/users.ts";
 import { loadAssets } from "./routes/static.ts";
 
@@ -82,17 +77,6 @@ async function main(): Promise<number> {
     await database.close();
     return 1;
   }
-  // Questions and searches go to a remote embedding endpoint with identifiers replaced (the built-in lexical
-  // embedder runs here, so nothing leaves the server).
-  const remoteEmbedder = config.embeddingUrl !== null || config.embeddingModel !== null;
-  const knowledge = {
-    embedder: remoteEmbedder && config.security.phiRedaction !== "off"
-      ? withRedaction(embedder, (text) => redactPhi(text).text)
-      : embedder,
-    k: config.retrievalK,
-    minScore: config.retrievalMinScore ?? defaultMinScore(embedder.id),
-  };
-
   const system = describeSystem(config, database, models, embedder);
   console.log(
     `database: ${system.database} (${migrations.total} migrations, ${migrations.applied} applied now)`,
@@ -154,16 +138,18 @@ async function main(): Promise<number> {
     console.log(`cases: added the ${examples} example cases (hypothetical, written for Rounds)`);
   }
 
-  const lifecycle = createLifecycle();
-  const runner = createRunner({
-    db: database.db,
-    lifecycle,
+  const inferenceTargets = models.list().map((m) => ({
+    url: m.target.url ?? HF_ROUTER_URL,
+    token: m.target.token,
+  }));
+  const { app, runner, lifecycle } = composeRounds({
+    config,
+    database,
     models,
-    systemPrompt: config.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
-    knowledge,
-    roleplay: practiceRoleplay(database.db),
-    redactPhi: config.security.phiRedaction !== "off",
-    options: { graceMs: config.streamGraceMs },
+    embedder,
+    assets: await loadAssets(),
+    inferenceStatus: createInferenceProbe(inferenceTargets),
+    logRequests: true,
   });
   // Replies a crashed process left half-written. PGlite has one process, so every active reply is abandoned;
   // on Postgres another instance may be writing, so only replies with no recent heartbeat are.
@@ -177,22 +163,6 @@ async function main(): Promise<number> {
       console.error("pruning rate limits failed:", error.message)
     );
   }, 30_000);
-
-  const inferenceTargets = models.list().map((m) => ({
-    url: m.target.url ?? HF_ROUTER_URL,
-    token: m.target.token,
-  }));
-  const app = createApp({
-    config,
-    database,
-    lifecycle,
-    assets: await loadAssets(),
-    inferenceStatus: createInferenceProbe(inferenceTargets),
-    models,
-    runner,
-    knowledge,
-    logRequests: true,
-  });
 
   const stopRequested = Promise.withResolvers<string>();
   let stopping = false;

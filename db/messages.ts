@@ -4,7 +4,7 @@
 import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
-import { chatSessions, messages, type MessageStatus } from "./schema.ts";
+import { chatSessions, messages, type MessageStatus, type StoredRedactions } from "./schema.ts";
 import { rows } from "./migrate.ts";
 import { clipTitle, DEFAULT_TITLE } from "./sessions.ts";
 
@@ -48,7 +48,7 @@ export async function startExchange(
     model: string | null;
     /** Emergencies the message describes (shown as a banner), and identifiers redacted from it. */
     redFlags?: unknown;
-    redactions?: unknown;
+    redactions?: StoredRedactions | null;
   },
 ): Promise<StartExchangeResult> {
   if (!isUuid(input.sessionId)) return { kind: "no_session" };

@@ -21,6 +21,7 @@ import {
   uuid,
   vector,
 } from "drizzle-orm/pg-core";
+import type { PhiType } from "../safety/phi.ts";
 
 /**
  * The dimension a new database's embedding columns start with: the built-in lexical embedder's. The columns then
@@ -29,6 +30,15 @@ import {
  * (db/snippets.ts declaredDimensions), not from here.
  */
 export const EMBEDDING_DIMENSIONS = 384;
+
+/**
+ * Identifiers found in a user message, as stored with it. "inference": the stored text is the original, and
+ * start/end mark what the model did not see; "storage": the stored text has the placeholders, no offsets.
+ */
+export interface StoredRedactions {
+  mode: "inference" | "storage";
+  items: { type: PhiType; placeholder: string; start?: number; end?: number }[];
+}
 
 /** Where a message is in its life; everything but `pending` and `streaming` is terminal. */
 export const MESSAGE_STATUSES = [
@@ -167,7 +177,7 @@ export const messages = pgTable("messages", {
   /** For a user message: the emergencies it describes (safety/red_flags.ts), shown as a banner. */
   redFlags: jsonb("red_flags"),
   /** For a user message: the identifiers replaced before the text left the server (types and placeholders). */
-  redactions: jsonb("redactions"),
+  redactions: jsonb("redactions").$type<StoredRedactions>(),
   /** What went wrong, in words a clinician can act on, when status is `error` or `interrupted`. */
   error: text("error"),
   /** Idempotency key sent by the browser so a retried POST creates one message. */

@@ -1,6 +1,7 @@
 /**
- * The generation runner: streams a reply from the endpoint into an assistant message that is already stored,
- * checkpoints it to the database, publishes each piece to listeners, and ends in a stored terminal status.
+ * The generation engine: streams a reply from the endpoint into an assistant message that is already stored,
+ * checkpoints it to the database, publishes each piece to listeners, and ends in a stored terminal status. What
+ * to generate comes prepared (chat/answer.ts): the engine knows nothing of chats, users or the knowledge base.
  */
 import type { Db } from "../db/client.ts";
 import {
@@ -13,15 +14,8 @@ import {
   isTerminal,
   type Message,
   requestStop,
-  turnsBefore,
 } from "../db/messages.ts";
-import { type ChatSession, getSession } from "../db/sessions.ts";
-import { addTokensForSession } from "../db/users.ts";
-import { createRedactor } from "../safety/phi.ts";
 import { dropControlCharacters } from "../safety/limits.ts";
-import { saveMessageSources, sourcesOfMessages } from "../db/snippets.ts";
-import type { Embedder } from "../knowledge/embedder.ts";
-import { referenceBlocks, type RetrievalResult, retrieve, type Retrieved } from "../knowledge/retrieve.ts";
 import type { Lifecycle } from "../lifecycle.ts";
 import {
   DEFAULT_RETRY_LIMITS,
@@ -29,6 +23,7 @@ import {
   PromptTooLongError,
   retryDecision,
   type RetryLimits,
+  type Sampling,
   streamGeneration,
 } from "./completion.ts";
 import { EndpointError } from "./endpoint.ts";
@@ -107,83 +102,28 @@ export interface GenerationRunner {
   readonly active: number;
 }
 
-/** What the runner needs. */
+/** What to generate for a job: a model and its prompt input, or a reply written without a model. */
+export type PreparedGeneration =
+  | {
+    kind: "generate";
+    spec: ModelSpec;
+    input: PromptInput;
+    sampling: Sampling;
+    /** Told how the prompt was fitted to the context (which references the model was shown). */
+    onFitted?: (fitted: FittedPrompt) => void | Promise<void>;
+  }
+  | { kind: "reply"; text: string; finishReason: string };
+
+/** What the engine needs. */
 export interface RunnerDeps {
   db: Db;
   lifecycle: Lifecycle;
   models: ModelRegistry;
-  systemPrompt: string;
-  /** Grounding: the knowledge base is searched before each answer; absent means answers are not grounded. */
-  knowledge?: KnowledgeSettings | null;
-  /**
-   * For practice sessions: the system prompt that makes the model play the patient, given the learner's
-   * messages so far (the current one last). Null when the session's case is gone. Practice is never grounded
-   * in the knowledge base.
-   */
-  roleplay?: (session: ChatSession, learnerTurns: string[]) => Promise<{ system: string } | null>;
-  /**
-   * Replace identifiers (names, dates, numbers…; safety/phi.ts) with placeholders in everything sent to the
-   * inference and embedding endpoints: the question, the history and the retrieval query.
-   */
-  redactPhi?: boolean;
+  /** What to generate for a job (chat/answer.ts prepareAnswer). */
+  prepare: (job: Job) => Promise<PreparedGeneration>;
+  /** Told, once stored, how many output tokens a job used (the owner's daily budget). */
+  onFinished?: (job: Job, outputTokens: number) => Promise<void>;
   options?: Partial<RunnerOptions>;
-}
-
-/** What a practice session answers when it cannot play the patient. */
-export const NO_PATIENT_REPLY =
-  "The simulated patient cannot answer: no model is configured, or the case this practice was started from " +
-  "was deleted. Set INFERENCE_URL to practise; the transcript so far is kept.";
-
-/** How answers are grounded in the knowledge base. */
-export interface KnowledgeSettings {
-  embedder: Embedder;
-  /** Snippets quoted per answer at most. */
-  k: number;
-  /** Cosine similarity a snippet needs to count as evidence. */
-  minScore: number;
-}
-
-/** The reply stored when no model is configured. */
-export const NO_MODEL_REPLY =
-  "No model is configured on this server, so Rounds cannot write an answer. Your message has been saved. " +
-  "An operator can set `INFERENCE_URL` (a TGI, vLLM, llama.cpp or Ollama server) or `MODEL` with `HF_TOKEN`, " +
-  "then restart Rounds.";
-
-const EXCERPT_CHARS = 700;
-
-/**
- * The retrieval-only reply when no model is configured: the closest doctor replies, quoted, numbered like the
- * source list under it, and plainly labelled as retrieved text.
- */
-export function retrievalOnlyReply(result: RetrievalResult): string {
-  const head =
-    "No model is configured; these are the closest doctor replies in the knowledge base. They are " +
-    "retrieved text written for other patients, not an answer to your question and not verified advice.";
-  if (result.evidence === "empty") {
-    return `${NO_MODEL_REPLY}\n\nThe knowledge base is empty, so there are no doctor replies to show either. ` +
-      "An operator can load one with `deno task ingest`.";
-  }
-  if (result.results.length === 0) {
-    const best = result.bestScore === null ? "" : ` (the closest scored ${result.bestScore.toFixed(2)})`;
-    return `${NO_MODEL_REPLY}\n\nNo doctor reply in the knowledge base is close enough to this question to show` +
-      `${best}. Try describing it with other words.`;
-  }
-  const quoted = result.results.map(({ rank, snippet, score }) => {
-    const excerpt = snippet.answer.length > EXCERPT_CHARS
-      ? snippet.answer.slice(0, EXCERPT_CHARS).replace(/\s+\S*$/, "") + " …"
-      : snippet.answer;
-    const about = snippet.question ?? snippet.title;
-    const lines = [`**[${rank}]** ${snippet.source} · similarity ${score.toFixed(2)}`];
-    if (about) lines.push(`> *Asked:* ${oneLine(about, 240)}`, ">");
-    lines.push(`> ${oneLine(excerpt, EXCERPT_CHARS + 2)}`);
-    return lines.join("\n");
-  });
-  return `${head}\n\n${quoted.join("\n\n")}`;
-}
-
-function oneLine(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > max ? flat.slice(0, max).replace(/\s+\S*$/, "") + " …" : flat;
 }
 
 const TICK_MS = 200;
@@ -293,18 +233,6 @@ function longestStopPrefix(text: string, stops: string[]): number {
     }
   }
   return best;
-}
-
-/** The sampling settings a session uses: its overrides, within the model's limits, over the model's defaults. */
-export function effectiveSettings(
-  spec: ModelSpec,
-  session: Pick<ChatSession, "temperature" | "topP" | "maxNewTokens"> | null,
-): { temperature: number; topP: number; maxNewTokens: number } {
-  return {
-    temperature: session?.temperature ?? spec.defaults.temperature,
-    topP: session?.topP ?? spec.defaults.topP,
-    maxNewTokens: Math.min(session?.maxNewTokens ?? spec.defaults.maxNewTokens, spec.maxNewTokensLimit),
-  };
 }
 
 /** Waits ms, or less when the signal aborts first (it resolves either way). */
@@ -438,92 +366,17 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     };
   }
 
-  /**
-   * Searches the knowledge base for the question (with the previous question, so a follow-up such as "and the
-   * dose?" keeps its subject) and stores what was found with the reply. A continuation reuses the stored sources.
-   * A failed search is logged and the answer goes on ungrounded: the stored evidence state stays empty.
-   */
-  async function gatherEvidence(
-    job: Job,
-    question: string,
-    history: { user: string }[],
-  ): Promise<RetrievalResult | null> {
-    const knowledge = deps.knowledge;
-    if (!knowledge || knowledge.k <= 0) return null;
-    if (job.mode === "continue") {
-      const stored = (await sourcesOfMessages(db, [job.assistant.id])).get(job.assistant.id) ?? [];
-      const results: Retrieved[] = stored.flatMap((s) =>
-        s.snippet ? [{ rank: s.rank, snippet: s.snippet, score: s.score, fused: 0 }] : []
-      );
-      return { evidence: job.assistant.evidence ?? "none_relevant", results, bestScore: null };
-    }
-    const previous = history.at(-1)?.user;
-    const query = previous ? `${question}\n${previous}` : question;
-    try {
-      const result = await retrieve(db, knowledge.embedder, query, {
-        k: knowledge.k,
-        minScore: knowledge.minScore,
-      });
-      await saveMessageSources(db, job.assistant.id, {
-        state: result.evidence,
-        sources: result.results.map((r) => ({ snippetId: r.snippet.id, score: r.score })),
-      });
-      return result;
-    } catch (error) {
-      console.error(`retrieval for message ${job.assistant.id} failed:`, (error as Error)?.message ?? error);
-      return null;
-    }
-  }
-
   async function generate(gen: Generation): Promise<FinishState> {
     const { job } = gen;
     const signal = gen.controller.signal;
-    const session = await getSession(db, job.sessionId);
-    const spec = resolveModel(job.assistant.model ?? session?.model ?? null);
     const base = () => ({ content: gen.text, outputTokens: gen.outputTokens });
-    const stored = await turnsBefore(db, job.sessionId, job.user.seq);
-    // One redactor for the whole conversation, oldest first: a name keeps its placeholder in every turn.
-    const redactor = deps.redactPhi ? createRedactor() : null;
-    const outward = (text: string) => redactor ? redactor.redact(text).text : text;
-    const history = redactor
-      ? stored.map((t) => ({ user: outward(t.user), assistant: outward(t.assistant) }))
-      : stored;
-    const question = outward(job.user.content);
-    const practice = session?.kind === "practice";
-    const roleplay = practice && deps.roleplay
-      ? await deps.roleplay(session!, [...stored.map((t) => t.user), job.user.content])
-      : null;
-    if (practice && (!roleplay || !spec)) {
-      gen.append(NO_PATIENT_REPLY);
-      return { ...base(), status: "completed", finishReason: "no_model", error: null };
+    const prepared = await deps.prepare(job);
+    if (prepared.kind === "reply") {
+      gen.append(prepared.text);
+      return { ...base(), status: "completed", finishReason: prepared.finishReason, error: null };
     }
-    const evidence = practice ? null : await gatherEvidence(job, question, history);
-    if (!spec) {
-      gen.append(evidence ? retrievalOnlyReply(evidence) : NO_MODEL_REPLY);
-      return { ...base(), status: "completed", finishReason: "no_model", error: null };
-    }
-    const settings = effectiveSettings(spec, session);
-    // A role to play must reach the model: formats without a system block get it in front of the question.
-    const folded = roleplay && spec.template.kind === "raw" && spec.template.omitsSystem;
-    const input: PromptInput = {
-      system: roleplay?.system ?? deps.systemPrompt,
-      history,
-      question: folded ? `${roleplay.system}\n\nThe doctor says: ${question}` : question,
-      references: evidence?.results.length ? referenceBlocks(evidence.results) : undefined,
-      answerPrefix: job.mode === "continue" ? gen.text : undefined,
-    };
-    let sourcesShown = evidence?.results.length ?? 0;
-    /** The reply lists only the sources the model was actually shown. */
-    const onFitted = async (fitted: FittedPrompt) => {
-      if (!evidence || job.mode === "continue") return;
-      const kept = evidence.results.length - fitted.droppedReferences;
-      if (kept === sourcesShown) return;
-      sourcesShown = kept;
-      await saveMessageSources(db, job.assistant.id, {
-        state: kept ? "sources" : "none_relevant",
-        sources: evidence.results.slice(0, kept).map((r) => ({ snippetId: r.snippet.id, score: r.score })),
-      });
-    };
+    const { spec, input, onFitted } = prepared;
+    const settings = prepared.sampling;
     const started = performance.now();
     const startTokens = gen.outputTokens;
 
@@ -676,9 +529,7 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     }
     await gen.writing;
     const message = await finishStored(gen, state);
-    // Against the owner's daily budget: what this run generated (a continuation counts its new tokens only).
-    const generated = state.outputTokens - (gen.job.mode === "continue" ? gen.job.assistant.outputTokens : 0);
-    await addTokensForSession(db, gen.job.sessionId, generated).catch((error) =>
+    await deps.onFinished?.(gen.job, state.outputTokens).catch((error) =>
       console.error(`counting tokens of message ${gen.messageId} failed:`, error.message)
     );
     gen.ended = message;

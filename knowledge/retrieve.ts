@@ -18,6 +18,15 @@ import { type Embedder, vectorLiteral } from "./embedder.ts";
 /** The constant of reciprocal rank fusion (Cormack et al.): damps the weight of the very top ranks. */
 const RRF_K = 60;
 
+/** How answers are grounded in the knowledge base: the embedder, and how many snippets count as evidence. */
+export interface KnowledgeSettings {
+  embedder: Embedder;
+  /** Snippets quoted per answer at most. */
+  k: number;
+  /** Cosine similarity a snippet needs to count as evidence. */
+  minScore: number;
+}
+
 /** Retrieval settings. */
 export interface RetrievalOptions {
   /** How many snippets to return at most. */

@@ -27,7 +27,7 @@ import {
 } from "../db/cases.ts";
 import type { Db } from "../db/client.ts";
 import { vectorLiteral } from "../knowledge/embedder.ts";
-import type { KnowledgeSettings } from "../inference/runner.ts";
+import type { KnowledgeSettings } from "../knowledge/retrieve.ts";
 import { stripControlCharacters } from "../safety/limits.ts";
 import {
   caseConstraintWarning,

@@ -6,7 +6,7 @@ import { HTTPException } from "hono/http-exception";
 import type { Db } from "../db/client.ts";
 import { getSnippet, sourceCounts } from "../db/snippets.ts";
 import { retrieve } from "../knowledge/retrieve.ts";
-import type { KnowledgeSettings } from "../inference/runner.ts";
+import type { KnowledgeSettings } from "../knowledge/retrieve.ts";
 import { stripControlCharacters } from "../safety/limits.ts";
 import {
   knowledgePage,

@@ -4,19 +4,7 @@
 import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Db } from "../db/client.ts";
-import {
-  beginContinue,
-  beginRegenerate,
-  findMessageByClientId,
-  findReplyByClientId,
-  getMessage,
-  isTerminal,
-  listMessages,
-  type Message,
-  type RestartResult,
-  setFeedback,
-  startExchange,
-} from "../db/messages.ts";
+import { getMessage, isTerminal, listMessages, type Message, setFeedback } from "../db/messages.ts";
 import {
   type ChatSession,
   clearSession,
@@ -28,15 +16,10 @@ import {
   updateSessionSettings,
 } from "../db/sessions.ts";
 import { sourcesOfMessages } from "../db/snippets.ts";
-import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
+import type { ModelRegistry } from "../inference/models.ts";
 import type { GenerationRunner } from "../inference/runner.ts";
 import type { Lifecycle } from "../lifecycle.ts";
-import {
-  CLIENT_ID_PATTERN,
-  MAX_CORRECTION_CHARS,
-  MAX_MESSAGE_CHARS,
-  stripControlCharacters,
-} from "../safety/limits.ts";
+import { MAX_CORRECTION_CHARS, MAX_MESSAGE_CHARS, stripControlCharacters } from "../safety/limits.ts";
 import {
   chatHomePage,
   emptyTranscriptFragment,
@@ -46,7 +29,6 @@ import {
   sessionPage,
   type SettingsFormState,
   settingsFragment,
-  type StoredRedactions,
   streamFinal,
   streamHead,
   streamReasoning,
@@ -57,9 +39,7 @@ import { sseResponse, type SseWriter } from "./sse.ts";
 import { revocableStream, signedInUser, type StreamGuard } from "./auth.ts";
 import { guardedSession } from "./access.ts";
 import type { SecurityConfig } from "../config.ts";
-import { redactPhi } from "../safety/phi.ts";
-import { detectRedFlags } from "../safety/red_flags.ts";
-import { sendAllowance } from "../db/users.ts";
+import { ChatRefusal, type IntakeDeps, modelFor, restartReply, takeMessage } from "../chat/intake.ts";
 
 /** What the chat routes need. */
 export interface SessionsDeps {
@@ -95,11 +75,6 @@ function modelOptions(models: ModelRegistry): ModelOption[] {
   }));
 }
 
-/** The model a session talks to: its own if still configured, else the default. */
-function modelFor(models: ModelRegistry, session: Pick<ChatSession, "model">): ModelSpec | null {
-  return models.get(session.model) ?? models.get(null);
-}
-
 function settingsState(models: ModelRegistry, session: ChatSession): SettingsFormState {
   const spec = modelFor(models, session);
   const defaults = spec?.defaults ?? { temperature: 0.7, topP: 0.95, maxNewTokens: 512 };
@@ -131,58 +106,18 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   const app = new Hono();
   const { db, runner, models } = deps;
 
-  function refuseWhileDraining(): void {
-    if (deps.lifecycle.draining) {
-      throw new HTTPException(503, {
-        message: "The server is restarting. Your message was not sent; try again in a moment.",
-      });
+  const intake: IntakeDeps = { db, models, security: deps.security, draining: () => deps.lifecycle.draining };
+
+  /** Runs a step of the chat, turning its refusal into the HTTP answer (with Retry-After where it says). */
+  async function chat<T>(c: Context, step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (error) {
+      if (!(error instanceof ChatRefusal)) throw error;
+      if (error.retryAfterS !== null) c.header("Retry-After", String(error.retryAfterS));
+      throw new HTTPException(error.status, { message: error.message });
     }
   }
-
-  /**
-   * Per-user limits on starting a reply, held in the database so they apply across instances: messages per
-   * minute, replies being written at once, output tokens per day.
-   */
-  async function checkSendLimits(c: Context): Promise<void> {
-    const user = signedInUser(c);
-    const { security } = deps;
-    const allowance = await sendAllowance(db, user.id, {
-      maxActive: security.maxConcurrentStreams,
-      dailyTokens: security.dailyTokenBudget,
-      windowMs: 60_000,
-    });
-    if (allowance.active >= security.maxConcurrentStreams) {
-      throw new HTTPException(429, {
-        message: `${security.maxConcurrentStreams} of your replies are being written already. Wait for one ` +
-          `to finish, or stop it, then send again.`,
-      });
-    }
-    if (security.dailyTokenBudget > 0) {
-      if (allowance.tokensToday >= security.dailyTokenBudget) {
-        const midnight = new Date();
-        midnight.setUTCHours(24, 0, 0, 0);
-        c.header("Retry-After", String(Math.ceil((midnight.getTime() - Date.now()) / 1000)));
-        throw new HTTPException(429, {
-          message:
-            `You have used today's budget of ${security.dailyTokenBudget.toLocaleString("en")} generated ` +
-            `tokens. It renews at midnight UTC; an administrator can raise DAILY_TOKEN_BUDGET.`,
-        });
-      }
-    }
-    // Counted only when the checks above pass, so a refused message does not use up the minute's allowance.
-    const rate = allowance.rate!;
-    if (rate.count > security.messagesPerMinute) {
-      c.header("Retry-After", String(rate.resetInSeconds));
-      throw new HTTPException(429, {
-        message:
-          `You have sent ${security.messagesPerMinute} messages this minute, the most Rounds allows. ` +
-          `Wait ${rate.resetInSeconds} s and send again (your text is still in the box).`,
-      });
-    }
-  }
-
-  const BUSY_MESSAGE =
-    "A reply is still being written in this session. Wait for it to finish, or press Stop.";
 
   /** Sends a reply's text from offset on, then its stored end and `done`; closes the stream. */
   async function streamReply(
@@ -305,108 +240,35 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   app.post("/sessions/:id/messages", async (c) => {
     const session = guardedSession(c);
     const form = await c.req.parseBody();
-    const content = stripControlCharacters(text(form, "content")).trim();
-    const clientId = text(form, "client_id").trim() || null;
-    if (!content) throw new HTTPException(422, { message: "Type a question before sending." });
-    if (content.length > MAX_MESSAGE_CHARS) {
-      throw new HTTPException(413, {
-        message: `Your message is ${content.length.toLocaleString("en")} characters; the limit is ` +
-          `${
-            MAX_MESSAGE_CHARS.toLocaleString("en")
-          }. Shorten it and send again (your text is still in the box).`,
-      });
-    }
-    if (clientId !== null && !CLIENT_ID_PATTERN.test(clientId)) {
-      throw new HTTPException(400, { message: "client_id must be 8 to 64 letters, digits, '-' or '_'" });
-    }
-    const repeat = clientId !== null && await findMessageByClientId(db, session.id, clientId);
-    if (!repeat) await checkSendLimits(c);
-    const spec = modelFor(models, session);
-    // Emergencies are looked for in what the clinician wrote, before anything else and whatever the model says.
-    const redFlags = detectRedFlags(content);
-    const mode = deps.security.phiRedaction;
-    const found = mode === "off" ? null : redactPhi(content);
-    const redactions: StoredRedactions | null = found && found.redactions.length > 0 && mode !== "off"
-      ? {
-        mode,
-        items: found.redactions.map((r) =>
-          mode === "storage"
-            ? { type: r.type, placeholder: r.placeholder }
-            : { type: r.type, placeholder: r.placeholder, start: r.start, end: r.end }
-        ),
-      }
-      : null;
-    const result = await startExchange(db, {
-      sessionId: session.id,
-      content: mode === "storage" && found ? found.text : content,
-      clientId,
-      model: spec?.id ?? null,
-      redFlags: redFlags.length > 0 ? redFlags : null,
-      redactions,
-    });
-    if (result.kind === "no_session") {
-      throw new HTTPException(404, { message: "This session does not exist." });
-    }
-    if (result.kind === "busy") throw new HTTPException(409, { message: BUSY_MESSAGE });
-    if (result.kind === "created") {
-      refuseWhileDraining();
-      runner.start({ sessionId: session.id, user: result.user, assistant: result.assistant, mode: "answer" });
-    }
-    return await respondWithReply(c, {
-      session,
-      user: result.user,
-      assistant: result.assistant,
-      kind: "answer",
-    });
+    const exchange = await chat(c, () =>
+      takeMessage(intake, {
+        session,
+        userId: signedInUser(c).id,
+        content: text(form, "content"),
+        clientId: text(form, "client_id"),
+      }));
+    if (exchange.job) runner.start(exchange.job);
+    return await respondWithReply(c, { session, ...exchange, kind: "answer" });
   });
 
-  async function restartReply(c: Context, kind: "regenerate" | "continue"): Promise<Response> {
+  async function restart(c: Context, kind: "regenerate" | "continue"): Promise<Response> {
     const session = guardedSession(c);
-    const messageId = c.req.param("messageId") ?? "";
-    const previous = await getMessage(db, session.id, messageId);
-    if (!previous || previous.role !== "assistant") {
-      throw new HTTPException(404, { message: "This reply does not exist." });
-    }
     const form = await c.req.parseBody();
-    const clientId = text(form, "client_id").trim() || null;
-    if (clientId !== null && !CLIENT_ID_PATTERN.test(clientId)) {
-      throw new HTTPException(400, { message: "client_id must be 8 to 64 letters, digits, '-' or '_'" });
-    }
-    // The same request again (a reconnecting stream, a double click): follow the reply it started.
-    const user = previous.replyTo ? await getMessage(db, session.id, previous.replyTo) : null;
-    if (user && kind === "regenerate" && clientId) {
-      const started = await findReplyByClientId(db, session.id, clientId);
-      if (started) return await respondWithReply(c, { session, user, assistant: started, kind, previous });
-    }
-    if (user && kind === "continue" && c.req.header("last-event-id") !== undefined) {
-      return await respondWithReply(c, { session, user, assistant: previous, kind, previous });
-    }
-    refuseWhileDraining();
-    await checkSendLimits(c);
-    const spec = modelFor(models, session);
-    const result: RestartResult = kind === "regenerate"
-      ? await beginRegenerate(db, { sessionId: session.id, messageId, model: spec?.id ?? null, clientId })
-      : await beginContinue(db, { sessionId: session.id, messageId });
-    if (result.kind === "not_found") throw new HTTPException(404, { message: "This reply does not exist." });
-    if (result.kind === "busy") throw new HTTPException(409, { message: BUSY_MESSAGE });
-    if (result.kind === "not_allowed") throw new HTTPException(409, { message: result.reason });
-    runner.start({
-      sessionId: session.id,
-      user: result.user,
-      assistant: result.assistant,
-      mode: kind === "continue" ? "continue" : "answer",
-    });
-    return await respondWithReply(c, {
-      session,
-      user: result.user,
-      assistant: result.assistant,
-      kind,
-      previous,
-    });
+    const exchange = await chat(c, () =>
+      restartReply(intake, {
+        session,
+        userId: signedInUser(c).id,
+        messageId: c.req.param("messageId") ?? "",
+        kind,
+        clientId: text(form, "client_id"),
+        reconnecting: c.req.header("last-event-id") !== undefined,
+      }));
+    if (exchange.job) runner.start(exchange.job);
+    return await respondWithReply(c, { session, ...exchange, kind });
   }
 
-  app.post("/sessions/:id/messages/:messageId/regenerate", (c) => restartReply(c, "regenerate"));
-  app.post("/sessions/:id/messages/:messageId/continue", (c) => restartReply(c, "continue"));
+  app.post("/sessions/:id/messages/:messageId/regenerate", (c) => restart(c, "regenerate"));
+  app.post("/sessions/:id/messages/:messageId/continue", (c) => restart(c, "continue"));
 
   app.get("/sessions/:id/messages/:messageId/stream", async (c) => {
     const session = guardedSession(c);

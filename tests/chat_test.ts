@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { listMessages } from "../db/messages.ts";
 import { getSession } from "../db/sessions.ts";
-import { NO_MODEL_REPLY } from "../inference/runner.ts";
+import { NO_MODEL_REPLY } from "../chat/answer.ts";
 import { DEFAULT_TOKENS, syntheticTokens } from "./endpoint_stub.ts";
 import { HX, withChat } from "./chat_helpers.ts";
 import { readAll, sseReader, streamedText } from "./sse_client.ts";

@@ -17,7 +17,7 @@ import {
   storedEmbedders,
   vectorIndexBuildProgress,
 } from "../db/snippets.ts";
-import { NO_MODEL_REPLY } from "../inference/runner.ts";
+import { NO_MODEL_REPLY } from "../chat/answer.ts";
 import { checkEmbedder, EmbedderMismatchError } from "../knowledge/embedder.ts";
 import { ingestFile } from "../knowledge/ingest.ts";
 import { createLexicalEmbedder, lexicalVector } from "../knowledge/lexical_embedder.ts";

@@ -8,7 +8,7 @@ import { matchesTrigger, patientSystemPrompt, revealedFacts, scoreTranscript } f
 import type { Case } from "../cases/schema.ts";
 import { listMessages } from "../db/messages.ts";
 import { getSession } from "../db/sessions.ts";
-import { NO_PATIENT_REPLY } from "../inference/runner.ts";
+import { NO_PATIENT_REPLY } from "../chat/answer.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
 import { type ChatFixture, withChat } from "./chat_helpers.ts";
 import { readAll } from "./sse_client.ts";

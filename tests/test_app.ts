@@ -6,7 +6,6 @@
 import type { PGlite } from "@electric-sql/pglite";
 import type { Hono } from "hono";
 import postgres from "postgres";
-import { createApp } from "../app.ts";
 import { type Config, loadConfig } from "../config.ts";
 import { type Database, type Db, openPglite, openPostgres, wrapPglite } from "../db/client.ts";
 import type { UserRole } from "../db/schema.ts";
@@ -16,17 +15,10 @@ import { hashPassword } from "../safety/passwords.ts";
 import { migrate } from "../db/migrate.ts";
 import type { InferenceStatus } from "../inference/health.ts";
 import { createRegistry, loadModels, type ModelRegistry } from "../inference/models.ts";
-import {
-  createRunner,
-  type GenerationRunner,
-  type KnowledgeSettings,
-  type RunnerOptions,
-} from "../inference/runner.ts";
+import type { GenerationRunner, RunnerOptions } from "../inference/runner.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
-import { practiceRoleplay } from "../cases/practice_session.ts";
-import { defaultMinScore } from "../knowledge/retrieve.ts";
-import { DEFAULT_SYSTEM_PROMPT } from "../inference/templates.ts";
-import { createLifecycle, type Lifecycle } from "../lifecycle.ts";
+import type { Lifecycle } from "../lifecycle.ts";
+import { composeRounds } from "../compose.ts";
 import { type AssetStore, loadAssets } from "../routes/static.ts";
 
 /** The Postgres server tests run against, or undefined for PGlite. */
@@ -205,35 +197,17 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     })
     : createRegistry([]);
   const database = options.database ?? await createTestDatabase();
-  const lifecycle = createLifecycle();
-  const embedder = createLexicalEmbedder();
-  const knowledge: KnowledgeSettings = {
-    embedder,
-    k: config.retrievalK,
-    minScore: config.retrievalMinScore ?? defaultMinScore(embedder.id),
-  };
-  const runner = createRunner({
-    db: database.db,
-    lifecycle,
-    models,
-    systemPrompt: config.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
-    knowledge,
-    roleplay: practiceRoleplay(database.db),
-    redactPhi: config.security.phiRedaction !== "off",
-    options: { ...FAST_RUNNER, ...options.runner },
-  });
-  const app = createApp({
+  const { app, runner, lifecycle } = composeRounds({
     config,
     database,
-    lifecycle,
+    models,
+    embedder: createLexicalEmbedder(),
     assets: await (assets ??= loadAssets()),
     inferenceStatus: options.inferenceStatus ?? (() => Promise.resolve("not configured")),
-    models,
-    runner,
-    knowledge,
+    runnerOptions: { ...FAST_RUNNER, ...options.runner },
+    retry: { ...FAST_RUNNER, ...options.runner },
     passwordCost: TEST_PASSWORD_COST,
     logRequests: options.logRequests,
-    retry: { ...FAST_RUNNER, ...options.runner },
   });
   let users = 0;
   const addUser = (role: UserRole, email?: string) =>

@@ -6,12 +6,13 @@ import type { Child } from "hono/jsx";
 import { CsrfField } from "./csrf.tsx";
 import { raw } from "hono/html";
 import type { Message } from "../db/messages.ts";
+import type { StoredRedactions } from "../db/schema.ts";
 import type { ChatSession, SessionSummary } from "../db/sessions.ts";
 import type { CitedSource } from "../db/snippets.ts";
 import { linkCitations, renderMarkdown, type SafeHtml } from "../safety/markdown.ts";
 import { renderPage } from "./layout.tsx";
 import type { PageContext } from "./page.ts";
-import { describeRedactions, type PhiType } from "../safety/phi.ts";
+import { describeRedactions } from "../safety/phi.ts";
 import type { RedFlag } from "../safety/red_flags.ts";
 
 /** Shown under every answer. */
@@ -308,18 +309,11 @@ export function Transcript(
   );
 }
 
-/** Identifiers found in a user message, as stored with it (no original values in storage mode). */
-export interface StoredRedactions {
-  /** "inference": the stored text is the original, and start/end mark what the model did not see. */
-  mode: "inference" | "storage";
-  items: { type: PhiType; placeholder: string; start?: number; end?: number }[];
-}
-
 /** A clinician's message, with the emergency banner when it describes one and what was redacted from it. */
 export function UserMessage(props: { message: Message }) {
   const { message } = props;
   const flags = Array.isArray(message.redFlags) ? message.redFlags as RedFlag[] : [];
-  const redactions = message.redactions as StoredRedactions | null;
+  const redactions = message.redactions;
   return (
     <>
       <article class="msg user" id={`m-${message.id}`}>

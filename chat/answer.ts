@@ -1,0 +1,203 @@
+/**
+ * Preparing the answer to a chat message: the conversation so far with identifiers replaced, the simulated
+ * patient's role in a practice session, the evidence from the knowledge base (stored with the reply), the
+ * sampling settings, and the prompt input. What it returns is all the generation engine (inference/runner.ts)
+ * needs; the engine knows nothing of chats, users or the knowledge base.
+ */
+import type { Db } from "../db/client.ts";
+import { turnsBefore } from "../db/messages.ts";
+import { type ChatSession, getSession } from "../db/sessions.ts";
+import { saveMessageSources, sourcesOfMessages } from "../db/snippets.ts";
+import { addTokensForSession } from "../db/users.ts";
+import type { FittedPrompt, Sampling } from "../inference/completion.ts";
+import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
+import type { Job, PreparedGeneration } from "../inference/runner.ts";
+import type { PromptInput } from "../inference/templates.ts";
+import {
+  type KnowledgeSettings,
+  referenceBlocks,
+  type RetrievalResult,
+  retrieve,
+  type Retrieved,
+} from "../knowledge/retrieve.ts";
+import { createRedactor } from "../safety/phi.ts";
+
+/** What preparing an answer needs. */
+export interface AnswerDeps {
+  db: Db;
+  models: ModelRegistry;
+  systemPrompt: string;
+  /** Grounding: the knowledge base is searched before each answer; absent means answers are not grounded. */
+  knowledge?: KnowledgeSettings | null;
+  /**
+   * For practice sessions: the system prompt that makes the model play the patient, given the learner's
+   * messages so far (the current one last). Null when the session's case is gone. Practice is never grounded
+   * in the knowledge base.
+   */
+  roleplay?: (session: ChatSession, learnerTurns: string[]) => Promise<{ system: string } | null>;
+  /**
+   * Replace identifiers (names, dates, numbers…; safety/phi.ts) with placeholders in everything sent to the
+   * inference and embedding endpoints: the question, the history and the retrieval query.
+   */
+  redactPhi?: boolean;
+}
+
+/** What a practice session answers when it cannot play the patient. */
+export const NO_PATIENT_REPLY =
+  "The simulated patient cannot answer: no model is configured, or the case this practice was started from " +
+  "was deleted. Set INFERENCE_URL to practise; the transcript so far is kept.";
+
+/** The reply stored when no model is configured. */
+export const NO_MODEL_REPLY =
+  "No model is configured on this server, so Rounds cannot write an answer. Your message has been saved. " +
+  "An operator can set `INFERENCE_URL` (a TGI, vLLM, llama.cpp or Ollama server) or `MODEL` with `HF_TOKEN`, " +
+  "then restart Rounds.";
+
+const EXCERPT_CHARS = 700;
+
+/**
+ * The retrieval-only reply when no model is configured: the closest doctor replies, quoted, numbered like the
+ * source list under it, and plainly labelled as retrieved text.
+ */
+export function retrievalOnlyReply(result: RetrievalResult): string {
+  const head =
+    "No model is configured; these are the closest doctor replies in the knowledge base. They are " +
+    "retrieved text written for other patients, not an answer to your question and not verified advice.";
+  if (result.evidence === "empty") {
+    return `${NO_MODEL_REPLY}\n\nThe knowledge base is empty, so there are no doctor replies to show either. ` +
+      "An operator can load one with `deno task ingest`.";
+  }
+  if (result.results.length === 0) {
+    const best = result.bestScore === null ? "" : ` (the closest scored ${result.bestScore.toFixed(2)})`;
+    return `${NO_MODEL_REPLY}\n\nNo doctor reply in the knowledge base is close enough to this question to show` +
+      `${best}. Try describing it with other words.`;
+  }
+  const quoted = result.results.map(({ rank, snippet, score }) => {
+    const excerpt = snippet.answer.length > EXCERPT_CHARS
+      ? snippet.answer.slice(0, EXCERPT_CHARS).replace(/\s+\S*$/, "") + " …"
+      : snippet.answer;
+    const about = snippet.question ?? snippet.title;
+    const lines = [`**[${rank}]** ${snippet.source} · similarity ${score.toFixed(2)}`];
+    if (about) lines.push(`> *Asked:* ${oneLine(about, 240)}`, ">");
+    lines.push(`> ${oneLine(excerpt, EXCERPT_CHARS + 2)}`);
+    return lines.join("\n");
+  });
+  return `${head}\n\n${quoted.join("\n\n")}`;
+}
+
+function oneLine(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > max ? flat.slice(0, max).replace(/\s+\S*$/, "") + " …" : flat;
+}
+
+/** The sampling settings a session uses: its overrides, within the model's limits, over the model's defaults. */
+export function effectiveSettings(
+  spec: ModelSpec,
+  session: Pick<ChatSession, "temperature" | "topP" | "maxNewTokens"> | null,
+): Sampling {
+  return {
+    temperature: session?.temperature ?? spec.defaults.temperature,
+    topP: session?.topP ?? spec.defaults.topP,
+    maxNewTokens: Math.min(session?.maxNewTokens ?? spec.defaults.maxNewTokens, spec.maxNewTokensLimit),
+  };
+}
+
+/**
+ * Searches the knowledge base for the question (with the previous question, so a follow-up such as "and the
+ * dose?" keeps its subject) and stores what was found with the reply. A continuation reuses the stored sources.
+ * A failed search is logged and the answer goes on ungrounded: the stored evidence state stays empty.
+ */
+async function gatherEvidence(
+  deps: AnswerDeps,
+  job: Job,
+  question: string,
+  history: { user: string }[],
+): Promise<RetrievalResult | null> {
+  const knowledge = deps.knowledge;
+  if (!knowledge || knowledge.k <= 0) return null;
+  if (job.mode === "continue") {
+    const stored = (await sourcesOfMessages(deps.db, [job.assistant.id])).get(job.assistant.id) ?? [];
+    const results: Retrieved[] = stored.flatMap((s) =>
+      s.snippet ? [{ rank: s.rank, snippet: s.snippet, score: s.score, fused: 0 }] : []
+    );
+    return { evidence: job.assistant.evidence ?? "none_relevant", results, bestScore: null };
+  }
+  const previous = history.at(-1)?.user;
+  const query = previous ? `${question}\n${previous}` : question;
+  try {
+    const result = await retrieve(deps.db, knowledge.embedder, query, {
+      k: knowledge.k,
+      minScore: knowledge.minScore,
+    });
+    await saveMessageSources(deps.db, job.assistant.id, {
+      state: result.evidence,
+      sources: result.results.map((r) => ({ snippetId: r.snippet.id, score: r.score })),
+    });
+    return result;
+  } catch (error) {
+    console.error(`retrieval for message ${job.assistant.id} failed:`, (error as Error)?.message ?? error);
+    return null;
+  }
+}
+
+/**
+ * Everything the engine needs to answer a job: the model and its prompt input, or a reply written here (no
+ * model configured, or a practice whose case is gone).
+ */
+export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<PreparedGeneration> {
+  const { db } = deps;
+  const session = await getSession(db, job.sessionId);
+  const id = job.assistant.model ?? session?.model ?? null;
+  const spec = (id ? deps.models.get(id) : null) ?? deps.models.get(null);
+  const stored = await turnsBefore(db, job.sessionId, job.user.seq);
+  // One redactor for the whole conversation, oldest first: a name keeps its placeholder in every turn.
+  const redactor = deps.redactPhi ? createRedactor() : null;
+  const outward = (text: string) => redactor ? redactor.redact(text).text : text;
+  const history = redactor
+    ? stored.map((t) => ({ user: outward(t.user), assistant: outward(t.assistant) }))
+    : stored;
+  const question = outward(job.user.content);
+  const practice = session?.kind === "practice";
+  const roleplay = practice && deps.roleplay
+    ? await deps.roleplay(session!, [...stored.map((t) => t.user), job.user.content])
+    : null;
+  if (practice && (!roleplay || !spec)) {
+    return { kind: "reply", text: NO_PATIENT_REPLY, finishReason: "no_model" };
+  }
+  const evidence = practice ? null : await gatherEvidence(deps, job, question, history);
+  if (!spec) {
+    return {
+      kind: "reply",
+      text: evidence ? retrievalOnlyReply(evidence) : NO_MODEL_REPLY,
+      finishReason: "no_model",
+    };
+  }
+  // A role to play must reach the model: formats without a system block get it in front of the question.
+  const folded = roleplay && spec.template.kind === "raw" && spec.template.omitsSystem;
+  const input: PromptInput = {
+    system: roleplay?.system ?? deps.systemPrompt,
+    history,
+    question: folded ? `${roleplay.system}\n\nThe doctor says: ${question}` : question,
+    references: evidence?.results.length ? referenceBlocks(evidence.results) : undefined,
+    answerPrefix: job.mode === "continue" ? job.assistant.content : undefined,
+  };
+  let sourcesShown = evidence?.results.length ?? 0;
+  /** The reply lists only the sources the model was actually shown. */
+  const onFitted = async (fitted: FittedPrompt) => {
+    if (!evidence || job.mode === "continue") return;
+    const kept = evidence.results.length - fitted.droppedReferences;
+    if (kept === sourcesShown) return;
+    sourcesShown = kept;
+    await saveMessageSources(db, job.assistant.id, {
+      state: kept ? "sources" : "none_relevant",
+      sources: evidence.results.slice(0, kept).map((r) => ({ snippetId: r.snippet.id, score: r.score })),
+    });
+  };
+  return { kind: "generate", spec, input, sampling: effectiveSettings(spec, session), onFitted };
+}
+
+/** Counts what a reply generated against its owner's daily budget (a continuation counts its new tokens only). */
+export async function chargeTokens(db: Db, job: Job, outputTokens: number): Promise<void> {
+  const generated = outputTokens - (job.mode === "continue" ? job.assistant.outputTokens : 0);
+  await addTokensForSession(db, job.sessionId, generated);
+}

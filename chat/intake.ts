@@ -1,0 +1,229 @@
+/**
+ * Taking in a chat message, and a request to regenerate or continue a reply: the limits (length, per-user
+ * rate, replies at once, daily tokens), idempotency (the same client id is the same message), red flags looked
+ * for in what the clinician wrote, identifiers found and, by the PHI mode, replaced before storing, and the
+ * exchange stored (the question and a pending reply) before any GPU time is spent. A refusal is a ChatRefusal
+ * with the status and the words the clinician sees; routes only map it.
+ */
+import type { SecurityConfig } from "../config.ts";
+import type { Db } from "../db/client.ts";
+import {
+  beginContinue,
+  beginRegenerate,
+  findMessageByClientId,
+  findReplyByClientId,
+  getMessage,
+  type Message,
+  type RestartResult,
+  startExchange,
+} from "../db/messages.ts";
+import type { StoredRedactions } from "../db/schema.ts";
+import type { ChatSession } from "../db/sessions.ts";
+import { sendAllowance } from "../db/users.ts";
+import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
+import type { Job } from "../inference/runner.ts";
+import { CLIENT_ID_PATTERN, MAX_MESSAGE_CHARS, stripControlCharacters } from "../safety/limits.ts";
+import { redactPhi } from "../safety/phi.ts";
+import { detectRedFlags } from "../safety/red_flags.ts";
+
+/** A request the chat refuses: the HTTP status, and the message in words a clinician can act on. */
+export class ChatRefusal extends Error {
+  constructor(
+    readonly status: 400 | 404 | 409 | 413 | 422 | 429 | 503,
+    message: string,
+    /** Seconds until trying again makes sense (429). */
+    readonly retryAfterS: number | null = null,
+  ) {
+    super(message);
+    this.name = "ChatRefusal";
+  }
+}
+
+/** What taking in messages needs. */
+export interface IntakeDeps {
+  db: Db;
+  models: ModelRegistry;
+  security: Pick<
+    SecurityConfig,
+    "messagesPerMinute" | "dailyTokenBudget" | "maxConcurrentStreams" | "phiRedaction"
+  >;
+  /** True while the server shuts down: nothing new is started. */
+  draining(): boolean;
+}
+
+/** A reply to stream: the question, the reply, and the job for the engine when it has to be started. */
+export interface Exchange {
+  user: Message;
+  assistant: Message;
+  /** Null when the reply was started before (the same request again): follow it, do not start it. */
+  job: Job | null;
+}
+
+const BUSY_MESSAGE = "A reply is still being written in this session. Wait for it to finish, or press Stop.";
+
+/** The model a session talks to: its own if still configured, else the default. */
+export function modelFor(models: ModelRegistry, session: Pick<ChatSession, "model">): ModelSpec | null {
+  return models.get(session.model) ?? models.get(null);
+}
+
+function checkClientId(clientId: string | null): void {
+  if (clientId !== null && !CLIENT_ID_PATTERN.test(clientId)) {
+    throw new ChatRefusal(400, "client_id must be 8 to 64 letters, digits, '-' or '_'");
+  }
+}
+
+function refuseWhileDraining(deps: IntakeDeps): void {
+  if (deps.draining()) {
+    throw new ChatRefusal(503, "The server is restarting. Your message was not sent; try again in a moment.");
+  }
+}
+
+/**
+ * Per-user limits on starting a reply, held in the database so they apply across instances: replies being
+ * written at once, output tokens per day, messages per minute (counted only when the others pass).
+ */
+async function checkSendLimits(deps: IntakeDeps, userId: string): Promise<void> {
+  const { security } = deps;
+  const allowance = await sendAllowance(deps.db, userId, {
+    maxActive: security.maxConcurrentStreams,
+    dailyTokens: security.dailyTokenBudget,
+    windowMs: 60_000,
+  });
+  if (allowance.active >= security.maxConcurrentStreams) {
+    throw new ChatRefusal(
+      429,
+      `${security.maxConcurrentStreams} of your replies are being written already. Wait for one ` +
+        `to finish, or stop it, then send again.`,
+    );
+  }
+  if (security.dailyTokenBudget > 0 && allowance.tokensToday >= security.dailyTokenBudget) {
+    const midnight = new Date();
+    midnight.setUTCHours(24, 0, 0, 0);
+    throw new ChatRefusal(
+      429,
+      `You have used today's budget of ${security.dailyTokenBudget.toLocaleString("en")} generated ` +
+        `tokens. It renews at midnight UTC; an administrator can raise DAILY_TOKEN_BUDGET.`,
+      Math.ceil((midnight.getTime() - Date.now()) / 1000),
+    );
+  }
+  const rate = allowance.rate!;
+  if (rate.count > security.messagesPerMinute) {
+    throw new ChatRefusal(
+      429,
+      `You have sent ${security.messagesPerMinute} messages this minute, the most Rounds allows. ` +
+        `Wait ${rate.resetInSeconds} s and send again (your text is still in the box).`,
+      rate.resetInSeconds,
+    );
+  }
+}
+
+/** Takes in a clinician's message: checks it, stores it with a pending reply, and says whether to start it. */
+export async function takeMessage(
+  deps: IntakeDeps,
+  request: { session: ChatSession; userId: string; content: string; clientId: string },
+): Promise<Exchange> {
+  const { db, session } = { db: deps.db, session: request.session };
+  const content = stripControlCharacters(request.content).trim();
+  const clientId = request.clientId.trim() || null;
+  if (!content) throw new ChatRefusal(422, "Type a question before sending.");
+  if (content.length > MAX_MESSAGE_CHARS) {
+    throw new ChatRefusal(
+      413,
+      `Your message is ${content.length.toLocaleString("en")} characters; the limit is ` +
+        `${
+          MAX_MESSAGE_CHARS.toLocaleString("en")
+        }. Shorten it and send again (your text is still in the box).`,
+    );
+  }
+  checkClientId(clientId);
+  const repeat = clientId !== null && await findMessageByClientId(db, session.id, clientId);
+  if (!repeat) await checkSendLimits(deps, request.userId);
+  const spec = modelFor(deps.models, session);
+  // Emergencies are looked for in what the clinician wrote, before anything else and whatever the model says.
+  const redFlags = detectRedFlags(content);
+  const mode = deps.security.phiRedaction;
+  const found = mode === "off" ? null : redactPhi(content);
+  const redactions: StoredRedactions | null = found && found.redactions.length > 0 && mode !== "off"
+    ? {
+      mode,
+      items: found.redactions.map((r) =>
+        mode === "storage"
+          ? { type: r.type, placeholder: r.placeholder }
+          : { type: r.type, placeholder: r.placeholder, start: r.start, end: r.end }
+      ),
+    }
+    : null;
+  const result = await startExchange(db, {
+    sessionId: session.id,
+    content: mode === "storage" && found ? found.text : content,
+    clientId,
+    model: spec?.id ?? null,
+    redFlags: redFlags.length > 0 ? redFlags : null,
+    redactions,
+  });
+  if (result.kind === "no_session") throw new ChatRefusal(404, "This session does not exist.");
+  if (result.kind === "busy") throw new ChatRefusal(409, BUSY_MESSAGE);
+  if (result.kind !== "created") return { user: result.user, assistant: result.assistant, job: null };
+  refuseWhileDraining(deps);
+  return {
+    user: result.user,
+    assistant: result.assistant,
+    job: { sessionId: session.id, user: result.user, assistant: result.assistant, mode: "answer" },
+  };
+}
+
+/**
+ * Regenerates or continues a reply. The same request again (a reconnecting stream, a double click) follows the
+ * reply it started instead of starting another.
+ */
+export async function restartReply(
+  deps: IntakeDeps,
+  request: {
+    session: ChatSession;
+    userId: string;
+    messageId: string;
+    kind: "regenerate" | "continue";
+    clientId: string;
+    /** The browser is reconnecting to a stream it had (it sent Last-Event-ID). */
+    reconnecting: boolean;
+  },
+): Promise<Exchange & { previous: Message }> {
+  const { db, session } = { db: deps.db, session: request.session };
+  const previous = await getMessage(db, session.id, request.messageId);
+  if (!previous || previous.role !== "assistant") throw new ChatRefusal(404, "This reply does not exist.");
+  const clientId = request.clientId.trim() || null;
+  checkClientId(clientId);
+  const user = previous.replyTo ? await getMessage(db, session.id, previous.replyTo) : null;
+  if (user && request.kind === "regenerate" && clientId) {
+    const started = await findReplyByClientId(db, session.id, clientId);
+    if (started) return { user, assistant: started, job: null, previous };
+  }
+  if (user && request.kind === "continue" && request.reconnecting) {
+    return { user, assistant: previous, job: null, previous };
+  }
+  refuseWhileDraining(deps);
+  await checkSendLimits(deps, request.userId);
+  const spec = modelFor(deps.models, session);
+  const result: RestartResult = request.kind === "regenerate"
+    ? await beginRegenerate(db, {
+      sessionId: session.id,
+      messageId: request.messageId,
+      model: spec?.id ?? null,
+      clientId,
+    })
+    : await beginContinue(db, { sessionId: session.id, messageId: request.messageId });
+  if (result.kind === "not_found") throw new ChatRefusal(404, "This reply does not exist.");
+  if (result.kind === "busy") throw new ChatRefusal(409, BUSY_MESSAGE);
+  if (result.kind === "not_allowed") throw new ChatRefusal(409, result.reason);
+  return {
+    user: result.user,
+    assistant: result.assistant,
+    previous,
+    job: {
+      sessionId: session.id,
+      user: result.user,
+      assistant: result.assistant,
+      mode: request.kind === "continue" ? "continue" : "answer",
+    },
+  };
+}

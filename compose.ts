@@ -1,0 +1,98 @@
+/**
+ * Wiring Rounds together from its parts: the knowledge settings (with identifiers replaced before a remote
+ * embedder sees them), the generation engine fed by the chat's answer preparation, and the app. main.ts and
+ * the tests both build Rounds here, so what the tests run is what operators run; main.ts keeps only process
+ * concerns (configuration, start-up checks, signals, the server).
+ */
+import { createApp } from "./app.ts";
+import { chargeTokens, prepareAnswer } from "./chat/answer.ts";
+import { practiceRoleplay } from "./cases/practice_session.ts";
+import type { Config } from "./config.ts";
+import type { Database } from "./db/client.ts";
+import type { RetryLimits } from "./inference/completion.ts";
+import type { InferenceStatus } from "./inference/health.ts";
+import type { ModelRegistry } from "./inference/models.ts";
+import { createRunner, type GenerationRunner, type RunnerOptions } from "./inference/runner.ts";
+import { DEFAULT_SYSTEM_PROMPT } from "./inference/templates.ts";
+import { type Embedder, withRedaction } from "./knowledge/embedder.ts";
+import { defaultMinScore, type KnowledgeSettings } from "./knowledge/retrieve.ts";
+import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
+import type { AssetStore } from "./routes/static.ts";
+import type { StreamGuard } from "./routes/auth.ts";
+import { redactPhi } from "./safety/phi.ts";
+import type { ScryptCost } from "./safety/passwords.ts";
+import type { Hono } from "hono";
+
+/** The parts Rounds is built from: what main.ts opens and checks at start, or what a test sets up. */
+export interface RoundsParts {
+  config: Readonly<Config>;
+  database: Database;
+  models: ModelRegistry;
+  /** The embedder the configuration names (already checked against the stored vectors). */
+  embedder: Embedder;
+  assets: AssetStore;
+  inferenceStatus: () => Promise<InferenceStatus>;
+  lifecycle?: Lifecycle;
+  /** Engine timings (tests shorten them); the grace period comes from the configuration. */
+  runnerOptions?: Partial<RunnerOptions>;
+  /** How long case generation waits on a busy or waking model server. */
+  retry?: Partial<RetryLimits>;
+  passwordCost?: ScryptCost;
+  streamGuard?: StreamGuard;
+  logRequests?: boolean;
+}
+
+/** Rounds, wired. */
+export interface Rounds {
+  app: Hono;
+  runner: GenerationRunner;
+  knowledge: KnowledgeSettings;
+  lifecycle: Lifecycle;
+}
+
+/** Builds Rounds from its parts. Starts nothing: no timers, no connections. */
+export function composeRounds(parts: RoundsParts): Rounds {
+  const { config, database, models, embedder } = parts;
+  const redact = config.security.phiRedaction !== "off";
+  // Questions and searches go to a remote embedding endpoint with identifiers replaced (the built-in lexical
+  // embedder runs here, so nothing leaves the server).
+  const remote = config.embeddingUrl !== null || config.embeddingModel !== null;
+  const knowledge: KnowledgeSettings = {
+    embedder: remote && redact ? withRedaction(embedder, (text) => redactPhi(text).text) : embedder,
+    k: config.retrievalK,
+    minScore: config.retrievalMinScore ?? defaultMinScore(embedder.id),
+  };
+  const lifecycle = parts.lifecycle ?? createLifecycle();
+  const db = database.db;
+  const answers = {
+    db,
+    models,
+    systemPrompt: config.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
+    knowledge,
+    roleplay: practiceRoleplay(db),
+    redactPhi: redact,
+  };
+  const runner = createRunner({
+    db,
+    lifecycle,
+    models,
+    prepare: (job) => prepareAnswer(answers, job),
+    onFinished: (job, outputTokens) => chargeTokens(db, job, outputTokens),
+    options: { graceMs: config.streamGraceMs, ...parts.runnerOptions },
+  });
+  const app = createApp({
+    config,
+    database,
+    lifecycle,
+    assets: parts.assets,
+    inferenceStatus: parts.inferenceStatus,
+    models,
+    runner,
+    knowledge,
+    logRequests: parts.logRequests,
+    streamGuard: parts.streamGuard,
+    passwordCost: parts.passwordCost,
+    retry: parts.retry,
+  });
+  return { app, runner, knowledge, lifecycle };
+}
