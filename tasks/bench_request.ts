@@ -1,0 +1,194 @@
+/**
+ * deno task bench:request: the time Rounds adds before the model sees a clinician's question.
+ *
+ * Rounds runs as its own process (`deno task start`'s command) on PGlite, or on Postgres with --database-url,
+ * over a knowledge base of --snippets synthetic snippets (100,000 by default; made once with `deno task ingest`
+ * and kept for the next run), talking to the endpoint stub. This process signs in through the real forms and
+ * posts messages as the composer does; the figure is the stub's receive time of the generation request minus
+ * the moment the POST was sent (one clock: the stub runs here). Beside it, the floor measured in the same run:
+ * the round trip of `GET /healthz` (HTTP plus one database query), and on Postgres a bare `select 1` from here.
+ *
+ *   deno task bench:request [--snippets 100000] [--messages 200] [--database-url postgres://…] [--data-dir D]
+ */
+import { join } from "node:path";
+import postgres from "postgres";
+import { countSnippets } from "../db/snippets.ts";
+import { startStub } from "../tests/endpoint_stub.ts";
+import { signInOverHttp, startServer } from "../tests/server_process.ts";
+import { readAll } from "../tests/sse_client.ts";
+import { freePort } from "../tests/test_app.ts";
+import { openTaskDatabase } from "./cli.ts";
+import { cpuTimes, stealPercent } from "./host_cpu.ts";
+
+const args = new Map<string, string>();
+for (let i = 0; i < Deno.args.length; i++) {
+  if (Deno.args[i].startsWith("--")) args.set(Deno.args[i].slice(2), Deno.args[i + 1] ?? "");
+}
+const SNIPPETS = Number(args.get("snippets") ?? 100_000);
+const MESSAGES = Number(args.get("messages") ?? 200);
+const WARMUP = 10;
+const DATABASE_URL = args.get("database-url") || null;
+const DATA_DIR = args.get("data-dir") ?? `.data/bench-request-${SNIPPETS}`;
+
+const clock = () => performance.timeOrigin + performance.now();
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+};
+const ms = (n: number) => n.toFixed(1);
+
+const WORDS =
+  ("pain fever cough rash swelling headache dizziness nausea fatigue bleeding chest abdomen knee back " +
+    "throat ear eye skin tablet dose weeks days months morning night worse better started stopped since after " +
+    "blood pressure sugar kidney liver heart lung test scan referral review advice rest fluids antibiotic steroid " +
+    "cream inhaler physiotherapy urgent emergency mild severe chronic acute recurrent left right both child adult")
+    .split(" ");
+let seed = 7;
+function random(): number {
+  seed = (seed * 1664525 + 1013904223) >>> 0;
+  return seed / 2 ** 32;
+}
+const sentence = (n: number) =>
+  Array.from({ length: n }, () => WORDS[Math.floor(random() * WORDS.length)]).join(" ");
+
+/** Questions as clinicians type them: a plain question, one with a pasted lab line, a short follow-up. */
+function question(i: number): string {
+  switch (i % 3) {
+    case 0:
+      return `Adult with ${sentence(12)} for two weeks: what should I check first?`;
+    case 1:
+      return `Labs today: Hb 98 g/L, CRP 187 mg/L, eGFR 31\u00a0mL/min. ${sentence(10)} — next steps?`;
+    default:
+      return `And the dose for a ${sentence(3)}?`;
+  }
+}
+
+/** Fills the knowledge base with synthetic snippets through `deno task ingest`, unless it already holds them. */
+async function prepareKnowledge(env: Record<string, string>): Promise<number> {
+  const database = await openTaskDatabase({
+    databaseUrl: DATABASE_URL,
+    databasePoolSize: 1,
+    dataDir: DATA_DIR,
+  });
+  let stored: number;
+  try {
+    stored = await countSnippets(database.db);
+  } finally {
+    await database.close();
+  }
+  if (stored >= SNIPPETS) return stored;
+  const dir = await Deno.makeTempDir({ prefix: "rounds-bench-request-" });
+  const path = join(dir, "healthcaremagic.json");
+  const rows = Array.from({ length: SNIPPETS - stored }, (_, i) =>
+    JSON.stringify({
+      instruction:
+        "If you are a doctor, please answer the medical questions based on the patient's description.",
+      input: `Case ${stored + i}: ${sentence(25)}.`,
+      output: `Reply ${stored + i}: ${sentence(45)}. ${sentence(20)}.`,
+    }));
+  await Deno.writeTextFile(path, `[\n${rows.join(",\n")}\n]\n`);
+  console.log(
+    `Loading ${(SNIPPETS - stored).toLocaleString("en")} synthetic snippets with deno task ingest…`,
+  );
+  const ingest = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "ingest", path, "--source-name", "Synthetic"],
+    env: { ...env, NO_COLOR: "1" },
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  await Deno.remove(dir, { recursive: true });
+  if (!ingest.success) throw new Error("deno task ingest failed");
+  return SNIPPETS;
+}
+
+async function main(): Promise<void> {
+  const port = freePort();
+  const env: Record<string, string> = DATABASE_URL ? { DATABASE_URL } : { DATA_DIR };
+  const stored = await prepareKnowledge(env);
+  const stub = startStub({ defaultScript: { tokens: ["Consider", " a", " viral", " cause."] } });
+  const server = startServer({
+    ...env,
+    PORT: String(port),
+    INFERENCE_URL: stub.url,
+    RATE_LIMIT_MESSAGES_PER_MINUTE: "10000",
+    DAILY_TOKEN_BUDGET: "0",
+    PATH: Deno.env.get("PATH") ?? "",
+  });
+  try {
+    await server.waitFor(/listening on/, 120_000);
+    const base = `http://127.0.0.1:${port}`;
+    const http = await signInOverHttp(base);
+    const added: number[] = [];
+    const floor: number[] = [];
+    const cpuBefore = cpuTimes();
+    let session = "";
+    for (let i = 0; i < MESSAGES + WARMUP; i++) {
+      // Ten messages per chat: later ones carry history, as real conversations do.
+      if (i % 10 === 0) {
+        const created = await http.fetch("/sessions", {
+          method: "POST",
+          redirect: "manual",
+          body: new URLSearchParams(),
+        });
+        await created.body?.cancel();
+        session = created.headers.get("location")!.split("/").pop()!;
+      }
+      const before = stub.requests.length;
+      const sent = clock();
+      const response = await http.fetch(`/sessions/${session}/messages`, {
+        method: "POST",
+        headers: { "hx-request": "true", "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ content: question(i), client_id: crypto.randomUUID() }),
+      });
+      await readAll(response);
+      const request = stub.requests[before];
+      if (!request) {
+        throw new Error(`Message ${i} never reached the endpoint:\n${server.output().slice(-2000)}`);
+      }
+      if (i >= WARMUP) added.push(request.receivedAt - sent);
+      const pinged = clock();
+      await (await http.fetch("/healthz")).body?.cancel();
+      if (i >= WARMUP) floor.push(clock() - pinged);
+    }
+    const stealOver = stealPercent(cpuBefore, cpuTimes());
+    const bare: number[] = [];
+    if (DATABASE_URL) {
+      const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
+      for (let i = 0; i < MESSAGES; i++) {
+        const t = clock();
+        await sql`select 1`;
+        bare.push(clock() - t);
+      }
+      await sql.end();
+    }
+    const driver = DATABASE_URL ? "Postgres" : "PGlite";
+    const target = DATABASE_URL ? 10 : 15;
+    console.log(
+      `\nTime Rounds adds before the model sees the request: ${driver}, ${
+        stored.toLocaleString("en")
+      } snippets, ` +
+        `${MESSAGES} messages (after ${WARMUP} warm-up), host steal ${stealOver?.toFixed(1) ?? "?"}%\n`,
+    );
+    console.log("| Measure | p50 | p95 | p99 | max |");
+    console.log("| --- | ---: | ---: | ---: | ---: |");
+    const row = (label: string, values: number[]) =>
+      console.log(
+        `| ${label} | ${ms(percentile(values, 50))} ms | ${ms(percentile(values, 95))} ms | ` +
+          `${ms(percentile(values, 99))} ms | ${ms(Math.max(...values))} ms |`,
+      );
+    row(`**POST sent → endpoint received** (target p95 ≤ ${target} ms)`, added);
+    row("floor: GET /healthz (HTTP + one query)", floor);
+    if (bare.length) row("floor: bare `select 1` from here", bare);
+    const p95 = percentile(added, 95);
+    console.log(`\np95 ${ms(p95)} ms: ${p95 <= target ? "meets" : "misses"} the target of ${target} ms`);
+  } finally {
+    try {
+      server.kill("SIGTERM");
+    } catch { /* it exited already: its output is in the error */ }
+    await server.status;
+    if (args.has("server-log")) await Deno.writeTextFile(args.get("server-log")!, server.output());
+    await stub.close();
+  }
+}
+
+if (import.meta.main) await main();
