@@ -30,7 +30,7 @@ export type ServerFamilyName = typeof SERVER_FAMILY_NAMES[number];
 /** Context size assumed when neither the configuration nor the server says. */
 export const DEFAULT_CONTEXT_SIZE = 4096;
 
-/** The embedding APIs EMBEDDING_API may name (see inference/embeddings.ts EMBEDDING_APIS). */
+/** The embedding APIs EMBEDDING_API may name (their wire formats are in inference/embeddings.ts). */
 export const EMBEDDING_API_NAMES = ["openai", "ollama", "tei", "hf"] as const;
 /** One of EMBEDDING_API_NAMES. */
 export type EmbeddingApiName = typeof EMBEDDING_API_NAMES[number];

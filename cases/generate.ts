@@ -8,11 +8,11 @@ import {
   PromptTooLongError,
   retryDecision,
   type RetryLimits,
+  sleep,
   streamGeneration,
 } from "../inference/completion.ts";
 import { constraintFor, EndpointError } from "../inference/endpoint.ts";
 import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
-import { sleep } from "../inference/runner.ts";
 import { storableJson } from "../safety/limits.ts";
 import { type CaseFlag, checkCase, hasErrors } from "./consistency.ts";
 import {
@@ -205,7 +205,10 @@ export function acceptCase(
  * no way to hold the output to the case's JSON Schema on the route its template uses. Null when it has one.
  */
 export async function caseConstraintWarning(models: ModelRegistry, spec: ModelSpec): Promise<string | null> {
-  const profile = await models.client(spec).profile();
+  const client = models.client(spec);
+  const profile = await client.profile();
+  // A server that is down or loading is not "unrecognised": generation will say what is wrong when it runs.
+  if (client.lastFailure && !spec.target.server) return null;
   if (constraintFor(profile.family, spec.template.kind === "chat" ? "chat" : "raw")) return null;
   return `The model server was not recognised as one that can be held to the case ` +
     `format (vLLM, SGLang, llama.cpp, TGI or Ollama), so the model writes free text and many generated cases ` +

@@ -54,6 +54,8 @@ export const NO_MODEL_REPLY =
   "then restart Rounds.";
 
 const EXCERPT_CHARS = 700;
+/** Longest wait for the evidence: past it, the answer goes on ungrounded rather than keep the clinician waiting. */
+const EVIDENCE_TIMEOUT_MS = 15_000;
 
 /**
  * The retrieval-only reply when no model is configured: the closest doctor replies, quoted, numbered like the
@@ -128,6 +130,7 @@ async function gatherEvidence(
     const result = await retrieve(deps.db, knowledge.embedder, query, {
       k: knowledge.k,
       minScore: knowledge.minScore,
+      signal: AbortSignal.timeout(EVIDENCE_TIMEOUT_MS),
     });
     await saveMessageSources(deps.db, job.assistant.id, {
       state: result.evidence,

@@ -110,10 +110,18 @@ function utf8Length(text: string): number {
 export async function fitPrompt(
   template: PromptTemplate,
   input: PromptInput,
-  limits: { contextSize: number; maxNewTokens: number; minNewTokens?: number; counter: TokenCounter },
+  limits: {
+    contextSize: number;
+    maxNewTokens: number;
+    minNewTokens?: number;
+    /** A limit on the prompt alone, below the context (TGI's max_input_tokens). */
+    maxPromptTokens?: number | null;
+    counter: TokenCounter;
+  },
   signal?: AbortSignal,
 ): Promise<FittedPrompt> {
   const { contextSize, counter } = limits;
+  const maxPrompt = limits.maxPromptTokens ?? Infinity;
   const maxNew = Math.max(1, Math.min(limits.maxNewTokens, contextSize - SAFETY_TOKENS - 1));
   const minNew = Math.max(1, Math.min(limits.minNewTokens ?? Math.min(maxNew, 128), maxNew));
   const reserve = Math.min(maxNew, Math.max(minNew, Math.floor(contextSize / 2)));
@@ -122,7 +130,7 @@ export async function fitPrompt(
   const size = async (candidate: PromptInput): Promise<{ tokens: number; exact: boolean }> => {
     const { texts, overhead } = promptTexts(template, candidate);
     const bound = byteBound(texts) + overhead;
-    if (bound + maxNew <= room) return { tokens: bound, exact: false };
+    if (bound + maxNew <= room && bound <= maxPrompt) return { tokens: bound, exact: false };
     const counts = await counter.count(texts, signal);
     return { tokens: counts.reduce((a, b) => a + b, 0) + overhead, exact: counter.exact };
   };
@@ -146,15 +154,16 @@ export async function fitPrompt(
     references: input.references?.slice(0, input.references.length - refs),
   });
 
+  const fitsWith = (tokens: number, answer: number) => tokens + answer <= room && tokens <= maxPrompt;
   const full = await size(input);
-  if (full.tokens + reserve <= room) return result(input, full, 0, 0);
+  if (fitsWith(full.tokens, reserve)) return result(input, full, 0, 0);
 
   // The fewest oldest turns to drop, then the fewest references, each found by binary search.
   const turnsTotal = input.history.length;
   const refsTotal = input.references?.length ?? 0;
   const fits = async (turns: number, refs: number) => {
     const measured = await size(withDropped(turns, refs));
-    return measured.tokens + reserve <= room ? measured : null;
+    return fitsWith(measured.tokens, reserve) ? measured : null;
   };
   const fewest = async (
     total: number,
@@ -184,8 +193,8 @@ export async function fitPrompt(
   // Nothing left to drop: the answer gets what the context has left, down to its minimum.
   const bare = withDropped(turnsTotal, refsTotal);
   const measured = await size(bare);
-  if (measured.tokens + minNew <= room) return result(bare, measured, turnsTotal, refsTotal);
-  throw new PromptTooLongError(measured.tokens, room - minNew, contextSize);
+  if (fitsWith(measured.tokens, minNew)) return result(bare, measured, turnsTotal, refsTotal);
+  throw new PromptTooLongError(measured.tokens, Math.min(room - minNew, maxPrompt), contextSize);
 }
 
 /** The endpoint request for a fitted prompt. */
@@ -199,6 +208,7 @@ export function buildRequest(
     topP: sampling.topP,
     maxNewTokens: fitted.maxNewTokens,
     stop: template.stop,
+    contextSize: fitted.contextSize,
   };
   return template.kind === "chat"
     ? { ...common, messages: template.messages(fitted.input) as ChatMessage[] }
@@ -229,6 +239,8 @@ export async function* streamGeneration(
   options: GenerationOptions,
 ): AsyncGenerator<StreamChunk> {
   const client = models.client(spec);
+  // Ask a server that could not be asked before (it may have woken up) before fitting to its context.
+  const profile = await client.profile(options.signal, true);
   let contextSize = await contextSizeOf(spec, client, options.signal);
   for (let attempt = 1;; attempt++) {
     const counter = await models.counter(spec, options.signal);
@@ -236,6 +248,7 @@ export async function* streamGeneration(
       contextSize,
       maxNewTokens: sampling.maxNewTokens,
       minNewTokens: options.minNewTokens,
+      maxPromptTokens: profile.maxInputTokens,
       counter,
     }, options.signal);
     await options.onFitted?.(fitted);
@@ -246,7 +259,6 @@ export async function* streamGeneration(
     let started = false;
     try {
       const source = client.stream(request, options.signal);
-      const profile = await client.profile(options.signal);
       const chunks = splitThinking(
         source,
         opensInThought(request) || (!!request.messages && profile.chatOpensThought),
@@ -259,7 +271,6 @@ export async function* streamGeneration(
     } catch (error) {
       if (!(error instanceof EndpointError) || error.kind !== "too_long" || started) throw error;
       const named = error.contextLimit;
-      const smaller = named !== null && named < contextSize ? named : Math.floor(contextSize * 0.8);
       if (attempt >= 2) {
         throw new EndpointError(
           "too_long",
@@ -272,8 +283,16 @@ export async function* streamGeneration(
           named,
         );
       }
-      client.learnContextSize(smaller);
-      contextSize = smaller;
+      if (named !== null && named < contextSize) {
+        // The server said how small its window is: every later request is fitted to it.
+        client.learnContextSize(named);
+        contextSize = named;
+      } else {
+        // It counts differently than we did (a chat template's own preamble): leave more room this once, and ask
+        // the server what it is again next time.
+        contextSize = Math.floor(contextSize * 0.8);
+        client.refresh();
+      }
     }
   }
 }
@@ -396,26 +415,44 @@ export function retryDecision(
   if (!failure.retryable) return null;
   if (failure.kind === "unavailable") {
     if (waitedMs >= limits.coldStartMs) return null;
-    const wait = Math.min(
-      failure.retryAfterMs ?? limits.retryBaseMs * 2 ** Math.min(attempt - 1, 5),
-      limits.maxRetryWaitMs,
-      Math.max(limits.coldStartMs - waitedMs, 1),
+    // At least the base wait: a Retry-After of 0 (or a date past) must not become a busy loop.
+    const wait = Math.max(
+      limits.retryBaseMs,
+      Math.min(
+        failure.retryAfterMs ?? limits.retryBaseMs * 2 ** Math.min(attempt - 1, 5),
+        limits.maxRetryWaitMs,
+        Math.max(limits.coldStartMs - waitedMs, 1),
+      ),
     );
     const so = waitedMs >= 1000 ? ` (waiting ${Math.round(waitedMs / 1000)} s so far)` : "";
     return {
       waitMs: wait,
       message: `The model is waking up or loading${so}: a server that was scaled to zero can take a few ` +
-        `minutes to start. Rounds keeps trying; your message is saved.`,
+        `minutes to start. Rounds keeps trying.`,
     };
   }
   if (attempt >= limits.maxAttempts) return null;
-  const wait = Math.min(
-    failure.retryAfterMs ?? limits.retryBaseMs * 2 ** (attempt - 1),
-    limits.maxRetryWaitMs,
+  const wait = Math.max(
+    limits.retryBaseMs,
+    Math.min(failure.retryAfterMs ?? limits.retryBaseMs * 2 ** (attempt - 1), limits.maxRetryWaitMs),
   );
   return {
     waitMs: wait,
     message: `${failure.message}. Trying again in ${Math.max(1, Math.round(wait / 1000))} s ` +
       `(attempt ${attempt + 1} of ${limits.maxAttempts}).`,
   };
+}
+
+/** Waits ms, or less when the signal aborts first (it resolves either way). */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
 }

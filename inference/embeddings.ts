@@ -6,17 +6,14 @@
  * failure is one line carrying the server's own reason.
  */
 import { InferenceClient, InferenceClientProviderApiError } from "@huggingface/inference";
+import type { EmbeddingApiName } from "../config.ts";
 import { checkVector, type Embedder } from "../knowledge/embedder.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
 import { EndpointError, parseRetryAfter } from "./endpoint.ts";
+import { describeConnectionError, errorReason } from "./server.ts";
 
-/**
- * How embeddings are asked for: OpenAI-style `/v1/embeddings`, Ollama's `/api/embed`, TEI's `/embed`, or Hugging
- * Face feature-extraction. EMBEDDING_API names one (config.ts checks the name against the same list).
- */
-export const EMBEDDING_APIS = ["openai", "ollama", "tei", "hf"] as const;
-/** One of EMBEDDING_APIS. */
-export type EmbeddingApi = typeof EMBEDDING_APIS[number];
+/** One of config.ts EMBEDDING_API_NAMES: the embedding servers' wire formats. */
+export type EmbeddingApi = EmbeddingApiName;
 
 /** Where the embedding model is and how to call it. */
 export interface EmbeddingTarget {
@@ -171,11 +168,14 @@ export async function createEndpointEmbedder(
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
         if (!(error instanceof EndpointError)) throw error;
-        const retry = error.kind === "rate_limited" || error.kind === "unavailable" ||
-          (retryUnreachable && error.kind === "unreachable");
+        // A server that took the whole timeout is not asked again: a chat answer would wait minutes for it.
+        const retry = !error.timedOut &&
+          (error.kind === "rate_limited" || error.kind === "unavailable" ||
+            (retryUnreachable && error.kind === "unreachable"));
         if (!retry || attempt >= maxAttempts) throw error;
-        const wait = Math.min(error.retryAfterMs ?? retryBaseMs * 2 ** (attempt - 1), 30_000);
-        await new Promise((resolve) => setTimeout(resolve, wait));
+        // Retry-After wins, but 0 (or a date past) must not become a busy loop.
+        const wait = Math.max(100, Math.min(error.retryAfterMs ?? retryBaseMs * 2 ** (attempt - 1), 30_000));
+        await abortableSleep(wait, signal);
         if (signal?.aborted) throw signal.reason;
       }
     }
@@ -244,14 +244,16 @@ async function postJson(
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
     if ((error as Error)?.name === "TimeoutError") {
-      throw new EndpointError(
+      const timedOut = new EndpointError(
         "unavailable",
         `embeddings: ${url} did not answer within ${Math.round(options.timeoutMs / 1000)} s`,
       );
+      timedOut.timedOut = true;
+      throw timedOut;
     }
     throw new EndpointError(
       "unreachable",
-      `embeddings: cannot connect to ${url} (${connectionReason(error)})`,
+      `embeddings: cannot connect to ${url} (${describeConnectionError(error)})`,
     );
   }
   if (!response.ok) {
@@ -263,7 +265,7 @@ async function postJson(
     throw new EndpointError(
       "malformed",
       `embeddings: ${url} answered ${response.status} with something other than JSON: ${
-        oneLine(text) || "(empty)"
+        errorReason(text) || "(empty)"
       }`,
       response.status,
     );
@@ -324,64 +326,6 @@ function httpError(
 }
 
 /**
- * The reason an error body gives, on one line: `{"error": "…"}`, `{"error": {"message": …}}`, `{"message": …}`,
- * `{"detail": …}` (FastAPI, validation lists included), or the text itself (HTML reduced to its words).
- */
-export function errorReason(body: unknown): string {
-  let value = body;
-  if (typeof body === "string") {
-    const trimmed = body.trim();
-    if (!trimmed) return "";
-    try {
-      value = JSON.parse(trimmed);
-    } catch {
-      return oneLine(trimmed.startsWith("<") ? trimmed.replace(/<[^>]*>/g, " ") : trimmed);
-    }
-  }
-  return oneLine(reasonIn(value) ?? (typeof value === "string" ? value : JSON.stringify(value)));
-}
-
-function reasonIn(value: unknown): string | null {
-  if (typeof value === "string") return value.trim() || null;
-  if (Array.isArray(value)) {
-    const parts = value.map(reasonIn).filter((part): part is string => part !== null);
-    return parts.length ? parts.join("; ") : null;
-  }
-  if (value && typeof value === "object") {
-    const record = value as Record<string, unknown>;
-    // A FastAPI validation item: where, then what.
-    if (typeof record.msg === "string") {
-      return Array.isArray(record.loc) ? `${record.loc.join(".")}: ${record.msg}` : record.msg;
-    }
-    for (const key of ["error", "message", "detail", "error_message"]) {
-      const found = reasonIn(record[key]);
-      if (found) return found;
-    }
-  }
-  return null;
-}
-
-function oneLine(text: string): string {
-  const line = text.replace(/\s+/g, " ").trim();
-  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
-}
-
-/** The innermost words of a connection failure (fetch wraps them in causes): "connection refused"… */
-function connectionReason(error: unknown): string {
-  let innermost = "";
-  let all = "";
-  for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    innermost = String((e as Error).message ?? e);
-    all += ` ${innermost}`;
-  }
-  if (/connection refused/i.test(all)) return "connection refused";
-  if (/dns error|failed to lookup|name or service not known/i.test(all)) return "host not found";
-  if (/timed out/i.test(all)) return "connection timed out";
-  const last = innermost.split(/:\s+/).filter(Boolean).at(-1) ?? innermost;
-  return last.replace(/\s*\(os error \d+\)$/, "").trim() || innermost;
-}
-
-/**
  * The model an OpenAI-style (`/v1/models`) or Ollama (`/api/tags`) server lists, when it lists exactly one;
  * null when it lists none or cannot say. Several is an error naming them: the operator must choose.
  */
@@ -401,13 +345,16 @@ async function listedModel(
   } catch (error) {
     throw new EndpointError(
       "unreachable",
-      `embeddings: cannot connect to ${url} (${connectionReason(error)})`,
+      `embeddings: cannot connect to ${url} (${describeConnectionError(error)})`,
     );
   }
   if (response.status === 401 || response.status === 403) {
     throw httpError(url, response.status, text, null, auth);
   }
-  if (!response.ok) return null; // a server without the list: the embeddings route will say what it needs
+  // A server without the list (404) leaves the model unnamed; any other failure is not "no model": an id made
+  // from the URL instead would not match the stored vectors.
+  if (response.status === 404 || response.status === 405) return null;
+  if (!response.ok) throw httpError(url, response.status, text, response.headers.get("retry-after"), auth);
   let names: string[];
   try {
     const json = JSON.parse(text) as { data?: { id?: unknown }[]; models?: { name?: unknown }[] };
@@ -482,7 +429,7 @@ async function requestHf(
     if (error instanceof TypeError) {
       throw new EndpointError(
         "unreachable",
-        `embeddings: cannot connect to ${options.shown} (${connectionReason(error)})`,
+        `embeddings: cannot connect to ${options.shown} (${describeConnectionError(error)})`,
       );
     }
     throw new EndpointError(
@@ -587,4 +534,18 @@ export async function createEmbedder(
     token,
     tokenEnv,
   }, options);
+}
+
+/** Waits ms, or less when the signal aborts first. */
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }

@@ -16,7 +16,6 @@ import {
   type ServerFamily,
   type ServerProfile,
   serverRoot,
-  type ServerState,
 } from "./server.ts";
 import type { ChatMessage } from "./templates.ts";
 
@@ -35,6 +34,8 @@ export interface GenerationRequest {
    * Where the server has no way, the caller's validation has to catch it.
    */
   jsonSchema?: Record<string, unknown>;
+  /** The context window the prompt was fitted to (Ollama is told it: it would silently cut the prompt). */
+  contextSize?: number;
 }
 
 /** A piece of streamed text; the last piece carries the finish reason. */
@@ -79,6 +80,9 @@ export class EndpointError extends Error {
     super(message);
     this.name = "EndpointError";
   }
+
+  /** Set when the server took the whole time limit without answering. */
+  timedOut = false;
 
   /** Worth trying again (before any text arrived). */
   get retryable(): boolean {
@@ -130,13 +134,16 @@ export interface EndpointClient {
   stream(request: GenerationRequest, signal: AbortSignal): AsyncGenerator<StreamChunk>;
   /**
    * What the server is: learned from its routes on first use and kept; while it cannot be asked (loading,
-   * refused, unreachable), a profile from the configuration alone, asked again on later calls.
+   * refused, unreachable), a profile from the configuration alone, asked again at most every 10 s, or now when
+   * `fresh` (a request is about to go to the server anyway). The caller's signal ends only its own wait.
    */
-  profile(signal?: AbortSignal): Promise<ServerProfile>;
+  profile(signal?: AbortSignal, fresh?: boolean): Promise<ServerProfile>;
   /** Why the server could not be asked the last time, or null once it answered. */
   readonly lastFailure: DiscoveryFailure | null;
   /** Records what a refusal taught about the context (a server that says its window is smaller). */
   learnContextSize(tokens: number): void;
+  /** Forgets what was learned: the next call asks the server again (it may have been restarted differently). */
+  refresh(): void;
 }
 
 /** How long a scale-to-zero Inference Endpoint's proxy should hold a request while a GPU starts (seconds). */
@@ -243,13 +250,21 @@ export function createEndpointClient(
     learnContextSize(tokens) {
       if (tokens > 0 && (contextOverride === null || tokens < contextOverride)) contextOverride = tokens;
     },
-    async profile(signal) {
+    refresh() {
+      learned = null;
+      contextOverride = null;
+      failedAt = -Infinity;
+    },
+    async profile(signal, fresh = false) {
       if (learned) return withOverride(learned);
       if (!target.url) return withOverride(configured());
-      if (!asking && performance.now() - failedAt < REDISCOVER_MS) return withOverride(configured());
+      if (!asking && !fresh && performance.now() - failedAt < REDISCOVER_MS) {
+        return withOverride(configured());
+      }
+      // Shared by every caller, so no caller's abort may end it: each waits on it with its own signal.
       asking ??= discoverServer(
         { url: target.url, token: target.token, family: target.server ?? null },
-        { fetch: rawFetch, timeoutMs: options.discoveryTimeoutMs, signal },
+        { fetch: rawFetch, timeoutMs: options.discoveryTimeoutMs },
       ).then((result) => {
         if ("state" in result) {
           lastFailure = result;
@@ -266,7 +281,7 @@ export function createEndpointClient(
       }).finally(() => {
         asking = null;
       });
-      return withOverride(await asking);
+      return withOverride(await untilAborted(asking, signal));
     },
     async *stream(request, signal) {
       // The HF client reports status and body but not headers; this fetch keeps Retry-After for us.
@@ -280,7 +295,10 @@ export function createEndpointClient(
         return response;
       };
       try {
-        const profile = await client.profile(signal);
+        const profile = await client.profile(signal, true);
+        // A server that could not be asked is not sent a request in a guessed format (Ollama's prompt would be
+        // templated twice, llama.cpp's schema lost): the failure is what the caller retries or reports.
+        if (lastFailure && !target.server) throw discoveryError(lastFailure, target);
         const model = modelName(target, profile);
         if (request.messages) {
           yield* streamChat(target, profile, model, request, signal, capturingFetch);
@@ -292,11 +310,48 @@ export function createEndpointClient(
           yield* streamCompletions(target, profile, model, request, signal, capturingFetch);
         }
       } catch (error) {
-        throw classify(error, seen, signal, target);
+        const failure = classify(error, seen, signal, target);
+        // A model the server no longer has: it may have been restarted with others; ask it again next time.
+        if (failure instanceof EndpointError && failure.status === 404) client.refresh();
+        throw failure;
       }
     },
   };
   return client;
+}
+
+/** Waits for a shared promise, or rejects when this caller's signal aborts (the promise goes on for others). */
+function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** Why a server that could not be asked what it is cannot take a request either, as the error to report. */
+function discoveryError(failure: DiscoveryFailure, target: EndpointTarget): EndpointError {
+  if (failure.state === "unauthorized") {
+    return new EndpointError(
+      "unauthorized",
+      `The model endpoint refused the request (HTTP 401: ${failure.detail}): ${keyAdvice(target)}`,
+      401,
+    );
+  }
+  if (failure.state === "loading") {
+    return new EndpointError("unavailable", `The model is waking up (${failure.detail})`, 503);
+  }
+  return new EndpointError("unreachable", `Cannot connect to the model endpoint (${failure.detail})`);
+}
+
+/** What an operator should do about a refused key, naming the variable it came from. */
+function keyAdvice(target: Pick<EndpointTarget, "token" | "tokenEnv">): string {
+  const variable = target.tokenEnv ?? "HF_TOKEN";
+  return target.token
+    ? `an operator needs to check the key in ${variable}`
+    : `an operator needs to set ${variable} to the server's key (it is empty now)`;
 }
 
 interface Seen {
@@ -320,9 +375,9 @@ function modelName(target: EndpointTarget, profile: ServerProfile): string | und
   if (profile.models.length === 1) return profile.models[0];
   if (profile.models.length > 1) {
     throw new ModelChoiceError(
-      `The model server at ${target.url} serves ${profile.models.length} models (${
-        profile.models.slice(0, 5).join(", ")
-      }${profile.models.length > 5 ? ", …" : ""}): set MODEL, or "model" in MODELS_FILE, to the one to use`,
+      `The model server serves ${profile.models.length} models (${profile.models.slice(0, 5).join(", ")}${
+        profile.models.length > 5 ? ", …" : ""
+      }): set MODEL, or "model" in MODELS_FILE, to the one to use`,
     );
   }
   return undefined;
@@ -584,7 +639,7 @@ async function* streamOllama(
   if (!model) {
     throw new EndpointError(
       "rejected",
-      `Ollama at ${target.url} lists no models: pull one (ollama pull …) and set MODEL to its name`,
+      "The Ollama server lists no models: an operator needs to pull one (ollama pull …) and set MODEL to its name",
     );
   }
   const response = await fetchFn(`${serverRoot(target.url!)}/api/generate`, {
@@ -601,6 +656,8 @@ async function* streamOllama(
       stream: true,
       ...(request.jsonSchema ? { format: request.jsonSchema } : {}),
       options: {
+        // Ollama cuts an overlong prompt without saying so: give it the window the prompt was fitted to.
+        ...(request.contextSize ? { num_ctx: request.contextSize } : {}),
         num_predict: request.maxNewTokens,
         temperature: request.temperature,
         top_p: request.topP,
@@ -672,18 +729,6 @@ class HttpFailure extends Error {
   }
 }
 
-/** Words for a clinician about a server that could not be asked (for /healthz and the start-up log too). */
-export function describeServerState(state: ServerState): string {
-  switch (state) {
-    case "loading":
-      return "loading its model or waking up";
-    case "unauthorized":
-      return "refusing the configured key";
-    default:
-      return "not answering";
-  }
-}
-
 /** Turns whatever a call threw into an EndpointError (or the abort reason when the caller aborted). */
 export function classify(
   error: unknown,
@@ -752,13 +797,11 @@ export function classify(
     );
   }
   if (status === 401 || status === 403) {
-    const variable = target?.tokenEnv ?? "HF_TOKEN";
-    const advice = target?.token
-      ? `check the key in ${variable}`
-      : `set ${variable} to the server's key (it is empty now)`;
     return new EndpointError(
       "unauthorized",
-      `The model endpoint refused the request (HTTP ${status}: ${detail}): ${advice}`,
+      `The model endpoint refused the request (HTTP ${status}: ${detail}): ${
+        keyAdvice(target ?? { token: null })
+      }`,
       status,
     );
   }
@@ -773,7 +816,8 @@ export function classify(
   }
   if (status !== null && status >= 400 && status < 500) {
     const hint = /template not found/i.test(detail)
-      ? ". This model has no chat template: configure a raw template such as llama2-meddialog instead of chat"
+      ? ". This model has no chat template: an operator needs to configure a raw template such as " +
+        "llama2-meddialog instead of chat"
       : "";
     return new EndpointError(
       "rejected",

@@ -2,6 +2,7 @@
  * Is the inference endpoint usable? A cheap probe for /healthz and the start-up log that tells a server that
  * is loading (or waking from scale-to-zero) from one that refuses the key and from one that does not answer.
  */
+import { serverRoot } from "./server.ts";
 
 /** What /healthz reports for the model side. */
 export type InferenceStatus =
@@ -52,8 +53,7 @@ export function createInferenceProbe(
 
   async function probeOne(target: ProbeTarget): Promise<InferenceStatus> {
     const headers: HeadersInit = target.token ? { authorization: `Bearer ${target.token}` } : {};
-    const base = target.url.replace(/\/+$/, "");
-    const root = base.replace(/\/v1$/, "");
+    const root = serverRoot(target.url);
     for (const url of [`${root}/v1/models`, `${root}/health`]) {
       let status: number;
       try {

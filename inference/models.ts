@@ -125,6 +125,8 @@ export function createRegistry(
           readTextFile: options.readTextFile ?? Deno.readTextFile,
         });
         counters.set(spec.id, local);
+        // A tokenizer that cannot be read is not kept: the start-up check reports it, and a fixed file is read.
+        local.catch(() => counters.delete(spec.id));
         return await local;
       }
       const client = registry.client(spec);
@@ -344,6 +346,14 @@ export async function describeServers(
   const problems: string[] = [];
   await Promise.all(
     registry.list().map(async (spec) => {
+      if (spec.tokenizer) {
+        try {
+          await registry.counter(spec);
+        } catch (error) {
+          problems.push(`model ${spec.id}: ${(error as Error).message}`);
+          return;
+        }
+      }
       const client = registry.client(spec);
       const profile = await client.profile(AbortSignal.timeout(5000)).catch(() => null);
       const where = spec.target.url ?? "Hugging Face Inference Providers";
@@ -369,12 +379,18 @@ export async function describeServers(
         ? `context ${profile.contextSize} tokens (from ${profile.contextFrom})`
         : `context ${DEFAULT_CONTEXT_SIZE} tokens (assumed: the server does not say; set INFERENCE_CONTEXT_SIZE)`;
       const name = spec.target.model ?? (profile.models.length === 1 ? profile.models[0] : null);
-      const counter = await registry.counter(spec).catch(() => null);
+      let counter: TokenCounter;
+      try {
+        counter = await registry.counter(spec);
+      } catch (error) {
+        problems.push(`model ${spec.id}: ${(error as Error).message}`);
+        return;
+      }
       const route = spec.template.kind === "chat" ? "chat" : "raw";
       const constraint = constraintFor(profile.family, route);
       lines.push(
         `model ${spec.id}: ${where} is ${profile.family} (${profile.familyFrom}), ${context}` +
-          `${name ? `, model ${name}` : ""}; tokens counted by ${counter?.description ?? "estimate"}; ` +
+          `${name ? `, model ${name}` : ""}; tokens counted by ${counter.description}; ` +
           (constraint
             ? `case output held by ${constraint}`
             : `case output NOT held to the schema on this route`),

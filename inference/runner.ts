@@ -24,6 +24,7 @@ import {
   retryDecision,
   type RetryLimits,
   type Sampling,
+  sleep,
   streamGeneration,
 } from "./completion.ts";
 import { EndpointError } from "./endpoint.ts";
@@ -42,6 +43,12 @@ export interface RunnerOptions extends RetryLimits {
   followPollMs: number;
   /** A reply untouched this long has lost its writer (see interruptAbandoned). */
   staleAfterMs: number;
+  /**
+   * With no text this long after the request went out, the reader is told the model is still starting, and
+   * again as often while it stays silent (a scale-to-zero proxy holds the request without a word; the status
+   * also keeps proxies from closing an idle stream).
+   */
+  slowStartMs: number;
 }
 
 /** Production defaults. */
@@ -52,6 +59,7 @@ export const DEFAULT_RUNNER_OPTIONS: RunnerOptions = {
   graceMs: 15_000,
   followPollMs: 250,
   staleAfterMs: 30_000,
+  slowStartMs: 10_000,
 };
 
 /** What a listener receives. Offsets count UTF-16 code units of the reply's text. */
@@ -235,20 +243,6 @@ function longestStopPrefix(text: string, stops: string[]): number {
   return best;
 }
 
-/** Waits ms, or less when the signal aborts first (it resolves either way). */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
-}
-
 /** Creates the runner. Its one timer runs only while generations are live. */
 export function createRunner(deps: RunnerDeps): GenerationRunner {
   const options = { ...DEFAULT_RUNNER_OPTIONS, ...deps.options };
@@ -379,76 +373,88 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     const settings = prepared.sampling;
     const started = performance.now();
     const startTokens = gen.outputTokens;
+    const notice = setInterval(() => {
+      if (gen.receivedChars > 0 || gen.reasoning || signal.aborted) return;
+      const waited = Math.round((performance.now() - started) / 1000);
+      gen.statusMessage =
+        `Waiting for the model to start answering (${waited} s so far). A server that was ` +
+        "scaled to zero can take a few minutes to wake up.";
+      gen.publish({ type: "status", message: gen.statusMessage });
+    }, options.slowStartMs);
 
-    for (let attempt = 1;; attempt++) {
-      let finishReason: string | null = null;
-      // Tokens the server reported for this run (its usage); chunks are counted only when it reports none.
-      let reported: number | null = null;
-      let counted = 0;
-      try {
-        const chunks = streamGeneration(deps.models, spec, input, settings, { signal, onFitted });
-        for await (const chunk of chunks) {
-          // The abort has already closed the connection (see compactBody); events the client parsed from the
-          // last read can still come out, and are not part of the reply.
-          if (signal.aborted) break;
-          if (chunk.outputTokens !== undefined) reported = chunk.outputTokens;
-          if (chunk.text || chunk.reasoning) counted++;
-          gen.outputTokens = startTokens + (reported ?? counted);
-          if (chunk.reasoning) {
-            gen.reasoning += chunk.reasoning;
-            gen.publish({ type: "reasoning", text: chunk.reasoning, total: gen.reasoning.length });
+    try {
+      for (let attempt = 1;; attempt++) {
+        let finishReason: string | null = null;
+        // Tokens the server reported for this run (its usage); chunks are counted only when it reports none.
+        let reported: number | null = null;
+        let counted = 0;
+        try {
+          const chunks = streamGeneration(deps.models, spec, input, settings, { signal, onFitted });
+          for await (const chunk of chunks) {
+            // The abort has already closed the connection (see compactBody); events the client parsed from the
+            // last read can still come out, and are not part of the reply.
+            if (signal.aborted) break;
+            if (chunk.outputTokens !== undefined) reported = chunk.outputTokens;
+            if (chunk.text || chunk.reasoning) counted++;
+            gen.outputTokens = startTokens + (reported ?? counted);
+            if (chunk.reasoning) {
+              gen.reasoning += chunk.reasoning;
+              gen.publish({ type: "reasoning", text: chunk.reasoning, total: gen.reasoning.length });
+            }
+            if (chunk.text && gen.append(chunk.text)) {
+              gen.stop("stop_sequence");
+              break;
+            }
+            if (chunk.finishReason) finishReason = chunk.finishReason;
           }
-          if (chunk.text && gen.append(chunk.text)) {
-            gen.stop("stop_sequence");
-            break;
+          if (gen.stopReason === "stop_sequence") {
+            return { ...base(), status: "completed", finishReason: "stop_sequence", error: null };
           }
-          if (chunk.finishReason) finishReason = chunk.finishReason;
-        }
-        if (gen.stopReason === "stop_sequence") {
-          return { ...base(), status: "completed", finishReason: "stop_sequence", error: null };
-        }
-        if (signal.aborted) return stoppedState(gen);
-        gen.flushHeld();
-        if (gen.receivedChars === 0 && !gen.text.trim() && gen.reasoning) {
-          return thoughtOnly(gen, finishReason);
-        }
-        return { ...base(), status: "completed", finishReason: normalizeFinish(finishReason), error: null };
-      } catch (error) {
-        if (gen.stopReason === "stop_sequence") {
-          return { ...base(), status: "completed", finishReason: "stop_sequence", error: null };
-        }
-        if (signal.aborted) return stoppedState(gen);
-        if (error instanceof PromptTooLongError) {
-          return { ...base(), status: "error", finishReason: "prompt_too_long", error: error.message };
-        }
-        const failure = error instanceof EndpointError ? error : new EndpointError(
-          "failed",
-          `The model endpoint call failed: ${(error as Error)?.message ?? error}`,
-        );
-        if (gen.receivedChars > 0) {
-          gen.flushHeld();
-          return {
-            ...base(),
-            status: "interrupted",
-            finishReason: "error",
-            error:
-              `${failure.message}. The reply was cut off; the text written so far is kept: use Continue to finish it.`,
-          };
-        }
-        const retry = gen.reasoning
-          ? null
-          : retryDecision(failure, attempt, performance.now() - started, options);
-        if (retry) {
-          gen.statusMessage = retry.message;
-          gen.publish({ type: "status", message: gen.statusMessage });
-          await sleep(retry.waitMs, signal);
           if (signal.aborted) return stoppedState(gen);
-          continue;
+          gen.flushHeld();
+          if (gen.receivedChars === 0 && !gen.text.trim() && gen.reasoning) {
+            return thoughtOnly(gen, finishReason);
+          }
+          return { ...base(), status: "completed", finishReason: normalizeFinish(finishReason), error: null };
+        } catch (error) {
+          if (gen.stopReason === "stop_sequence") {
+            return { ...base(), status: "completed", finishReason: "stop_sequence", error: null };
+          }
+          if (signal.aborted) return stoppedState(gen);
+          if (error instanceof PromptTooLongError) {
+            return { ...base(), status: "error", finishReason: "prompt_too_long", error: error.message };
+          }
+          const failure = error instanceof EndpointError ? error : new EndpointError(
+            "failed",
+            `The model endpoint call failed: ${(error as Error)?.message ?? error}`,
+          );
+          if (gen.receivedChars > 0) {
+            gen.flushHeld();
+            return {
+              ...base(),
+              status: "interrupted",
+              finishReason: "error",
+              error:
+                `${failure.message}. The reply was cut off; the text written so far is kept: use Continue to finish it.`,
+            };
+          }
+          const retry = gen.reasoning
+            ? null
+            : retryDecision(failure, attempt, performance.now() - started, options);
+          if (retry) {
+            gen.statusMessage = retry.message;
+            gen.publish({ type: "status", message: gen.statusMessage });
+            await sleep(retry.waitMs, signal);
+            if (signal.aborted) return stoppedState(gen);
+            continue;
+          }
+          const tries = attempt > 1 ? ` Rounds tried ${attempt} times.` : "";
+          const finish = failure.kind === "too_long" ? "prompt_too_long" : "error";
+          return { ...base(), status: "error", finishReason: finish, error: `${failure.message}.${tries}` };
         }
-        const tries = attempt > 1 ? ` Rounds tried ${attempt} times.` : "";
-        const finish = failure.kind === "too_long" ? "prompt_too_long" : "error";
-        return { ...base(), status: "error", finishReason: finish, error: `${failure.message}.${tries}` };
       }
+    } finally {
+      clearInterval(notice);
     }
   }
 

@@ -188,45 +188,86 @@ function failureOf(answers: (Answer | Error)[]): DiscoveryFailure {
   return { state: "unreachable", detail: describeConnectionError(error) };
 }
 
-/** A connection failure in a few words (refused, timed out, DNS …) without a stack trace. */
+/** A connection failure in a few words (refused, host not found, timed out …) without a stack or an address. */
 export function describeConnectionError(error: unknown): string {
   if (!error) return "no answer";
   if ((error as Error).name === "TimeoutError") return "no answer within the time limit";
-  const message = String((error as Error).message ?? error);
-  const cause = (error as { cause?: { message?: string; code?: string } }).cause;
-  return (cause?.code ?? cause?.message ?? message).toString().slice(0, 200);
+  return hideAddresses(connectionReason(error));
 }
 
 /**
- * The message in an error body, whatever its shape: `{"error": "…"}`, `{"error": {"message": …}}` (OpenAI,
- * llama.cpp), `{"message": …}`, `{"detail": …}` (FastAPI, vLLM), `{"object":"error","message":…}`, or text.
+ * Takes addresses out of text that reaches users (the server's own error text, the runtime's "error sending
+ * request for url (…)"): an internal host name, or a key in a query string, is nobody's business on a page.
  */
+export function hideAddresses(text: string): string {
+  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s)'"<>]+/gi, "(address hidden)");
+}
+
+/** The message in an error body, whatever its shape (see errorReason); "no details" when it has none. */
 export function errorDetail(body: unknown): string {
+  return errorReason(body) || "no details";
+}
+
+/**
+ * The reason an error body gives, on one line: `{"error": "…"}`, `{"error": {"message": …}}`, `{"message": …}`,
+ * `{"detail": …}` (FastAPI, validation lists included), or the text itself (HTML reduced to its words).
+ */
+export function errorReason(body: unknown): string {
+  return hideAddresses(readReason(body));
+}
+
+function readReason(body: unknown): string {
+  let value = body;
   if (typeof body === "string") {
-    const text = body.trim();
+    const trimmed = body.trim();
+    if (!trimmed) return "";
     try {
-      const parsed = JSON.parse(text);
-      if (parsed && typeof parsed === "object") return errorDetail(parsed);
-    } catch { /* plain text */ }
-    return text.slice(0, 300) || "no details";
-  }
-  if (body === null || body === undefined) return "no details";
-  if (typeof body !== "object") return String(body).slice(0, 300);
-  const b = body as Record<string, unknown>;
-  for (const key of ["error", "message", "detail", "msg"]) {
-    const value = b[key];
-    if (typeof value === "string" && value) return value.slice(0, 300);
-    if (value && typeof value === "object") {
-      if (Array.isArray(value)) {
-        const parts = value.map((v) => errorDetail(v)).filter((v) => v !== "no details");
-        if (parts.length) return parts.join("; ").slice(0, 300);
-      } else {
-        const inner = errorDetail(value);
-        if (inner !== "no details") return inner;
-      }
+      value = JSON.parse(trimmed);
+    } catch {
+      return oneLine(trimmed.startsWith("<") ? trimmed.replace(/<[^>]*>/g, " ") : trimmed);
     }
   }
-  return JSON.stringify(body).slice(0, 300);
+  return oneLine(reasonIn(value) ?? (typeof value === "string" ? value : JSON.stringify(value)));
+}
+
+function reasonIn(value: unknown): string | null {
+  if (typeof value === "string") return value.trim() || null;
+  if (Array.isArray(value)) {
+    const parts = value.map(reasonIn).filter((part): part is string => part !== null);
+    return parts.length ? parts.join("; ") : null;
+  }
+  if (value && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    // A FastAPI validation item: where, then what.
+    if (typeof record.msg === "string") {
+      return Array.isArray(record.loc) ? `${record.loc.join(".")}: ${record.msg}` : record.msg;
+    }
+    for (const key of ["error", "message", "detail", "error_message"]) {
+      const found = reasonIn(record[key]);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
+}
+
+/** The innermost words of a connection failure (fetch wraps them in causes): "connection refused"… */
+function connectionReason(error: unknown): string {
+  let innermost = "";
+  let all = "";
+  for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    innermost = String((e as Error).message ?? e);
+    all += ` ${innermost}`;
+  }
+  if (/connection refused/i.test(all)) return "connection refused";
+  if (/dns error|failed to lookup|name or service not known/i.test(all)) return "host not found";
+  if (/timed out/i.test(all)) return "connection timed out";
+  const last = innermost.split(/:\s+/).filter(Boolean).at(-1) ?? innermost;
+  return last.replace(/\s*\(os error \d+\)$/, "").trim() || innermost;
 }
 
 /** Reads a context limit from a server's "too long" refusal; null when the message names none. */

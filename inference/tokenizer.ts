@@ -8,7 +8,7 @@
 import { dirname, join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import llamaTokenizer from "llama-tokenizer-js";
-import { describeConnectionError, errorDetail } from "./server.ts";
+import { describeConnectionError, errorDetail, serverRoot } from "./server.ts";
 
 /** Counts tokens as a model's tokenizer does. */
 export interface TokenCounter {
@@ -125,7 +125,7 @@ export function serverTokenCounter(
   options: { fetch?: typeof fetch } = {},
 ): TokenCounter {
   const fetchFn = options.fetch ?? fetch;
-  const root = target.url.replace(/\/+$/, "").replace(/\/v1$/, "");
+  const root = serverRoot(target.url);
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (target.token) headers.authorization = `Bearer ${target.token}`;
   let loggedAt = -Infinity;

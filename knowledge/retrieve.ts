@@ -34,6 +34,8 @@ export interface RetrievalOptions {
   /** Cosine similarity below which a snippet is not evidence, 0–1. */
   minScore: number;
   filters?: SnippetFilters;
+  /** Gives up on the query's embedding when aborted (a stalled embedding server must not hold an answer). */
+  signal?: AbortSignal;
 }
 
 /** A snippet found for a query. */
@@ -64,7 +66,7 @@ export async function retrieve(
 ): Promise<RetrievalResult> {
   const text = query.trim();
   if (!text) return { evidence: "none_relevant", results: [], bestScore: null };
-  const [vector] = await embedder.embed([text]);
+  const [vector] = await embedder.embed([text], { signal: options.signal });
   const embedding = vectorLiteral(vector);
   const pool = Math.max(options.k * 5, 40);
   const [byVector, byText] = await Promise.all([

@@ -519,7 +519,7 @@ function snippetLabel(
 function failureMessage(error: unknown): string {
   if (error instanceof EndpointError) {
     const next = error.kind === "unauthorized" || error.kind === "rejected"
-      ? "An operator needs to fix the model server's settings; nothing was saved."
+      ? "Nothing was saved."
       : "Nothing was saved. Try again in a few minutes; if it keeps failing, ask an operator to check the model server.";
     return `${error.message.replace(/\.$/, "")}. ${next}`;
   }

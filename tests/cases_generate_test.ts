@@ -209,7 +209,7 @@ Deno.test(`generate [${DRIVER}]: an endpoint failure is reported in the stream`,
     assert.match(final, /The case was not generated\./);
     assert.match(
       final,
-      /refused the request \(HTTP 401: Authorization header is invalid\): set HF_TOKEN to the server&#39;s key/,
+      /refused the request \(HTTP 401: Authorization header is invalid\): an operator needs to set HF_TOKEN to the server&#39;s key/,
     );
     assert.equal((await caseFacets(t.database.db)).total, 0);
   });

@@ -487,3 +487,18 @@ Deno.test(`sweep [${DRIVER}]: replies left streaming by a dead process are marke
     assert.match(html, /badge-interrupted/);
   });
 });
+
+Deno.test(`retry [${DRIVER}]: a model silent at first (a proxy holding the request while a GPU starts) is said to be starting`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    stub.enqueue({ tokens: ["Late", " but", " here."], firstTokenDelayMs: 700 });
+    const id = await session();
+    const events = await readAll(await send(id, "Anyone there?"));
+    assert.ok(
+      events.some((e) => /Waiting for the model to start answering \(\d+ s so far\)/.test(e.data)),
+      "the clinician is told the model is starting",
+    );
+    const reply = (await listMessages(t.database.db, id))[1];
+    assert.equal(reply.status, "completed");
+    assert.equal(reply.content, "Late but here.");
+  }, { runner: { slowStartMs: 200 } });
+});

@@ -161,11 +161,28 @@ Deno.test("retryDecision: a waking server is waited for minutes, a rate limit a 
     const decision = retryDecision(waking, attempt, 120_000, LIMITS);
     assert.ok(decision, `attempt ${attempt} after 2 minutes still waits`);
     assert.match(decision.message, /waking up or loading \(waiting 120 s so far\)/);
-    assert.match(decision.message, /your message is saved/);
   }
   assert.equal(retryDecision(waking, 30, 600_000, LIMITS), null, "gives up after coldStartMs");
   const limited = new EndpointError("rate_limited", "Rate limited", 429, 3000);
   assert.equal(retryDecision(limited, 1, 0, LIMITS)?.waitMs, 3000, "Retry-After is honoured");
+  const now = new EndpointError("unavailable", "Loading", 503, 0);
+  assert.equal(retryDecision(now, 1, 0, LIMITS)?.waitMs, 1000, "Retry-After: 0 is not a busy loop");
   assert.equal(retryDecision(limited, 4, 0, LIMITS), null);
   assert.equal(retryDecision(new EndpointError("unauthorized", "401", 401), 1, 0, LIMITS), null);
+});
+
+Deno.test("fitPrompt: a limit on the prompt alone (TGI's max_input_tokens) is kept as well as the context", async () => {
+  const history = Array.from(
+    { length: 6 },
+    (_, i) => ({ user: `Question ${i} `.repeat(30), assistant: "ok" }),
+  );
+  const input: PromptInput = { system: "", history, question: "What now?" };
+  const fitted = await fitPrompt(raw("llama2-meddialog"), input, {
+    contextSize: 4096,
+    maxNewTokens: 256,
+    maxPromptTokens: 300,
+    counter: llama2,
+  });
+  assert.ok(fitted.promptTokens <= 300, `${fitted.promptTokens} ≤ 300`);
+  assert.ok(fitted.droppedTurns > 0);
 });

@@ -19,7 +19,8 @@ import {
 import { ConfigError, loadConfig } from "../config.ts";
 import { redactPhi } from "../safety/phi.ts";
 import { EndpointError } from "../inference/endpoint.ts";
-import { createEmbedder, embeddingRoute, errorReason } from "../inference/embeddings.ts";
+import { createEmbedder, embeddingRoute } from "../inference/embeddings.ts";
+import { errorReason } from "../inference/server.ts";
 import {
   type Embedder,
   EmbedderMismatchError,

@@ -420,3 +420,70 @@ Deno.test("endpoint: any error body shape is read; a refused key names its varia
     assert.equal(vllm.contextLimit, 4096);
   });
 });
+
+Deno.test("endpoint: one caller's abort does not spoil what the others learn about the server", async () => {
+  await withStub(async (stub) => {
+    stub.server = "llama.cpp";
+    const client = createEndpointClient(target(stub));
+    const impatient = new AbortController();
+    const first = client.profile(impatient.signal);
+    impatient.abort(new DOMException("gone", "AbortError"));
+    await assert.rejects(first);
+    const profile = await client.profile();
+    assert.equal(profile.family, "llama.cpp");
+    assert.equal(client.lastFailure, null);
+  });
+});
+
+Deno.test("endpoint: a server that cannot be asked what it is gets no request in a guessed format", async () => {
+  const posts: string[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
+    if (request.method === "POST") posts.push(new URL(request.url).pathname);
+    return Response.json({ error: { message: "Loading model" } }, { status: 503 });
+  });
+  try {
+    const client = createEndpointClient({
+      url: `http://127.0.0.1:${server.addr.port}`,
+      model: null,
+      api: "openai",
+      adapterId: null,
+      token: null,
+    });
+    const error = await assert.rejects(
+      () => collect(client.stream({ ...REQUEST, prompt: "p" }, new AbortController().signal)),
+      (e: unknown) => e instanceof EndpointError && e.kind === "unavailable" && e.retryable,
+    );
+    void error;
+    assert.deepEqual(posts, [], "nothing was sent while the server is loading");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("endpoint: Ollama is told the context the prompt was fitted to; addresses stay out of messages", async () => {
+  await withStub(async (stub) => {
+    stub.server = "ollama";
+    const client = createEndpointClient(target(stub));
+    await collect(
+      client.stream({ ...REQUEST, prompt: "p", contextSize: 8192 }, new AbortController().signal),
+    );
+    const body = stub.requests.find((r) => r.path === "/api/generate")!.body;
+    assert.equal((body.options as Record<string, unknown>).num_ctx, 8192);
+  });
+  const port = freePort();
+  const client = createEndpointClient({
+    url: `http://10.0.0.1.invalid:${port}`,
+    model: null,
+    api: "openai",
+    adapterId: null,
+    token: null,
+  }, { discoveryTimeoutMs: 500 });
+  await assert.rejects(
+    () => collect(client.stream({ ...REQUEST, prompt: "p" }, new AbortController().signal)),
+    (e: unknown) => {
+      assert.ok(e instanceof EndpointError);
+      assert.doesNotMatch(e.message, /10\.0\.0\.1|http:\/\//, e.message);
+      return true;
+    },
+  );
+});

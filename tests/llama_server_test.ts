@@ -377,7 +377,7 @@ Deno.test({
         assert.equal(reply.status, "error");
         assert.match(
           reply.error ?? "",
-          /refused the request \(HTTP 401: Invalid API Key\): check the key in HF_TOKEN/,
+          /refused the request \(HTTP 401: Invalid API Key\): an operator needs to check the key in HF_TOKEN/,
         );
       });
     });
