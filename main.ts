@@ -7,7 +7,7 @@ import { composeRounds } from "./compose.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { DatabaseLockedError, openDatabase } from "./db/client.ts";
 import { migrate } from "./db/migrate.ts";
-import { ensureVectorIndex } from "./db/snippets.ts";
+import { ensureVectorIndex, refreshSearchTerms, searchTermsMissing } from "./db/snippets.ts";
 import { createEmbedder } from "./inference/embeddings.ts";
 import { createInferenceProbe, HF_ROUTER_URL } from "./inference/health.ts";
 import { EmbedderMismatchError, prepareVectorStore } from "./knowledge/embedder.ts";
@@ -63,6 +63,14 @@ async function main(): Promise<number> {
 
   if (await ensureVectorIndex(database.db)) {
     console.log("knowledge: rebuilt the vector index an interrupted bulk ingest had dropped");
+  }
+  if (await searchTermsMissing(database.db)) {
+    // A knowledge base from before full-text search ranked by rare terms: counted once, here.
+    const started = performance.now();
+    const terms = await refreshSearchTerms(database.db);
+    console.log(
+      `knowledge: counted ${terms} search terms in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
   }
   // The embedding server answers a probe (its dimension) before anything is stored with it; a refusal, or stored
   // vectors of another embedder or dimension, end the start with one line.

@@ -252,6 +252,16 @@ export const snippets = pgTable("snippets", {
   index("snippets_specialty_idx").on(t.specialty),
 ]);
 
+/**
+ * How many snippets each full-text term occurs in (Postgres's ts_stat, refreshed after an ingest), and the
+ * total under the term " total". Full-text search ranks only the documents that contain the query's rarer
+ * terms: ranking everything that contains "pain" would rank most of a clinical corpus for every question.
+ */
+export const searchTerms = pgTable("search_terms", {
+  term: text("term").primaryKey(),
+  ndoc: integer("ndoc").notNull(),
+});
+
 /** The snippets an assistant reply was grounded on, in prompt order, with their retrieval scores. */
 export const messageSources = pgTable("message_sources", {
   messageId: uuid("message_id").notNull().references(() => messages.id, { onDelete: "cascade" }),

@@ -12,6 +12,7 @@ import {
   ensureVectorIndex,
   type NewSnippet,
   openIngestRun,
+  refreshSearchTerms,
   snippetsToReembed,
   storeBatch,
   storedHashes,
@@ -275,6 +276,7 @@ export async function loadSampleCorpusIfEmpty(db: Db, embedder: Embedder): Promi
   } finally {
     await ensureVectorIndex(db);
   }
+  await refreshSearchTerms(db);
   return added;
 }
 

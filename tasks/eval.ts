@@ -13,7 +13,13 @@ import { dirname, relative, resolve } from "node:path";
 import { loadConfig } from "../config.ts";
 import { openPglite } from "../db/client.ts";
 import { migrate } from "../db/migrate.ts";
-import { openIngestRun, storeBatch, textCandidates, vectorCandidates } from "../db/snippets.ts";
+import {
+  openIngestRun,
+  refreshSearchTerms,
+  storeBatch,
+  textCandidates,
+  vectorCandidates,
+} from "../db/snippets.ts";
 import { createEmbedder } from "../inference/embeddings.ts";
 import { prepareVectorStore, vectorLiteral } from "../knowledge/embedder.ts";
 import { contentHash, inputFiles, readManifest, SAMPLE_CORPUS } from "../knowledge/ingest.ts";
@@ -164,6 +170,8 @@ async function main(): Promise<number> {
       progress.update(Math.min(i + 256, indexed.length));
     }
     progress.finish();
+    // As after `deno task ingest`: full-text search ranks by the rarer terms, counted here.
+    await refreshSearchTerms(db);
     const stored = await database.client.query("select id, content_hash from snippets");
     const idOf = new Map(
       (stored.rows as { id: string; content_hash: string }[]).map((r) => [r.content_hash, r.id]),

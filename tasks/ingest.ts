@@ -18,6 +18,8 @@ import {
   ensureVectorIndex,
   MAX_INDEXED_DIMENSIONS,
   openVectorColumns,
+  refreshSearchTerms,
+  searchTermsMissing,
   vectorColumns,
   vectorIndexBuildProgress,
 } from "../db/snippets.ts";
@@ -227,6 +229,16 @@ async function ingestAll(
           } s)`,
       );
     }
+  }
+  if (totals.added > 0 || await searchTermsMissing(database.db)) {
+    // Full-text search ranks by the rarer terms of a question: their counts follow what was just added.
+    const termsStarted = performance.now();
+    const terms = await refreshSearchTerms(database.db);
+    console.error(
+      `search terms counted: ${number(terms)} in ${
+        formatDuration((performance.now() - termsStarted) / 1000)
+      }`,
+    );
   }
   const seconds = (performance.now() - started) / 1000;
   console.log(

@@ -9,12 +9,16 @@ import { rows } from "../db/migrate.ts";
 import { ingestRuns } from "../db/schema.ts";
 import {
   countSnippets,
+  getSnippets,
   type NewSnippet,
   openIngestRun,
+  refreshSearchTerms,
+  searchTermsMissing,
   sourceCounts,
   sourcesOfMessages,
   storeBatch,
   storedEmbedders,
+  textCandidates,
   vectorIndexBuildProgress,
 } from "../db/snippets.ts";
 import { NO_MODEL_REPLY } from "../chat/answer.ts";
@@ -386,4 +390,50 @@ Deno.test(`knowledge page [${DRIVER}]: counts per source, search with filters, e
     const long = await (await t.request(`/knowledge?q=${"a".repeat(2001)}`)).text();
     assert.match(long, /at most 2000 characters/);
   }, { noModel: true });
+});
+
+Deno.test(`full text [${DRIVER}]: a question is searched by its rarer terms; common words alone still find something`, async () => {
+  await withDatabase(async ({ db }) => {
+    const { run } = await openIngestRun(db, {
+      inputKey: "terms",
+      path: "terms",
+      format: "chatdoctor",
+      source: null,
+    });
+    // 3,000 snippets about pain (the common word), one about shingles: more than the 2,000 a term may occur in.
+    const texts = [
+      ...Array.from({ length: 3000 }, (_, i) => `Back pain case ${i}: rest, simple analgesia and review.`),
+      "Pain along one side of the chest with a blistering rash: shingles (herpes zoster), antivirals early.",
+    ];
+    for (let i = 0; i < texts.length; i += 500) {
+      const batch: NewSnippet[] = texts.slice(i, i + 500).map((text, j) => ({
+        source: "Terms",
+        sourceId: `t#${i + j}`,
+        url: null,
+        specialty: null,
+        title: null,
+        question: null,
+        answer: text,
+        text,
+        contentHash: `terms-${i + j}`,
+        embedder: "lexical-hash-v1",
+        embedding: lexicalVector(text),
+      }));
+      await storeBatch(db, batch, {
+        runId: run.id,
+        recordsDone: i + batch.length,
+        duplicates: 0,
+        skipped: 0,
+      });
+    }
+    assert.equal(await searchTermsMissing(db), true, "snippets without counted terms");
+    const terms = await refreshSearchTerms(db);
+    assert.ok(terms > 10, `${terms} terms counted`);
+    assert.equal(await searchTermsMissing(db), false);
+    const [found] = await textCandidates(db, "pain with a rash, could it be zoster?", { limit: 5 });
+    const [top] = await getSnippets(db, [found.id]);
+    assert.match(top.text, /shingles/, "the rare terms decide, not the 3,000 snippets that say pain");
+    const common = await textCandidates(db, "back pain", { limit: 5 });
+    assert.equal(common.length, 5, "a question of common words only still finds snippets");
+  });
 });
