@@ -114,6 +114,7 @@ async function gatherEvidence(
   job: Job,
   question: string,
   history: { user: string }[],
+  saves: Promise<void>[],
 ): Promise<RetrievalResult | null> {
   const knowledge = deps.knowledge;
   if (!knowledge || knowledge.k <= 0) return null;
@@ -132,10 +133,11 @@ async function gatherEvidence(
       minScore: knowledge.minScore,
       signal: AbortSignal.timeout(EVIDENCE_TIMEOUT_MS),
     });
-    await saveMessageSources(deps.db, job.assistant.id, {
+    // Stored while the model works: the request need not wait for it (the engine does, before the reply ends).
+    saves.push(saveMessageSources(deps.db, job.assistant.id, {
       state: result.evidence,
       sources: result.results.map((r) => ({ snippetId: r.snippet.id, score: r.score })),
-    });
+    }));
     return result;
   } catch (error) {
     console.error(`retrieval for message ${job.assistant.id} failed:`, (error as Error)?.message ?? error);
@@ -149,10 +151,12 @@ async function gatherEvidence(
  */
 export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<PreparedGeneration> {
   const { db } = deps;
-  const session = await getSession(db, job.sessionId);
+  const [session, stored] = await Promise.all([
+    getSession(db, job.sessionId),
+    turnsBefore(db, job.sessionId, job.user.seq),
+  ]);
   const id = job.assistant.model ?? session?.model ?? null;
   const spec = (id ? deps.models.get(id) : null) ?? deps.models.get(null);
-  const stored = await turnsBefore(db, job.sessionId, job.user.seq);
   // One redactor for the whole conversation, oldest first: a name keeps its placeholder in every turn.
   const redactor = deps.redactPhi ? createRedactor() : null;
   const outward = (text: string) => redactor ? redactor.redact(text).text : text;
@@ -167,8 +171,16 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
   if (practice && (!roleplay || !spec)) {
     return { kind: "reply", text: NO_PATIENT_REPLY, finishReason: "no_model" };
   }
-  const evidence = practice ? null : await gatherEvidence(deps, job, question, history);
+  const saves: Promise<void>[] = [];
+  const evidence = practice ? null : await gatherEvidence(deps, job, question, history, saves);
+  const settled = () =>
+    Promise.all(saves).then(
+      () => {},
+      (error) =>
+        console.error(`storing the sources of message ${job.assistant.id} failed:`, error?.message ?? error),
+    );
   if (!spec) {
+    await settled();
     return {
       kind: "reply",
       text: evidence ? retrievalOnlyReply(evidence) : NO_MODEL_REPLY,
@@ -191,12 +203,13 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
     const kept = evidence.results.length - fitted.droppedReferences;
     if (kept === sourcesShown) return;
     sourcesShown = kept;
-    await saveMessageSources(db, job.assistant.id, {
+    await settled(); // the full list first, then the shorter one
+    saves.push(saveMessageSources(db, job.assistant.id, {
       state: kept ? "sources" : "none_relevant",
       sources: evidence.results.slice(0, kept).map((r) => ({ snippetId: r.snippet.id, score: r.score })),
-    });
+    }));
   };
-  return { kind: "generate", spec, input, sampling: effectiveSettings(spec, session), onFitted };
+  return { kind: "generate", spec, input, sampling: effectiveSettings(spec, session), onFitted, settled };
 }
 
 /** Counts what a reply generated against its owner's daily budget (a continuation counts its new tokens only). */

@@ -1,7 +1,7 @@
 /**
  * Messages: the exchange a clinician starts, generation checkpoints and terminal states, feedback.
  */
-import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lt, sql, TransactionRollbackError } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { chatSessions, messages, type MessageStatus, type StoredRedactions } from "./schema.ts";
@@ -52,52 +52,77 @@ export async function startExchange(
   },
 ): Promise<StartExchangeResult> {
   if (!isUuid(input.sessionId)) return { kind: "no_session" };
-  return await db.transaction(async (tx) => {
-    const [session] = await tx.select().from(chatSessions).where(eq(chatSessions.id, input.sessionId)).for(
-      "update",
+  // Four round trips on the path of every question (it is before the model sees it): the session row is locked
+  // and touched by the update that also reports a repeat or a reply still being written, and both messages go
+  // in one insert (the reply's id is made here, so it can name the question it answers).
+  const outcome = await db.transaction(async (tx) => {
+    const [state] = rows<{ repeat: string | null; active: string | null }>(
+      await tx.execute(sql`
+      update ${chatSessions} set updated_at = now(),
+        title = case when title = ${DEFAULT_TITLE} then ${clipTitle(input.content, 60)} else title end
+      where id = ${input.sessionId}
+      returning
+        (select m.id from ${messages} m where m.session_id = ${input.sessionId} and m.role = 'user'
+          and ${input.clientId}::text is not null and m.client_id = ${input.clientId}::text limit 1) as repeat,
+        (select m.id from ${messages} m where m.session_id = ${input.sessionId}
+          and m.status in ('pending', 'streaming') limit 1) as active`),
     );
-    if (!session) return { kind: "no_session" } as const;
-
-    if (input.clientId) {
-      const [previous] = await tx.select().from(messages).where(and(
-        eq(messages.sessionId, input.sessionId),
-        eq(messages.clientId, input.clientId),
-        eq(messages.role, "user"),
-      ));
-      if (previous) {
-        const [reply] = await tx.select().from(messages)
-          .where(and(eq(messages.replyTo, previous.id), eq(messages.superseded, false)))
-          .orderBy(desc(messages.seq)).limit(1);
-        if (reply) return { kind: "duplicate", user: previous, assistant: reply } as const;
-      }
-    }
-
-    const [active] = await tx.select().from(messages).where(and(
-      eq(messages.sessionId, input.sessionId),
-      inArray(messages.status, ACTIVE_STATUSES),
-    )).limit(1);
-    if (active) return { kind: "busy", active } as const;
-
-    const [user] = await tx.insert(messages).values({
+    if (!state) return { kind: "no_session" } as const;
+    // A repeat or a busy session changes nothing: the rollback undoes the touch.
+    if (state.repeat || state.active) tx.rollback();
+    const userId = crypto.randomUUID();
+    const inserted = await tx.insert(messages).values([{
+      id: userId,
       sessionId: input.sessionId,
-      role: "user",
+      role: "user" as const,
       content: input.content,
-      status: "completed",
+      status: "completed" as const,
       clientId: input.clientId,
       redFlags: input.redFlags ?? null,
       redactions: input.redactions ?? null,
-    }).returning();
-    const assistant = await insertPendingReply(tx, {
+    }, {
       sessionId: input.sessionId,
-      replyTo: user.id,
+      role: "assistant" as const,
+      status: "pending" as const,
+      replyTo: userId,
       model: input.model,
-    });
-    await tx.update(chatSessions).set({
-      updatedAt: sql`now()`,
-      ...(session.title === DEFAULT_TITLE ? { title: clipTitle(input.content, 60) } : {}),
-    }).where(eq(chatSessions.id, input.sessionId));
+    }]).returning();
+    const user = inserted.find((m) => m.role === "user")!;
+    const assistant = inserted.find((m) => m.role === "assistant")!;
     return { kind: "created", user, assistant } as const;
+  }).catch((error) => {
+    if (error instanceof TransactionRollbackError) return null;
+    throw error;
   });
+  if (outcome) return outcome;
+  // Rolled back: read what the repeat or the busy session is, outside the hot path.
+  return await previousExchange(db, input.sessionId, input.clientId);
+}
+
+/** After a refused start: the exchange a repeated client id started, or the reply still being written. */
+async function previousExchange(
+  db: Db,
+  sessionId: string,
+  clientId: string | null,
+): Promise<StartExchangeResult> {
+  if (clientId) {
+    const [previous] = await db.select().from(messages).where(and(
+      eq(messages.sessionId, sessionId),
+      eq(messages.clientId, clientId),
+      eq(messages.role, "user"),
+    ));
+    if (previous) {
+      const [reply] = await db.select().from(messages)
+        .where(and(eq(messages.replyTo, previous.id), eq(messages.superseded, false)))
+        .orderBy(desc(messages.seq)).limit(1);
+      if (reply) return { kind: "duplicate", user: previous, assistant: reply };
+    }
+  }
+  const [active] = await db.select().from(messages).where(and(
+    eq(messages.sessionId, sessionId),
+    inArray(messages.status, ACTIVE_STATUSES),
+  )).limit(1);
+  return active ? { kind: "busy", active } : { kind: "no_session" };
 }
 
 /** What a regenerate or continue request did. */

@@ -119,6 +119,8 @@ export type PreparedGeneration =
     sampling: Sampling;
     /** Told how the prompt was fitted to the context (which references the model was shown). */
     onFitted?: (fitted: FittedPrompt) => void | Promise<void>;
+    /** Writes the preparation left running (so the request is not held for them); awaited before the end. */
+    settled?: () => Promise<void>;
   }
   | { kind: "reply"; text: string; finishReason: string };
 
@@ -147,6 +149,8 @@ class Generation {
   held = "";
   statusMessage: string | null = null;
   ended: Message | null = null;
+  /** Writes the preparation left running (the reply's sources), awaited before the end is stored. */
+  settled?: () => Promise<void>;
   stopReason: StopReason | "stop_sequence" | null = null;
   readonly controller = new AbortController();
   readonly listeners = new Set<(event: GenerationEvent) => void>();
@@ -370,6 +374,8 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
       return { ...base(), status: "completed", finishReason: prepared.finishReason, error: null };
     }
     const { spec, input, onFitted } = prepared;
+    // Whatever the generation ends in, what preparing it wrote is stored before the end is.
+    gen.settled = prepared.settled;
     const settings = prepared.sampling;
     const started = performance.now();
     const startTokens = gen.outputTokens;
@@ -534,6 +540,7 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
       };
     }
     await gen.writing;
+    await gen.settled?.();
     const message = await finishStored(gen, state);
     await deps.onFinished?.(gen.job, state.outputTokens).catch((error) =>
       console.error(`counting tokens of message ${gen.messageId} failed:`, error.message)
