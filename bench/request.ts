@@ -17,7 +17,7 @@ import { startStub } from "../tests/endpoint_stub.ts";
 import { signInOverHttp, startServer } from "../tests/server_process.ts";
 import { readAll } from "../tests/sse_client.ts";
 import { freePort } from "../tests/test_app.ts";
-import { openTaskDatabase } from "./cli.ts";
+import { openTaskDatabase } from "../tasks/cli.ts";
 import { cpuTimes, stealPercent } from "./host_cpu.ts";
 
 const args = new Map<string, string>();
