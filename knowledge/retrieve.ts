@@ -109,7 +109,7 @@ export function referenceBlocks(results: Retrieved[]): string[] {
 
 /**
  * Minimum similarity per embedder when RETRIEVAL_MIN_SCORE is not set, calibrated with `deno task eval retrieval`
- * on the sample corpus (README): word-overlap scores of the lexical embedder run lower than a neural model's.
+ * on the sample corpus (docs/knowledge.md): word-overlap scores of the lexical embedder run lower than a neural model's.
  */
 export function defaultMinScore(embedderId: string): number {
   return embedderId.startsWith("lexical-") ? LEXICAL_MIN_SCORE : ENDPOINT_MIN_SCORE;

@@ -12,7 +12,7 @@ import { freePort } from "./test_app.ts";
 
 Deno.test("deno task start and dev set V8's heap sizing, and process tests start the server the same way", () => {
   const start = taskV8Flags(denoJson.tasks.start);
-  // README § Performance: what keeps 500 streams within the memory goal and GC pauses off most tokens.
+  // docs/performance.md: what keeps 500 streams within the memory goal and GC pauses off most tokens.
   assert.match(start ?? "", /--heap-growing-percent=\d+/);
   assert.match(start ?? "", /--min-semi-space-size=\d+/);
   assert.equal(taskV8Flags(denoJson.tasks.dev), start);
