@@ -20,6 +20,7 @@ import { ingestFile } from "../knowledge/ingest.ts";
 import { createLexicalEmbedder, lexicalVector } from "../knowledge/lexical_embedder.ts";
 import { parseFile } from "../knowledge/parsers.ts";
 import { busySeconds, cpuTimes } from "./host_cpu.ts";
+import { syntheticRow, syntheticText } from "./synthetic.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -37,29 +38,8 @@ if (!Number.isInteger(ROWS) || ROWS < 100) {
   throw new Error(`--rows must be an integer ≥ 100, got ${values.rows}`);
 }
 
-const WORDS =
-  ("pain fever cough rash swelling headache dizziness nausea fatigue bleeding chest abdomen knee back " +
-    "throat ear eye skin tablet dose weeks days months morning night worse better started stopped since after " +
-    "blood pressure sugar kidney liver heart lung test scan referral review advice rest fluids antibiotic steroid " +
-    "cream inhaler physiotherapy urgent emergency mild severe chronic acute recurrent left right both child adult")
-    .split(" ");
-
-let seed = 42;
-function random(): number {
-  seed = (seed * 1664525 + 1013904223) >>> 0;
-  return seed / 2 ** 32;
-}
-function sentence(words: number): string {
-  return Array.from({ length: words }, () => WORDS[Math.floor(random() * WORDS.length)]).join(" ");
-}
-function row(i: number): { instruction: string; input: string; output: string } {
-  return {
-    instruction:
-      "If you are a doctor, please answer the medical questions based on the patient's description.",
-    input: `Case ${i}: ${sentence(25)}.`,
-    output: `Reply ${i}: ${sentence(45)}. ${sentence(20)}.`,
-  };
-}
+const text = syntheticText(42);
+const row = (i: number) => syntheticRow(i, text);
 
 async function writeRows(path: string, count: number): Promise<number> {
   const file = await Deno.open(path, { write: true, create: true, truncate: true });

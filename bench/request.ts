@@ -19,6 +19,7 @@ import { readAll } from "../tests/sse_client.ts";
 import { freePort } from "../tests/test_app.ts";
 import { openTaskDatabase } from "../tasks/cli.ts";
 import { cpuTimes, stealPercent } from "./host_cpu.ts";
+import { syntheticRow, syntheticText } from "./synthetic.ts";
 
 const args = new Map<string, string>();
 for (let i = 0; i < Deno.args.length; i++) {
@@ -37,19 +38,8 @@ const percentile = (values: number[], p: number) => {
 };
 const ms = (n: number) => n.toFixed(1);
 
-const WORDS =
-  ("pain fever cough rash swelling headache dizziness nausea fatigue bleeding chest abdomen knee back " +
-    "throat ear eye skin tablet dose weeks days months morning night worse better started stopped since after " +
-    "blood pressure sugar kidney liver heart lung test scan referral review advice rest fluids antibiotic steroid " +
-    "cream inhaler physiotherapy urgent emergency mild severe chronic acute recurrent left right both child adult")
-    .split(" ");
-let seed = 7;
-function random(): number {
-  seed = (seed * 1664525 + 1013904223) >>> 0;
-  return seed / 2 ** 32;
-}
-const sentence = (n: number) =>
-  Array.from({ length: n }, () => WORDS[Math.floor(random() * WORDS.length)]).join(" ");
+const text = syntheticText(7);
+const sentence = text.sentence;
 
 /** Questions as clinicians type them: a plain question, one with a pasted lab line, a short follow-up. */
 function question(i: number): string {
@@ -79,13 +69,10 @@ async function prepareKnowledge(env: Record<string, string>): Promise<number> {
   if (stored >= SNIPPETS) return stored;
   const dir = await Deno.makeTempDir({ prefix: "rounds-bench-request-" });
   const path = join(dir, "healthcaremagic.json");
-  const rows = Array.from({ length: SNIPPETS - stored }, (_, i) =>
-    JSON.stringify({
-      instruction:
-        "If you are a doctor, please answer the medical questions based on the patient's description.",
-      input: `Case ${stored + i}: ${sentence(25)}.`,
-      output: `Reply ${stored + i}: ${sentence(45)}. ${sentence(20)}.`,
-    }));
+  const rows = Array.from(
+    { length: SNIPPETS - stored },
+    (_, i) => JSON.stringify(syntheticRow(stored + i, text)),
+  );
   await Deno.writeTextFile(path, `[\n${rows.join(",\n")}\n]\n`);
   console.log(
     `Loading ${(SNIPPETS - stored).toLocaleString("en")} synthetic snippets with deno task ingest…`,
