@@ -14,11 +14,12 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    // A bigger --think model streams at ~30 tokens/s on one core; <|im_end|> (4) and </think> (6) are
-    // forbidden, so it thinks until its allowance runs out.
+    // A bigger --think model streams at ~30 tokens/s on one core; </s> (2), <|im_start|> (3), <|im_end|> (4)
+    // and </think> (6) end a generation or a thought, so they are forbidden: it thinks until its allowance ends.
+    // (Forbidding only 4 and 6 once let a random </s> end it early.)
     await withLlamaServer({
       model: { think: true, embd: 1024, layers: 8, ff: 2048, f16: true },
-      args: ["-l", "4-100", "-l", "6-100"],
+      args: ["-l", "2-100", "-l", "3-100", "-l", "4-100", "-l", "6-100"],
     }, async (server) => {
       await withBrowser(async (page, base) => {
         await page.goto(base + "/");

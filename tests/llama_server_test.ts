@@ -276,10 +276,11 @@ Deno.test({
   name: `llama-server [${DRIVER}]: a reasoning model's thinking is not the answer; all thinking says so`,
   ...opts,
   fn: async () => {
-    // The --think vocabulary: <|im_end|> (EOS) is 4 and </think> 6; forbidding both keeps the model thinking.
+    // The --think vocabulary: </s> 2, <|im_start|> 3, <|im_end|> (EOS) 4 and </think> 6 end a generation or a
+    // thought; forbidding them keeps the model thinking until its allowance runs out.
     await withLlamaServer({
       model: { think: true },
-      args: ["--reasoning-format", "deepseek", "-l", "4-100", "-l", "6-100"],
+      args: ["--reasoning-format", "deepseek", "-l", "2-100", "-l", "3-100", "-l", "4-100", "-l", "6-100"],
     }, async (server) => {
       const probe = await tokenize(server, "</think><|im_end|>");
       assert.deepEqual(probe.slice(-2), [6, 4], "the special token ids this test relies on");
