@@ -213,6 +213,24 @@ export async function ingestFile(
   };
 }
 
+/**
+ * The snippets of a dataset file or directory (a directory's manifest.json giving per-file format, source and
+ * specialty), parsed as ingest would store them; skipped records are left out. For evaluations that read a corpus
+ * without storing it.
+ */
+export async function* corpusSnippets(path: string): AsyncGenerator<SnippetDraft> {
+  const manifest = (await Deno.stat(path)).isDirectory ? await readManifest(path) : {};
+  for (const file of await inputFiles(path)) {
+    const entry = manifest[relative(resolve(path), resolve(file))] ?? {};
+    const { events } = await parseFile(file, {
+      format: entry.format,
+      sourceName: entry.source,
+      specialty: entry.specialty,
+    });
+    for await (const event of events) if (event.kind === "record") yield* event.snippets;
+  }
+}
+
 /** Files under a directory (or the file itself), sorted, skipping hidden files and manifests. */
 export async function inputFiles(path: string): Promise<string[]> {
   const stat = await Deno.stat(path);

@@ -9,7 +9,7 @@
  * the configured embedder, so it never touches the app's data.
  */
 import { parseArgs } from "node:util";
-import { dirname, relative, resolve } from "node:path";
+import { dirname } from "node:path";
 import { loadConfig } from "../config.ts";
 import { openPglite } from "../db/client.ts";
 import { migrate } from "../db/migrate.ts";
@@ -22,8 +22,7 @@ import {
 } from "../db/snippets.ts";
 import { createEmbedder } from "../inference/embeddings.ts";
 import { prepareVectorStore, vectorLiteral } from "../knowledge/embedder.ts";
-import { contentHash, inputFiles, readManifest, SAMPLE_CORPUS } from "../knowledge/ingest.ts";
-import { parseFile } from "../knowledge/parsers.ts";
+import { contentHash, corpusSnippets, SAMPLE_CORPUS } from "../knowledge/ingest.ts";
 import type { SnippetDraft } from "../knowledge/records.ts";
 import { defaultMinScore, retrieve } from "../knowledge/retrieve.ts";
 import { parseTaskArgs, runTask } from "./cli.ts";
@@ -123,17 +122,7 @@ async function main(): Promise<number> {
 
   // 1. Read the corpus; every question-answer snippet becomes a held-out query.
   const drafts: SnippetDraft[] = [];
-  const isDir = (await Deno.stat(corpus)).isDirectory;
-  const manifest = isDir ? await readManifest(corpus) : {};
-  for (const file of await inputFiles(corpus)) {
-    const entry = manifest[relative(resolve(corpus), resolve(file))] ?? {};
-    const { events } = await parseFile(file, {
-      format: entry.format,
-      sourceName: entry.source,
-      specialty: entry.specialty,
-    });
-    for await (const event of events) if (event.kind === "record") drafts.push(...event.snippets);
-  }
+  for await (const snippet of corpusSnippets(corpus)) drafts.push(snippet);
   const database = await openPglite();
   try {
     await migrate(database);

@@ -6,11 +6,9 @@
  * undercounts; the ratios say how much context an estimate wastes. `deno task eval tokens` prints
  * `formatTokenReport(await evaluateTokens())`; tests/tokenizer_test.ts holds the estimate to no undercounts.
  */
-import { relative, resolve } from "node:path";
 import llamaTokenizer from "llama-tokenizer-js";
 import { estimateTokens } from "../inference/tokenizer.ts";
-import { inputFiles, readManifest, SAMPLE_CORPUS } from "../knowledge/ingest.ts";
-import { parseFile } from "../knowledge/parsers.ts";
+import { corpusSnippets, SAMPLE_CORPUS } from "../knowledge/ingest.ts";
 
 /**
  * Messages as clinicians write and paste them, written for this evaluation (hypothetical, no real patients): lab
@@ -121,21 +119,8 @@ export async function projectTexts(): Promise<{ set: "corpus" | "eval" | "cases"
   const add = (set: "corpus" | "eval" | "cases", text: string | null) => {
     if (text && text.trim()) found.push({ set, text });
   };
-  const corpus = SAMPLE_CORPUS.pathname;
-  const manifest = await readManifest(corpus);
-  for (const file of await inputFiles(corpus)) {
-    const entry = manifest[relative(resolve(corpus), resolve(file))] ?? {};
-    const { events } = await parseFile(file, {
-      format: entry.format,
-      sourceName: entry.source,
-      specialty: entry.specialty,
-    });
-    for await (const event of events) {
-      if (event.kind !== "record") continue;
-      for (const s of event.snippets) {
-        for (const text of [s.title, s.question, s.answer, s.text]) add("corpus", text);
-      }
-    }
+  for await (const s of corpusSnippets(SAMPLE_CORPUS.pathname)) {
+    for (const text of [s.title, s.question, s.answer, s.text]) add("corpus", text);
   }
   // Every string in a case or a labelled example: labels and spans are short texts worth counting too.
   const walk = (set: "eval" | "cases", value: unknown) => {
