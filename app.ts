@@ -19,12 +19,11 @@ import { healthRoutes } from "./routes/health.ts";
 import { inputHygiene } from "./routes/hygiene.ts";
 import { ssoRoutes } from "./routes/sso.ts";
 import { adminRoutes } from "./routes/admin.ts";
-import { auditTrail, CASE_WRITERS, guardCase, guardSession } from "./routes/access.ts";
+import { createGuards } from "./routes/guards.ts";
 import {
   authRoutes,
   checkOrigin,
   createStreamGuard,
-  requireRole,
   requireSignIn,
   type StreamGuard,
 } from "./routes/auth.ts";
@@ -98,7 +97,8 @@ export function createApp(deps: AppDeps): Hono {
       nonce: c.get("secureHeadersNonce") as string | undefined,
     };
   };
-  const access = { db, trustProxy: security.trustProxy };
+  // Each route group attaches these to the routes they protect (routes/guards.ts).
+  const guards = createGuards({ db, trustProxy: security.trustProxy });
 
   // Views leave a placeholder where the anti-forgery token goes (views/csrf.tsx); whole HTML responses get the
   // request's token here. Event streams are left alone: they only run under htmx, which sends the header.
@@ -162,16 +162,6 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", authRoutes(auth));
   if (deps.config.oidc) app.route("/", ssoRoutes({ ...auth, oidc: deps.config.oidc }));
   app.use(requireSignIn(auth));
-  app.use(auditTrail(access));
-
-  app.use("/sessions/:id", guardSession(access));
-  app.use("/sessions/:id/*", guardSession(access));
-  app.use("/cases/:ref", guardCase(access));
-  app.use("/cases/:id/*", guardCase(access));
-  app.on("POST", ["/cases", "/cases/import", "/cases/examples"], requireRole(CASE_WRITERS, "educators"));
-  app.get("/cases/new", requireRole(CASE_WRITERS, "educators"));
-  app.use("/admin", requireRole(["admin"], "administrators"));
-  app.use("/admin/*", requireRole(["admin"], "administrators"));
 
   app.route(
     "/",
@@ -182,6 +172,7 @@ export function createApp(deps: AppDeps): Hono {
       lifecycle: deps.lifecycle,
       pageContext,
       guard,
+      guards,
       security,
     }),
   );
@@ -195,12 +186,13 @@ export function createApp(deps: AppDeps): Hono {
       lifecycle: deps.lifecycle,
       pageContext,
       guard,
+      guards,
       redactPhi: security.phiRedaction !== "off",
       retry: deps.retry,
     }),
   );
-  app.route("/", practiceRoutes({ db, models: deps.models, lifecycle: deps.lifecycle, pageContext }));
-  app.route("/", adminRoutes({ ...access, guard, pageContext, passwordCost: deps.passwordCost }));
+  app.route("/", practiceRoutes({ db, models: deps.models, lifecycle: deps.lifecycle, pageContext, guards }));
+  app.route("/", adminRoutes({ db, guard, guards, pageContext, passwordCost: deps.passwordCost }));
 
   app.notFound((c) => {
     const props = { status: 404, title: "Not found", detail: `There is nothing at ${c.req.path}.` };

@@ -1,5 +1,6 @@
 /**
- * Administration: users (add, disable, enable, change role) and the audit log. Mounted behind requireRole(admin).
+ * Administration: users (add, disable, enable, change role) and the audit log; administrators only (the role guard
+ * below covers every /admin path).
  */
 import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
@@ -20,14 +21,14 @@ import {
 import { DEFAULT_COST, hashPassword, passwordProblem, type ScryptCost } from "../safety/passwords.ts";
 import { auditPage, type NewUserForm, usersPage } from "../views/admin.tsx";
 import type { PageContext } from "../views/page.ts";
-import { auditAdmin } from "./access.ts";
+import type { Guards } from "./guards.ts";
 import { signedInUser, type StreamGuard } from "./auth.ts";
 
 /** What the admin routes need. */
 export interface AdminDeps {
   db: Db;
-  trustProxy: boolean;
   guard: StreamGuard;
+  guards: Guards;
   pageContext: (c: Context, path?: string) => PageContext;
   passwordCost?: ScryptCost;
 }
@@ -49,7 +50,10 @@ function parseDay(raw: string | undefined, endOfDay: boolean): Date | undefined 
 /** The admin routes. */
 export function adminRoutes(deps: AdminDeps): Hono {
   const app = new Hono();
-  const { db } = deps;
+  const { db, guards } = deps;
+  const adminsOnly = guards.role(["admin"], "administrators");
+  app.use("/admin", adminsOnly);
+  app.use("/admin/*", adminsOnly);
 
   const showUsers = async (c: Context, form: NewUserForm | null, status: 200 | 422 = 200) =>
     c.html(
@@ -91,7 +95,7 @@ export function adminRoutes(deps: AdminDeps): Hono {
       passwordHash: await hashPassword(password, deps.passwordCost ?? DEFAULT_COST),
     });
     if (!user) return showUsers(c, { ...view, errors: [`There is already an account for ${email}`] }, 422);
-    await auditAdmin(c, deps, { action: "user.create", objectId: user.id, outcome: role });
+    await guards.record(c, { action: "user.create", objectType: "user", objectId: user.id, outcome: role });
     return c.redirect(`/admin/users?saved=${encodeURIComponent(`Added ${user.email} (${role})`)}`, 303);
   });
 
@@ -131,15 +135,16 @@ export function adminRoutes(deps: AdminDeps): Hono {
       await setUserRole(db, target.id, role);
       message = `${target.email} is now ${role === "admin" ? "an" : "a"} ${role}`;
     }
-    await auditAdmin(c, deps, {
+    await guards.record(c, {
       action: `user.${change}`,
+      objectType: "user",
       objectId: target.id,
       outcome: change === "role" ? field(form, "role") : undefined,
     });
     return c.redirect(`/admin/users?saved=${encodeURIComponent(message)}`, 303);
   });
 
-  app.get("/admin/audit", async (c) => {
+  app.get("/admin/audit", guards.audit("audit.read"), async (c) => {
     const q = c.req.query();
     const user = q.user ? await findUserByEmail(db, q.user.trim().toLowerCase()) : null;
     const before = Number(q.before);

@@ -8,7 +8,6 @@ import { HTTPException } from "hono/http-exception";
 import type { SecurityConfig } from "../config.ts";
 import { recordAudit } from "../db/audit.ts";
 import type { Db } from "../db/client.ts";
-import type { UserRole } from "../db/schema.ts";
 import {
   clearEvents,
   countEvent,
@@ -405,18 +404,6 @@ export function signedInUser(c: Context): SignedIn["user"] {
   const auth = c.get("auth");
   if (!auth) throw new HTTPException(401, { message: "Sign in first." });
   return auth.user;
-}
-
-/** Allows only the given roles through (403 for the others). */
-export function requireRole(roles: readonly UserRole[], what: string): MiddlewareHandler {
-  return async (c, next) => {
-    if (!roles.includes(signedInUser(c).role)) {
-      throw new HTTPException(403, {
-        message: `Only ${what} can do this. Ask an administrator if you need to.`,
-      });
-    }
-    await next();
-  };
 }
 
 /** Ends the open streams of revoked sessions: at once on this instance, within `pollMs` on any other. */

@@ -43,6 +43,7 @@ import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
 import type { Lifecycle } from "../lifecycle.ts";
 import { sseResponse } from "./sse.ts";
 import { revocableStream, signedInUser, type StreamGuard } from "./auth.ts";
+import { CASE_WRITERS, caseRef, type Guards } from "./guards.ts";
 import { redactPhi } from "../safety/phi.ts";
 import { applySectionForm, type EditSection, editSection } from "../cases/edit.ts";
 import {
@@ -75,6 +76,7 @@ export interface CaseDeps {
   lifecycle: Lifecycle;
   pageContext: (c: Context, path?: string) => PageContext;
   guard: StreamGuard;
+  guards: Guards;
   /** Replace identifiers in the free text sent to the model (PHI_REDACTION is not off). */
   redactPhi?: boolean;
   /** How long to wait on a busy or waking model server (tests shorten it). */
@@ -99,6 +101,9 @@ const NOTICES: Record<string, string> = {
 export function caseRoutes(deps: CaseDeps): Hono {
   const app = new Hono();
   const { db } = deps;
+  const { audit, caseFor, role } = deps.guards;
+  const educators = role(CASE_WRITERS, "educators");
+  const onCase = { type: "case", param: "id" } as const;
   const embedder = deps.knowledge.embedder;
   let exampleCount: number | null = null;
 
@@ -208,7 +213,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
     return await caseConstraintWarning(deps.models, spec).catch(() => null);
   }
 
-  app.get("/cases/new", async (c) => {
+  app.get("/cases/new", educators, async (c) => {
     const inspiredBy = c.req.query("inspired_by") ?? "";
     const snippet = inspiredBy ? await getSnippet(db, inspiredBy) : null;
     return c.html(newCasePage(deps.pageContext(c), {
@@ -227,7 +232,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
     }));
   });
 
-  app.post("/cases", async (c) => {
+  app.post("/cases", audit("case.generate", { type: "case" }), educators, async (c) => {
     const { form, request } = await readNewCase(c);
     const htmx = c.req.header("hx-request") === "true";
     if (!request) {
@@ -309,12 +314,12 @@ export function caseRoutes(deps: CaseDeps): Hono {
     });
   }
 
-  app.post("/cases/examples", async (c) => {
+  app.post("/cases/examples", audit("case.add_examples", { type: "case" }), educators, async (c) => {
     const added = await addExampleCases(db, embedder);
     return c.redirect(`/cases?added=${added}`, 303);
   });
 
-  app.post("/cases/import", async (c) => {
+  app.post("/cases/import", audit("case.import", { type: "case" }), educators, async (c) => {
     const form = await c.req.parseBody().catch(() => {
       throw new HTTPException(400, {
         message: "The import form could not be read. Choose a file or paste JSON.",
@@ -342,41 +347,48 @@ export function caseRoutes(deps: CaseDeps): Hono {
     return c.redirect(`/cases/${id}`, 303);
   });
 
-  app.get("/cases/:ref", async (c) => {
-    const ref = c.req.param("ref");
-    const [, id, extension] = /^(.*?)(\.json|\.md)?$/s.exec(ref)!;
-    const { summary, value } = await load(id);
-    const name = fileName(value.title);
-    if (extension === ".json") {
-      c.header("content-disposition", `attachment; filename="${name}.json"`);
-      return c.json(exportCase(value));
-    }
-    if (extension === ".md") {
-      c.header("content-type", "text/markdown; charset=utf-8");
-      c.header("content-disposition", `attachment; filename="${name}.md"`);
-      return c.body(caseMarkdown(value));
-    }
-    const notice = c.req.query("restored")
-      ? `Restored version ${c.req.query("restored")} as the new current version.`
-      : c.req.query("duplicated") !== undefined
-      ? "This is a copy: edits here leave the original unchanged."
-      : NOTICES[c.req.query("done") ?? ""] ?? null;
-    return c.html(casePage(deps.pageContext(c), {
-      summary,
-      value,
-      flags: checkCase(value),
-      version: summary.currentVersion,
-      versions: await listVersions(db, id),
-      notice,
-    }));
-  });
+  app.get(
+    "/cases/:ref",
+    audit((c) => caseRef(c.req.param("ref") ?? "").format ? "case.export" : "case.read", {
+      type: "case",
+      param: "ref",
+    }),
+    caseFor("read"),
+    async (c) => {
+      const { id, format } = caseRef(c.req.param("ref"));
+      const { summary, value } = await load(id);
+      const name = fileName(value.title);
+      if (format === "json") {
+        c.header("content-disposition", `attachment; filename="${name}.json"`);
+        return c.json(exportCase(value));
+      }
+      if (format === "md") {
+        c.header("content-type", "text/markdown; charset=utf-8");
+        c.header("content-disposition", `attachment; filename="${name}.md"`);
+        return c.body(caseMarkdown(value));
+      }
+      const notice = c.req.query("restored")
+        ? `Restored version ${c.req.query("restored")} as the new current version.`
+        : c.req.query("duplicated") !== undefined
+        ? "This is a copy: edits here leave the original unchanged."
+        : NOTICES[c.req.query("done") ?? ""] ?? null;
+      return c.html(casePage(deps.pageContext(c), {
+        summary,
+        value,
+        flags: checkCase(value),
+        version: summary.currentVersion,
+        versions: await listVersions(db, id),
+        notice,
+      }));
+    },
+  );
 
-  app.get("/cases/:id/print", async (c) => {
+  app.get("/cases/:id/print", audit("case.export", onCase), caseFor("read"), async (c) => {
     const { value } = await load(c.req.param("id"));
     return c.html(printPage(deps.pageContext(c), value));
   });
 
-  app.get("/cases/:id/versions/:version", async (c) => {
+  app.get("/cases/:id/versions/:version", audit("case.read_version", onCase), caseFor("read"), async (c) => {
     const id = c.req.param("id");
     const found = await getCase(db, id);
     const version = await getVersion(db, id, Number(c.req.param("version")));
@@ -392,16 +404,27 @@ export function caseRoutes(deps: CaseDeps): Hono {
     }));
   });
 
-  app.post("/cases/:id/versions/:version/restore", async (c) => {
-    const id = c.req.param("id");
-    const version = await getVersion(db, id, Number(c.req.param("version")));
-    if (!version) throw notFound("That version of the case does not exist.");
-    const saved = await updateCase(db, embedder, id, stored(version), `Restored version ${version.version}`);
-    if (!saved) throw notFound();
-    return c.redirect(`/cases/${id}?restored=${version.version}`, 303);
-  });
+  app.post(
+    "/cases/:id/versions/:version/restore",
+    audit("case.restore", onCase),
+    caseFor("change"),
+    async (c) => {
+      const id = c.req.param("id");
+      const version = await getVersion(db, id, Number(c.req.param("version")));
+      if (!version) throw notFound("That version of the case does not exist.");
+      const saved = await updateCase(
+        db,
+        embedder,
+        id,
+        stored(version),
+        `Restored version ${version.version}`,
+      );
+      if (!saved) throw notFound();
+      return c.redirect(`/cases/${id}?restored=${version.version}`, 303);
+    },
+  );
 
-  app.post("/cases/:id/duplicate", async (c) => {
+  app.post("/cases/:id/duplicate", audit("case.duplicate", onCase), caseFor("duplicate"), async (c) => {
     const { summary, value } = await load(c.req.param("id"));
     const copy: Case = { ...value, title: `Copy of ${value.title}`.slice(0, 200) };
     const { id } = await addCase(db, embedder, copy, {
@@ -419,7 +442,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
     return section;
   }
 
-  app.get("/cases/:id/sections/:name", async (c) => {
+  app.get("/cases/:id/sections/:name", caseFor("read"), async (c) => {
     const id = c.req.param("id");
     const section = sectionOf(c.req.param("name"));
     const { value } = await load(id);
@@ -427,7 +450,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
     return c.html(sectionFragment({ c: value, caseId: id, name: section.name }));
   });
 
-  app.get("/cases/:id/sections/:name/edit", async (c) => {
+  app.get("/cases/:id/sections/:name/edit", caseFor("change"), async (c) => {
     const id = c.req.param("id");
     const section = sectionOf(c.req.param("name"));
     const { summary, value } = await load(id);
@@ -439,7 +462,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
     );
   });
 
-  app.post("/cases/:id/sections/:name", async (c) => {
+  app.post("/cases/:id/sections/:name", audit("case.update", onCase), caseFor("change"), async (c) => {
     const id = c.req.param("id");
     const section = sectionOf(c.req.param("name"));
     const { summary, value } = await load(id);
@@ -486,7 +509,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
     }));
   });
 
-  app.get("/cases/:id/delete", async (c) => {
+  app.get("/cases/:id/delete", caseFor("change"), async (c) => {
     const id = c.req.param("id");
     const { summary } = await load(id);
     return c.html(
@@ -494,13 +517,13 @@ export function caseRoutes(deps: CaseDeps): Hono {
     );
   });
 
-  app.post("/cases/:id/share", async (c) => {
+  app.post("/cases/:id/share", audit("case.share", onCase), caseFor("change"), async (c) => {
     const shared = (await c.req.parseBody()).shared === "on";
     if (!(await setCaseShared(db, c.req.param("id"), shared))) throw notFound();
     return c.redirect(`/cases/${c.req.param("id")}?done=${shared ? "shared" : "unshared"}`, 303);
   });
 
-  app.post("/cases/:id/delete", async (c) => {
+  app.post("/cases/:id/delete", audit("case.delete", onCase), caseFor("change"), async (c) => {
     if (!(await deleteCase(db, c.req.param("id")))) throw notFound();
     return c.redirect("/cases?done=deleted", 303);
   });

@@ -4,7 +4,7 @@
  */
 import { type Context, Hono } from "hono";
 import { signedInUser } from "./auth.ts";
-import { guardedSession } from "./access.ts";
+import { guardedChat, type Guards } from "./guards.ts";
 import { HTTPException } from "hono/http-exception";
 import { type Debrief, endPractice, startPractice } from "../cases/practice_session.ts";
 import type { Db } from "../db/client.ts";
@@ -19,22 +19,32 @@ export interface PracticeDeps {
   models: ModelRegistry;
   lifecycle: Lifecycle;
   pageContext: (c: Context, path?: string) => PageContext;
+  guards: Guards;
 }
 
 /** The practice routes. */
 export function practiceRoutes(deps: PracticeDeps): Hono {
   const app = new Hono();
   const { db } = deps;
+  const { audit, ownChat, caseFor } = deps.guards;
+  const onChat = { type: "session", param: "id" } as const;
 
-  app.post("/cases/:id/practice", async (c) => {
-    const session = await startPractice(db, c.req.param("id"), signedInUser(c).id);
-    if (!session) {
-      throw new HTTPException(404, { message: "This case is not in the library. It may have been deleted." });
-    }
-    return c.redirect(`/sessions/${session.id}`, 303);
-  });
+  app.post(
+    "/cases/:id/practice",
+    audit("practice.start", { type: "case", param: "id" }),
+    caseFor("read"),
+    async (c) => {
+      const session = await startPractice(db, c.req.param("id"), signedInUser(c).id);
+      if (!session) {
+        throw new HTTPException(404, {
+          message: "This case is not in the library. It may have been deleted.",
+        });
+      }
+      return c.redirect(`/sessions/${session.id}`, 303);
+    },
+  );
 
-  app.post("/sessions/:id/debrief", async (c) => {
+  app.post("/sessions/:id/debrief", audit("practice.debrief", onChat), ownChat, async (c) => {
     const id = c.req.param("id");
     const debrief = await deps.lifecycle.run((shutdown) =>
       endPractice(db, deps.models, id, AbortSignal.any([c.req.raw.signal, shutdown]))
@@ -47,9 +57,9 @@ export function practiceRoutes(deps: PracticeDeps): Hono {
     return c.redirect(`/sessions/${id}/debrief`, 303);
   });
 
-  app.get("/sessions/:id/debrief", (c) => {
+  app.get("/sessions/:id/debrief", audit("practice.read", onChat), ownChat, (c) => {
     const id = c.req.param("id");
-    const session = guardedSession(c);
+    const session = guardedChat(c);
     if (session.kind !== "practice") {
       throw new HTTPException(404, { message: "There is no practice session here." });
     }

@@ -37,7 +37,7 @@ import {
 import type { PageContext } from "../views/page.ts";
 import { sseResponse, type SseWriter } from "./sse.ts";
 import { revocableStream, signedInUser, type StreamGuard } from "./auth.ts";
-import { guardedSession } from "./access.ts";
+import { guardedChat, type Guards } from "./guards.ts";
 import type { SecurityConfig } from "../config.ts";
 import { ChatRefusal, type IntakeDeps, modelFor, restartReply, takeMessage } from "../chat/intake.ts";
 
@@ -49,6 +49,7 @@ export interface SessionsDeps {
   lifecycle: Pick<Lifecycle, "draining">;
   pageContext: (c: Context, path?: string) => PageContext;
   guard: StreamGuard;
+  guards: Guards;
   security: Pick<
     SecurityConfig,
     "messagesPerMinute" | "dailyTokenBudget" | "maxConcurrentStreams" | "phiRedaction"
@@ -105,6 +106,9 @@ function parseEventId(value: string | undefined): number | "end" | null {
 export function sessionRoutes(deps: SessionsDeps): Hono {
   const app = new Hono();
   const { db, runner, models } = deps;
+  const { audit, ownChat } = deps.guards;
+  const onChat = { type: "session", param: "id" } as const;
+  const onMessage = { type: "message", param: "messageId" } as const;
 
   const intake: IntakeDeps = { db, models, security: deps.security, draining: () => deps.lifecycle.draining };
 
@@ -202,7 +206,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     }));
   });
 
-  app.post("/sessions", async (c) => {
+  app.post("/sessions", audit("session.create", { type: "session" }), async (c) => {
     const form = await c.req.parseBody();
     const modelId = text(form, "model").trim() || null;
     if (modelId !== null && !models.get(modelId)) {
@@ -213,8 +217,8 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     return c.redirect(`/sessions/${session.id}`, 303);
   });
 
-  app.get("/sessions/:id", async (c) => {
-    const session = guardedSession(c);
+  app.get("/sessions/:id", audit("session.read", onChat), ownChat, async (c) => {
+    const session = guardedChat(c);
     const [messages, sessions] = await Promise.all([
       listMessages(db, session.id),
       listSessions(db, {
@@ -237,8 +241,8 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     }));
   });
 
-  app.post("/sessions/:id/messages", async (c) => {
-    const session = guardedSession(c);
+  app.post("/sessions/:id/messages", audit("message.create", onChat), ownChat, async (c) => {
+    const session = guardedChat(c);
     const form = await c.req.parseBody();
     const exchange = await chat(c, () =>
       takeMessage(intake, {
@@ -252,7 +256,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   });
 
   async function restart(c: Context, kind: "regenerate" | "continue"): Promise<Response> {
-    const session = guardedSession(c);
+    const session = guardedChat(c);
     const form = await c.req.parseBody();
     const exchange = await chat(c, () =>
       restartReply(intake, {
@@ -267,33 +271,48 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     return await respondWithReply(c, { session, ...exchange, kind });
   }
 
-  app.post("/sessions/:id/messages/:messageId/regenerate", (c) => restart(c, "regenerate"));
-  app.post("/sessions/:id/messages/:messageId/continue", (c) => restart(c, "continue"));
+  app.post(
+    "/sessions/:id/messages/:messageId/regenerate",
+    audit("message.regenerate", onMessage),
+    ownChat,
+    (c) => restart(c, "regenerate"),
+  );
+  app.post(
+    "/sessions/:id/messages/:messageId/continue",
+    audit("message.continue", onMessage),
+    ownChat,
+    (c) => restart(c, "continue"),
+  );
 
-  app.get("/sessions/:id/messages/:messageId/stream", async (c) => {
-    const session = guardedSession(c);
-    const message = await getMessage(db, session.id, c.req.param("messageId"));
-    if (!message || message.role !== "assistant") {
-      throw new HTTPException(404, { message: "This reply does not exist." });
-    }
-    const resume = parseEventId(c.req.header("last-event-id"));
-    const fromQuery = Number(c.req.query("offset") ?? "0");
-    const offset = resume === null || resume === "end"
-      ? (Number.isSafeInteger(fromQuery) && fromQuery >= 0 ? fromQuery : 0)
-      : resume;
-    return sseResponse(c.req.raw, async (sse) => {
-      if (resume === "end" || isTerminal(message) && !runner.isLive(message.id)) {
-        const stored = (await getMessage(db, session.id, message.id)) ?? message;
-        if (resume !== "end") await sendFinal(sse, session.id, stored);
-        else sse.send({ id: "end", event: "done", data: "" });
-        return sse.close();
+  app.get(
+    "/sessions/:id/messages/:messageId/stream",
+    audit("message.read", onMessage),
+    ownChat,
+    async (c) => {
+      const session = guardedChat(c);
+      const message = await getMessage(db, session.id, c.req.param("messageId"));
+      if (!message || message.role !== "assistant") {
+        throw new HTTPException(404, { message: "This reply does not exist." });
       }
-      await streamReply(sse, session.id, message.id, offset);
-    }, revocableStream(c, deps.guard));
-  });
+      const resume = parseEventId(c.req.header("last-event-id"));
+      const fromQuery = Number(c.req.query("offset") ?? "0");
+      const offset = resume === null || resume === "end"
+        ? (Number.isSafeInteger(fromQuery) && fromQuery >= 0 ? fromQuery : 0)
+        : resume;
+      return sseResponse(c.req.raw, async (sse) => {
+        if (resume === "end" || isTerminal(message) && !runner.isLive(message.id)) {
+          const stored = (await getMessage(db, session.id, message.id)) ?? message;
+          if (resume !== "end") await sendFinal(sse, session.id, stored);
+          else sse.send({ id: "end", event: "done", data: "" });
+          return sse.close();
+        }
+        await streamReply(sse, session.id, message.id, offset);
+      }, revocableStream(c, deps.guard));
+    },
+  );
 
-  app.post("/sessions/:id/stop", async (c) => {
-    const session = guardedSession(c);
+  app.post("/sessions/:id/stop", audit("session.stop", onChat), ownChat, async (c) => {
+    const session = guardedChat(c);
     const stopped = await runner.stop(session.id);
     if (isHtmx(c)) return c.body(null, 204);
     return stopped
@@ -301,32 +320,37 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
       : c.text("Nothing was being generated in this session.", 200);
   });
 
-  app.post("/sessions/:id/messages/:messageId/feedback", async (c) => {
-    const session = guardedSession(c);
-    const form = await c.req.parseBody();
-    const rating = text(form, "rating");
-    if (!["up", "down", "none", ""].includes(rating)) {
-      throw new HTTPException(422, { message: 'rating must be "up", "down" or "none"' });
-    }
-    const correction = stripControlCharacters(text(form, "correction")).trim();
-    if (correction.length > MAX_CORRECTION_CHARS) {
-      throw new HTTPException(413, {
-        message: `A correction may be at most ${MAX_CORRECTION_CHARS} characters.`,
+  app.post(
+    "/sessions/:id/messages/:messageId/feedback",
+    audit("message.feedback", onMessage),
+    ownChat,
+    async (c) => {
+      const session = guardedChat(c);
+      const form = await c.req.parseBody();
+      const rating = text(form, "rating");
+      if (!["up", "down", "none", ""].includes(rating)) {
+        throw new HTTPException(422, { message: 'rating must be "up", "down" or "none"' });
+      }
+      const correction = stripControlCharacters(text(form, "correction")).trim();
+      if (correction.length > MAX_CORRECTION_CHARS) {
+        throw new HTTPException(413, {
+          message: `A correction may be at most ${MAX_CORRECTION_CHARS} characters.`,
+        });
+      }
+      const message = await setFeedback(db, {
+        sessionId: session.id,
+        messageId: c.req.param("messageId"),
+        feedback: rating === "up" ? 1 : rating === "down" ? -1 : null,
+        correction: correction || null,
       });
-    }
-    const message = await setFeedback(db, {
-      sessionId: session.id,
-      messageId: c.req.param("messageId"),
-      feedback: rating === "up" ? 1 : rating === "down" ? -1 : null,
-      correction: correction || null,
-    });
-    if (!message) throw new HTTPException(404, { message: "This reply does not exist." });
-    if (!isHtmx(c)) return c.redirect(`/sessions/${session.id}#m-${message.id}`, 303);
-    return c.html(feedbackFragment(message, session.id));
-  });
+      if (!message) throw new HTTPException(404, { message: "This reply does not exist." });
+      if (!isHtmx(c)) return c.redirect(`/sessions/${session.id}#m-${message.id}`, 303);
+      return c.html(feedbackFragment(message, session.id));
+    },
+  );
 
-  app.post("/sessions/:id/settings", async (c) => {
-    const session = guardedSession(c);
+  app.post("/sessions/:id/settings", audit("session.settings", onChat), ownChat, async (c) => {
+    const session = guardedChat(c);
     const form = await c.req.parseBody();
     const state: SettingsFormState = {
       values: {
@@ -372,16 +396,16 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     return c.html(settingsFragment(session.id, options, { ...state, saved: true }));
   });
 
-  app.post("/sessions/:id/rename", async (c) => {
-    const session = guardedSession(c);
+  app.post("/sessions/:id/rename", audit("session.rename", onChat), ownChat, async (c) => {
+    const session = guardedChat(c);
     const title = stripControlCharacters(text(await c.req.parseBody(), "title")).trim();
     if (!title) throw new HTTPException(422, { message: "A session needs a title." });
     await renameSession(db, session.id, title);
     return c.redirect(`/sessions/${session.id}`, 303);
   });
 
-  app.post("/sessions/:id/clear", async (c) => {
-    const session = guardedSession(c);
+  app.post("/sessions/:id/clear", audit("session.clear", onChat), ownChat, async (c) => {
+    const session = guardedChat(c);
     if ((await listMessages(db, session.id)).some((m) => !isTerminal(m))) {
       throw new HTTPException(409, { message: "Stop the reply being written before clearing the chat." });
     }
@@ -391,7 +415,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   });
 
   const remove = async (c: Context) => {
-    const session = guardedSession(c);
+    const session = guardedChat(c);
     await runner.stop(session.id);
     await deleteSession(db, session.id);
     if (isHtmx(c)) {
@@ -400,8 +424,8 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     }
     return c.redirect("/", 303);
   };
-  app.post("/sessions/:id/delete", remove);
-  app.delete("/sessions/:id", remove);
+  app.post("/sessions/:id/delete", audit("session.delete", onChat), ownChat, remove);
+  app.delete("/sessions/:id", audit("session.delete", onChat), ownChat, remove);
 
   return app;
 }
