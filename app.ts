@@ -32,7 +32,7 @@ import { knowledgeRoutes } from "./routes/knowledge.ts";
 import { caseRoutes } from "./routes/cases.ts";
 import type { RetryLimits } from "./inference/completion.ts";
 import { practiceRoutes } from "./routes/practice.ts";
-import { sessionRoutes } from "./routes/sessions.ts";
+import { chatRoutes } from "./routes/chats.ts";
 import { type AssetStore, staticRoutes } from "./routes/static.ts";
 import { MAX_BODY_BYTES } from "./safety/limits.ts";
 import { ErrorMessage, errorPage } from "./views/errors.tsx";
@@ -165,7 +165,7 @@ export function createApp(deps: AppDeps): Hono {
 
   app.route(
     "/",
-    sessionRoutes({
+    chatRoutes({
       db,
       runner: deps.runner,
       models: deps.models,

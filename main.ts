@@ -15,7 +15,8 @@ import { EndpointError } from "./inference/endpoint.ts";
 import { loadSampleCorpusIfEmpty } from "./knowledge/ingest.ts";
 import { seedExampleCases } from "./cases/library.ts";
 import { describeServers, loadModels, ModelsError } from "./inference/models.ts";
-import { hasUsers, pruneRateLimits } from "./db/users.ts";
+import { hasUsers } from "./db/users.ts";
+import { pruneRateLimits } from "./db/limits.ts";
 import { loadAssets } from "./routes/static.ts";
 
 async function main(): Promise<number> {

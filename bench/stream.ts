@@ -21,7 +21,7 @@
 import { join } from "node:path";
 import { openPglite, openPostgres } from "../db/client.ts";
 import { listMessages } from "../db/messages.ts";
-import { listSessions } from "../db/sessions.ts";
+import { listChats } from "../db/chats.ts";
 import { startStub, syntheticTokens } from "../tests/endpoint_stub.ts";
 import {
   benchUserId,
@@ -497,7 +497,7 @@ async function main() {
   let storedBad = 0;
   let storedChecked = 0;
   for (
-    const session of await listSessions(store.db, { ownerId: await benchUserId(store.db), limit: 10_000 })
+    const session of await listChats(store.db, { ownerId: await benchUserId(store.db), limit: 10_000 })
   ) {
     const messages = await listMessages(store.db, session.id);
     const question = messages.find((m) => m.role === "user")?.content ?? "";

@@ -5,7 +5,7 @@
 import { getCase, getVersion } from "../db/cases.ts";
 import type { Db } from "../db/client.ts";
 import { listMessages } from "../db/messages.ts";
-import { type ChatSession, createPracticeSession, getSession, saveDebrief } from "../db/sessions.ts";
+import { type Chat, createPracticeChat, getChat, saveDebrief } from "../db/chats.ts";
 import type { ModelRegistry } from "../inference/models.ts";
 import { streamGeneration } from "../inference/completion.ts";
 import {
@@ -31,12 +31,12 @@ export async function startPractice(
   db: Db,
   caseId: string,
   ownerId: string | null,
-): Promise<ChatSession | null> {
+): Promise<Chat | null> {
   const found = await getCase(db, caseId);
   if (!found) return null;
   const parsed = parseCase(found.current.data);
   if (!parsed.ok) throw new Error(`Stored case ${caseId} is invalid: ${parsed.errors[0].message}`);
-  return await createPracticeSession(db, {
+  return await createPracticeChat(db, {
     ownerId,
     caseId,
     caseVersion: found.summary.currentVersion,
@@ -46,7 +46,7 @@ export async function startPractice(
 }
 
 /** The case version a practice session plays, or null when it was deleted. */
-export async function practiceCase(db: Db, session: ChatSession): Promise<Case | null> {
+export async function practiceCase(db: Db, session: Chat): Promise<Case | null> {
   if (session.kind !== "practice" || !session.caseId || !session.caseVersion) return null;
   const version = await getVersion(db, session.caseId, session.caseVersion);
   if (!version) return null;
@@ -56,7 +56,7 @@ export async function practiceCase(db: Db, session: ChatSession): Promise<Case |
 
 /** The runner's roleplay hook: the patient's system prompt, holding only the facts already asked about. */
 export function practiceRoleplay(db: Db) {
-  return async (session: ChatSession, learnerTurns: string[]): Promise<{ system: string } | null> => {
+  return async (session: Chat, learnerTurns: string[]): Promise<{ system: string } | null> => {
     const c = await practiceCase(db, session);
     if (!c) return null;
     return { system: patientSystemPrompt(c, revealedFacts(c, learnerTurns).map((r) => r.fact)) };
@@ -82,7 +82,7 @@ export async function endPractice(
   sessionId: string,
   signal: AbortSignal,
 ): Promise<Debrief | null> {
-  const session = await getSession(db, sessionId);
+  const session = await getChat(db, sessionId);
   if (!session) return null;
   const c = await practiceCase(db, session);
   if (!c) return null;

@@ -6,9 +6,9 @@
  */
 import type { Db } from "../db/client.ts";
 import { turnsBefore } from "../db/messages.ts";
-import { type ChatSession, getSession } from "../db/sessions.ts";
+import { type Chat, getChat } from "../db/chats.ts";
 import { saveMessageSources, sourcesOfMessages } from "../db/snippets.ts";
-import { addTokensForSession } from "../db/users.ts";
+import { addTokensForChat } from "../db/limits.ts";
 import type { FittedPrompt, Sampling } from "../inference/completion.ts";
 import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
 import type { Job, PreparedGeneration } from "../inference/runner.ts";
@@ -34,7 +34,7 @@ export interface AnswerDeps {
    * messages so far (the current one last). Null when the session's case is gone. Practice is never grounded
    * in the knowledge base.
    */
-  roleplay?: (session: ChatSession, learnerTurns: string[]) => Promise<{ system: string } | null>;
+  roleplay?: (chat: Chat, learnerTurns: string[]) => Promise<{ system: string } | null>;
   /**
    * Replace identifiers (names, dates, numbers…; safety/phi.ts) with placeholders in everything sent to the
    * inference and embedding endpoints: the question, the history and the retrieval query.
@@ -95,12 +95,12 @@ function oneLine(text: string, max: number): string {
 /** The sampling settings a session uses: its overrides, within the model's limits, over the model's defaults. */
 export function effectiveSettings(
   spec: ModelSpec,
-  session: Pick<ChatSession, "temperature" | "topP" | "maxNewTokens"> | null,
+  chat: Pick<Chat, "temperature" | "topP" | "maxNewTokens"> | null,
 ): Sampling {
   return {
-    temperature: session?.temperature ?? spec.defaults.temperature,
-    topP: session?.topP ?? spec.defaults.topP,
-    maxNewTokens: Math.min(session?.maxNewTokens ?? spec.defaults.maxNewTokens, spec.maxNewTokensLimit),
+    temperature: chat?.temperature ?? spec.defaults.temperature,
+    topP: chat?.topP ?? spec.defaults.topP,
+    maxNewTokens: Math.min(chat?.maxNewTokens ?? spec.defaults.maxNewTokens, spec.maxNewTokensLimit),
   };
 }
 
@@ -151,11 +151,11 @@ async function gatherEvidence(
  */
 export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<PreparedGeneration> {
   const { db } = deps;
-  const [session, stored] = await Promise.all([
-    getSession(db, job.sessionId),
+  const [chat, stored] = await Promise.all([
+    getChat(db, job.sessionId),
     turnsBefore(db, job.sessionId, job.user.seq),
   ]);
-  const id = job.assistant.model ?? session?.model ?? null;
+  const id = job.assistant.model ?? chat?.model ?? null;
   const spec = (id ? deps.models.get(id) : null) ?? deps.models.get(null);
   // One redactor for the whole conversation, oldest first: a name keeps its placeholder in every turn.
   const redactor = deps.redactPhi ? createRedactor() : null;
@@ -164,9 +164,9 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
     ? stored.map((t) => ({ user: outward(t.user), assistant: outward(t.assistant) }))
     : stored;
   const question = outward(job.user.content);
-  const practice = session?.kind === "practice";
+  const practice = chat?.kind === "practice";
   const roleplay = practice && deps.roleplay
-    ? await deps.roleplay(session!, [...stored.map((t) => t.user), job.user.content])
+    ? await deps.roleplay(chat!, [...stored.map((t) => t.user), job.user.content])
     : null;
   if (practice && (!roleplay || !spec)) {
     return { kind: "reply", text: NO_PATIENT_REPLY, finishReason: "no_model" };
@@ -209,11 +209,11 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
       sources: evidence.results.slice(0, kept).map((r) => ({ snippetId: r.snippet.id, score: r.score })),
     }));
   };
-  return { kind: "generate", spec, input, sampling: effectiveSettings(spec, session), onFitted, settled };
+  return { kind: "generate", spec, input, sampling: effectiveSettings(spec, chat), onFitted, settled };
 }
 
 /** Counts what a reply generated against its owner's daily budget (a continuation counts its new tokens only). */
 export async function chargeTokens(db: Db, job: Job, outputTokens: number): Promise<void> {
   const generated = outputTokens - (job.mode === "continue" ? job.assistant.outputTokens : 0);
-  await addTokensForSession(db, job.sessionId, generated);
+  await addTokensForChat(db, job.sessionId, generated);
 }

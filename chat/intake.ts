@@ -18,8 +18,8 @@ import {
   startExchange,
 } from "../db/messages.ts";
 import type { StoredRedactions } from "../db/schema.ts";
-import type { ChatSession } from "../db/sessions.ts";
-import { sendAllowance } from "../db/users.ts";
+import type { Chat } from "../db/chats.ts";
+import { sendAllowance } from "../db/limits.ts";
 import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
 import type { Job } from "../inference/runner.ts";
 import { CLIENT_ID_PATTERN, MAX_MESSAGE_CHARS, stripControlCharacters } from "../safety/limits.ts";
@@ -62,8 +62,8 @@ export interface Exchange {
 const BUSY_MESSAGE = "A reply is still being written in this session. Wait for it to finish, or press Stop.";
 
 /** The model a session talks to: its own if still configured, else the default. */
-export function modelFor(models: ModelRegistry, session: Pick<ChatSession, "model">): ModelSpec | null {
-  return models.get(session.model) ?? models.get(null);
+export function modelFor(models: ModelRegistry, chat: Pick<Chat, "model">): ModelSpec | null {
+  return models.get(chat.model) ?? models.get(null);
 }
 
 function checkClientId(clientId: string | null): void {
@@ -120,9 +120,9 @@ async function checkSendLimits(deps: IntakeDeps, userId: string): Promise<void> 
 /** Takes in a clinician's message: checks it, stores it with a pending reply, and says whether to start it. */
 export async function takeMessage(
   deps: IntakeDeps,
-  request: { session: ChatSession; userId: string; content: string; clientId: string },
+  request: { chat: Chat; userId: string; content: string; clientId: string },
 ): Promise<Exchange> {
-  const { db, session } = { db: deps.db, session: request.session };
+  const { db, chat } = { db: deps.db, chat: request.chat };
   const content = stripControlCharacters(request.content).trim();
   const clientId = request.clientId.trim() || null;
   if (!content) throw new ChatRefusal(422, "Type a question before sending.");
@@ -136,9 +136,9 @@ export async function takeMessage(
     );
   }
   checkClientId(clientId);
-  const repeat = clientId !== null && await findMessageByClientId(db, session.id, clientId);
+  const repeat = clientId !== null && await findMessageByClientId(db, chat.id, clientId);
   if (!repeat) await checkSendLimits(deps, request.userId);
-  const spec = modelFor(deps.models, session);
+  const spec = modelFor(deps.models, chat);
   // Emergencies are looked for in what the clinician wrote, before anything else and whatever the model says.
   const redFlags = detectRedFlags(content);
   const mode = deps.security.phiRedaction;
@@ -154,7 +154,7 @@ export async function takeMessage(
     }
     : null;
   const result = await startExchange(db, {
-    sessionId: session.id,
+    sessionId: chat.id,
     content: mode === "storage" && found ? found.text : content,
     clientId,
     model: spec?.id ?? null,
@@ -168,7 +168,7 @@ export async function takeMessage(
   return {
     user: result.user,
     assistant: result.assistant,
-    job: { sessionId: session.id, user: result.user, assistant: result.assistant, mode: "answer" },
+    job: { sessionId: chat.id, user: result.user, assistant: result.assistant, mode: "answer" },
   };
 }
 
@@ -179,7 +179,7 @@ export async function takeMessage(
 export async function restartReply(
   deps: IntakeDeps,
   request: {
-    session: ChatSession;
+    chat: Chat;
     userId: string;
     messageId: string;
     kind: "regenerate" | "continue";
@@ -188,14 +188,14 @@ export async function restartReply(
     reconnecting: boolean;
   },
 ): Promise<Exchange & { previous: Message }> {
-  const { db, session } = { db: deps.db, session: request.session };
-  const previous = await getMessage(db, session.id, request.messageId);
+  const { db, chat } = { db: deps.db, chat: request.chat };
+  const previous = await getMessage(db, chat.id, request.messageId);
   if (!previous || previous.role !== "assistant") throw new ChatRefusal(404, "This reply does not exist.");
   const clientId = request.clientId.trim() || null;
   checkClientId(clientId);
-  const user = previous.replyTo ? await getMessage(db, session.id, previous.replyTo) : null;
+  const user = previous.replyTo ? await getMessage(db, chat.id, previous.replyTo) : null;
   if (user && request.kind === "regenerate" && clientId) {
-    const started = await findReplyByClientId(db, session.id, clientId);
+    const started = await findReplyByClientId(db, chat.id, clientId);
     if (started) return { user, assistant: started, job: null, previous };
   }
   if (user && request.kind === "continue" && request.reconnecting) {
@@ -203,15 +203,15 @@ export async function restartReply(
   }
   refuseWhileDraining(deps);
   await checkSendLimits(deps, request.userId);
-  const spec = modelFor(deps.models, session);
+  const spec = modelFor(deps.models, chat);
   const result: RestartResult = request.kind === "regenerate"
     ? await beginRegenerate(db, {
-      sessionId: session.id,
+      sessionId: chat.id,
       messageId: request.messageId,
       model: spec?.id ?? null,
       clientId,
     })
-    : await beginContinue(db, { sessionId: session.id, messageId: request.messageId });
+    : await beginContinue(db, { sessionId: chat.id, messageId: request.messageId });
   if (result.kind === "not_found") throw new ChatRefusal(404, "This reply does not exist.");
   if (result.kind === "busy") throw new ChatRefusal(409, BUSY_MESSAGE);
   if (result.kind === "not_allowed") throw new ChatRefusal(409, result.reason);
@@ -220,7 +220,7 @@ export async function restartReply(
     assistant: result.assistant,
     previous,
     job: {
-      sessionId: session.id,
+      sessionId: chat.id,
       user: result.user,
       assistant: result.assistant,
       mode: request.kind === "continue" ? "continue" : "answer",

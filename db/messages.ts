@@ -6,7 +6,7 @@ import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { chatSessions, messages, type MessageStatus, type StoredRedactions } from "./schema.ts";
 import { rows } from "./migrate.ts";
-import { clipTitle, DEFAULT_TITLE } from "./sessions.ts";
+import { clipTitle, DEFAULT_TITLE } from "./chats.ts";
 
 /** A stored message. */
 export type Message = typeof messages.$inferSelect;

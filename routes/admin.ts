@@ -14,10 +14,10 @@ import {
   getUser,
   listUsers,
   normaliseEmail,
-  revokeUserSessions,
   setUserDisabled,
   setUserRole,
 } from "../db/users.ts";
+import { revokeUserSignIns } from "../db/sign_ins.ts";
 import { DEFAULT_COST, hashPassword, passwordProblem, type ScryptCost } from "../safety/passwords.ts";
 import { auditPage, type NewUserForm, usersPage } from "../views/admin.tsx";
 import type { PageContext } from "../views/page.ts";
@@ -112,7 +112,7 @@ export function adminRoutes(deps: AdminDeps): Hono {
         throw new HTTPException(409, { message: "You cannot disable your own account." });
       }
       if (lastAdmin) throw new HTTPException(409, { message: "This is the last active administrator." });
-      const ids = await revokeUserSessions(db, target.id);
+      const ids = await revokeUserSignIns(db, target.id);
       await setUserDisabled(db, target.id, true);
       deps.guard.revoke(ids);
       message = `Disabled ${target.email} and signed them out everywhere`;
@@ -120,7 +120,7 @@ export function adminRoutes(deps: AdminDeps): Hono {
       await setUserDisabled(db, target.id, false);
       message = `Enabled ${target.email}`;
     } else if (change === "signout") {
-      deps.guard.revoke(await revokeUserSessions(db, target.id));
+      deps.guard.revoke(await revokeUserSignIns(db, target.id));
       message = `Signed ${target.email} out everywhere`;
     } else {
       const role = field(form, "role") as UserRole;

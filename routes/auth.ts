@@ -8,21 +8,16 @@ import { HTTPException } from "hono/http-exception";
 import type { SecurityConfig } from "../config.ts";
 import { recordAudit } from "../db/audit.ts";
 import type { Db } from "../db/client.ts";
+import { createFirstAdmin, findUserByEmail, hasUsers, normaliseEmail } from "../db/users.ts";
 import {
-  clearEvents,
-  countEvent,
-  createAuthSession,
-  createFirstAdmin,
+  createSignIn,
   findSignedIn,
-  findUserByEmail,
-  hasUsers,
-  liveAuthSessions,
-  normaliseEmail,
-  peekEvents,
-  revokeAuthSession,
+  liveSignIns,
+  revokeSignIn,
   type SignedIn,
-  touchAuthSession,
-} from "../db/users.ts";
+  touchSignIn,
+} from "../db/sign_ins.ts";
+import { clearEvents, countEvent, peekEvents } from "../db/limits.ts";
 import {
   DEFAULT_COST,
   hashPassword,
@@ -77,7 +72,7 @@ function randomToken(): string {
 }
 
 /** The stored id of a session token: its SHA-256, so a database leak does not hand out live cookies. */
-export async function sessionIdOf(token: string): Promise<string> {
+export async function signInIdOf(token: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -121,8 +116,8 @@ export async function signIn(
   userId: string,
 ): Promise<void> {
   const token = randomToken();
-  await createAuthSession(deps.db, {
-    id: await sessionIdOf(token),
+  await createSignIn(deps.db, {
+    id: await signInIdOf(token),
     userId,
     csrfToken: randomToken(),
     absoluteMs: deps.security.sessionAbsoluteMs,
@@ -236,7 +231,7 @@ export function authRoutes(deps: AuthDeps): Hono {
   app.post("/logout", async (c) => {
     const token = getCookie(c, SESSION_COOKIE);
     if (token) {
-      const id = await sessionIdOf(token);
+      const id = await signInIdOf(token);
       // Even an idle-expired session may sign out (and should be revoked at once).
       const signedIn = await findSignedIn(db, id, 365 * 86_400_000);
       if (signedIn) {
@@ -248,7 +243,7 @@ export function authRoutes(deps: AuthDeps): Hono {
             message: "This sign-out did not come from a Rounds page. Try again.",
           });
         }
-        await revokeAuthSession(db, id);
+        await revokeSignIn(db, id);
         deps.guard.revoke([id]);
         await recordAudit(db, {
           userId: signedIn.user.id,
@@ -348,7 +343,7 @@ export function requireSignIn(deps: AuthDeps): MiddlewareHandler {
   return async (c, next) => {
     const token = getCookie(c, SESSION_COOKIE);
     const signedIn = token && token.length <= 100
-      ? await findSignedIn(db, await sessionIdOf(token), security.sessionIdleMs)
+      ? await findSignedIn(db, await signInIdOf(token), security.sessionIdleMs)
       : null;
     if (!signedIn) {
       if (token) deleteCookie(c, SESSION_COOKIE, { path: "/", secure: !isLocalHttp(c) });
@@ -393,7 +388,7 @@ export function requireSignIn(deps: AuthDeps): MiddlewareHandler {
       }
     }
     // Idle expiry counts from the last request; writing it at most once a minute keeps reads cheap.
-    if (Date.now() - signedIn.lastSeenAt.getTime() > 60_000) await touchAuthSession(db, signedIn.sessionId);
+    if (Date.now() - signedIn.lastSeenAt.getTime() > 60_000) await touchSignIn(db, signedIn.signInId);
     c.set("auth", signedIn);
     await next();
   };
@@ -409,9 +404,9 @@ export function signedInUser(c: Context): SignedIn["user"] {
 /** Ends the open streams of revoked sessions: at once on this instance, within `pollMs` on any other. */
 export interface StreamGuard {
   /** Watches one stream of a session; `signal` aborts when the session is revoked. Call release when done. */
-  open(sessionId: string): { signal: AbortSignal; release(): void };
+  open(signInId: string): { signal: AbortSignal; release(): void };
   /** Revokes sessions known to be gone (logout, disable on this instance). */
-  revoke(sessionIds: string[]): void;
+  revoke(signInIds: string[]): void;
   /** Streams being watched now. */
   readonly watching: number;
 }
@@ -433,7 +428,7 @@ export function createStreamGuard(db: Db, options: { pollMs?: number } = {}): St
     const ids = [...open.keys()];
     if (ids.length === 0) return;
     try {
-      const live = await liveAuthSessions(db, ids);
+      const live = await liveSignIns(db, ids);
       revoke(ids.filter((id) => !live.has(id)));
     } catch (error) {
       console.error("checking open streams' sessions failed:", (error as Error).message);
@@ -450,10 +445,10 @@ export function createStreamGuard(db: Db, options: { pollMs?: number } = {}): St
     get watching() {
       return watching;
     },
-    open(sessionId) {
+    open(signInId) {
       const controller = new AbortController();
-      let set = open.get(sessionId);
-      if (!set) open.set(sessionId, set = new Set());
+      let set = open.get(signInId);
+      if (!set) open.set(signInId, set = new Set());
       set.add(controller);
       watching++;
       timer ??= setInterval(poll, pollMs);
@@ -464,9 +459,9 @@ export function createStreamGuard(db: Db, options: { pollMs?: number } = {}): St
           if (released) return;
           released = true;
           watching--;
-          const current = open.get(sessionId);
+          const current = open.get(signInId);
           current?.delete(controller);
-          if (current?.size === 0) open.delete(sessionId);
+          if (current?.size === 0) open.delete(signInId);
           stopTimerIfIdle();
         },
       };
@@ -482,6 +477,6 @@ export function revocableStream(
 ): { signal?: AbortSignal; onClose?: () => void } {
   const auth = c.get("auth");
   if (!auth) return {};
-  const watch = guard.open(auth.sessionId);
+  const watch = guard.open(auth.signInId);
   return { signal: watch.signal, onClose: watch.release };
 }

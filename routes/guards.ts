@@ -20,13 +20,13 @@ import { caseAccess } from "../db/cases.ts";
 import type { Db } from "../db/client.ts";
 import { isUuid } from "../db/ids.ts";
 import type { UserRole } from "../db/schema.ts";
-import { type ChatSession, getSession } from "../db/sessions.ts";
+import { type Chat, getChat } from "../db/chats.ts";
 import { clientAddress, signedInUser } from "./auth.ts";
 
 declare module "hono" {
   interface ContextVariableMap {
     /** The chat a /sessions/:id route acts on, read and owner-checked by ownChat. */
-    chatSession: ChatSession;
+    chat: Chat;
   }
 }
 
@@ -84,8 +84,8 @@ export interface Guards {
 }
 
 /** The owner-checked chat of a /sessions/:id route; 404 if ownChat did not pass it (fails closed). */
-export function guardedChat(c: Context): ChatSession {
-  const chat = c.get("chatSession");
+export function guardedChat(c: Context): Chat {
+  const chat = c.get("chat");
   if (!chat) throw new HTTPException(404, { message: NO_CHAT });
   return chat;
 }
@@ -111,14 +111,14 @@ export function createGuards(deps: AccessDeps): Guards {
   const ownChat = tagged("chat", async (c, next) => {
     const id = c.req.param("id") ?? "";
     const user = signedInUser(c);
-    const chat = isUuid(id) ? await getSession(deps.db, id) : null;
+    const chat = isUuid(id) ? await getChat(deps.db, id) : null;
     if (!chat || chat.ownerId !== user.id) {
       if (chat) {
         await record(c, { action: "access.denied", objectType: "session", objectId: id, outcome: "404" });
       }
       throw new HTTPException(404, { message: NO_CHAT });
     }
-    c.set("chatSession", chat);
+    c.set("chat", chat);
     await next();
   });
 

@@ -1,6 +1,6 @@
 /**
  * Practice with a simulated patient: starting from a case, and ending with a debrief. The conversation itself
- * is a chat session (routes/sessions.ts) whose runner plays the patient.
+ * is a chat session (routes/chats.ts) whose runner plays the patient.
  */
 import { type Context, Hono } from "hono";
 import { signedInUser } from "./auth.ts";
@@ -34,13 +34,13 @@ export function practiceRoutes(deps: PracticeDeps): Hono {
     audit("practice.start", { type: "case", param: "id" }),
     caseFor("read"),
     async (c) => {
-      const session = await startPractice(db, c.req.param("id"), signedInUser(c).id);
-      if (!session) {
+      const chat = await startPractice(db, c.req.param("id"), signedInUser(c).id);
+      if (!chat) {
         throw new HTTPException(404, {
           message: "This case is not in the library. It may have been deleted.",
         });
       }
-      return c.redirect(`/sessions/${session.id}`, 303);
+      return c.redirect(`/sessions/${chat.id}`, 303);
     },
   );
 
@@ -59,19 +59,19 @@ export function practiceRoutes(deps: PracticeDeps): Hono {
 
   app.get("/sessions/:id/debrief", audit("practice.read", onChat), ownChat, (c) => {
     const id = c.req.param("id");
-    const session = guardedChat(c);
-    if (session.kind !== "practice") {
+    const chat = guardedChat(c);
+    if (chat.kind !== "practice") {
       throw new HTTPException(404, { message: "There is no practice session here." });
     }
-    if (!session.debrief) {
+    if (!chat.debrief) {
       throw new HTTPException(404, {
         message: "This practice session has not been ended yet: use End and debrief.",
       });
     }
     return c.html(debriefPage(deps.pageContext(c), {
       sessionId: id,
-      caseId: session.caseId,
-      debrief: session.debrief as Debrief,
+      caseId: chat.caseId,
+      debrief: chat.debrief as Debrief,
     }));
   });
 

@@ -136,14 +136,14 @@ Deno.test(`auth [${DRIVER}]: logout, idle expiry, absolute expiry and disabling 
     assert.equal((await t.request("/")).status, 303, "the old cookie no longer works after logout");
 
     await db.execute(
-      sql`update auth_sessions set last_seen_at = now() - interval '16 minutes' where id = ${idle.sessionId}`,
+      sql`update auth_sessions set last_seen_at = now() - interval '16 minutes' where id = ${idle.signInId}`,
     );
     const expired = await idle.request("/");
     assert.equal(expired.status, 303);
     assert.match(expired.headers.get("location")!, /reason=expired/);
 
     await db.execute(
-      sql`update auth_sessions set expires_at = now() - interval '1 second' where id = ${absolute.sessionId}`,
+      sql`update auth_sessions set expires_at = now() - interval '1 second' where id = ${absolute.signInId}`,
     );
     assert.equal((await absolute.request("/")).status, 303, "past the absolute limit");
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openPglite } from "../db/client.ts";
 import { listMessages, type Message } from "../db/messages.ts";
-import { listSessions } from "../db/sessions.ts";
+import { listChats } from "../db/chats.ts";
 import { startStub, type StubScript } from "./endpoint_stub.ts";
 import { signInOverHttp, startServer, startTaskArgs, taskV8Flags } from "./server_process.ts";
 import denoJson from "../deno.json" with { type: "json" };
@@ -67,7 +67,7 @@ async function storedReplies(dir: string): Promise<Message[]> {
   const database = await openPglite({ dataDir: join(dir, "pglite") });
   try {
     const admin = await findUserByEmail(database.db, "admin@example.test");
-    const [session] = await listSessions(database.db, { ownerId: admin!.id });
+    const [session] = await listChats(database.db, { ownerId: admin!.id });
     return (await listMessages(database.db, session.id)).filter((m) => m.role === "assistant");
   } finally {
     await database.close();

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { eq, sql } from "drizzle-orm";
 import { checkpointMany, finishMessage, getMessage, listMessages, startExchange } from "../db/messages.ts";
 import { messages } from "../db/schema.ts";
-import { createSession } from "../db/sessions.ts";
+import { createChat } from "../db/chats.ts";
 import { createTestApp, DRIVER, freePort } from "./test_app.ts";
 import { HX, withChat } from "./chat_helpers.ts";
 import { readAll, sseReader, streamedText, unescapeText } from "./sse_client.ts";
@@ -398,7 +398,7 @@ Deno.test(`checkpoints [${DRIVER}]: many live replies are stored in one write; e
     const db = t.database.db;
     const replies: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const session = await createSession(db, { ownerId: null });
+      const session = await createChat(db, { ownerId: null });
       const started = await startExchange(db, {
         sessionId: session.id,
         content: `Q${i}`,

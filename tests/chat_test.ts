@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { listMessages } from "../db/messages.ts";
-import { getSession } from "../db/sessions.ts";
+import { getChat } from "../db/chats.ts";
 import { NO_MODEL_REPLY } from "../chat/answer.ts";
 import { DEFAULT_TOKENS, syntheticTokens } from "./endpoint_stub.ts";
 import { HX, withChat } from "./chat_helpers.ts";
@@ -243,7 +243,7 @@ Deno.test(`chat [${DRIVER}]: settings are validated against the model's limits a
     }, HX);
     assert.equal(ok.status, 200);
     assert.match(await ok.text(), /Saved/);
-    const stored = await getSession(t.database.db, id);
+    const stored = await getChat(t.database.db, id);
     assert.deepEqual([stored?.temperature, stored?.topP, stored?.maxNewTokens], [0.1, 0.5, 100]);
     await readAll(await send(id, "Use my settings"));
     const body = stub.requests[0].body;
@@ -282,7 +282,7 @@ Deno.test(`chat [${DRIVER}]: rename, clear and delete a session`, async () => {
     const id = await session();
     await readAll(await send(id, "Q"));
     assert.equal((await post(`/sessions/${id}/rename`, { title: "  Renamed\nsession " })).status, 303);
-    assert.equal((await getSession(t.database.db, id))?.title, "Renamed session");
+    assert.equal((await getChat(t.database.db, id))?.title, "Renamed session");
     assert.equal((await post(`/sessions/${id}/rename`, { title: " " })).status, 422);
     const cleared = await post(`/sessions/${id}/clear`, {}, HX);
     assert.equal(cleared.status, 200);
@@ -290,7 +290,7 @@ Deno.test(`chat [${DRIVER}]: rename, clear and delete a session`, async () => {
     assert.equal((await listMessages(t.database.db, id)).length, 0);
     const deleted = await post(`/sessions/${id}/delete`);
     assert.equal(deleted.status, 303);
-    assert.equal(await getSession(t.database.db, id), null);
+    assert.equal(await getChat(t.database.db, id), null);
     assert.equal((await t.request(`/sessions/${id}`)).status, 404);
     const other = await session();
     assert.equal(

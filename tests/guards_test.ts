@@ -9,7 +9,7 @@ import { type GuardKind, guardKind } from "../routes/guards.ts";
 import { DRIVER, withTestApp } from "./test_app.ts";
 
 Deno.test(`guards [${DRIVER}]: every chat and case route carries its guard, and every change its audit label`, async () => {
-  await withTestApp(async (t) => {
+  await withTestApp((t) => {
     const chains = new Map<string, (GuardKind | "handler")[]>();
     for (const route of t.app.routes) {
       const key = `${route.method} ${route.path}`;
@@ -40,6 +40,7 @@ Deno.test(`guards [${DRIVER}]: every chat and case route carries its guard, and 
         `${path} has no role guard`,
       );
     }
+    return Promise.resolve();
   }, { users: false });
 });
 

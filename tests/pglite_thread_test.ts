@@ -5,7 +5,7 @@ import { openPglite } from "../db/client.ts";
 import { migrate, rows } from "../db/migrate.ts";
 import { PgliteThread } from "../db/pglite_thread.ts";
 import { EMBEDDING_DIMENSIONS } from "../db/schema.ts";
-import { createSession, getSession } from "../db/sessions.ts";
+import { createChat, getChat } from "../db/chats.ts";
 import { openIngestRun, storeBatch } from "../db/snippets.ts";
 
 async function withThread(fn: (thread: PgliteThread) => Promise<void>) {
@@ -142,7 +142,7 @@ Deno.test("pglite thread: drizzle, migrations and the query modules run on it, a
   try {
     const database = await openPglite({ dataDir: join(dir, "pglite") });
     const { total } = await migrate(database);
-    const session = await createSession(database.db, { ownerId: null, title: "On the thread" });
+    const session = await createChat(database.db, { ownerId: null, title: "On the thread" });
     // A knowledge-base batch goes in as a binary COPY whose bytes cross to the thread.
     const { run } = await openIngestRun(database.db, {
       inputKey: "k",
@@ -168,7 +168,7 @@ Deno.test("pglite thread: drizzle, migrations and the query modules run on it, a
     assert.equal(await storeBatch(database.db, [snippet], progress), 1);
     await database.close();
     const again = await openPglite({ dataDir: join(dir, "pglite") });
-    assert.equal((await getSession(again.db, session.id))?.title, "On the thread");
+    assert.equal((await getChat(again.db, session.id))?.title, "On the thread");
     assert.deepEqual(await migrate(again), { applied: 0, total });
     const n = rows<{ n: number }>(await again.db.execute(sql`select count(*)::int as n from chat_sessions`));
     assert.equal(n[0].n, 1);

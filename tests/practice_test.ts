@@ -7,7 +7,7 @@ import { readExampleCases, seedExampleCases } from "../cases/library.ts";
 import { matchesTrigger, patientSystemPrompt, revealedFacts, scoreTranscript } from "../cases/practice.ts";
 import type { Case } from "../cases/schema.ts";
 import { listMessages } from "../db/messages.ts";
-import { getSession } from "../db/sessions.ts";
+import { getChat } from "../db/chats.ts";
 import { NO_PATIENT_REPLY } from "../chat/answer.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
 import { type ChatFixture, withChat } from "./chat_helpers.ts";
@@ -148,7 +148,7 @@ Deno.test(`practice [${DRIVER}]: the model plays the patient from the script, to
     assert.match(debrief, /The model’s narrative feedback/);
     assert.match(debrief, /not by an\s+examiner/);
     assert.match(debrief, /You asked about onset clearly\./);
-    assert.ok((await getSession(f.t.database.db, id))!.debrief, "the debrief is stored");
+    assert.ok((await getChat(f.t.database.db, id))!.debrief, "the debrief is stored");
     assert.match(await (await f.t.request(`/sessions/${id}`)).text(), /See the debrief/);
   });
 });

@@ -9,8 +9,9 @@ import postgres from "postgres";
 import { type Config, loadConfig } from "../config.ts";
 import { type Database, type Db, openPglite, openPostgres, wrapPglite } from "../db/client.ts";
 import type { UserRole } from "../db/schema.ts";
-import { createAuthSession, createUser, findUserByEmail } from "../db/users.ts";
-import { CSRF_HEADER, SESSION_COOKIE, sessionIdOf } from "../routes/auth.ts";
+import { createUser, findUserByEmail } from "../db/users.ts";
+import { createSignIn } from "../db/sign_ins.ts";
+import { CSRF_HEADER, SESSION_COOKIE, signInIdOf } from "../routes/auth.ts";
 import { hashPassword } from "../safety/passwords.ts";
 import { migrate } from "../db/migrate.ts";
 import type { InferenceStatus } from "../inference/health.ts";
@@ -100,7 +101,8 @@ export interface TestUser {
   /** The Cookie header value. */
   cookie: string;
   csrf: string;
-  sessionId: string;
+  /** The sign-in's id (auth_sessions.id). */
+  signInId: string;
   /** A request with this user's cookie and anti-forgery header. */
   request(path: string, init?: RequestInit): Promise<Response>;
 }
@@ -127,10 +129,10 @@ export async function createSignedInUser(
   }) ?? await findUserByEmail(db, email);
   if (!user) throw new Error(`Cannot create test user ${email}`);
   const token = crypto.randomUUID() + crypto.randomUUID();
-  const sessionId = await sessionIdOf(token);
+  const signInId = await signInIdOf(token);
   const csrf = crypto.randomUUID();
-  await createAuthSession(db, {
-    id: sessionId,
+  await createSignIn(db, {
+    id: signInId,
     userId: user.id,
     csrfToken: csrf,
     absoluteMs: 12 * 3_600_000,
@@ -145,7 +147,7 @@ export async function createSignedInUser(
     password: TEST_PASSWORD,
     cookie,
     csrf,
-    sessionId,
+    signInId,
     request: async (path, init = {}) => {
       const headers = new Headers(init.headers);
       if (!headers.has("cookie")) headers.set("cookie", cookie);

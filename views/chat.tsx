@@ -7,7 +7,7 @@ import { CsrfField } from "./csrf.tsx";
 import { raw } from "hono/html";
 import type { Message } from "../db/messages.ts";
 import type { StoredRedactions } from "../db/schema.ts";
-import type { ChatSession, SessionSummary } from "../db/sessions.ts";
+import type { Chat, ChatSummary } from "../db/chats.ts";
 import type { CitedSource } from "../db/snippets.ts";
 import { linkCitations, renderMarkdown, type SafeHtml } from "../safety/markdown.ts";
 import { renderPage } from "./layout.tsx";
@@ -37,8 +37,8 @@ export interface SettingsFormState {
 
 /** What the session page shows. */
 export interface SessionView {
-  session: ChatSession;
-  sessions: SessionSummary[];
+  session: Chat;
+  sessions: ChatSummary[];
   messages: Message[];
   /** Cited sources of each assistant message. */
   sources: Map<string, CitedSource[]>;
@@ -69,7 +69,7 @@ function Html(props: { html: SafeHtml }) {
 /** GET / */
 export function chatHomePage(
   page: PageContext,
-  data: { sessions: SessionSummary[]; models: ModelOption[]; modelLabel: string | null },
+  data: { sessions: ChatSummary[]; models: ModelOption[]; modelLabel: string | null },
 ): string {
   return renderPage(
     page,
@@ -128,7 +128,7 @@ function NewSessionForm(props: { models: ModelOption[] }) {
 }
 
 /** The session list, newest first. */
-export function SessionList(props: { sessions: SessionSummary[]; currentId: string | null }) {
+export function SessionList(props: { sessions: ChatSummary[]; currentId: string | null }) {
   return (
     <ul class="session-list" id="session-list">
       {props.sessions.map((s) => (
@@ -206,7 +206,7 @@ export function sessionPage(page: PageContext, view: SessionView): string {
 }
 
 /** Above a practice session: what it is, and how to end it. */
-function PracticeBanner(props: { session: ChatSession }) {
+function PracticeBanner(props: { session: Chat }) {
   const { session } = props;
   return (
     <div class="practice-banner" role="note">
@@ -230,7 +230,7 @@ function PracticeBanner(props: { session: ChatSession }) {
   );
 }
 
-function SessionHeader(props: { session: ChatSession }) {
+function SessionHeader(props: { session: Chat }) {
   const { session } = props;
   return (
     <header class="session-header">

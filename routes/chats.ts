@@ -6,15 +6,15 @@ import { HTTPException } from "hono/http-exception";
 import type { Db } from "../db/client.ts";
 import { getMessage, isTerminal, listMessages, type Message, setFeedback } from "../db/messages.ts";
 import {
-  type ChatSession,
-  clearSession,
-  createSession,
-  deleteSession,
-  getSession,
-  listSessions,
-  renameSession,
-  updateSessionSettings,
-} from "../db/sessions.ts";
+  type Chat,
+  clearChat,
+  createChat,
+  deleteChat,
+  getChat,
+  listChats,
+  renameChat,
+  updateChatSettings,
+} from "../db/chats.ts";
 import { sourcesOfMessages } from "../db/snippets.ts";
 import type { ModelRegistry } from "../inference/models.ts";
 import type { GenerationRunner } from "../inference/runner.ts";
@@ -42,7 +42,7 @@ import type { SecurityConfig } from "../config.ts";
 import { ChatRefusal, type IntakeDeps, modelFor, restartReply, takeMessage } from "../chat/intake.ts";
 
 /** What the chat routes need. */
-export interface SessionsDeps {
+export interface ChatDeps {
   db: Db;
   runner: GenerationRunner;
   models: ModelRegistry;
@@ -76,15 +76,15 @@ function modelOptions(models: ModelRegistry): ModelOption[] {
   }));
 }
 
-function settingsState(models: ModelRegistry, session: ChatSession): SettingsFormState {
-  const spec = modelFor(models, session);
+function settingsState(models: ModelRegistry, chat: Chat): SettingsFormState {
+  const spec = modelFor(models, chat);
   const defaults = spec?.defaults ?? { temperature: 0.7, topP: 0.95, maxNewTokens: 512 };
   return {
     values: {
       model: spec?.id ?? "",
-      temperature: String(session.temperature ?? defaults.temperature),
-      topP: String(session.topP ?? defaults.topP),
-      maxNewTokens: String(session.maxNewTokens ?? defaults.maxNewTokens),
+      temperature: String(chat.temperature ?? defaults.temperature),
+      topP: String(chat.topP ?? defaults.topP),
+      maxNewTokens: String(chat.maxNewTokens ?? defaults.maxNewTokens),
     },
     errors: {},
   };
@@ -103,7 +103,7 @@ function parseEventId(value: string | undefined): number | "end" | null {
 }
 
 /** The chat routes. */
-export function sessionRoutes(deps: SessionsDeps): Hono {
+export function chatRoutes(deps: ChatDeps): Hono {
   const app = new Hono();
   const { db, runner, models } = deps;
   const { audit, ownChat } = deps.guards;
@@ -113,7 +113,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   const intake: IntakeDeps = { db, models, security: deps.security, draining: () => deps.lifecycle.draining };
 
   /** Runs a step of the chat, turning its refusal into the HTTP answer (with Retry-After where it says). */
-  async function chat<T>(c: Context, step: () => Promise<T>): Promise<T> {
+  async function refusalsAsHttp<T>(c: Context, step: () => Promise<T>): Promise<T> {
     try {
       return await step();
     } catch (error) {
@@ -159,22 +159,22 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
   async function respondWithReply(
     c: Context,
     data: {
-      session: ChatSession;
+      chat: Chat;
       user: Message;
       assistant: Message;
       kind: "answer" | "regenerate" | "continue";
       previous?: Message;
     },
   ): Promise<Response> {
-    const { session, assistant } = data;
+    const { chat, assistant } = data;
     if (!isHtmx(c)) {
       // Without JavaScript there is nothing to stream to: wait for the reply, then show the page.
-      await runner.follow(session.id, assistant.id, assistant.content.length, () => {}, c.req.raw.signal);
-      return c.redirect(`/sessions/${session.id}#m-${assistant.id}`, 303);
+      await runner.follow(chat.id, assistant.id, assistant.content.length, () => {}, c.req.raw.signal);
+      return c.redirect(`/sessions/${chat.id}#m-${assistant.id}`, 303);
     }
     const resume = parseEventId(c.req.header("last-event-id"));
     const startOffset = data.kind === "continue" ? (data.previous?.content.length ?? 0) : 0;
-    const title = (await getSession(db, session.id))?.title ?? session.title;
+    const title = (await getChat(db, chat.id))?.title ?? chat.title;
     return sseResponse(c.req.raw, async (sse) => {
       if (resume === "end") {
         sse.send({ id: "end", event: "done", data: "" });
@@ -185,7 +185,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
         sse.send({
           id: eventId(offset),
           data: streamHead({
-            sessionId: session.id,
+            sessionId: chat.id,
             user: data.user,
             title,
             kind: data.kind,
@@ -193,14 +193,14 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
           }),
         });
       }
-      await streamReply(sse, session.id, assistant.id, offset);
+      await streamReply(sse, chat.id, assistant.id, offset);
     }, revocableStream(c, deps.guard));
   }
 
   app.get("/", async (c) => {
     const spec = models.get(null);
     return c.html(chatHomePage(deps.pageContext(c, "/"), {
-      sessions: await listSessions(db, { ownerId: signedInUser(c).id }),
+      sessions: await listChats(db, { ownerId: signedInUser(c).id }),
       models: modelOptions(models),
       modelLabel: spec?.label ?? null,
     }));
@@ -213,15 +213,15 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
       throw new HTTPException(422, { message: `There is no model "${modelId}" on this server` });
     }
     const title = stripControlCharacters(text(form, "title"));
-    const session = await createSession(db, { ownerId: signedInUser(c).id, title, model: modelId });
-    return c.redirect(`/sessions/${session.id}`, 303);
+    const chat = await createChat(db, { ownerId: signedInUser(c).id, title, model: modelId });
+    return c.redirect(`/sessions/${chat.id}`, 303);
   });
 
   app.get("/sessions/:id", audit("session.read", onChat), ownChat, async (c) => {
-    const session = guardedChat(c);
-    const [messages, sessions] = await Promise.all([
-      listMessages(db, session.id),
-      listSessions(db, {
+    const chat = guardedChat(c);
+    const [messages, chats] = await Promise.all([
+      listMessages(db, chat.id),
+      listChats(db, {
         ownerId: signedInUser(c).id,
       }),
     ]);
@@ -230,37 +230,37 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
       messages.filter((m) => m.role === "assistant").map((m) => m.id),
     );
     return c.html(sessionPage(deps.pageContext(c), {
-      session,
-      sessions,
+      session: chat,
+      sessions: chats,
       messages,
       sources,
       models: modelOptions(models),
-      modelLabel: modelFor(models, session)?.label ?? null,
-      settings: settingsState(models, session),
+      modelLabel: modelFor(models, chat)?.label ?? null,
+      settings: settingsState(models, chat),
       maxMessageChars: MAX_MESSAGE_CHARS,
     }));
   });
 
   app.post("/sessions/:id/messages", audit("message.create", onChat), ownChat, async (c) => {
-    const session = guardedChat(c);
+    const chat = guardedChat(c);
     const form = await c.req.parseBody();
-    const exchange = await chat(c, () =>
+    const exchange = await refusalsAsHttp(c, () =>
       takeMessage(intake, {
-        session,
+        chat,
         userId: signedInUser(c).id,
         content: text(form, "content"),
         clientId: text(form, "client_id"),
       }));
     if (exchange.job) runner.start(exchange.job);
-    return await respondWithReply(c, { session, ...exchange, kind: "answer" });
+    return await respondWithReply(c, { chat, ...exchange, kind: "answer" });
   });
 
   async function restart(c: Context, kind: "regenerate" | "continue"): Promise<Response> {
-    const session = guardedChat(c);
+    const chat = guardedChat(c);
     const form = await c.req.parseBody();
-    const exchange = await chat(c, () =>
+    const exchange = await refusalsAsHttp(c, () =>
       restartReply(intake, {
-        session,
+        chat,
         userId: signedInUser(c).id,
         messageId: c.req.param("messageId") ?? "",
         kind,
@@ -268,7 +268,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
         reconnecting: c.req.header("last-event-id") !== undefined,
       }));
     if (exchange.job) runner.start(exchange.job);
-    return await respondWithReply(c, { session, ...exchange, kind });
+    return await respondWithReply(c, { chat, ...exchange, kind });
   }
 
   app.post(
@@ -289,8 +289,8 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     audit("message.read", onMessage),
     ownChat,
     async (c) => {
-      const session = guardedChat(c);
-      const message = await getMessage(db, session.id, c.req.param("messageId"));
+      const chat = guardedChat(c);
+      const message = await getMessage(db, chat.id, c.req.param("messageId"));
       if (!message || message.role !== "assistant") {
         throw new HTTPException(404, { message: "This reply does not exist." });
       }
@@ -301,22 +301,22 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
         : resume;
       return sseResponse(c.req.raw, async (sse) => {
         if (resume === "end" || isTerminal(message) && !runner.isLive(message.id)) {
-          const stored = (await getMessage(db, session.id, message.id)) ?? message;
-          if (resume !== "end") await sendFinal(sse, session.id, stored);
+          const stored = (await getMessage(db, chat.id, message.id)) ?? message;
+          if (resume !== "end") await sendFinal(sse, chat.id, stored);
           else sse.send({ id: "end", event: "done", data: "" });
           return sse.close();
         }
-        await streamReply(sse, session.id, message.id, offset);
+        await streamReply(sse, chat.id, message.id, offset);
       }, revocableStream(c, deps.guard));
     },
   );
 
   app.post("/sessions/:id/stop", audit("session.stop", onChat), ownChat, async (c) => {
-    const session = guardedChat(c);
-    const stopped = await runner.stop(session.id);
+    const chat = guardedChat(c);
+    const stopped = await runner.stop(chat.id);
     if (isHtmx(c)) return c.body(null, 204);
     return stopped
-      ? c.redirect(`/sessions/${session.id}`, 303)
+      ? c.redirect(`/sessions/${chat.id}`, 303)
       : c.text("Nothing was being generated in this session.", 200);
   });
 
@@ -325,7 +325,7 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     audit("message.feedback", onMessage),
     ownChat,
     async (c) => {
-      const session = guardedChat(c);
+      const chat = guardedChat(c);
       const form = await c.req.parseBody();
       const rating = text(form, "rating");
       if (!["up", "down", "none", ""].includes(rating)) {
@@ -338,19 +338,19 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
         });
       }
       const message = await setFeedback(db, {
-        sessionId: session.id,
+        sessionId: chat.id,
         messageId: c.req.param("messageId"),
         feedback: rating === "up" ? 1 : rating === "down" ? -1 : null,
         correction: correction || null,
       });
       if (!message) throw new HTTPException(404, { message: "This reply does not exist." });
-      if (!isHtmx(c)) return c.redirect(`/sessions/${session.id}#m-${message.id}`, 303);
-      return c.html(feedbackFragment(message, session.id));
+      if (!isHtmx(c)) return c.redirect(`/sessions/${chat.id}#m-${message.id}`, 303);
+      return c.html(feedbackFragment(message, chat.id));
     },
   );
 
   app.post("/sessions/:id/settings", audit("session.settings", onChat), ownChat, async (c) => {
-    const session = guardedChat(c);
+    const chat = guardedChat(c);
     const form = await c.req.parseBody();
     const state: SettingsFormState = {
       values: {
@@ -389,35 +389,35 @@ export function sessionRoutes(deps: SessionsDeps): Hono {
     const options = modelOptions(models);
     if (Object.keys(state.errors).length > 0) {
       if (!isHtmx(c)) throw new HTTPException(422, { message: Object.values(state.errors).join("; ") });
-      return c.html(settingsFragment(session.id, options, state), 422);
+      return c.html(settingsFragment(chat.id, options, state), 422);
     }
-    await updateSessionSettings(db, session.id, { model: spec?.id ?? null, temperature, topP, maxNewTokens });
-    if (!isHtmx(c)) return c.redirect(`/sessions/${session.id}`, 303);
-    return c.html(settingsFragment(session.id, options, { ...state, saved: true }));
+    await updateChatSettings(db, chat.id, { model: spec?.id ?? null, temperature, topP, maxNewTokens });
+    if (!isHtmx(c)) return c.redirect(`/sessions/${chat.id}`, 303);
+    return c.html(settingsFragment(chat.id, options, { ...state, saved: true }));
   });
 
   app.post("/sessions/:id/rename", audit("session.rename", onChat), ownChat, async (c) => {
-    const session = guardedChat(c);
+    const chat = guardedChat(c);
     const title = stripControlCharacters(text(await c.req.parseBody(), "title")).trim();
     if (!title) throw new HTTPException(422, { message: "A session needs a title." });
-    await renameSession(db, session.id, title);
-    return c.redirect(`/sessions/${session.id}`, 303);
+    await renameChat(db, chat.id, title);
+    return c.redirect(`/sessions/${chat.id}`, 303);
   });
 
   app.post("/sessions/:id/clear", audit("session.clear", onChat), ownChat, async (c) => {
-    const session = guardedChat(c);
-    if ((await listMessages(db, session.id)).some((m) => !isTerminal(m))) {
+    const chat = guardedChat(c);
+    if ((await listMessages(db, chat.id)).some((m) => !isTerminal(m))) {
       throw new HTTPException(409, { message: "Stop the reply being written before clearing the chat." });
     }
-    await clearSession(db, session.id);
-    if (!isHtmx(c)) return c.redirect(`/sessions/${session.id}`, 303);
-    return c.html(emptyTranscriptFragment(session.id));
+    await clearChat(db, chat.id);
+    if (!isHtmx(c)) return c.redirect(`/sessions/${chat.id}`, 303);
+    return c.html(emptyTranscriptFragment(chat.id));
   });
 
   const remove = async (c: Context) => {
-    const session = guardedChat(c);
-    await runner.stop(session.id);
-    await deleteSession(db, session.id);
+    const chat = guardedChat(c);
+    await runner.stop(chat.id);
+    await deleteChat(db, chat.id);
     if (isHtmx(c)) {
       c.header("HX-Redirect", "/");
       return c.body("", 200);

@@ -7,10 +7,10 @@ import { isUuid } from "./ids.ts";
 import { chatSessions, messages } from "./schema.ts";
 
 /** A stored chat session. */
-export type ChatSession = typeof chatSessions.$inferSelect;
+export type Chat = typeof chatSessions.$inferSelect;
 
 /** A session as the session list shows it. */
-export interface SessionSummary {
+export interface ChatSummary {
   id: string;
   title: string;
   updatedAt: Date;
@@ -24,10 +24,10 @@ export const DEFAULT_TITLE = "New session";
 export const MAX_TITLE_LENGTH = 120;
 
 /** Creates a session. */
-export async function createSession(
+export async function createChat(
   db: Db,
   input: { ownerId: string | null; title?: string | null; model?: string | null },
-): Promise<ChatSession> {
+): Promise<Chat> {
   const [row] = await db.insert(chatSessions).values({
     ownerId: input.ownerId,
     title: input.title?.trim() ? clipTitle(input.title) : DEFAULT_TITLE,
@@ -37,10 +37,10 @@ export async function createSession(
 }
 
 /** A user's sessions, most recently active first. */
-export async function listSessions(
+export async function listChats(
   db: Db,
   options: { ownerId: string | null; limit?: number },
-): Promise<SessionSummary[]> {
+): Promise<ChatSummary[]> {
   const rows = await db.select({
     id: chatSessions.id,
     title: chatSessions.title,
@@ -58,14 +58,14 @@ export async function listSessions(
 }
 
 /** One session, or null when the id names none. */
-export async function getSession(db: Db, id: string): Promise<ChatSession | null> {
+export async function getChat(db: Db, id: string): Promise<Chat | null> {
   if (!isUuid(id)) return null;
   const [row] = await db.select().from(chatSessions).where(eq(chatSessions.id, id));
   return row ?? null;
 }
 
 /** Renames a session; null when it does not exist. */
-export async function renameSession(db: Db, id: string, title: string): Promise<ChatSession | null> {
+export async function renameChat(db: Db, id: string, title: string): Promise<Chat | null> {
   if (!isUuid(id)) return null;
   const [row] = await db.update(chatSessions).set({ title: clipTitle(title), updatedAt: sql`now()` })
     .where(eq(chatSessions.id, id)).returning();
@@ -73,7 +73,7 @@ export async function renameSession(db: Db, id: string, title: string): Promise<
 }
 
 /** Per-session model and sampling settings (null values mean the model's defaults). */
-export interface SessionSettings {
+export interface ChatSettings {
   model: string | null;
   temperature: number | null;
   topP: number | null;
@@ -81,18 +81,18 @@ export interface SessionSettings {
 }
 
 /** Stores validated settings; null when the session does not exist. */
-export async function updateSessionSettings(
+export async function updateChatSettings(
   db: Db,
   id: string,
-  settings: SessionSettings,
-): Promise<ChatSession | null> {
+  settings: ChatSettings,
+): Promise<Chat | null> {
   if (!isUuid(id)) return null;
   const [row] = await db.update(chatSessions).set(settings).where(eq(chatSessions.id, id)).returning();
   return row ?? null;
 }
 
 /** Deletes every message of a session except a reply still being written; returns how many went. */
-export async function clearSession(db: Db, id: string): Promise<number> {
+export async function clearChat(db: Db, id: string): Promise<number> {
   if (!isUuid(id)) return 0;
   const deleted = await db.delete(messages).where(and(
     eq(messages.sessionId, id),
@@ -102,7 +102,7 @@ export async function clearSession(db: Db, id: string): Promise<number> {
 }
 
 /** Deletes a session and its messages; false when it did not exist. */
-export async function deleteSession(db: Db, id: string): Promise<boolean> {
+export async function deleteChat(db: Db, id: string): Promise<boolean> {
   if (!isUuid(id)) return false;
   const deleted = await db.delete(chatSessions).where(eq(chatSessions.id, id)).returning({
     id: chatSessions.id,
@@ -123,10 +123,10 @@ export function clipTitle(text: string, max = MAX_TITLE_LENGTH): string {
  * Starts a practice session on a case version: the session, and the patient's opening line as its first
  * message, in one transaction.
  */
-export async function createPracticeSession(
+export async function createPracticeChat(
   db: Db,
   input: { ownerId: string | null; caseId: string; caseVersion: number; title: string; openingLine: string },
-): Promise<ChatSession> {
+): Promise<Chat> {
   return await db.transaction(async (tx) => {
     const [session] = await tx.insert(chatSessions).values({
       ownerId: input.ownerId,

@@ -1,0 +1,122 @@
+/**
+ * Per-user limits that must hold across instances: rate-limit windows, the daily token budget, and the check
+ * made before a reply starts (`sendAllowance`).
+ */
+import { eq, type SQL, sql } from "drizzle-orm";
+import type { Db } from "./client.ts";
+import { isUuid } from "./ids.ts";
+import { rows } from "./migrate.ts";
+import { chatSessions, rateLimits, tokenUsage } from "./schema.ts";
+
+/** The start of the current fixed window of `seconds`, in SQL. */
+function windowStart(seconds: number): SQL {
+  return sql`to_timestamp(floor(extract(epoch from now()) / ${seconds}) * ${seconds})`;
+}
+
+/**
+ * Counts one event against a fixed window and returns the count so far in it, with the seconds until the
+ * window ends. One statement, so concurrent requests on any instance count exactly.
+ */
+export async function countEvent(
+  db: Db,
+  key: string,
+  windowMs: number,
+): Promise<{ count: number; resetInSeconds: number }> {
+  const seconds = Math.max(1, Math.round(windowMs / 1000));
+  const [row] = rows<{ count: number; reset_in: number }>(
+    await db.execute(sql`
+      with w as (select ${windowStart(seconds)} as start)
+      insert into ${rateLimits} (key, window_start, count)
+      select ${key}, w.start, 1 from w
+      on conflict (key, window_start) do update set count = ${rateLimits.count} + 1
+      returning count, ceil(extract(epoch from (window_start + ${`${seconds} seconds`}::interval - now())))::int
+        as reset_in`),
+  );
+  return { count: Number(row.count), resetInSeconds: Math.max(1, Number(row.reset_in)) };
+}
+
+/** The count in the current window without adding to it. */
+export async function peekEvents(db: Db, key: string, windowMs: number): Promise<number> {
+  const seconds = Math.max(1, Math.round(windowMs / 1000));
+  const [row] = rows<{ count: number | null }>(
+    await db.execute(sql`
+      select sum(count)::int as count from ${rateLimits}
+      where key = ${key} and window_start = ${windowStart(seconds)}`),
+  );
+  return Number(row?.count ?? 0);
+}
+
+/** Forgets a key's counts (a successful login clears the account's failures). */
+export async function clearEvents(db: Db, key: string): Promise<void> {
+  await db.delete(rateLimits).where(eq(rateLimits.key, key));
+}
+
+/** Removes rate-limit windows older than a day. */
+export async function pruneRateLimits(db: Db): Promise<void> {
+  await db.delete(rateLimits).where(sql`${rateLimits.windowStart} < now() - interval '1 day'`);
+}
+
+function utcDay(): string {
+  return new Date().toISOString().slice(0, 10);
+}
+
+/** Adds a reply's output tokens to its session owner's count for today. */
+export async function addTokensForChat(db: Db, sessionId: string, tokens: number): Promise<void> {
+  if (tokens <= 0 || !isUuid(sessionId)) return;
+  await db.execute(sql`
+    insert into ${tokenUsage} (user_id, day, tokens)
+    select owner_id, ${utcDay()}, ${tokens} from ${chatSessions} where id = ${sessionId} and owner_id is not null
+    on conflict (user_id, day) do update set tokens = ${tokenUsage.tokens} + excluded.tokens`);
+}
+
+/** What the per-user send limits found, in one round trip. */
+export interface SendAllowance {
+  /** Replies being written now in the user's sessions (on any instance). */
+  active: number;
+  /** Output tokens today. */
+  tokensToday: number;
+  /** This message's count in the rate window, or null when it was refused before being counted. */
+  rate: { count: number; resetInSeconds: number } | null;
+}
+
+/**
+ * Checks the per-user limits for starting a reply in one statement: replies being written, today's tokens, and
+ * (only when those allow it, so a refused message does not use up the allowance) counts the message against
+ * the per-minute window.
+ */
+export async function sendAllowance(
+  db: Db,
+  userId: string,
+  limits: { maxActive: number; dailyTokens: number; windowMs: number },
+): Promise<SendAllowance> {
+  const seconds = Math.max(1, Math.round(limits.windowMs / 1000));
+  const key = `messages:${userId}`;
+  const [row] = rows<{ active: number; used: number; count: number | null; reset_in: number | null }>(
+    await db.execute(sql`
+      with active as (
+        select count(*)::int as n from messages m join ${chatSessions} s on s.id = m.session_id
+        where s.owner_id = ${userId} and m.status in ('pending', 'streaming')
+      ),
+      used as (
+        select coalesce((select tokens from ${tokenUsage} where user_id = ${userId} and day = ${utcDay()}), 0) as t
+      ),
+      counted as (
+        insert into ${rateLimits} (key, window_start, count)
+        select ${key}, ${windowStart(seconds)}, 1
+        from active, used
+        where active.n < ${limits.maxActive} and (${limits.dailyTokens} = 0 or used.t < ${limits.dailyTokens})
+        on conflict (key, window_start) do update set count = ${rateLimits.count} + 1
+        returning count,
+          ceil(extract(epoch from (window_start + ${`${seconds} seconds`}::interval - now())))::int as reset_in
+      )
+      select active.n as active, used.t as used, counted.count, counted.reset_in
+      from active cross join used left join counted on true`),
+  );
+  return {
+    active: Number(row.active),
+    tokensToday: Number(row.used),
+    rate: row.count === null
+      ? null
+      : { count: Number(row.count), resetInSeconds: Math.max(1, Number(row.reset_in)) },
+  };
+}
