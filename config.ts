@@ -3,6 +3,7 @@
  *
  * Only main.ts and tasks/ read Deno.env; everything else receives a Config.
  */
+import { z } from "zod";
 
 /** The prompt templates Rounds can render itself; `chat` means the endpoint's chat API renders it. */
 export const TEMPLATE_NAMES = [
@@ -142,136 +143,218 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+const got = (value: unknown) => JSON.stringify(value);
+/** Blank counts as unset; values are trimmed. */
+const blank = (value: unknown) => typeof value === "string" ? value.trim() || undefined : value;
+
+/** An optional string variable; unset and blank read as null. */
+function text(check?: { test: (value: string) => boolean; message: (value: string) => string }) {
+  const value = check
+    ? z.string().refine(check.test, { error: (i) => check.message(i.input as string) })
+    : z.string();
+  return z.preprocess(blank, value.optional()).transform((v) => v ?? null);
+}
+
+/** A whole number in [min, max], with its default. */
+function integer<F extends number | null>(fallback: F, min: number, max: number) {
+  return z.preprocess(
+    blank,
+    z.string().refine((raw) => {
+      const value = Number(raw);
+      return /^[+-]?\d+$/.test(raw) && Number.isSafeInteger(value) && value >= min && value <= max;
+    }, { error: (i) => `must be an integer between ${min} and ${max}, got ${got(i.input)}` }).transform(
+      Number,
+    )
+      .optional(),
+  ).transform((v) => v ?? fallback);
+}
+
+/** A decimal number in [min, max], with its default. */
+function decimal<F extends number | null>(fallback: F, min: number, max: number) {
+  return z.preprocess(
+    blank,
+    z.string().refine(
+      (raw) => /^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw) && Number(raw) >= min && Number(raw) <= max,
+      {
+        error: (i) => `must be a number between ${min} and ${max}, got ${got(i.input)}`,
+      },
+    ).transform(Number).optional(),
+  ).transform((v) => v ?? fallback);
+}
+
+/** One of a list of words, with its default (null: unset allowed). */
+function oneOf<T extends string, F extends T | null>(
+  values: readonly T[],
+  fallback: F,
+  described = `one of ${values.join(", ")}`,
+) {
+  return z.preprocess(
+    blank,
+    z.string().refine((raw) => values.includes(raw as T), {
+      error: (i) => `must be ${described}, got ${got(i.input)}`,
+    }).optional(),
+  ).transform((v): T | F => (v as T | undefined) ?? fallback);
+}
+
+/** An http(s) URL without credentials, trailing slashes removed. */
+function httpUrl() {
+  return z.preprocess(
+    blank,
+    z.string().check((ctx) => {
+      let url: URL | null = null;
+      try {
+        url = new URL(ctx.value);
+      } catch { /* reported below */ }
+      if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+        ctx.issues.push({
+          code: "custom",
+          input: ctx.value,
+          message: `must be an http:// or https:// URL, got ${got(ctx.value)}`,
+        });
+      } else if (url.username || url.password) {
+        ctx.issues.push({
+          code: "custom",
+          input: ctx.value,
+          message: "must not contain credentials; put the token in HF_TOKEN",
+        });
+      }
+    }).transform((raw) => raw.replace(/\/+$/, "")).optional(),
+  ).transform((v) => v ?? null);
+}
+
+/**
+ * Every environment variable Rounds reads, each with its own check and default (docs/configuration.md lists
+ * them; tests/config_test.ts fails when one is undocumented). Rules that span variables follow in loadConfig.
+ */
+export const ENV_SCHEMA = z.object({
+  PORT: integer(8000, 1, 65535),
+  HOST: text({
+    test: (v) => /^[A-Za-z0-9.:\-\[\]]+$/.test(v),
+    message: (v) => `must be a host name or IP address, got ${got(v)}`,
+  }).transform((v) => v ?? "127.0.0.1"),
+  DATABASE_URL: text({
+    test: (v) => /^postgres(ql)?:\/\/[^\s]+$/.test(v),
+    message: (v) => `must be a postgres:// or postgresql:// URL, got ${got(redactUrl(v))}`,
+  }),
+  DATABASE_POOL_SIZE: integer(10, 1, 1000),
+  DATA_DIR: text().transform((v) => v ?? "./.data"),
+  DENO_DEPLOYMENT_ID: text(),
+  HF_TOKEN: text(),
+  INFERENCE_URL: httpUrl(),
+  MODEL: text({
+    test: (v) => /^[\w.\-\/:@]+$/.test(v),
+    message: (v) => `must be a model id such as "org/name", got ${got(v)}`,
+  }),
+  MODELS_FILE: text(),
+  INFERENCE_TEMPLATE: text({
+    test: (v) => parseTemplateName(v) !== null,
+    message: (v) =>
+      `must be one of ${TEMPLATE_NAMES.join(", ")} or jinja:<path to tokenizer_config.json>, got ${got(v)}`,
+  }),
+  INFERENCE_API: oneOf(INFERENCE_APIS, "openai"),
+  INFERENCE_SERVER: text({
+    test: (v) => parseServerFamilyName(v) !== null,
+    message: (v) =>
+      `must be one of ${SERVER_FAMILY_NAMES.join(", ")} (or unset, to ask the server), got ${got(v)}`,
+  }),
+  INFERENCE_CONTEXT_SIZE: integer(null, 256, 1_048_576),
+  INFERENCE_TOKENIZER: text(),
+  INFERENCE_MAX_NEW_TOKENS: integer(512, 1, 32_768),
+  INFERENCE_TEMPERATURE: decimal(0.7, 0, 2),
+  INFERENCE_TOP_P: decimal(0.95, 0.01, 1),
+  EMBEDDING_URL: httpUrl(),
+  EMBEDDING_MODEL: text(),
+  EMBEDDING_API: z.preprocess(
+    (v) => typeof blank(v) === "string" ? (blank(v) as string).toLowerCase() : undefined,
+    z.string().refine((v) => EMBEDDING_API_NAMES.includes(v as EmbeddingApiName), {
+      error: (i) =>
+        `must be one of ${EMBEDDING_API_NAMES.join(", ")} (or unset, to follow the path of EMBEDDING_URL), ` +
+        `got ${got(i.input)}`,
+    }).optional(),
+  ).transform((v) => (v as EmbeddingApiName | undefined) ?? null),
+  EMBEDDING_API_KEY: text(),
+  RETRIEVAL_K: integer(4, 0, 20),
+  RETRIEVAL_MIN_SCORE: decimal(null, 0, 1),
+  SHUTDOWN_TIMEOUT_SECONDS: integer(10, 0, 3600),
+  STREAM_GRACE_SECONDS: integer(15, 0, 3600),
+  SYSTEM_PROMPT: text({
+    test: (v) => v.length <= 4000,
+    message: (v) => `must be at most 4000 characters, got ${v.length}`,
+  }),
+  PHI_REDACTION: oneOf(PHI_REDACTION_MODES, "inference"),
+  TRUST_PROXY: oneOf(["true", "false", "1", "0"], "false", "true or false"),
+  SESSION_IDLE_MINUTES: integer(15, 1, 24 * 60),
+  SESSION_MAX_HOURS: integer(12, 1, 24 * 30),
+  RATE_LIMIT_MESSAGES_PER_MINUTE: integer(20, 1, 10_000),
+  DAILY_TOKEN_BUDGET: integer(200_000, 0, 1_000_000_000),
+  MAX_CONCURRENT_STREAMS: integer(2, 1, 100_000),
+  OIDC_ISSUER: httpUrl(),
+  OIDC_CLIENT_ID: text(),
+  OIDC_CLIENT_SECRET: text(),
+  OIDC_REDIRECT_URI: httpUrl(),
+  OIDC_LABEL: text().transform((v) => v ?? "single sign-on"),
+  OIDC_CREATE_USERS_AS: oneOf(
+    ["clinician", "educator"],
+    null,
+    "clinician or educator (admins are made by hand)",
+  ),
+});
+
+/** The environment as ENV_SCHEMA reads it. */
+export type RoundsEnv = z.infer<typeof ENV_SCHEMA>;
+
+/**
+ * Reads each variable through its schema: every problem is reported (a bad variable falls back to its default so
+ * the rules between variables can still be checked), named `NAME what is wrong`.
+ */
+function readEnv(env: Env, problems: string[]): RoundsEnv {
+  const values: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(ENV_SCHEMA.shape)) {
+    const parsed = schema.safeParse(env[name], { reportInput: true });
+    if (parsed.success) values[name] = parsed.data;
+    else {
+      problems.push(...parsed.error.issues.map((issue) => `${name} ${issue.message}`));
+      values[name] = schema.parse(undefined);
+    }
+  }
+  return values as RoundsEnv;
+}
+
 /** Reads and validates the configuration from an environment map; throws ConfigError listing every problem. */
 export function loadConfig(env: Env): Readonly<Config> {
   const problems: string[] = [];
-  const read = (name: string): string | null => {
-    const value = env[name]?.trim();
-    return value ? value : null;
-  };
-  const integer = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = read(name);
-    if (raw === null) return fallback;
-    const value = Number(raw);
-    if (!/^[+-]?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-      problems.push(`${name} must be an integer between ${min} and ${max}, got ${JSON.stringify(raw)}`);
-      return fallback;
-    }
-    return value;
-  };
-  const decimal = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = read(name);
-    if (raw === null) return fallback;
-    const value = Number(raw);
-    if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw) || value < min || value > max) {
-      problems.push(`${name} must be a number between ${min} and ${max}, got ${JSON.stringify(raw)}`);
-      return fallback;
-    }
-    return value;
-  };
-  const httpUrl = (name: string): string | null => {
-    const raw = read(name);
-    if (raw === null) return null;
-    let url: URL;
-    try {
-      url = new URL(raw);
-    } catch {
-      problems.push(`${name} must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
-      return null;
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      problems.push(`${name} must be an http:// or https:// URL, got ${JSON.stringify(raw)}`);
-      return null;
-    }
-    if (url.username || url.password) {
-      problems.push(`${name} must not contain credentials; put the token in HF_TOKEN`);
-      return null;
-    }
-    return raw.replace(/\/+$/, "");
-  };
+  const e = readEnv(env, problems);
 
-  const port = integer("PORT", 8000, 1, 65535);
-  const host = read("HOST") ?? "127.0.0.1";
-  if (!/^[A-Za-z0-9.:\-\[\]]+$/.test(host)) {
-    problems.push(`HOST must be a host name or IP address, got ${JSON.stringify(host)}`);
-  }
-
-  const databaseUrl = read("DATABASE_URL");
-  if (databaseUrl !== null && !/^postgres(ql)?:\/\/[^\s]+$/.test(databaseUrl)) {
-    problems.push(
-      `DATABASE_URL must be a postgres:// or postgresql:// URL, got ${
-        JSON.stringify(redactUrl(databaseUrl))
-      }`,
-    );
-  }
-  if (databaseUrl === null && read("DENO_DEPLOYMENT_ID") !== null) {
+  if (e.DATABASE_URL === null && e.DENO_DEPLOYMENT_ID !== null) {
     problems.push(
       "DATABASE_URL must be set on Deno Deploy: the embedded PGlite needs a persistent disk, which Deploy " +
         "does not have. Use a managed Postgres with pgvector (Neon, Supabase)",
     );
   }
-  const databasePoolSize = integer("DATABASE_POOL_SIZE", 10, 1, 1000);
-  const dataDir = read("DATA_DIR") ?? "./.data";
-
-  const inferenceUrl = httpUrl("INFERENCE_URL");
-  const model = read("MODEL");
-  const modelsFile = read("MODELS_FILE");
-  if (modelsFile !== null && (read("INFERENCE_URL") !== null || model !== null)) {
+  const inferenceUrl = e.INFERENCE_URL;
+  const model = e.MODEL;
+  if (e.MODELS_FILE !== null && (blank(env.INFERENCE_URL) !== undefined || blank(env.MODEL) !== undefined)) {
     problems.push(
       "MODELS_FILE cannot be combined with INFERENCE_URL or MODEL: configure the models in one place",
     );
   }
-  if (model !== null && !/^[\w.\-\/:@]+$/.test(model)) {
-    problems.push(`MODEL must be a model id such as "org/name", got ${JSON.stringify(model)}`);
-  }
-
-  const templateRaw = read("INFERENCE_TEMPLATE");
   let template: TemplateName = inferenceUrl === null && model !== null ? "chat" : "llama2-meddialog";
-  if (templateRaw !== null) {
-    const parsed = parseTemplateName(templateRaw);
-    if (parsed === null) {
+  const templateChosen = e.INFERENCE_TEMPLATE === null ? null : parseTemplateName(e.INFERENCE_TEMPLATE);
+  if (templateChosen !== null) {
+    if (inferenceUrl === null && templateChosen !== "chat" && model !== null) {
       problems.push(
-        `INFERENCE_TEMPLATE must be one of ${
-          TEMPLATE_NAMES.join(", ")
-        } or jinja:<path to tokenizer_config.json>, ` +
-          `got ${JSON.stringify(templateRaw)}`,
-      );
-    } else if (inferenceUrl === null && parsed !== "chat" && model !== null) {
-      problems.push(
-        `INFERENCE_TEMPLATE ${
-          JSON.stringify(parsed)
-        } needs INFERENCE_URL: Hugging Face Inference Providers ` +
+        `INFERENCE_TEMPLATE ${got(templateChosen)} needs INFERENCE_URL: Hugging Face Inference Providers ` +
           `(MODEL alone) only offer the chat API, so use INFERENCE_TEMPLATE=chat`,
       );
     } else {
-      template = parsed;
+      template = templateChosen;
     }
   }
-  const apiRaw = read("INFERENCE_API") ?? "openai";
-  let api: InferenceApi = "openai";
-  if ((INFERENCE_APIS as readonly string[]).includes(apiRaw)) api = apiRaw as InferenceApi;
-  else {problems.push(
-      `INFERENCE_API must be one of ${INFERENCE_APIS.join(", ")}, got ${JSON.stringify(apiRaw)}`,
-    );}
-  const contextSize = read("INFERENCE_CONTEXT_SIZE") === null
-    ? null
-    : integer("INFERENCE_CONTEXT_SIZE", DEFAULT_CONTEXT_SIZE, 256, 1_048_576);
-  const serverRaw = read("INFERENCE_SERVER");
-  let server: ServerFamilyName | null = null;
-  if (serverRaw !== null) {
-    server = parseServerFamilyName(serverRaw);
-    if (server === null) {
-      problems.push(
-        `INFERENCE_SERVER must be one of ${SERVER_FAMILY_NAMES.join(", ")} (or unset, to ask the server), ` +
-          `got ${JSON.stringify(serverRaw)}`,
-      );
-    }
-  }
-  const tokenizer = read("INFERENCE_TOKENIZER");
+  const contextSize = e.INFERENCE_CONTEXT_SIZE;
   const defaults: GenerationDefaults = {
-    maxNewTokens: integer("INFERENCE_MAX_NEW_TOKENS", 512, 1, 32_768),
-    temperature: decimal("INFERENCE_TEMPERATURE", 0.7, 0, 2),
-    topP: decimal("INFERENCE_TOP_P", 0.95, 0.01, 1),
+    maxNewTokens: e.INFERENCE_MAX_NEW_TOKENS,
+    temperature: e.INFERENCE_TEMPERATURE,
+    topP: e.INFERENCE_TOP_P,
   };
   if (contextSize !== null && defaults.maxNewTokens >= contextSize) {
     problems.push(
@@ -279,60 +362,24 @@ export function loadConfig(env: Env): Readonly<Config> {
         `(${contextSize}): the prompt needs room too`,
     );
   }
-
-  const embeddingUrl = httpUrl("EMBEDDING_URL");
-  const embeddingModel = read("EMBEDDING_MODEL");
-  const embeddingApiRaw = read("EMBEDDING_API");
-  const embeddingApi = embeddingApiRaw === null ? null : embeddingApiRaw.toLowerCase() as EmbeddingApiName;
-  if (embeddingApi !== null && !(EMBEDDING_API_NAMES as readonly string[]).includes(embeddingApi)) {
-    problems.push(
-      `EMBEDDING_API must be one of ${EMBEDDING_API_NAMES.join(", ")} (or unset, to follow the path of ` +
-        `EMBEDDING_URL), got ${JSON.stringify(embeddingApiRaw)}`,
-    );
-  } else if (embeddingApi !== null && embeddingApi !== "hf" && embeddingUrl === null) {
-    problems.push(`EMBEDDING_URL must be set with EMBEDDING_API=${embeddingApi} (the server's address)`);
-  }
-  const retrievalK = integer("RETRIEVAL_K", 4, 0, 20);
-  const retrievalMinScore = read("RETRIEVAL_MIN_SCORE") === null
-    ? null
-    : decimal("RETRIEVAL_MIN_SCORE", 0, 0, 1);
-  const shutdownTimeoutMs = integer("SHUTDOWN_TIMEOUT_SECONDS", 10, 0, 3600) * 1000;
-  const streamGraceMs = integer("STREAM_GRACE_SECONDS", 15, 0, 3600) * 1000;
-  const systemPrompt = read("SYSTEM_PROMPT");
-  if (systemPrompt !== null && systemPrompt.length > 4000) {
-    problems.push(`SYSTEM_PROMPT must be at most 4000 characters, got ${systemPrompt.length}`);
-  }
-
-  const phiRaw = read("PHI_REDACTION") ?? "inference";
-  let phiRedaction: PhiRedactionMode = "inference";
-  if ((PHI_REDACTION_MODES as readonly string[]).includes(phiRaw)) phiRedaction = phiRaw as PhiRedactionMode;
-  else {
-    problems.push(
-      `PHI_REDACTION must be one of ${PHI_REDACTION_MODES.join(", ")}, got ${JSON.stringify(phiRaw)}`,
-    );
-  }
-  const trustProxyRaw = read("TRUST_PROXY") ?? "false";
-  if (!["true", "false", "1", "0"].includes(trustProxyRaw)) {
-    problems.push(`TRUST_PROXY must be true or false, got ${JSON.stringify(trustProxyRaw)}`);
+  if (e.EMBEDDING_API !== null && e.EMBEDDING_API !== "hf" && e.EMBEDDING_URL === null) {
+    problems.push(`EMBEDDING_URL must be set with EMBEDDING_API=${e.EMBEDDING_API} (the server's address)`);
   }
   const security: SecurityConfig = {
-    sessionIdleMs: integer("SESSION_IDLE_MINUTES", 15, 1, 24 * 60) * 60_000,
-    sessionAbsoluteMs: integer("SESSION_MAX_HOURS", 12, 1, 24 * 30) * 3_600_000,
-    messagesPerMinute: integer("RATE_LIMIT_MESSAGES_PER_MINUTE", 20, 1, 10_000),
-    dailyTokenBudget: integer("DAILY_TOKEN_BUDGET", 200_000, 0, 1_000_000_000),
-    maxConcurrentStreams: integer("MAX_CONCURRENT_STREAMS", 2, 1, 100_000),
-    trustProxy: trustProxyRaw === "true" || trustProxyRaw === "1",
-    phiRedaction,
+    sessionIdleMs: e.SESSION_IDLE_MINUTES * 60_000,
+    sessionAbsoluteMs: e.SESSION_MAX_HOURS * 3_600_000,
+    messagesPerMinute: e.RATE_LIMIT_MESSAGES_PER_MINUTE,
+    dailyTokenBudget: e.DAILY_TOKEN_BUDGET,
+    maxConcurrentStreams: e.MAX_CONCURRENT_STREAMS,
+    trustProxy: e.TRUST_PROXY === "true" || e.TRUST_PROXY === "1",
+    phiRedaction: e.PHI_REDACTION,
   };
 
-  const oidcIssuer = httpUrl("OIDC_ISSUER");
-  const oidcClientId = read("OIDC_CLIENT_ID");
-  const oidcRedirect = httpUrl("OIDC_REDIRECT_URI");
-  const autoCreateRaw = read("OIDC_CREATE_USERS_AS");
-  if (oidcIssuer !== null && oidcClientId === null) {
+  const oidcIssuer = e.OIDC_ISSUER;
+  if (oidcIssuer !== null && e.OIDC_CLIENT_ID === null) {
     problems.push("OIDC_CLIENT_ID must be set with OIDC_ISSUER (the client id registered with the provider)");
   }
-  if (oidcIssuer === null && (oidcClientId !== null || read("OIDC_CLIENT_SECRET") !== null)) {
+  if (oidcIssuer === null && (e.OIDC_CLIENT_ID !== null || e.OIDC_CLIENT_SECRET !== null)) {
     problems.push("OIDC_ISSUER must be set to use OIDC_CLIENT_ID / OIDC_CLIENT_SECRET");
   }
   if (
@@ -343,22 +390,15 @@ export function loadConfig(env: Env): Readonly<Config> {
       `OIDC_ISSUER must use https:// (plain http only for a provider on localhost), got ${oidcIssuer}`,
     );
   }
-  if (autoCreateRaw !== null && autoCreateRaw !== "clinician" && autoCreateRaw !== "educator") {
-    problems.push(
-      `OIDC_CREATE_USERS_AS must be clinician or educator (admins are made by hand), got ${
-        JSON.stringify(autoCreateRaw)
-      }`,
-    );
-  }
-  const oidc: OidcConfig | null = oidcIssuer !== null && oidcClientId !== null
+  const oidc: OidcConfig | null = oidcIssuer !== null && e.OIDC_CLIENT_ID !== null
     ? {
       // As given: the provider's issuer identifier must match exactly, trailing slash included (Auth0 has one).
-      issuer: read("OIDC_ISSUER")!,
-      clientId: oidcClientId,
-      clientSecret: read("OIDC_CLIENT_SECRET"),
-      redirectUri: oidcRedirect,
-      label: read("OIDC_LABEL") ?? "single sign-on",
-      autoCreateRole: autoCreateRaw as OidcConfig["autoCreateRole"],
+      issuer: env.OIDC_ISSUER!.trim(),
+      clientId: e.OIDC_CLIENT_ID,
+      clientSecret: e.OIDC_CLIENT_SECRET,
+      redirectUri: e.OIDC_REDIRECT_URI,
+      label: e.OIDC_LABEL,
+      autoCreateRole: e.OIDC_CREATE_USERS_AS,
     }
     : null;
 
@@ -369,31 +409,31 @@ export function loadConfig(env: Env): Readonly<Config> {
       url: inferenceUrl,
       model,
       template,
-      api,
-      server,
+      api: e.INFERENCE_API,
+      server: e.INFERENCE_SERVER === null ? null : parseServerFamilyName(e.INFERENCE_SERVER),
       contextSize,
-      tokenizer,
+      tokenizer: e.INFERENCE_TOKENIZER,
       defaults: Object.freeze(defaults),
     }
     : null;
   return Object.freeze({
-    port,
-    host,
-    databaseUrl,
-    databasePoolSize,
-    dataDir,
-    hfToken: read("HF_TOKEN"),
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    dataDir: e.DATA_DIR,
+    hfToken: e.HF_TOKEN,
     inference: inference && Object.freeze(inference),
-    modelsFile,
-    embeddingUrl,
-    embeddingModel,
-    embeddingApi,
-    embeddingApiKey: read("EMBEDDING_API_KEY"),
-    retrievalK,
-    retrievalMinScore,
-    shutdownTimeoutMs,
-    systemPrompt,
-    streamGraceMs,
+    modelsFile: e.MODELS_FILE,
+    embeddingUrl: e.EMBEDDING_URL,
+    embeddingModel: e.EMBEDDING_MODEL,
+    embeddingApi: e.EMBEDDING_API,
+    embeddingApiKey: e.EMBEDDING_API_KEY,
+    retrievalK: e.RETRIEVAL_K,
+    retrievalMinScore: e.RETRIEVAL_MIN_SCORE,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    systemPrompt: e.SYSTEM_PROMPT,
+    streamGraceMs: e.STREAM_GRACE_SECONDS * 1000,
     security: Object.freeze(security),
     oidc: oidc && Object.freeze(oidc),
   });

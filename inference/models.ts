@@ -6,16 +6,13 @@ import {
   type Config,
   DEFAULT_CONTEXT_SIZE,
   type GenerationDefaults,
-  INFERENCE_APIS,
-  type InferenceApi,
   parseServerFamilyName,
   parseTemplateName,
-  SERVER_FAMILY_NAMES,
-  TEMPLATE_NAMES,
   type TemplateName,
 } from "../config.ts";
 import { constraintFor, createEndpointClient, type EndpointClient, type EndpointTarget } from "./endpoint.ts";
 import { estimateCounter, localTokenCounter, serverTokenCounter, type TokenCounter } from "./tokenizer.ts";
+import { checkModelEntry, MODELS_FILE_SCHEMA, readModelEntry } from "./models_file.ts";
 import { BUILTIN_TEMPLATES, jinjaTemplate, type PromptTemplate, type TokenizerConfig } from "./templates.ts";
 
 /** One configured model. */
@@ -173,133 +170,30 @@ async function readModelsFile(path: string, io: ModelsIo): Promise<ModelSpec[]> 
   } catch (error) {
     throw new ModelsError([`MODELS_FILE ${path}: cannot read it as JSON (${(error as Error).message})`]);
   }
-  const list = (raw as { models?: unknown })?.models;
-  if (!Array.isArray(list) || list.length === 0) {
-    throw new ModelsError([`MODELS_FILE ${path}: expected {"models": [ ... ]} with at least one model`]);
-  }
+  const file = MODELS_FILE_SCHEMA.safeParse(raw);
+  if (!file.success) throw new ModelsError([`MODELS_FILE ${path}: ${file.error.issues[0].message}`]);
   const problems: string[] = [];
   const specs: ModelSpec[] = [];
   const ids = new Set<string>();
-  for (const [index, entry] of list.entries()) {
+  for (const [index, raw] of file.data.models.entries()) {
     const where = `MODELS_FILE ${path}: models[${index}]`;
-    const e = (entry ?? {}) as Record<string, unknown>;
-    const problem = (field: string, message: string) => problems.push(`${where}.${field} ${message}`);
-    const str = (field: string, required: boolean): string | null => {
-      const value = e[field];
-      if (value === undefined || value === null || value === "") {
-        if (required) problem(field, "is required");
-        return null;
-      }
-      if (typeof value !== "string") {
-        problem(field, `must be a string, got ${JSON.stringify(value)}`);
-        return null;
-      }
-      return value;
-    };
-    const num = (field: string, fallback: number, min: number, max: number, integer: boolean): number => {
-      const value = e[field];
-      if (value === undefined || value === null) return fallback;
-      if (typeof value !== "number" || (integer && !Number.isInteger(value)) || value < min || value > max) {
-        problem(
-          field,
-          `must be ${integer ? "an integer" : "a number"} between ${min} and ${max}, got ${
-            JSON.stringify(value)
-          }`,
-        );
-        return fallback;
-      }
-      return value;
-    };
-
-    const id = str("id", true);
-    if (id && !/^[a-z0-9][a-z0-9._-]{0,63}$/i.test(id)) {
-      problem("id", `must be letters, digits, ".", "_" or "-", got ${JSON.stringify(id)}`);
+    const read = readModelEntry(raw);
+    const found = read.ok ? checkModelEntry(read.value) : read.problems;
+    if (read.ok && ids.has(read.value.id)) {
+      found.push({ field: "id", message: `${JSON.stringify(read.value.id)} is used by an earlier model` });
     }
-    if (id && ids.has(id)) problem("id", `${JSON.stringify(id)} is used by an earlier model`);
-    if (id) ids.add(id);
-    const url = str("url", false);
-    if (url && !/^https?:\/\/\S+$/.test(url)) {
-      problem("url", `must be an http:// or https:// URL, got ${JSON.stringify(url)}`);
-    }
-    const model = str("model", false);
-    if (!url && !model) {
-      problem("url", "or model is required (a URL, or a model id for Hugging Face Inference Providers)");
-    }
-    const templateRaw = str("template", false) ?? (url ? "llama2-meddialog" : "chat");
-    const templateName = parseTemplateName(templateRaw);
-    if (!templateName) {
-      problem(
-        "template",
-        `must be one of ${TEMPLATE_NAMES.join(", ")} or jinja:<path>, got ${JSON.stringify(templateRaw)}`,
-      );
-    } else if (!url && templateName !== "chat") {
-      problem(
-        "template",
-        `must be "chat" for a model without url (Inference Providers only offer the chat API)`,
-      );
-    }
-    const apiRaw = str("api", false) ?? "openai";
-    if (!(INFERENCE_APIS as readonly string[]).includes(apiRaw)) {
-      problem("api", `must be one of ${INFERENCE_APIS.join(", ")}, got ${JSON.stringify(apiRaw)}`);
-    }
-    const configuredContext = e.context_size === undefined || e.context_size === null
-      ? null
-      : num("context_size", DEFAULT_CONTEXT_SIZE, 256, 1_048_576, true);
-    const contextSize = configuredContext ?? DEFAULT_CONTEXT_SIZE;
-    const serverRaw = str("server", false);
-    const server = serverRaw === null ? null : parseServerFamilyName(serverRaw);
-    if (serverRaw !== null && server === null) {
-      problem(
-        "server",
-        `must be one of ${SERVER_FAMILY_NAMES.join(", ")} (or absent, to ask the server), got ${
-          JSON.stringify(serverRaw)
-        }`,
-      );
-    }
-    const tokenizer = str("tokenizer", false);
-    const d = (e.defaults ?? {}) as Record<string, unknown>;
+    if (read.ok) ids.add(read.value.id);
+    problems.push(...found.map(({ field, message }) => `${where}${field ? `.${field}` : ""} ${message}`));
+    if (!read.ok || found.length > 0 || problems.length > 0) continue;
+    const e = read.value;
+    const templateName = parseTemplateName(e.template ?? (e.url ? "llama2-meddialog" : "chat"))!;
+    const contextSize = e.context_size ?? DEFAULT_CONTEXT_SIZE;
     const defaults: GenerationDefaults = {
-      temperature: 0.7,
-      topP: 0.95,
-      maxNewTokens: 512,
+      temperature: e.defaults?.temperature ?? 0.7,
+      topP: e.defaults?.top_p ?? 0.95,
+      maxNewTokens: e.defaults?.max_new_tokens ?? 512,
     };
-    for (
-      const [key, field, min, max, integer] of [
-        ["temperature", "temperature", 0, 2, false],
-        ["topP", "top_p", 0.01, 1, false],
-        ["maxNewTokens", "max_new_tokens", 1, contextSize - 1, true],
-      ] as const
-    ) {
-      const value = d[field];
-      if (value === undefined) continue;
-      if (typeof value !== "number" || (integer && !Number.isInteger(value)) || value < min || value > max) {
-        problem(
-          `defaults.${field}`,
-          `must be a number between ${min} and ${max}, got ${JSON.stringify(value)}`,
-        );
-      } else defaults[key] = value;
-    }
-    const limit = num(
-      "max_new_tokens_limit",
-      Math.max(defaults.maxNewTokens, Math.floor(contextSize / 2)),
-      1,
-      contextSize - 1,
-      true,
-    );
-    if (limit < defaults.maxNewTokens) {
-      problem(
-        "max_new_tokens_limit",
-        `(${limit}) is below defaults.max_new_tokens (${defaults.maxNewTokens})`,
-      );
-    }
-    const adapterId = str("adapter_id", false);
-    const tokenEnv = str("token_env", false) ?? "HF_TOKEN";
-    if (!/^[A-Z_][A-Z0-9_]*$/.test(tokenEnv)) {
-      problem("token_env", `must name an environment variable, got ${JSON.stringify(tokenEnv)}`);
-    }
-    const label = str("label", false) ?? id ?? "";
-    if (problems.length > 0 || !id || !templateName) continue;
-
+    const tokenEnv = e.token_env ?? "HF_TOKEN";
     let template: PromptTemplate;
     try {
       template = await resolveTemplate(templateName, dirname(resolve(path)), io, `${where}.template`);
@@ -308,25 +202,28 @@ async function readModelsFile(path: string, io: ModelsIo): Promise<ModelSpec[]> 
       continue;
     }
     specs.push({
-      id,
-      label,
+      id: e.id,
+      label: e.label ?? e.id,
       templateName,
       template,
       target: {
-        url: url?.replace(/\/+$/, "") ?? null,
-        model,
-        api: apiRaw as InferenceApi,
-        adapterId,
+        url: e.url?.replace(/\/+$/, "") ?? null,
+        model: e.model ?? null,
+        api: e.api ?? "openai",
+        adapterId: e.adapter_id ?? null,
         token: io.env[tokenEnv]?.trim() || null,
-        server,
+        server: e.server === undefined ? null : parseServerFamilyName(e.server),
         tokenEnv,
       },
-      contextSize: configuredContext,
-      tokenizer: tokenizer === null || tokenizer === "llama2"
-        ? tokenizer
-        : resolve(dirname(resolve(path)), tokenizer),
+      contextSize: e.context_size ?? null,
+      tokenizer: e.tokenizer === undefined
+        ? null
+        : e.tokenizer === "llama2"
+        ? e.tokenizer
+        : resolve(dirname(resolve(path)), e.tokenizer),
       defaults,
-      maxNewTokensLimit: limit,
+      maxNewTokensLimit: e.max_new_tokens_limit ??
+        Math.max(defaults.maxNewTokens, Math.floor(contextSize / 2)),
     });
   }
   if (problems.length > 0) throw new ModelsError(problems);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig, redactUrl } from "../config.ts";
+import { ConfigError, ENV_SCHEMA, loadConfig, redactUrl } from "../config.ts";
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -227,4 +227,10 @@ Deno.test("config: security defaults, and their problems named", () => {
     "https://tenant.example.auth0.com/",
     "the issuer is kept exactly, slash included",
   );
+});
+
+Deno.test("config: every variable the schema reads is documented in docs/configuration.md", async () => {
+  const docs = await Deno.readTextFile(new URL("../docs/configuration.md", import.meta.url));
+  const missing = Object.keys(ENV_SCHEMA.shape).filter((name) => !docs.includes(`\`${name}\``));
+  assert.deepEqual(missing, [], "add a row for each to docs/configuration.md");
 });
