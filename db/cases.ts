@@ -3,6 +3,7 @@
  * vector similarity, fused by rank, with filters).
  */
 import { and, asc, count, desc, eq, gt, ne, type SQL, sql } from "drizzle-orm";
+import type { CaseFlag } from "../cases/consistency.ts";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { rows } from "./migrate.ts";
@@ -16,7 +17,7 @@ export interface StoredVersion {
   caseId: string;
   version: number;
   data: unknown;
-  flags: unknown;
+  flags: CaseFlag[];
   note: string;
   createdAt: Date;
 }
@@ -24,7 +25,7 @@ export interface StoredVersion {
 /** What saving a version writes: the case, its flags, and the copies the library searches on. */
 export interface VersionInput {
   data: unknown;
-  flags: { severity: "error" | "warning" }[];
+  flags: CaseFlag[];
   note: string;
   title: string;
   specialty: string;

@@ -2,6 +2,7 @@
  * Chat sessions: create, list, read, rename, settings, clear and delete.
  */
 import { and, desc, eq, isNull, sql } from "drizzle-orm";
+import type { Debrief } from "../cases/practice_session.ts";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { chatSessions, messages } from "./schema.ts";
@@ -147,7 +148,7 @@ export async function createPracticeChat(
 }
 
 /** Stores a practice session's debrief (replacing an earlier one). False when the session is gone. */
-export async function saveDebrief(db: Db, sessionId: string, debrief: unknown): Promise<boolean> {
+export async function saveDebrief(db: Db, sessionId: string, debrief: Debrief): Promise<boolean> {
   if (!isUuid(sessionId)) return false;
   const updated = await db.update(chatSessions).set({ debrief, updatedAt: sql`now()` })
     .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.kind, "practice")))

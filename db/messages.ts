@@ -2,6 +2,7 @@
  * Messages: the exchange a clinician starts, generation checkpoints and terminal states, feedback.
  */
 import { and, asc, desc, eq, inArray, lt, sql, TransactionRollbackError } from "drizzle-orm";
+import type { RedFlag } from "../safety/red_flags.ts";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { chatSessions, messages, type MessageStatus, type StoredRedactions } from "./schema.ts";
@@ -47,7 +48,7 @@ export async function startExchange(
     clientId: string | null;
     model: string | null;
     /** Emergencies the message describes (shown as a banner), and identifiers redacted from it. */
-    redFlags?: unknown;
+    redFlags?: RedFlag[] | null;
     redactions?: StoredRedactions | null;
   },
 ): Promise<StartExchangeResult> {

@@ -21,7 +21,10 @@ import {
   uuid,
   vector,
 } from "drizzle-orm/pg-core";
+import type { Debrief } from "../cases/practice_session.ts";
+import type { CaseFlag } from "../cases/consistency.ts";
 import type { PhiType } from "../safety/phi.ts";
+import type { RedFlag } from "../safety/red_flags.ts";
 
 /**
  * The dimension a new database's embedding columns start with: the built-in lexical embedder's. The columns then
@@ -155,7 +158,7 @@ export const chatSessions = pgTable("chat_sessions", {
   caseId: uuid("case_id").references((): AnyPgColumn => cases.id, { onDelete: "set null" }),
   caseVersion: integer("case_version"),
   /** A practice session's debrief once ended: checklist scoring and the model's feedback. */
-  debrief: jsonb("debrief"),
+  debrief: jsonb("debrief").$type<Debrief>(),
   ...timestamps,
 }, (t) => [
   index("chat_sessions_updated_at_idx").on(t.updatedAt.desc()),
@@ -175,7 +178,7 @@ export const messages = pgTable("messages", {
   /** Why generation ended: `stop`, `length`, `eos_token`, `stop_sequence`, `user`, `disconnect`, `error`… */
   finishReason: text("finish_reason"),
   /** For a user message: the emergencies it describes (safety/red_flags.ts), shown as a banner. */
-  redFlags: jsonb("red_flags"),
+  redFlags: jsonb("red_flags").$type<RedFlag[]>(),
   /** For a user message: the identifiers replaced before the text left the server (types and placeholders). */
   redactions: jsonb("redactions").$type<StoredRedactions>(),
   /** What went wrong, in words a clinician can act on, when status is `error` or `interrupted`. */
@@ -331,10 +334,10 @@ export const cases = pgTable("cases", {
 export const caseVersions = pgTable("case_versions", {
   caseId: uuid("case_id").notNull().references(() => cases.id, { onDelete: "cascade" }),
   version: integer("version").notNull(),
-  /** The case, valid against cases/schema.ts when it was saved. */
-  data: jsonb("data").notNull(),
+  /** The case, valid against cases/schema.ts when it was saved (read back through parseCase: schemas change). */
+  data: jsonb("data").$type<unknown>().notNull(),
   /** Consistency flags found on this version. */
-  flags: jsonb("flags").notNull().default(sql`'[]'::jsonb`),
+  flags: jsonb("flags").$type<CaseFlag[]>().notNull().default(sql`'[]'::jsonb`),
   /** What made this version: "Created from an example", "Edited vital signs", "Restored version 2". */
   note: text("note").notNull(),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),

@@ -39,6 +39,7 @@ import { sseResponse, type SseWriter } from "./sse.ts";
 import { revocableStream, signedInUser, type StreamGuard } from "./auth.ts";
 import { guardedChat, type Guards } from "./guards.ts";
 import type { SecurityConfig } from "../config.ts";
+import { readSettings } from "../chat/settings.ts";
 import { ChatRefusal, type IntakeDeps, modelFor, restartReply, takeMessage } from "../chat/intake.ts";
 
 /** What the chat routes need. */
@@ -351,47 +352,14 @@ export function chatRoutes(deps: ChatDeps): Hono {
 
   app.post("/sessions/:id/settings", audit("session.settings", onChat), ownChat, async (c) => {
     const chat = guardedChat(c);
-    const form = await c.req.parseBody();
-    const state: SettingsFormState = {
-      values: {
-        model: text(form, "model").trim(),
-        temperature: text(form, "temperature").trim(),
-        topP: text(form, "topP").trim(),
-        maxNewTokens: text(form, "maxNewTokens").trim(),
-      },
-      errors: {},
-    };
-    const spec = state.values.model ? models.get(state.values.model) : models.get(null);
-    if (state.values.model && !spec) {
-      state.errors.model = `There is no model "${state.values.model}" on this server`;
-    }
-    const limit = spec?.maxNewTokensLimit ?? 4096;
-    const number = (
-      raw: string,
-      min: number,
-      max: number,
-      integer: boolean,
-      field: keyof SettingsFormState["errors"],
-    ) => {
-      const value = Number(raw);
-      if (
-        raw === "" || !Number.isFinite(value) || value < min || value > max ||
-        (integer && !Number.isInteger(value))
-      ) {
-        state.errors[field] = `Must be ${integer ? "a whole number" : "a number"} from ${min} to ${max}`;
-        return null;
-      }
-      return value;
-    };
-    const temperature = number(state.values.temperature, 0, 2, false, "temperature");
-    const topP = number(state.values.topP, 0.01, 1, false, "topP");
-    const maxNewTokens = number(state.values.maxNewTokens, 1, limit, true, "maxNewTokens");
+    const { values, settings, errors } = readSettings(models, await c.req.parseBody());
+    const state: SettingsFormState = { values, errors };
     const options = modelOptions(models);
-    if (Object.keys(state.errors).length > 0) {
-      if (!isHtmx(c)) throw new HTTPException(422, { message: Object.values(state.errors).join("; ") });
+    if (!settings) {
+      if (!isHtmx(c)) throw new HTTPException(422, { message: Object.values(errors).join("; ") });
       return c.html(settingsFragment(chat.id, options, state), 422);
     }
-    await updateChatSettings(db, chat.id, { model: spec?.id ?? null, temperature, topP, maxNewTokens });
+    await updateChatSettings(db, chat.id, settings);
     if (!isHtmx(c)) return c.redirect(`/sessions/${chat.id}`, 303);
     return c.html(settingsFragment(chat.id, options, { ...state, saved: true }));
   });

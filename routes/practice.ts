@@ -6,7 +6,7 @@ import { type Context, Hono } from "hono";
 import { signedInUser } from "./auth.ts";
 import { guardedChat, type Guards } from "./guards.ts";
 import { HTTPException } from "hono/http-exception";
-import { type Debrief, endPractice, startPractice } from "../cases/practice_session.ts";
+import { endPractice, startPractice } from "../cases/practice_session.ts";
 import type { Db } from "../db/client.ts";
 import type { ModelRegistry } from "../inference/models.ts";
 import type { Lifecycle } from "../lifecycle.ts";
@@ -71,7 +71,7 @@ export function practiceRoutes(deps: PracticeDeps): Hono {
     return c.html(debriefPage(deps.pageContext(c), {
       sessionId: id,
       caseId: chat.caseId,
-      debrief: chat.debrief as Debrief,
+      debrief: chat.debrief,
     }));
   });
 

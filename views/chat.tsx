@@ -312,7 +312,7 @@ export function Transcript(
 /** A clinician's message, with the emergency banner when it describes one and what was redacted from it. */
 export function UserMessage(props: { message: Message }) {
   const { message } = props;
-  const flags = Array.isArray(message.redFlags) ? message.redFlags as RedFlag[] : [];
+  const flags = message.redFlags ?? [];
   const redactions = message.redactions;
   return (
     <>
