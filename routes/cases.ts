@@ -47,25 +47,23 @@ import { CASE_WRITERS, caseRef, type Guards } from "./guards.ts";
 import { redactPhi } from "../safety/phi.ts";
 import { applySectionForm, type EditSection, editSection } from "../cases/edit.ts";
 import {
-  casePage,
-  deleteConfirmPage,
-  generationFailedPage,
-  generationProgressFragment,
-  generationResultFragment,
   importErrorPage,
   libraryPage,
   type LibraryQuery,
   LibraryResults,
   type LibraryView,
+} from "../views/cases/library.tsx";
+import { casePage, deleteConfirmPage, sectionFragment, sectionSavedFragment } from "../views/cases/case.tsx";
+import { sectionEditorFragment, sectionEditorPage } from "../views/cases/edit.tsx";
+import { printPage } from "../views/cases/print.tsx";
+import {
+  generationFailedPage,
+  generationProgressFragment,
+  generationResultFragment,
   type NewCaseForm,
   newCaseFormFragment,
   newCasePage,
-  printPage,
-  sectionEditorFragment,
-  sectionEditorPage,
-  sectionFragment,
-  sectionSavedFragment,
-} from "../views/cases.tsx";
+} from "../views/cases/new.tsx";
 import type { PageContext } from "../views/page.ts";
 
 /** What the case routes need. */
