@@ -13,10 +13,10 @@
 import { join } from "node:path";
 import postgres from "postgres";
 import { countSnippets } from "../db/snippets.ts";
-import { startStub } from "../tests/endpoint_stub.ts";
-import { signInOverHttp, startServer } from "../tests/server_process.ts";
-import { readAll } from "../tests/sse_client.ts";
-import { freePort } from "../tests/test_app.ts";
+import { startStub } from "../tests/support/endpoint_stub.ts";
+import { signInOverHttp, startServer } from "../tests/support/server_process.ts";
+import { readAll } from "../tests/support/sse_client.ts";
+import { freePort } from "../tests/support/test_app.ts";
 import { openTaskDatabase } from "../tasks/cli.ts";
 import { cpuTimes, stealPercent } from "./host_cpu.ts";
 import { syntheticRow, syntheticText } from "./synthetic.ts";

@@ -22,19 +22,19 @@ import { join } from "node:path";
 import { openPglite, openPostgres } from "../db/client.ts";
 import { listMessages } from "../db/messages.ts";
 import { listChats } from "../db/chats.ts";
-import { startStub, syntheticTokens } from "../tests/endpoint_stub.ts";
+import { startStub, syntheticTokens } from "../tests/support/endpoint_stub.ts";
 import {
   benchUserId,
   type HttpSession,
   signInOverHttp,
   startServer,
   taskV8Flags,
-} from "../tests/server_process.ts";
+} from "../tests/support/server_process.ts";
 
 /** The bench's signed-in user (set once the server is up). */
 let http: HttpSession;
-import { sseParser, sseReader, streamedText, unescapeText } from "../tests/sse_client.ts";
-import { freePort } from "../tests/test_app.ts";
+import { sseParser, sseReader, streamedText, unescapeText } from "../tests/support/sse_client.ts";
+import { freePort } from "../tests/support/test_app.ts";
 import { cpuTimes, stealPercent } from "./host_cpu.ts";
 
 const args = new Map<string, string>();

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { listAudit } from "../db/audit.ts";
 import { findUserByEmail } from "../db/users.ts";
 import { verifyPassword } from "../safety/passwords.ts";
-import { DRIVER, withTestApp } from "./test_app.ts";
+import { DRIVER, withTestApp } from "./support/test_app.ts";
 
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
 

@@ -8,10 +8,10 @@ import { listAudit } from "../db/audit.ts";
 import { rows } from "../db/migrate.ts";
 import { setUserDisabled } from "../db/users.ts";
 import { MAX_BODY_BYTES } from "../safety/limits.ts";
-import { HX, withChat } from "./chat_helpers.ts";
-import { sseReader } from "./sse_client.ts";
-import { cookieOf } from "./server_process.ts";
-import { DRIVER, TEST_PASSWORD, type TestApp, withTestApp } from "./test_app.ts";
+import { HX, withChat } from "./support/chat_helpers.ts";
+import { sseReader } from "./support/sse_client.ts";
+import { cookieOf } from "./support/server_process.ts";
+import { DRIVER, TEST_PASSWORD, type TestApp, withTestApp } from "./support/test_app.ts";
 
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
 

@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { readExampleCases } from "../cases/library.ts";
-import { ARTIFACTS, ignoreWithoutBrowser, waitUntil, withBrowser } from "./browser.ts";
-import { ignoreWithoutLlama, withLlamaServer } from "./llama_server.ts";
+import { ARTIFACTS, ignoreWithoutBrowser, waitUntil, withBrowser } from "./support/browser.ts";
+import { ignoreWithoutLlama, withLlamaServer } from "./support/llama_server.ts";
 
 async function fillCaseForm(page: Page, base: string): Promise<void> {
   await page.goto(base + "/cases/new");

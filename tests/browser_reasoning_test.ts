@@ -4,8 +4,8 @@
  * empty), and a reply that was all thinking ends with a message that says so, not an empty "complete" answer.
  */
 import assert from "node:assert/strict";
-import { ARTIFACTS, ignoreWithoutBrowser, waitUntil, withBrowser } from "./browser.ts";
-import { ignoreWithoutLlama, withLlamaServer } from "./llama_server.ts";
+import { ARTIFACTS, ignoreWithoutBrowser, waitUntil, withBrowser } from "./support/browser.ts";
+import { ignoreWithoutLlama, withLlamaServer } from "./support/llama_server.ts";
 
 Deno.test({
   name:

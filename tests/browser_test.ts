@@ -9,7 +9,7 @@ import type { Page } from "playwright-core";
 import { seedExampleCases } from "../cases/library.ts";
 import { HYPOTHETICAL_NOTICE } from "../cases/schema.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
-import { ARTIFACTS, ignoreWithoutBrowser, liveText, waitUntil, withBrowser } from "./browser.ts";
+import { ARTIFACTS, ignoreWithoutBrowser, liveText, waitUntil, withBrowser } from "./support/browser.ts";
 
 const liveLongerThan = (page: Page, n: number) =>
   waitUntil(page, `(document.querySelector("#live-body")?.textContent ?? "").length > ${n}`);

@@ -9,9 +9,9 @@ import { acceptCase, casePrompt, extractJson } from "../cases/generate.ts";
 import { readExampleCases } from "../cases/library.ts";
 import type { Case } from "../cases/schema.ts";
 import { caseFacets, getCase, listVersions } from "../db/cases.ts";
-import { startStub, type Stub } from "./endpoint_stub.ts";
-import { readAll, type SseEvent } from "./sse_client.ts";
-import { DRIVER, type TestApp, withTestApp } from "./test_app.ts";
+import { startStub, type Stub } from "./support/endpoint_stub.ts";
+import { readAll, type SseEvent } from "./support/sse_client.ts";
+import { DRIVER, type TestApp, withTestApp } from "./support/test_app.ts";
 
 const HX = { "hx-request": "true" };
 const examples = await readExampleCases();

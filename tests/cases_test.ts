@@ -12,9 +12,9 @@ import { type Case, caseJsonSchema, HYPOTHETICAL_NOTICE, parseCase } from "../ca
 import { caseFacets, getCase, listVersions } from "../db/cases.ts";
 import { EDIT_SECTIONS } from "../cases/edit.ts";
 import { Parser } from "htmlparser2";
-import { HX } from "./chat_helpers.ts";
+import { HX } from "./support/chat_helpers.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
-import { DRIVER, type TestApp, withTestApp } from "./test_app.ts";
+import { DRIVER, type TestApp, withTestApp } from "./support/test_app.ts";
 
 const embedder = createLexicalEmbedder();
 const examples = await readExampleCases();

@@ -3,12 +3,12 @@ import { join } from "node:path";
 import { openPglite } from "../db/client.ts";
 import { listMessages, type Message } from "../db/messages.ts";
 import { listChats } from "../db/chats.ts";
-import { startStub, type StubScript } from "./endpoint_stub.ts";
-import { signInOverHttp, startServer, startTaskArgs, taskV8Flags } from "./server_process.ts";
+import { startStub, type StubScript } from "./support/endpoint_stub.ts";
+import { signInOverHttp, startServer, startTaskArgs, taskV8Flags } from "./support/server_process.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { findUserByEmail } from "../db/users.ts";
-import { sseReader, streamedText } from "./sse_client.ts";
-import { freePort } from "./test_app.ts";
+import { sseReader, streamedText } from "./support/sse_client.ts";
+import { freePort } from "./support/test_app.ts";
 
 Deno.test("deno task start and dev set V8's heap sizing, and process tests start the server the same way", () => {
   const start = taskV8Flags(denoJson.tasks.start);

@@ -3,10 +3,10 @@ import { eq, sql } from "drizzle-orm";
 import { checkpointMany, finishMessage, getMessage, listMessages, startExchange } from "../db/messages.ts";
 import { messages } from "../db/schema.ts";
 import { createChat } from "../db/chats.ts";
-import { createTestApp, DRIVER, freePort } from "./test_app.ts";
-import { HX, withChat } from "./chat_helpers.ts";
-import { readAll, sseReader, streamedText, unescapeText } from "./sse_client.ts";
-import { DEFAULT_TOKENS } from "./endpoint_stub.ts";
+import { createTestApp, DRIVER, freePort } from "./support/test_app.ts";
+import { HX, withChat } from "./support/chat_helpers.ts";
+import { readAll, sseReader, streamedText, unescapeText } from "./support/sse_client.ts";
+import { DEFAULT_TOKENS } from "./support/endpoint_stub.ts";
 
 const slow = (n: number, delayMs = 40) => ({
   tokens: Array.from({ length: n }, (_, i) => ` t${i}`),

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { listMessages } from "../db/messages.ts";
 import { getChat } from "../db/chats.ts";
 import { NO_MODEL_REPLY } from "../chat/answer.ts";
-import { DEFAULT_TOKENS, syntheticTokens } from "./endpoint_stub.ts";
-import { HX, withChat } from "./chat_helpers.ts";
-import { readAll, sseReader, streamedText } from "./sse_client.ts";
-import { DRIVER } from "./test_app.ts";
+import { DEFAULT_TOKENS, syntheticTokens } from "./support/endpoint_stub.ts";
+import { HX, withChat } from "./support/chat_helpers.ts";
+import { readAll, sseReader, streamedText } from "./support/sse_client.ts";
+import { DRIVER } from "./support/test_app.ts";
 
 const ANSWER = DEFAULT_TOKENS.join("");
 

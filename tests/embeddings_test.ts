@@ -30,9 +30,9 @@ import {
 } from "../knowledge/embedder.ts";
 import { ingestFile } from "../knowledge/ingest.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
-import { ignoreWithoutLlama, type LlamaServer, startLlamaServer } from "./llama_server.ts";
-import { runTask, startServer } from "./server_process.ts";
-import { createTestDatabase, DRIVER, freePort } from "./test_app.ts";
+import { ignoreWithoutLlama, type LlamaServer, startLlamaServer } from "./support/llama_server.ts";
+import { runTask, startServer } from "./support/server_process.ts";
+import { createTestDatabase, DRIVER, freePort } from "./support/test_app.ts";
 
 const FAST = { retryBaseMs: 1, timeoutMs: 10_000 };
 

@@ -6,8 +6,8 @@ import {
   parseRetryAfter,
   type StreamChunk,
 } from "../inference/endpoint.ts";
-import { DEFAULT_TOKENS, startStub, type Stub } from "./endpoint_stub.ts";
-import { freePort } from "./test_app.ts";
+import { DEFAULT_TOKENS, startStub, type Stub } from "./support/endpoint_stub.ts";
+import { freePort } from "./support/test_app.ts";
 
 const REQUEST = { maxNewTokens: 64, temperature: 0.2, topP: 0.9, stop: ["</s>"] };
 

@@ -11,7 +11,7 @@ import { inArray } from "drizzle-orm";
 import { ACTIVE_STATUSES, listMessages } from "../db/messages.ts";
 import { messages } from "../db/schema.ts";
 import { MAX_MESSAGE_CHARS, stripControlCharacters } from "../safety/limits.ts";
-import { startStub } from "./endpoint_stub.ts";
+import { startStub } from "./support/endpoint_stub.ts";
 import {
   createRng,
   executableMarkup,
@@ -21,9 +21,9 @@ import {
   invalidUtf8,
   percentEncode,
   type Rng,
-} from "./hostile_inputs.ts";
-import { readAll, type SseEvent, streamedText } from "./sse_client.ts";
-import { createTestApp, DRIVER, type TestUser } from "./test_app.ts";
+} from "./support/hostile_inputs.ts";
+import { readAll, type SseEvent, streamedText } from "./support/sse_client.ts";
+import { createTestApp, DRIVER, type TestUser } from "./support/test_app.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20_250_611);
 

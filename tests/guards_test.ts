@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { listAudit } from "../db/audit.ts";
 import { type GuardKind, guardKind } from "../routes/guards.ts";
-import { DRIVER, withTestApp } from "./test_app.ts";
+import { DRIVER, withTestApp } from "./support/test_app.ts";
 
 Deno.test(`guards [${DRIVER}]: every chat and case route carries its guard, and every change its audit label`, async () => {
   await withTestApp((t) => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createInferenceProbe } from "../inference/health.ts";
-import { createTestApp, DRIVER, unreachableDatabase, withTestApp } from "./test_app.ts";
+import { createTestApp, DRIVER, unreachableDatabase, withTestApp } from "./support/test_app.ts";
 
 Deno.test(`healthz [${DRIVER}]: 200 with the database up and no model configured`, async () => {
   await withTestApp(async ({ request }) => {

@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { type Database, openPglite } from "../db/client.ts";
 import { rows } from "../db/migrate.ts";
 import { countSnippets } from "../db/snippets.ts";
-import { runTask } from "./server_process.ts";
-import { createTestDatabase, DRIVER } from "./test_app.ts";
+import { runTask } from "./support/server_process.ts";
+import { createTestDatabase, DRIVER } from "./support/test_app.ts";
 
 function ingest(env: Record<string, string>, args: string[]) {
   return runTask("ingest", args, env);

@@ -27,9 +27,9 @@ import { ingestFile } from "../knowledge/ingest.ts";
 import { createLexicalEmbedder, lexicalVector } from "../knowledge/lexical_embedder.ts";
 import { retrieve } from "../knowledge/retrieve.ts";
 import { EMBEDDING_DIMENSIONS } from "../db/schema.ts";
-import { HX, withChat } from "./chat_helpers.ts";
-import { readAll } from "./sse_client.ts";
-import { createTestDatabase, DRIVER } from "./test_app.ts";
+import { HX, withChat } from "./support/chat_helpers.ts";
+import { readAll } from "./support/sse_client.ts";
+import { createTestDatabase, DRIVER } from "./support/test_app.ts";
 import type { Database } from "../db/client.ts";
 
 const embedder = createLexicalEmbedder();

@@ -1,5 +1,5 @@
 /**
- * Rounds against a real llama.cpp `llama-server` (tests/llama_server.ts): chat answers through the raw default
+ * Rounds against a real llama.cpp `llama-server` (tests/support/llama_server.ts): chat answers through the raw default
  * template and the chat API, Stop, teaching cases constrained on both routes, practice and its debrief, a
  * reasoning model, a small context and exactly one BOS. Random weights write word salad: these tests check what
  * the server was sent and what the clinician gets, never answer quality.
@@ -9,10 +9,10 @@ import { seedExampleCases } from "../cases/library.ts";
 import { listMessages } from "../db/messages.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
 import { createInferenceProbe } from "../inference/health.ts";
-import { HX } from "./chat_helpers.ts";
-import { ignoreWithoutLlama, type LlamaServer, withLlamaServer } from "./llama_server.ts";
-import { readAll, sseReader } from "./sse_client.ts";
-import { createTestApp, DRIVER, type TestApp } from "./test_app.ts";
+import { HX } from "./support/chat_helpers.ts";
+import { ignoreWithoutLlama, type LlamaServer, withLlamaServer } from "./support/llama_server.ts";
+import { readAll, sseReader } from "./support/sse_client.ts";
+import { createTestApp, DRIVER, type TestApp } from "./support/test_app.ts";
 
 /** What the model clients sent, request by request. */
 function recorder() {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
 import { openPostgres } from "../db/client.ts";
 import { migrate, rows } from "../db/migrate.ts";
-import { createTestDatabase, DRIVER, TEST_DATABASE_URL } from "./test_app.ts";
+import { createTestDatabase, DRIVER, TEST_DATABASE_URL } from "./support/test_app.ts";
 
 const JOURNAL = JSON.parse(
   await Deno.readTextFile(new URL("../migrations/meta/_journal.json", import.meta.url)),

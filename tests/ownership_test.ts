@@ -9,8 +9,8 @@ import { readExampleCases } from "../cases/library.ts";
 import { EDIT_SECTIONS } from "../cases/edit.ts";
 import { exportCase } from "../cases/library.ts";
 import { rows } from "../db/migrate.ts";
-import { HX, withChat } from "./chat_helpers.ts";
-import { DRIVER, type TestUser } from "./test_app.ts";
+import { HX, withChat } from "./support/chat_helpers.ts";
+import { DRIVER, type TestUser } from "./support/test_app.ts";
 
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DRIVER, withTestApp } from "./test_app.ts";
+import { DRIVER, withTestApp } from "./support/test_app.ts";
 
 Deno.test(`home [${DRIVER}]: the layout loads the vendored, versioned htmx 4 and hx-sse`, async () => {
   await withTestApp(async ({ request }) => {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseLockedError, openPglite } from "../db/client.ts";
-import { startServer } from "./server_process.ts";
-import { freePort } from "./test_app.ts";
+import { startServer } from "./support/server_process.ts";
+import { freePort } from "./support/test_app.ts";
 
 Deno.test("PGlite lock: a second open of the same directory fails at once, naming the holder", async () => {
   const dir = await Deno.makeTempDir({ prefix: "rounds-lock-" });

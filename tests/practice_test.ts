@@ -10,9 +10,9 @@ import { listMessages } from "../db/messages.ts";
 import { getChat } from "../db/chats.ts";
 import { NO_PATIENT_REPLY } from "../chat/answer.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
-import { type ChatFixture, withChat } from "./chat_helpers.ts";
-import { readAll } from "./sse_client.ts";
-import { DRIVER } from "./test_app.ts";
+import { type ChatFixture, withChat } from "./support/chat_helpers.ts";
+import { readAll } from "./support/sse_client.ts";
+import { DRIVER } from "./support/test_app.ts";
 
 const examples = await readExampleCases();
 const renalColic: Case = examples.find((e) => e.file === "renal-colic.json")!.value;

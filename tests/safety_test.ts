@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { listMessages } from "../db/messages.ts";
 import { withRedaction } from "../knowledge/embedder.ts";
 import { redactPhi } from "../safety/phi.ts";
-import { withChat } from "./chat_helpers.ts";
-import { readAll, sseReader } from "./sse_client.ts";
-import { DRIVER } from "./test_app.ts";
+import { withChat } from "./support/chat_helpers.ts";
+import { readAll, sseReader } from "./support/sse_client.ts";
+import { DRIVER } from "./support/test_app.ts";
 
 const EMERGENCY =
   "My father has crushing chest pain spreading to his left arm and he is sweating and breathless";

@@ -3,9 +3,9 @@ import { parseDocument } from "htmlparser2";
 import { listMessages } from "../db/messages.ts";
 import { renderMarkdown } from "../safety/markdown.ts";
 import { escapeText } from "../views/chat.tsx";
-import { withChat } from "./chat_helpers.ts";
-import { readAll, streamedText } from "./sse_client.ts";
-import { DRIVER } from "./test_app.ts";
+import { withChat } from "./support/chat_helpers.ts";
+import { readAll, streamedText } from "./support/sse_client.ts";
+import { DRIVER } from "./support/test_app.ts";
 
 /** What a model might emit to attack the reader's browser. */
 const HOSTILE = [

@@ -4,8 +4,8 @@ import { sql } from "drizzle-orm";
 import { openPglite } from "../db/client.ts";
 import { rows } from "../db/migrate.ts";
 import { createLifecycle } from "../lifecycle.ts";
-import { startServer } from "./server_process.ts";
-import { freePort } from "./test_app.ts";
+import { startServer } from "./support/server_process.ts";
+import { freePort } from "./support/test_app.ts";
 
 const MIGRATIONS = (JSON.parse(
   await Deno.readTextFile(new URL("../migrations/meta/_journal.json", import.meta.url)),

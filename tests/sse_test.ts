@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { formatSse, sseResponse } from "../routes/sse.ts";
-import { readAll, streamedText } from "./sse_client.ts";
+import { readAll, streamedText } from "./support/sse_client.ts";
 
 Deno.test("sse: a data line that starts with a space keeps it (parsers drop one)", () => {
   assert.equal(formatSse({ id: "a", data: " word\nnext" }), "id:a\ndata:  word\ndata:next\n\n");

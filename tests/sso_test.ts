@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { listAudit } from "../db/audit.ts";
 import { findUserByEmail, setUserDisabled } from "../db/users.ts";
-import { startOidcStub } from "./oidc_stub.ts";
-import { cookieOf } from "./server_process.ts";
-import { DRIVER, type TestApp, withTestApp } from "./test_app.ts";
+import { startOidcStub } from "./support/oidc_stub.ts";
+import { cookieOf } from "./support/server_process.ts";
+import { DRIVER, type TestApp, withTestApp } from "./support/test_app.ts";
 
 const BASE = "http://127.0.0.1:8000";
 

@@ -13,8 +13,8 @@ import {
   serverTokenCounter,
 } from "../inference/tokenizer.ts";
 import { llama2Tokens, MESSY_MESSAGES, projectTexts } from "../tasks/eval_tokens.ts";
-import { ignoreWithoutLlama, withLlamaServer } from "./llama_server.ts";
-import { freePort } from "./test_app.ts";
+import { ignoreWithoutLlama, withLlamaServer } from "./support/llama_server.ts";
+import { freePort } from "./support/test_app.ts";
 
 const files = { readTextFile: Deno.readTextFile };
 const FIXTURE = new URL("./fixtures/tokenizer.json", import.meta.url).pathname;

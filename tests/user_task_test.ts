@@ -7,7 +7,7 @@ import { listAudit } from "../db/audit.ts";
 import { openPglite } from "../db/client.ts";
 import { findUserByEmail } from "../db/users.ts";
 import { verifyPassword } from "../safety/passwords.ts";
-import { runTask } from "./server_process.ts";
+import { runTask } from "./support/server_process.ts";
 
 function user(dir: string, args: string[], password?: string) {
   return runTask("user", args, { DATA_DIR: dir, ...(password ? { ROUNDS_PASSWORD: password } : {}) });

@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "./test_app.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 /** The llama-server binary: ROUNDS_LLAMA_SERVER, or install.sh's default prefix. */
 export const LLAMA_SERVER = Deno.env.get("ROUNDS_LLAMA_SERVER") ?? "/opt/llama-server/bin/llama-server";

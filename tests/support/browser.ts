@@ -14,7 +14,7 @@ const required = Deno.env.get("ROUNDS_REQUIRE_BROWSER") === "1";
 /** `ignore` for browser tests: skip without Chromium, unless required (CI). */
 export const ignoreWithoutBrowser = !hasChromium && !required;
 /** Where screenshots go (git-ignored), for someone to look at. */
-export const ARTIFACTS = new URL("./artifacts/", import.meta.url);
+export const ARTIFACTS = new URL("../artifacts/", import.meta.url);
 if (!hasChromium && !required) {
   console.warn(`browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
 }

@@ -2,11 +2,11 @@
  * Runs `main.ts` and the other tasks as real child processes, for tests of start-up, locking, signals and the
  * command line.
  */
-import type { Db } from "../db/client.ts";
-import { findUserByEmail } from "../db/users.ts";
-import denoJson from "../deno.json" with { type: "json" };
+import type { Db } from "../../db/client.ts";
+import { findUserByEmail } from "../../db/users.ts";
+import denoJson from "../../deno.json" with { type: "json" };
 
-const ROOT = new URL("..", import.meta.url);
+const ROOT = new URL("../..", import.meta.url);
 
 /** A running Rounds server process and its output so far. */
 export interface ServerProcess {

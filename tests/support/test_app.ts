@@ -6,21 +6,21 @@
 import type { PGlite } from "@electric-sql/pglite";
 import type { Hono } from "hono";
 import postgres from "postgres";
-import { type Config, loadConfig } from "../config.ts";
-import { type Database, type Db, openPglite, openPostgres, wrapPglite } from "../db/client.ts";
-import type { UserRole } from "../db/schema.ts";
-import { createUser, findUserByEmail } from "../db/users.ts";
-import { createSignIn } from "../db/sign_ins.ts";
-import { CSRF_HEADER, SESSION_COOKIE, signInIdOf } from "../routes/auth.ts";
-import { hashPassword } from "../safety/passwords.ts";
-import { migrate } from "../db/migrate.ts";
-import type { InferenceStatus } from "../inference/health.ts";
-import { createRegistry, loadModels, type ModelRegistry } from "../inference/models.ts";
-import type { GenerationRunner, RunnerOptions } from "../inference/runner.ts";
-import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
-import type { Lifecycle } from "../lifecycle.ts";
-import { composeRounds } from "../compose.ts";
-import { type AssetStore, loadAssets } from "../routes/static.ts";
+import { type Config, loadConfig } from "../../config.ts";
+import { type Database, type Db, openPglite, openPostgres, wrapPglite } from "../../db/client.ts";
+import type { UserRole } from "../../db/schema.ts";
+import { createUser, findUserByEmail } from "../../db/users.ts";
+import { createSignIn } from "../../db/sign_ins.ts";
+import { CSRF_HEADER, SESSION_COOKIE, signInIdOf } from "../../routes/auth.ts";
+import { hashPassword } from "../../safety/passwords.ts";
+import { migrate } from "../../db/migrate.ts";
+import type { InferenceStatus } from "../../inference/health.ts";
+import { createRegistry, loadModels, type ModelRegistry } from "../../inference/models.ts";
+import type { GenerationRunner, RunnerOptions } from "../../inference/runner.ts";
+import { createLexicalEmbedder } from "../../knowledge/lexical_embedder.ts";
+import type { Lifecycle } from "../../lifecycle.ts";
+import { composeRounds } from "../../compose.ts";
+import { type AssetStore, loadAssets } from "../../routes/static.ts";
 
 /** The Postgres server tests run against, or undefined for PGlite. */
 export const TEST_DATABASE_URL = Deno.env.get("TEST_DATABASE_URL") || undefined;
