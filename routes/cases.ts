@@ -45,6 +45,7 @@ import { sseResponse } from "./sse.ts";
 import { revocableStream, signedInUser, type StreamGuard } from "./auth.ts";
 import { CASE_WRITERS, caseRef, type Guards } from "./guards.ts";
 import { redactPhi } from "../safety/phi.ts";
+import { readNewCaseForm } from "../cases/new_case_form.ts";
 import { applySectionForm, type EditSection, editSection } from "../cases/edit.ts";
 import {
   importErrorPage,
@@ -167,20 +168,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
       focus: field("focus"),
       inspiredBy: field("inspired_by"),
     };
-    const errors: NewCaseForm["errors"] = {};
-    if (!values.specialty) errors.specialty = "Name a specialty, e.g. cardiology";
-    else if (values.specialty.length > 80) errors.specialty = "At most 80 characters";
-    if (!values.setting) errors.setting = "Name a setting, e.g. emergency department";
-    else if (values.setting.length > 120) errors.setting = "At most 120 characters";
-    if (!(DIFFICULTIES as readonly string[]).includes(values.difficulty)) {
-      errors.difficulty = `Choose one of ${DIFFICULTIES.join(", ")}`;
-    }
-    if (!(LEARNER_LEVELS as readonly string[]).includes(values.level)) {
-      errors.level = `Choose one of ${LEARNER_LEVELS.join(", ")}`;
-    }
-    if (values.focus.length > 1000) {
-      errors.focus = `At most 1,000 characters; this has ${values.focus.length}`;
-    }
+    const { request, errors } = readNewCaseForm(values);
     const snippet = values.inspiredBy ? await getSnippet(db, values.inspiredBy) : null;
     if (values.inspiredBy && !snippet) errors.inspiredBy = "That knowledge-base snippet no longer exists";
     const form: NewCaseForm = {
@@ -189,14 +177,14 @@ export function caseRoutes(deps: CaseDeps): Hono {
       inspiration: snippet ? { id: snippet.id, label: snippetLabel(snippet) } : null,
       unavailable: deps.models.get(null) ? null : NO_MODEL,
     };
-    if (Object.keys(errors).length > 0) return { form, request: null };
+    if (!request || Object.keys(errors).length > 0) return { form, request: null };
     return {
       form,
       request: {
-        specialty: values.specialty,
-        setting: values.setting,
-        difficulty: values.difficulty as CaseRequest["difficulty"],
-        learnerLevel: values.level as CaseRequest["learnerLevel"],
+        specialty: request.specialty,
+        setting: request.setting,
+        difficulty: request.difficulty,
+        learnerLevel: request.level,
         // Educators describe hypothetical cases, but a real detail can slip in: it does not reach the model.
         focus: deps.redactPhi ? redactPhi(values.focus).text : values.focus,
         inspiration: snippet ? { source: snippet.source, text: snippet.text } : undefined,
