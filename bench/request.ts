@@ -3,12 +3,17 @@
  *
  * Rounds runs as its own process (`deno task start`'s command) on PGlite, or on Postgres with --database-url,
  * over a knowledge base of --snippets synthetic snippets (100,000 by default; made once with `deno task ingest`
- * and kept for the next run), talking to the endpoint stub. This process signs in through the real forms and
+ * and kept for the next run), talking to the endpoint stub. The snippets and questions come from a word-pair
+ * chain learned from the project's sample corpus and example cases (`--corpus project`, about 4,000 words), or
+ * from the old 70-word vocabulary (`--corpus uniform`, pessimistic: its texts are all alike). This process signs in through the real forms and
  * posts messages as the composer does; the figure is the stub's receive time of the generation request minus
  * the moment the POST was sent (one clock: the stub runs here). Beside it, the floor measured in the same run:
  * the round trip of `GET /healthz` (HTTP plus one database query), and on Postgres a bare `select 1` from here.
  *
- *   deno task bench:request [--snippets 100000] [--messages 200] [--database-url postgres://…] [--data-dir D]
+ *   deno task bench:request [--snippets 100000] [--messages 200] [--corpus project|uniform]
+ *                           [--database-url postgres://…] [--data-dir D]
+ *
+ * A Postgres database holds one corpus: give each its own database.
  */
 import { join } from "node:path";
 import postgres from "postgres";
@@ -19,7 +24,7 @@ import { readAll } from "../tests/support/sse_client.ts";
 import { freePort } from "../tests/support/test_app.ts";
 import { openTaskDatabase } from "../tasks/cli.ts";
 import { cpuTimes, stealPercent } from "./host_cpu.ts";
-import { syntheticRow, syntheticText } from "./synthetic.ts";
+import { corpusText, syntheticRow, syntheticText } from "./synthetic.ts";
 
 const args = new Map<string, string>();
 for (let i = 0; i < Deno.args.length; i++) {
@@ -29,7 +34,10 @@ const SNIPPETS = Number(args.get("snippets") ?? 100_000);
 const MESSAGES = Number(args.get("messages") ?? 200);
 const WARMUP = 10;
 const DATABASE_URL = args.get("database-url") || null;
-const DATA_DIR = args.get("data-dir") ?? `.data/bench-request-${SNIPPETS}`;
+const CORPUS = args.get("corpus") ?? "project";
+if (CORPUS !== "project" && CORPUS !== "uniform") throw new Error("--corpus must be project or uniform");
+const DATA_DIR = args.get("data-dir") ??
+  `.data/bench-request-${SNIPPETS}${CORPUS === "project" ? "-project" : ""}`;
 
 const clock = () => performance.timeOrigin + performance.now();
 const percentile = (values: number[], p: number) => {
@@ -38,7 +46,7 @@ const percentile = (values: number[], p: number) => {
 };
 const ms = (n: number) => n.toFixed(1);
 
-const text = syntheticText(7);
+const text = CORPUS === "project" ? await corpusText(7) : syntheticText(7);
 const sentence = text.sentence;
 
 /** Questions as clinicians type them: a plain question, one with a pasted lab line, a short follow-up. */
@@ -153,7 +161,7 @@ async function main(): Promise<void> {
     console.log(
       `\nTime Rounds adds before the model sees the request: ${driver}, ${
         stored.toLocaleString("en")
-      } snippets, ` +
+      } snippets (${CORPUS} corpus), ` +
         `${MESSAGES} messages (after ${WARMUP} warm-up), host steal ${stealOver?.toFixed(1) ?? "?"}%\n`,
     );
     console.log("| Measure | p50 | p95 | p99 | max |");

@@ -10,7 +10,6 @@ import type { Db } from "../db/client.ts";
 import {
   beginContinue,
   beginRegenerate,
-  findMessageByClientId,
   findReplyByClientId,
   getMessage,
   type Message,
@@ -82,13 +81,19 @@ function refuseWhileDraining(deps: IntakeDeps): void {
  * Per-user limits on starting a reply, held in the database so they apply across instances: replies being
  * written at once, output tokens per day, messages per minute (counted only when the others pass).
  */
-async function checkSendLimits(deps: IntakeDeps, userId: string): Promise<void> {
+async function checkSendLimits(
+  deps: IntakeDeps,
+  userId: string,
+  repeatOf?: { sessionId: string; clientId: string | null },
+): Promise<void> {
   const { security } = deps;
   const allowance = await sendAllowance(deps.db, userId, {
     maxActive: security.maxConcurrentStreams,
     dailyTokens: security.dailyTokenBudget,
     windowMs: 60_000,
-  });
+  }, repeatOf);
+  // A repeated request (the same client id) is answered with what it started, whatever the limits say now.
+  if (allowance.repeat) return;
   if (allowance.active >= security.maxConcurrentStreams) {
     throw new ChatRefusal(
       429,
@@ -136,8 +141,8 @@ export async function takeMessage(
     );
   }
   checkClientId(clientId);
-  const repeat = clientId !== null && await findMessageByClientId(db, chat.id, clientId);
-  if (!repeat) await checkSendLimits(deps, request.userId);
+  // One statement: is this a repeat (same client id), and if not, do the user's limits allow it?
+  await checkSendLimits(deps, request.userId, { sessionId: chat.id, clientId });
   const spec = modelFor(deps.models, chat);
   // Emergencies are looked for in what the clinician wrote, before anything else and whatever the model says.
   const redFlags = detectRedFlags(content);

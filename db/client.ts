@@ -64,6 +64,17 @@ export function openDatabase(
     : openPglite({ dataDir: join(config.dataDir, "pglite") });
 }
 
+/** HNSW candidates per vector search, on every connection. */
+export const CONNECTION_EF_SEARCH = 100;
+
+/**
+ * Settings every connection starts with. hnsw.ef_search 100: the HNSW candidates a vector search considers
+ * (recall@10 0.979 at 1M snippets, docs/performance.md); set per connection so that a search is one statement.
+ */
+export const SESSION_SETTINGS: Readonly<Record<string, string>> = {
+  "hnsw.ef_search": String(CONNECTION_EF_SEARCH),
+};
+
 /** Connects to a real Postgres (lazily: the first query opens the connection). */
 export function openPostgres(url: string, options: { poolSize?: number } = {}): PostgresDatabase {
   const client = postgres(url, {
@@ -71,7 +82,7 @@ export function openPostgres(url: string, options: { poolSize?: number } = {}): 
     connect_timeout: 10,
     idle_timeout: 60,
     onnotice: () => {},
-    connection: { application_name: "rounds" },
+    connection: { application_name: "rounds", ...SESSION_SETTINGS },
   });
   const parsed = new URL(url);
   let closed = false;
@@ -117,6 +128,13 @@ export function wrapPglite(
   onClose?: () => void,
 ): PgliteDatabase {
   let closed = false;
+  // PGlite runs statements in order on its one connection: these apply before anything the app sends.
+  const settings = Object.entries(SESSION_SETTINGS).map(([name, value]) => `set ${name} = ${value};`).join(
+    " ",
+  );
+  client.exec(settings).catch((error) =>
+    console.error(`PGlite: ${settings} failed:`, error?.message ?? error)
+  );
   return {
     driver: "pglite",
     client,

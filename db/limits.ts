@@ -71,6 +71,8 @@ export async function addTokensForChat(db: Db, sessionId: string, tokens: number
 
 /** What the per-user send limits found, in one round trip. */
 export interface SendAllowance {
+  /** The message asked about exists already: a repeated request, for which nothing was counted or refused. */
+  repeat: boolean;
   /** Replies being written now in the user's sessions (on any instance). */
   active: number;
   /** Output tokens today. */
@@ -88,12 +90,23 @@ export async function sendAllowance(
   db: Db,
   userId: string,
   limits: { maxActive: number; dailyTokens: number; windowMs: number },
+  /** A message's chat and client id: when that message exists already (a repeat), nothing is counted. */
+  repeatOf?: { sessionId: string; clientId: string | null },
 ): Promise<SendAllowance> {
   const seconds = Math.max(1, Math.round(limits.windowMs / 1000));
   const key = `messages:${userId}`;
-  const [row] = rows<{ active: number; used: number; count: number | null; reset_in: number | null }>(
+  const sessionId = repeatOf && isUuid(repeatOf.sessionId) ? repeatOf.sessionId : null;
+  const clientId = repeatOf?.clientId ?? null;
+  const [row] = rows<
+    { active: number; used: number; count: number | null; reset_in: number | null; repeat: boolean }
+  >(
     await db.execute(sql`
-      with active as (
+      with repeat as (
+        select exists (
+          select 1 from messages where session_id = ${sessionId}::uuid and client_id = ${clientId}::text
+        ) as found
+      ),
+      active as (
         select count(*)::int as n from messages m join ${chatSessions} s on s.id = m.session_id
         where s.owner_id = ${userId} and m.status in ('pending', 'streaming')
       ),
@@ -103,16 +116,17 @@ export async function sendAllowance(
       counted as (
         insert into ${rateLimits} (key, window_start, count)
         select ${key}, ${windowStart(seconds)}, 1
-        from active, used
-        where active.n < ${limits.maxActive} and (${limits.dailyTokens} = 0 or used.t < ${limits.dailyTokens})
+        from active, used, repeat
+        where not repeat.found and active.n < ${limits.maxActive} and (${limits.dailyTokens} = 0 or used.t < ${limits.dailyTokens})
         on conflict (key, window_start) do update set count = ${rateLimits.count} + 1
         returning count,
           ceil(extract(epoch from (window_start + ${`${seconds} seconds`}::interval - now())))::int as reset_in
       )
-      select active.n as active, used.t as used, counted.count, counted.reset_in
-      from active cross join used left join counted on true`),
+      select active.n as active, used.t as used, counted.count, counted.reset_in, repeat.found as repeat
+      from active cross join used cross join repeat left join counted on true`),
   );
   return {
+    repeat: Boolean(row.repeat),
     active: Number(row.active),
     tokensToday: Number(row.used),
     rate: row.count === null

@@ -231,16 +231,6 @@ async function restart(
   });
 }
 
-/** True when a message with this client_id exists in the session (a repeated request). */
-export async function findMessageByClientId(db: Db, sessionId: string, clientId: string): Promise<boolean> {
-  if (!isUuid(sessionId)) return false;
-  const [row] = await db.select({ id: messages.id }).from(messages).where(and(
-    eq(messages.sessionId, sessionId),
-    eq(messages.clientId, clientId),
-  )).limit(1);
-  return row !== undefined;
-}
-
 /** The assistant reply a regenerate request with this client_id created, if any. */
 export async function findReplyByClientId(
   db: Db,

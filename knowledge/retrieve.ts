@@ -71,7 +71,7 @@ export async function retrieve(
   const pool = Math.max(options.k * 5, 40);
   const [byVector, byText] = await Promise.all([
     vectorCandidates(db, embedding, { limit: pool, filters: options.filters }),
-    textCandidates(db, text, { limit: pool, filters: options.filters }),
+    textCandidates(db, text, { limit: pool, filters: options.filters, embedding }),
   ]);
   if (byVector.length === 0 && byText.length === 0) {
     return {
@@ -84,6 +84,9 @@ export async function retrieve(
   byVector.forEach((c, i) => fused.set(c.id, (fused.get(c.id) ?? 0) + 1 / (RRF_K + i + 1)));
   byText.forEach((c, i) => fused.set(c.id, (fused.get(c.id) ?? 0) + 1 / (RRF_K + i + 1)));
   const similarity = new Map(byVector.map((c) => [c.id, c.score]));
+  for (const c of byText) {
+    if (c.similarity !== null && !similarity.has(c.id)) similarity.set(c.id, c.similarity);
+  }
   const missing = [...fused.keys()].filter((id) => !similarity.has(id));
   for (const [id, score] of await similarities(db, embedding, missing)) similarity.set(id, score);
 

@@ -22,7 +22,7 @@ import {
   vectorIndexBuildProgress,
 } from "../db/snippets.ts";
 import { NO_MODEL_REPLY } from "../chat/answer.ts";
-import { checkEmbedder, EmbedderMismatchError } from "../knowledge/embedder.ts";
+import { checkEmbedder, EmbedderMismatchError, vectorLiteral } from "../knowledge/embedder.ts";
 import { ingestFile } from "../knowledge/ingest.ts";
 import { createLexicalEmbedder, lexicalVector } from "../knowledge/lexical_embedder.ts";
 import { retrieve } from "../knowledge/retrieve.ts";
@@ -401,8 +401,14 @@ Deno.test(`full text [${DRIVER}]: a question is searched by its rarer terms; com
       source: null,
     });
     // 3,000 snippets about pain (the common word), one about shingles: more than the 2,000 a term may occur in.
+    // 700 about an itchy rash: "rash" counts as rare (under 2,000) but its 700 snippets are past the 500 the
+    // rarest terms may add up to once "zoster" (1) is taken.
     const texts = [
       ...Array.from({ length: 3000 }, (_, i) => `Back pain case ${i}: rest, simple analgesia and review.`),
+      ...Array.from(
+        { length: 700 },
+        (_, i) => `Itchy rash number ${i}: emollients and a mild steroid cream.`,
+      ),
       "Pain along one side of the chest with a blistering rash: shingles (herpes zoster), antivirals early.",
     ];
     for (let i = 0; i < texts.length; i += 500) {
@@ -430,10 +436,39 @@ Deno.test(`full text [${DRIVER}]: a question is searched by its rarer terms; com
     const terms = await refreshSearchTerms(db);
     assert.ok(terms > 10, `${terms} terms counted`);
     assert.equal(await searchTermsMissing(db), false);
-    const [found] = await textCandidates(db, "pain with a rash, could it be zoster?", { limit: 5 });
-    const [top] = await getSnippets(db, [found.id]);
+    const question = "pain with a rash, could it be zoster?";
+    const found = await textCandidates(db, question, {
+      limit: 5,
+      embedding: vectorLiteral(lexicalVector(question)),
+    });
+    const [top] = await getSnippets(db, [found[0].id]);
     assert.match(top.text, /shingles/, "the rare terms decide, not the 3,000 snippets that say pain");
+    assert.equal(
+      found.length,
+      1,
+      "the 700 rash snippets are past the postings budget: only zoster is searched",
+    );
+    assert.ok(
+      found[0].similarity !== null && found[0].similarity > 0.2,
+      "the similarity comes in the same statement",
+    );
     const common = await textCandidates(db, "back pain", { limit: 5 });
     assert.equal(common.length, 5, "a question of common words only still finds snippets");
   });
+});
+
+Deno.test(`retrieval [${DRIVER}]: every connection searches with hnsw.ef_search 100, so a search is one statement`, async () => {
+  const database = await createTestDatabase();
+  try {
+    // Several at once on Postgres: each pooled connection starts with the setting.
+    const shown = await Promise.all(
+      Array.from(
+        { length: 4 },
+        async () => rows<{ v: string }>(await database.db.execute(sql`show hnsw.ef_search`)),
+      ),
+    );
+    assert.deepEqual(shown.map(([row]) => Object.values(row)[0]), ["100", "100", "100", "100"]);
+  } finally {
+    await database.close();
+  }
 });
