@@ -12,7 +12,8 @@
  *    into reused buffers, and the task runs it with a large young generation and no memory reducer (deno.json).
  * 2. Bytes on the wire ÷ final text bytes for that reply, counted on a raw TCP socket (headers, chunking and
  *    compression included), with and without gzip.
- * 3. 500 concurrent streams: every streamed and stored reply compared with what the stub sent; the server's
+ * 3. 500 concurrent streams: first read straight from the stub all at once (the floor), then through Rounds;
+ *    every streamed and stored reply compared with what the stub sent; the server's
  *    RSS growth, and what it still holds after 30 s idle.
  *
  * Rounds runs as its own process (main.ts on PGlite, or on Postgres with --database-url); the stub and the
@@ -462,6 +463,13 @@ async function main() {
   }
   const shortTokens = syntheticTokens(CONCURRENT_TOKENS);
   stub.defaultScript = { tokens: shortTokens, delayMs: 1000 / RATE };
+  // The floor: the same streams read straight from the stub, all at once, in this run.
+  const directStarted = performance.now();
+  const direct = await Promise.all(
+    sessions.map((_, i) => readStubStream(stub.url, `direct-concurrent-${i}`, CONCURRENT_TOKENS)),
+  );
+  const directWall = (performance.now() - directStarted) / 1000;
+  const directShort = direct.filter((d) => d.arrivals.length !== CONCURRENT_TOKENS).length;
   // RSS moves on its own (V8 and PGlite's WebAssembly memory grow and give back lazily): the baseline is the
   // lowest reading over a 10 s idle pause, so what follows is growth under this load, not leftover churn.
   const rssBefore = await lowestRss(server.child.pid, 10);
@@ -595,6 +603,14 @@ async function main() {
     [
       `${CONCURRENT} concurrent streams: wall time`,
       `${fmt(wall, 1)} s (ideal ${fmt(CONCURRENT_TOKENS / RATE, 1)} s)`,
+    ],
+    [
+      `${CONCURRENT} streams read straight from the stub, all at once: wall time`,
+      `${fmt(directWall, 1)} s${directShort ? ` (${directShort} came up short)` : ""}`,
+    ],
+    [
+      `**Through Rounds ÷ straight from the stub** (goal ≤ 1.25)`,
+      `**${fmt(wall / directWall, 2)}**`,
     ],
     [
       "**Server RSS growth under load** (goal ≤ 150 MB)",
