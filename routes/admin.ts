@@ -18,7 +18,8 @@ import {
   setUserRole,
 } from "../db/users.ts";
 import { revokeUserSignIns } from "../db/sign_ins.ts";
-import { DEFAULT_COST, hashPassword, passwordProblem, type ScryptCost } from "../safety/passwords.ts";
+import { readAccountForm } from "../safety/account_form.ts";
+import { DEFAULT_COST, hashPassword, type ScryptCost } from "../safety/passwords.ts";
 import { auditPage, type NewUserForm, usersPage } from "../views/admin.tsx";
 import type { PageContext } from "../views/page.ts";
 import type { Guards } from "./guards.ts";
@@ -70,29 +71,23 @@ export function adminRoutes(deps: AdminDeps): Hono {
   app.get("/admin/users", (c) => showUsers(c, null));
 
   app.post("/admin/users", async (c) => {
-    const form = await c.req.parseBody();
-    const email = normaliseEmail(field(form, "email"));
-    const role = field(form, "role") as UserRole;
-    const password = field(form, "password");
-    const view: NewUserForm = {
-      email: field(form, "email").slice(0, 254),
-      name: field(form, "name").slice(0, 120),
-      role: USER_ROLES.includes(role) ? role : "clinician",
-      errors: [],
-    };
-    if (!email) view.errors.push("Enter a valid email address");
-    if (!USER_ROLES.includes(role)) view.errors.push(`Choose a role: ${USER_ROLES.join(", ")}`);
-    const problem = passwordProblem(password);
-    if (problem) view.errors.push(problem);
+    const { values, account, errors } = readAccountForm(await c.req.parseBody(), {
+      role: true,
+      confirm: false,
+    });
+    const view: NewUserForm = { ...values, errors };
+    // Told at once with the form's other problems, whatever they are.
+    const email = normaliseEmail(values.email);
     if (email && await findUserByEmail(db, email)) {
       view.errors.push(`There is already an account for ${email}`);
     }
-    if (view.errors.length > 0) return showUsers(c, view, 422);
+    if (!account || view.errors.length > 0) return showUsers(c, view, 422);
+    const { role } = account;
     const user = await createUser(db, {
-      email: email!,
-      name: view.name,
+      email: account.email,
+      name: account.name,
       role,
-      passwordHash: await hashPassword(password, deps.passwordCost ?? DEFAULT_COST),
+      passwordHash: await hashPassword(account.password, deps.passwordCost ?? DEFAULT_COST),
     });
     if (!user) return showUsers(c, { ...view, errors: [`There is already an account for ${email}`] }, 422);
     await guards.record(c, { action: "user.create", objectType: "user", objectId: user.id, outcome: role });

@@ -18,13 +18,8 @@ import {
   touchSignIn,
 } from "../db/sign_ins.ts";
 import { clearEvents, countEvent, peekEvents } from "../db/limits.ts";
-import {
-  DEFAULT_COST,
-  hashPassword,
-  passwordProblem,
-  type ScryptCost,
-  verifyPassword,
-} from "../safety/passwords.ts";
+import { readAccountForm } from "../safety/account_form.ts";
+import { DEFAULT_COST, hashPassword, type ScryptCost, verifyPassword } from "../safety/passwords.ts";
 import { loginPage, setupPage } from "../views/auth.tsx";
 import { CSRF_FIELD } from "../views/csrf.tsx";
 import type { PageContext } from "../views/page.ts";
@@ -274,20 +269,13 @@ export function authRoutes(deps: AuthDeps): Hono {
     const form = await c.req.parseBody();
     checkLoginToken(c, form);
     loginToken(c);
-    const field = (name: string) => typeof form[name] === "string" ? form[name] as string : "";
-    const email = normaliseEmail(field("email"));
-    const password = field("password");
-    const errors: string[] = [];
-    if (!email) errors.push("Enter a valid email address");
-    const problem = passwordProblem(password);
-    if (problem) errors.push(problem);
-    else if (password !== field("confirm")) errors.push("The two passwords differ");
-    const view = { email: field("email").slice(0, 254), name: field("name").slice(0, 120), errors };
-    if (errors.length > 0) return c.html(setupPage(deps.pageContext(c), view), 422);
+    const { values, account, errors } = readAccountForm(form, { role: false, confirm: true });
+    const view = { email: values.email, name: values.name, errors };
+    if (!account) return c.html(setupPage(deps.pageContext(c), view), 422);
     const admin = await createFirstAdmin(db, {
-      email: email!,
-      name: field("name").slice(0, 120),
-      passwordHash: await hashPassword(password, cost),
+      email: account.email,
+      name: account.name,
+      passwordHash: await hashPassword(account.password, cost),
     });
     if (!admin) throw new HTTPException(403, { message: "Rounds is already set up. Sign in instead." });
     usersExist = true;
