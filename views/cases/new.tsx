@@ -7,19 +7,13 @@ import type { GenerationProgress } from "../../cases/generate.ts";
 import { DIFFICULTIES, type FieldError, LEARNER_LEVELS } from "../../cases/schema.ts";
 import { renderPage } from "../layout.tsx";
 import type { PageContext } from "../page.ts";
+import type { NewCaseErrors, NewCaseValues } from "../../cases/new_case_form.ts";
 import { plural } from "./common.tsx";
 
 /** What the new-case form holds, and its problems by field. */
 export interface NewCaseForm {
-  values: {
-    specialty: string;
-    difficulty: string;
-    level: string;
-    setting: string;
-    focus: string;
-    inspiredBy: string;
-  };
-  errors: Partial<Record<"specialty" | "difficulty" | "level" | "setting" | "focus" | "inspiredBy", string>>;
+  values: NewCaseValues;
+  errors: NewCaseErrors;
   /** The snippet the case is inspired by, when one was chosen. */
   inspiration: { id: string; label: string } | null;
   /** Why cases cannot be generated now (no model configured), or null. */
