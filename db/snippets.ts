@@ -360,6 +360,56 @@ export interface TextCandidate extends Candidate {
   similarity: number | null;
 }
 
+/** A full-text match with its cosine similarity to the question, and its place in either order. */
+export interface MatchedCandidate {
+  id: string;
+  /** ts_rank_cd of the match. */
+  score: number;
+  /** Cosine similarity between question and snippet, 0–1. */
+  similarity: number;
+  /** 1-based place by full-text rank, and by similarity, among the matches. */
+  textRank: number;
+  similarityRank: number;
+}
+
+/**
+ * The snippets full text matches (as textCandidates chooses them), each with its cosine similarity to the
+ * question's embedding, in one statement: the best `limit` by full-text rank and the best `limit` by similarity.
+ * For word-overlap embeddings this is the vector search without the index: a snippet that shares none of the
+ * question's rarer words is not near it either.
+ */
+export async function matchedCandidates(
+  db: Db,
+  text: string,
+  options: { limit: number; filters?: SnippetFilters; embedding: string },
+): Promise<MatchedCandidate[]> {
+  const conditions = filterConditions(options.filters ?? {});
+  const extra = conditions.length ? sql`and ${and(...conditions)}` : sql``;
+  const result = await db.execute(sql`
+    with ${textMatches(text, extra)},
+      scored as (
+        select id, ts_rank_cd(search, q.query, 1) as score, 1 - (embedding <=> ${options.embedding}::vector) as similarity
+        from matched, q
+      ),
+      placed as (
+        select id, score, similarity,
+          row_number() over (order by score desc, id) as text_rank,
+          row_number() over (order by similarity desc, id) as similarity_rank
+        from scored
+      )
+    select id, score, similarity, text_rank, similarity_rank from placed
+    where text_rank <= ${options.limit} or similarity_rank <= ${options.limit}`);
+  return rows<{ id: string; score: number; similarity: number; text_rank: number; similarity_rank: number }>(
+    result,
+  ).map((row) => ({
+    id: row.id,
+    score: Number(row.score),
+    similarity: Number(row.similarity),
+    textRank: Number(row.text_rank),
+    similarityRank: Number(row.similarity_rank),
+  }));
+}
+
 /** The CTEs `q` (the tsquery of the question's rarer terms) and `matched` (at most MATCHED snippets it finds). */
 function textMatches(text: string, extra: SQL): SQL {
   return sql`
@@ -385,7 +435,7 @@ function textMatches(text: string, extra: SQL): SQL {
         ) as query
       ),
       matched as (
-        select id, search from ${snippets}, q
+        select id, search, embedding from ${snippets}, q
         where q.query is not null and search @@ q.query ${extra} limit ${MATCHED}
       )`;
 }

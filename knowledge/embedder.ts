@@ -21,6 +21,11 @@ export interface Embedder {
   readonly dimensions: number;
   /** Texts per call that suit it (the server's batch size for an endpoint). */
   readonly batchSize: number;
+  /**
+   * Its vectors say which words a text has and nothing more (the built-in embedder): two texts are near only
+   * when they share words, so retrieval ranks full text's matches by similarity instead of walking the index.
+   */
+  readonly wordsOnly?: boolean;
   embed(texts: string[], options?: { signal?: AbortSignal }): Promise<Float32Array[]>;
 }
 

@@ -95,6 +95,7 @@ export function createLexicalEmbedder(): Embedder {
       "dimensions, offline; matches words, not meanings)",
     dimensions: LEXICAL_DIMENSIONS,
     batchSize: 256,
+    wordsOnly: true,
     embed: (texts) => Promise.resolve(texts.map(lexicalVector)),
   };
 }

@@ -7,6 +7,7 @@ import type { EvidenceState } from "../db/schema.ts";
 import {
   countSnippets,
   getSnippets,
+  matchedCandidates,
   similarities,
   type Snippet,
   type SnippetFilters,
@@ -69,26 +70,43 @@ export async function retrieve(
   const [vector] = await embedder.embed([text], { signal: options.signal });
   const embedding = vectorLiteral(vector);
   const pool = Math.max(options.k * 5, 40);
-  const [byVector, byText] = await Promise.all([
-    vectorCandidates(db, embedding, { limit: pool, filters: options.filters }),
-    textCandidates(db, text, { limit: pool, filters: options.filters, embedding }),
-  ]);
-  if (byVector.length === 0 && byText.length === 0) {
-    return {
-      evidence: (await countSnippets(db)) === 0 ? "empty" : "none_relevant",
-      results: [],
-      bestScore: null,
-    };
-  }
   const fused = new Map<string, number>();
-  byVector.forEach((c, i) => fused.set(c.id, (fused.get(c.id) ?? 0) + 1 / (RRF_K + i + 1)));
-  byText.forEach((c, i) => fused.set(c.id, (fused.get(c.id) ?? 0) + 1 / (RRF_K + i + 1)));
-  const similarity = new Map(byVector.map((c) => [c.id, c.score]));
-  for (const c of byText) {
-    if (c.similarity !== null && !similarity.has(c.id)) similarity.set(c.id, c.similarity);
+  const similarity = new Map<string, number>();
+  const fuse = (id: string, rank: number) => fused.set(id, (fused.get(id) ?? 0) + 1 / (RRF_K + rank));
+  // Word-overlap vectors: the full-text matches ranked by similarity are the vector search, without the index.
+  const matched = embedder.wordsOnly
+    ? await matchedCandidates(db, text, { limit: pool, filters: options.filters, embedding })
+    : [];
+  if (matched.length > 0) {
+    for (const c of matched) {
+      if (c.textRank <= pool) fuse(c.id, c.textRank);
+      if (c.similarityRank <= pool) fuse(c.id, c.similarityRank);
+      similarity.set(c.id, c.similarity);
+    }
+  } else {
+    // A neural embedder's neighbours need not share a word; and when full text finds nothing, vectors still may.
+    const [byVector, byText] = await Promise.all([
+      vectorCandidates(db, embedding, { limit: pool, filters: options.filters }),
+      embedder.wordsOnly
+        ? []
+        : textCandidates(db, text, { limit: pool, filters: options.filters, embedding }),
+    ]);
+    if (byVector.length === 0 && byText.length === 0) {
+      return {
+        evidence: (await countSnippets(db)) === 0 ? "empty" : "none_relevant",
+        results: [],
+        bestScore: null,
+      };
+    }
+    byVector.forEach((c, i) => fuse(c.id, i + 1));
+    byText.forEach((c, i) => fuse(c.id, i + 1));
+    for (const c of byVector) similarity.set(c.id, c.score);
+    for (const c of byText) {
+      if (c.similarity !== null && !similarity.has(c.id)) similarity.set(c.id, c.similarity);
+    }
+    const missing = [...fused.keys()].filter((id) => !similarity.has(id));
+    for (const [id, score] of await similarities(db, embedding, missing)) similarity.set(id, score);
   }
-  const missing = [...fused.keys()].filter((id) => !similarity.has(id));
-  for (const [id, score] of await similarities(db, embedding, missing)) similarity.set(id, score);
 
   const ordered = [...fused.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   const bestScore = Math.max(...similarity.values());

@@ -472,3 +472,32 @@ Deno.test(`retrieval [${DRIVER}]: every connection searches with hnsw.ef_search 
     await database.close();
   }
 });
+
+Deno.test(`retrieval [${DRIVER}]: word-overlap vectors rank full text's matches by exact similarity; vectors answer what full text cannot`, async () => {
+  await withDatabase(async ({ db }) => {
+    await ingestFile(db, embedder, (await writeCorpus(ROWS)).path);
+    const cosine = (a: Float32Array, b: Float32Array) => a.reduce((sum, x, i) => sum + x * b[i], 0);
+    const question = "dry cough for weeks since a cold";
+    const viaMatches = await retrieve(db, embedder, question, { k: 3, minScore: 0 });
+    const viaIndex = await retrieve(db, { ...embedder, wordsOnly: false }, question, { k: 3, minScore: 0 });
+    assert.equal(viaMatches.results[0].snippet.id, viaIndex.results[0].snippet.id);
+    for (const r of viaMatches.results) {
+      // The similarity users see is the exact cosine, not an index's estimate.
+      const exact = cosine(lexicalVector(question), lexicalVector(r.snippet.text));
+      assert.ok(Math.abs(r.score - exact) < 1e-4, `${r.score} against ${exact}`);
+    }
+    // "against" is a stop word to Postgres's full text but a word to the lexical embedder: no match, so the
+    // vector index is searched instead and still finds the snippet that says it.
+    await ingestFile(
+      db,
+      embedder,
+      (await writeCorpus([{
+        input: "Can I drive?",
+        output: "Advice against driving for six months after a first seizure.",
+      }], "seizure.json")).path,
+    );
+    const byVector = await retrieve(db, embedder, "against", { k: 1, minScore: 0.1 });
+    assert.equal(byVector.evidence, "sources");
+    assert.match(byVector.results[0].snippet.answer, /against driving/);
+  });
+});
