@@ -50,17 +50,20 @@ export async function startExchange(
     /** Emergencies the message describes (shown as a banner), and identifiers redacted from it. */
     redFlags?: RedFlag[] | null;
     redactions?: StoredRedactions | null;
+    /** What titles a chat that has none yet (its first question with identifiers replaced); else the content. */
+    title?: string;
   },
 ): Promise<StartExchangeResult> {
   if (!isUuid(input.sessionId)) return { kind: "no_session" };
   // Four round trips on the path of every question (it is before the model sees it): the session row is locked
   // and touched by the update that also reports a repeat or a reply still being written, and both messages go
   // in one insert (the reply's id is made here, so it can name the question it answers).
+  const title = clipTitle(input.title ?? input.content, 60);
   const outcome = await db.transaction(async (tx) => {
     const [state] = rows<{ repeat: string | null; active: string | null }>(
       await tx.execute(sql`
       update ${chatSessions} set updated_at = now(),
-        title = case when title = ${DEFAULT_TITLE} then ${clipTitle(input.content, 60)} else title end
+        title = case when title = ${DEFAULT_TITLE} then ${title} else title end
       where id = ${input.sessionId}
       returning
         (select m.id from ${messages} m where m.session_id = ${input.sessionId} and m.role = 'user'

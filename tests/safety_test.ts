@@ -56,6 +56,12 @@ Deno.test(`safety [${DRIVER}]: PHI_REDACTION=inference sends placeholders, store
     const page = await (await t.request(`/sessions/${id}`)).text();
     assert.match(page, /<mark class="phi" title="The model saw \[NAME_1\]">John Smith<\/mark>/);
     assert.match(page, /Replaced with placeholders before sending to the model: [^<]*phone number/);
+    // The title (sidebar, heading, tab, history) is made from the redacted question.
+    const title = page.match(/<title>([^<]*)<\/title>/)?.[1] ?? "";
+    assert.match(title, /^Patient \[NAME_1\], DOB \[DATE_1\]/, title);
+    const home = await (await t.request("/")).text();
+    assert.match(home, /Patient \[NAME_1\], DOB \[DATE_1\]/);
+    assert.doesNotMatch(home, /John|Smith|12\/03\/1948|555-014-2231/);
   });
 });
 
