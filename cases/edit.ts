@@ -252,11 +252,29 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 
 const lines = (text: string) => text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
 const csv = (text: string) => text.split(",").map((t) => t.trim()).filter(Boolean);
-/** A number where the text is one ("" stays "", so the schema reports the missing value). */
-const numberOr = (text: string): number | string => {
+/**
+ * A number where the text is one, as people type them: digits of any script (٣٧٫٥, ３７), a decimal comma
+ * (37,5), a minus sign (−2), spaces (including non-breaking ones) around it. Anything else stays text ("" too),
+ * so the schema reports it by the field's name.
+ */
+export const numberOr = (text: string): number | string => {
   const trimmed = text.trim();
-  return trimmed !== "" && Number.isFinite(Number(trimmed)) ? Number(trimmed) : trimmed;
+  const ascii = trimmed.normalize("NFKC")
+    .replace(/\p{Nd}/gu, (digit) => String(digitValue(digit)))
+    .replace(/[\u2212\u2012\u2013]/g, "-")
+    .replace(/\u066b/g, ".")
+    .replace(/^(-?\d+),(\d+)$/, "$1.$2");
+  return /^-?\d+(\.\d+)?$/.test(ascii) ? Number(ascii) : trimmed;
 };
+
+/** The value of one decimal digit of any script (its code point minus its block's zero). */
+function digitValue(digit: string): number {
+  const code = digit.codePointAt(0)!;
+  for (let zero = code; zero >= code - 9; zero--) {
+    if (!/\p{Nd}/u.test(String.fromCodePoint(zero - 1))) return code - zero;
+  }
+  return code - (code - 9);
+}
 
 /**
  * The case with one section replaced by what the form holds. The result is untrusted input: validate it.

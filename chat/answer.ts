@@ -44,14 +44,13 @@ export interface AnswerDeps {
 
 /** What a practice session answers when it cannot play the patient. */
 export const NO_PATIENT_REPLY =
-  "The simulated patient cannot answer: no model is configured, or the case this practice was started from " +
-  "was deleted. Set INFERENCE_URL to practise; the transcript so far is kept.";
+  "The simulated patient cannot answer: no model is connected, or the case this practice was started from " +
+  "was deleted. The transcript so far is kept; ask your Rounds administrator to connect a model to practise.";
 
-/** The reply stored when no model is configured. */
+/** The reply stored when no model is configured (clinicians read it: no variable names). */
 export const NO_MODEL_REPLY =
-  "No model is configured on this server, so Rounds cannot write an answer. Your message has been saved. " +
-  "An operator can set `INFERENCE_URL` (a TGI, vLLM, llama.cpp or Ollama server) or `MODEL` with `HF_TOKEN`, " +
-  "then restart Rounds.";
+  "No model is connected on this server, so Rounds cannot write an answer. Your message has been saved. " +
+  "Ask your Rounds administrator to connect a model.";
 
 const EXCERPT_CHARS = 700;
 /** Longest wait for the evidence: past it, the answer goes on ungrounded rather than keep the clinician waiting. */
@@ -63,11 +62,11 @@ const EVIDENCE_TIMEOUT_MS = 15_000;
  */
 export function retrievalOnlyReply(result: RetrievalResult): string {
   const head =
-    "No model is configured; these are the closest doctor replies in the knowledge base. They are " +
-    "retrieved text written for other patients, not an answer to your question and not verified advice.";
+    "No model is connected, so this is not a written answer: these are the closest doctor replies in the " +
+    "knowledge base. They are retrieved text written for other patients, not an answer to your question and " +
+    "not verified advice.";
   if (result.evidence === "empty") {
-    return `${NO_MODEL_REPLY}\n\nThe knowledge base is empty, so there are no doctor replies to show either. ` +
-      "An operator can load one with `deno task ingest`.";
+    return `${NO_MODEL_REPLY}\n\nThe knowledge base is empty, so there are no doctor replies to show either.`;
   }
   if (result.results.length === 0) {
     const best = result.bestScore === null ? "" : ` (the closest scored ${result.bestScore.toFixed(2)})`;

@@ -71,8 +71,8 @@ export async function loadModels(config: Readonly<Config>, io: ModelsIo): Promis
     const template = await resolveTemplate(inference.template, ".", io, "INFERENCE_TEMPLATE");
     specs.push({
       id: "default",
-      label: inference.model ??
-        `${inference.template} at ${inference.url ? new URL(inference.url).host : "?"}`,
+      // What clinicians see: the model, not the server's address (operators find that on the admin page).
+      label: inference.model ?? inference.template,
       templateName: inference.template,
       template,
       target: {

@@ -160,7 +160,8 @@ export function authRoutes(deps: AuthDeps): Hono {
       sso: deps.ssoLabel,
       next: safeNext(c.req.query("next")),
       notice: reason === "expired"
-        ? "Your session ended. Sign in again to carry on; nothing you sent was lost."
+        ? "Your session ended, so anything you had not sent yet was not sent. Sign in again: a question you " +
+          "were typing is back in its box."
         : reason === "signed-out"
         ? "You are signed out."
         : undefined,

@@ -198,15 +198,20 @@ export function chatRoutes(deps: ChatDeps): Hono {
     }, revocableStream(c, deps.guard));
   }
 
-  app.get("/", async (c) => {
-    const spec = models.get(null);
-    return c.html(chatHomePage(deps.pageContext(c, "/"), {
+  async function homePage(c: Context, refused?: { draft: string; message: string }): Promise<string> {
+    return chatHomePage(deps.pageContext(c, "/"), {
       sessions: await listChats(db, { ownerId: signedInUser(c).id }),
       models: modelOptions(models),
-      modelLabel: spec?.label ?? null,
-    }));
-  });
+      modelLabel: models.get(null)?.label ?? null,
+      maxMessageChars: MAX_MESSAGE_CHARS,
+      refused,
+    });
+  }
 
+  app.get("/", async (c) => c.html(await homePage(c)));
+
+  // A new session, empty or (from the home page's composer) with its first question, whose reply starts here
+  // and streams on the session's page. A refused question leaves no session behind and keeps its text.
   app.post("/sessions", audit("session.create", { type: "session" }), async (c) => {
     const form = await c.req.parseBody();
     const modelId = text(form, "model").trim() || null;
@@ -214,7 +219,25 @@ export function chatRoutes(deps: ChatDeps): Hono {
       throw new HTTPException(422, { message: `There is no model "${modelId}" on this server` });
     }
     const title = stripControlCharacters(text(form, "title"));
-    const chat = await createChat(db, { ownerId: signedInUser(c).id, title, model: modelId });
+    const ownerId = signedInUser(c).id;
+    const chat = await createChat(db, { ownerId, title, model: modelId });
+    const content = text(form, "content");
+    if (content.trim()) {
+      try {
+        const exchange = await takeMessage(intake, {
+          chat,
+          userId: ownerId,
+          content,
+          clientId: text(form, "client_id"),
+        });
+        if (exchange.job) runner.start(exchange.job);
+      } catch (error) {
+        if (!(error instanceof ChatRefusal)) throw error;
+        await deleteChat(db, chat.id);
+        if (error.retryAfterS !== null) c.header("Retry-After", String(error.retryAfterS));
+        return c.html(await homePage(c, { draft: content, message: error.message }), error.status);
+      }
+    }
     return c.redirect(`/sessions/${chat.id}`, 303);
   });
 

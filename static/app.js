@@ -29,15 +29,194 @@
     }
   });
 
+  // A question being typed is kept in this tab (sessionStorage) until the server has it: a sign-in that ended,
+  // a reload or a refused send never loses it.
+  const draftKey = (box) => "rounds-draft:" + box.id + ":" + location.pathname;
+  const saveDraft = (box) => {
+    try {
+      if (box.value.trim()) sessionStorage.setItem(draftKey(box), box.value);
+      else sessionStorage.removeItem(draftKey(box));
+    } catch { /* storage full or disabled: nothing to keep */ }
+  };
+  const dropDraft = (box) => {
+    try {
+      sessionStorage.removeItem(draftKey(box));
+    } catch { /* as above */ }
+  };
+  document.addEventListener("input", (event) => {
+    const box = event.target;
+    if (box instanceof HTMLTextAreaElement && (box.id === "composer-input" || box.id === "ask-input")) {
+      saveDraft(box);
+    }
+  });
+  const restoreDrafts = () => {
+    for (const id of ["composer-input", "ask-input"]) {
+      const box = document.getElementById(id);
+      if (!box || box.value.trim()) continue;
+      try {
+        const draft = sessionStorage.getItem(draftKey(box));
+        if (draft) box.value = draft;
+      } catch { /* as above */ }
+    }
+  };
+  // The home page's question is kept until a session shows it as sent.
+  const dropSentHomeDraft = () => {
+    try {
+      const key = "rounds-draft:ask-input:/";
+      const draft = (sessionStorage.getItem(key) || "").trim();
+      if (!draft) return;
+      for (const body of document.querySelectorAll("#transcript .msg.user .msg-body")) {
+        if (body.textContent.trim() === draft) return sessionStorage.removeItem(key);
+      }
+    } catch { /* as above */ }
+  };
+
   // The question is stored once the server starts streaming: only then is it safe to empty the box.
   document.addEventListener("htmx:sse:after:connection", (event) => {
     const form = event.target;
     if (!(form instanceof HTMLFormElement) || form.id !== "composer") return;
     const action = event.detail.connection && event.detail.connection.url;
-    if (action && /\/messages$/.test(action)) form.querySelector("textarea").value = "";
+    if (action && /\/messages$/.test(action)) {
+      const box = form.querySelector("textarea");
+      box.value = "";
+      dropDraft(box);
+    }
   });
+  // A reply is being written: screen readers wait for it whole (aria-busy) instead of hearing every piece,
+  // then hear how it ended, and focus goes back to the composer (on a touch screen, to the reply, so that the
+  // keyboard does not cover it).
+  const live = () => document.getElementById("live");
+  const markBusy = () => {
+    const slot = live();
+    if (slot) slot.setAttribute("aria-busy", "true");
+  };
+  document.addEventListener("htmx:before:request", (event) => {
+    if (event.target.id === "composer") markBusy();
+  });
+  const announce = (text) => {
+    const announcer = document.getElementById("reply-announcer");
+    if (!announcer) return;
+    announcer.textContent = "";
+    setTimeout(() => (announcer.textContent = text), 50);
+  };
+  const ENDINGS = {
+    completed: "Answer complete.",
+    stopped: "Stopped. The text so far is kept.",
+    interrupted: "The answer was interrupted. The text so far is kept; Continue finishes it.",
+    error: "The answer failed. The message under it says what to do.",
+  };
+  const afterReply = (tries = 0) => {
+    const box = document.getElementById("composer-input");
+    if (!box) return;
+    // htmx enables the composer again just after the stream closes.
+    if (box.disabled && tries < 100) return requestAnimationFrame(() => afterReply(tries + 1));
+    const slot = live();
+    if (slot) slot.removeAttribute("aria-busy");
+    const replies = document.querySelectorAll("#transcript article.msg.assistant[data-status]");
+    const last = replies[replies.length - 1];
+    if (last) announce(ENDINGS[last.dataset.status] || "");
+    if (window.matchMedia("(pointer: coarse)").matches && last) {
+      last.setAttribute("tabindex", "-1");
+      last.focus({ preventScroll: true });
+    } else {
+      box.focus({ preventScroll: true });
+    }
+  };
   document.addEventListener("htmx:sse:close", (event) => {
-    if (event.target.id === "composer") event.target.querySelector("textarea").focus();
+    if (event.target.id === "composer" || event.target.id === "live") afterReply();
+  });
+
+  // Escape stops the reply being written (unless it closes something first: the drawer, a dialog).
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.defaultPrevented) return;
+    const sidebar = document.getElementById("sidebar");
+    if (sidebar && sidebar.classList.contains("open")) return closeDrawer(true);
+    const stop = document.querySelector("#live .stop");
+    if (stop && !stop.disabled) {
+      event.preventDefault();
+      stop.click();
+    }
+  });
+
+  // On a phone the sessions and settings are a drawer, opened from the top of the conversation.
+  document.documentElement.classList.add("js");
+  const toggle = () => document.querySelector(".drawer-toggle");
+  const openDrawer = () => {
+    const sidebar = document.getElementById("sidebar");
+    if (!sidebar) return;
+    sidebar.classList.add("open");
+    if (toggle()) toggle().setAttribute("aria-expanded", "true");
+    const close = sidebar.querySelector(".drawer-close");
+    if (close) close.focus();
+  };
+  const closeDrawer = (refocus) => {
+    const sidebar = document.getElementById("sidebar");
+    if (!sidebar || !sidebar.classList.contains("open")) return;
+    sidebar.classList.remove("open");
+    if (toggle()) {
+      toggle().setAttribute("aria-expanded", "false");
+      if (refocus) toggle().focus();
+    }
+  };
+  document.addEventListener("click", (event) => {
+    const target = event.target;
+    if (!target.closest) return;
+    // Copy puts the reply's text on the clipboard (as it reads, without the sources and the buttons).
+    const copy = target.closest("button[data-copy]");
+    if (copy) {
+      const body = copy.closest("article") && copy.closest("article").querySelector(".msg-body");
+      if (!body) return;
+      const done = (ok) => {
+        copy.textContent = ok ? "Copied" : "Copy failed: select the text instead";
+        announce(ok ? "Reply copied." : "Copying failed; select the text instead.");
+        setTimeout(() => (copy.textContent = "Copy"), 2500);
+      };
+      const text = body.innerText.trim();
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(() => done(true), () => done(false));
+      } else {
+        const scratch = document.createElement("textarea");
+        scratch.value = text;
+        scratch.setAttribute("readonly", "");
+        scratch.style.position = "fixed";
+        scratch.style.opacity = "0";
+        document.body.append(scratch);
+        scratch.select();
+        let ok = false;
+        try {
+          ok = document.execCommand("copy");
+        } catch {
+          ok = false;
+        }
+        scratch.remove();
+        done(ok);
+      }
+      return;
+    }
+    const example = target.closest("button[data-example]");
+    if (example) {
+      const box = document.getElementById("composer-input");
+      if (box) {
+        box.value = example.dataset.example;
+        box.focus();
+      }
+      return;
+    }
+    if (target.closest(".drawer-toggle")) return openDrawer();
+    if (target.closest(".drawer-close")) return closeDrawer(true);
+    if (!target.closest("#sidebar")) closeDrawer(false);
+    // A citation opens its source's excerpt in place.
+    const cite = target.closest("a.cite");
+    if (cite) {
+      const item = document.getElementById(cite.getAttribute("href").slice(1));
+      const details = item && item.querySelector("details.source");
+      if (details) {
+        event.preventDefault();
+        details.open = true;
+        details.scrollIntoView({ block: "nearest", behavior: "smooth" });
+        details.querySelector("summary").focus({ preventScroll: true });
+      }
+    }
   });
 
   // Case generation: Cancel aborts the request (the server stops the model when the stream closes), and the
@@ -103,21 +282,40 @@
   // Enter sends, Shift+Enter makes a new line (and an IME composition is left alone).
   document.addEventListener("keydown", (event) => {
     const box = event.target;
-    if (!(box instanceof HTMLTextAreaElement) || box.id !== "composer-input") return;
+    if (!(box instanceof HTMLTextAreaElement) || (box.id !== "composer-input" && box.id !== "ask-input")) {
+      return;
+    }
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       if (box.value.trim()) box.form.requestSubmit();
     }
   });
 
+  // The home page's composer starts a session: one click, one session.
+  document.addEventListener("submit", (event) => {
+    if (event.target.id !== "ask-home") return;
+    const button = event.target.querySelector('button[type="submit"]');
+    if (button) setTimeout(() => (button.disabled = true), 0);
+  });
+
   // Follow the reply as it grows, unless the reader scrolled up to read something else.
   // Scroll events arrive a frame late, so a reply chunk can land between the reader's scroll and its event:
   // the observer also compares the position with where it last put the page, and a move up unpins at once.
+  // "The bottom" is the end of the conversation above the composer, not of the page (on a phone the page goes on
+  // below it).
   let pinned = true;
   let placedAt = 0;
-  const nearBottom = () => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 80;
+  const followTop = () => {
+    const transcript = document.getElementById("transcript");
+    if (!transcript) return document.documentElement.scrollHeight;
+    const composer = document.getElementById("composer");
+    const end = transcript.getBoundingClientRect().bottom + window.scrollY;
+    return Math.max(0, end + (composer ? composer.offsetHeight : 0) + 24 - window.innerHeight);
+  };
+  const nearBottom = () => window.scrollY >= followTop() - 80;
   const toBottom = () => {
-    window.scrollTo({ top: document.documentElement.scrollHeight });
+    const top = followTop();
+    if (window.scrollY < top) window.scrollTo({ top });
     placedAt = window.scrollY;
   };
   window.addEventListener("scroll", () => {
@@ -128,10 +326,110 @@
     const transcript = document.getElementById("transcript");
     if (!transcript || transcript.dataset.followed) return;
     transcript.dataset.followed = "1";
-    new MutationObserver(() => {
+    new MutationObserver((records) => {
+      if (
+        records.some((r) =>
+          r.target.id === "live-body" || (r.target.closest && r.target.closest("#live-body")) ||
+          (r.target.parentNode && r.target.parentNode.id === "live-body")
+        )
+      ) scheduleDraw();
       if (pinned && window.scrollY < placedAt - 40 && !nearBottom()) pinned = false;
       if (pinned) toBottom();
     }).observe(transcript, { childList: true, subtree: true, characterData: true });
+  };
+
+  // Markdown while the reply streams: the text so far (#live-body, what the server sent, escaped) is drawn as
+  // Markdown in #live-view from escaped text, with a few tags and no attributes, so nothing the model writes
+  // can become markup. The stored reply, rendered and sanitized by the server, replaces both at the end.
+  const escapeHtml = (text) =>
+    text.replace(
+      /[&<>"']/g,
+      (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
+    );
+  const inline = (text) =>
+    escapeHtml(text).split(/(`[^`\n]+`)/).map((part, i) =>
+      i % 2 === 1 ? "<code>" + part.slice(1, -1) + "</code>" : part
+        .replace(/\*\*(?=\S)([^*\n]*?\S)\*\*/g, "<strong>$1</strong>")
+        .replace(/(^|[^*\w])\*(?=\S)([^*\n]*?\S)\*(?![*\w])/g, "$1<em>$2</em>")
+        .replace(/(^|[^_\w])_(?=\S)([^_\n]*?\S)_(?![_\w])/g, "$1<em>$2</em>")
+    ).join("");
+  const markdownSoFar = (text) => {
+    const out = [];
+    let list = null; // "ul" or "ol"
+    let paragraph = [];
+    let fence = null;
+    const flushParagraph = () => {
+      if (paragraph.length) out.push("<p>" + paragraph.map(inline).join("<br>") + "</p>");
+      paragraph = [];
+    };
+    const closeList = () => {
+      if (list) out.push("</" + list + ">");
+      list = null;
+    };
+    for (const line of text.split("\n")) {
+      if (fence !== null) {
+        if (/^\s*```/.test(line)) {
+          out.push("<pre><code>" + escapeHtml(fence.join("\n")) + "</code></pre>");
+          fence = null;
+        } else fence.push(line);
+        continue;
+      }
+      if (/^\s*```/.test(line)) {
+        flushParagraph();
+        closeList();
+        fence = [];
+        continue;
+      }
+      const heading = /^(#{1,6})\s+(.*)$/.exec(line);
+      const bullet = /^\s*[-*+]\s+(.*)$/.exec(line);
+      const numbered = /^\s*\d{1,3}[.)]\s+(.*)$/.exec(line);
+      if (heading) {
+        flushParagraph();
+        closeList();
+        const level = Math.min(6, heading[1].length + 2);
+        out.push("<h" + level + ">" + inline(heading[2]) + "</h" + level + ">");
+      } else if (bullet || numbered) {
+        flushParagraph();
+        const kind = bullet ? "ul" : "ol";
+        if (list !== kind) {
+          closeList();
+          out.push("<" + kind + ">");
+          list = kind;
+        }
+        out.push("<li>" + inline((bullet || numbered)[1]) + "</li>");
+      } else if (line.trim() === "") {
+        flushParagraph();
+        closeList();
+      } else {
+        if (list) closeList();
+        paragraph.push(line);
+      }
+    }
+    flushParagraph();
+    closeList();
+    if (fence !== null) out.push("<pre><code>" + escapeHtml(fence.join("\n")) + "</code></pre>");
+    return out.join("");
+  };
+  let drawPending = false;
+  const drawLive = () => {
+    drawPending = false;
+    const body = document.getElementById("live-body");
+    const view = document.getElementById("live-view");
+    if (!body || !view) return;
+    const text = body.textContent;
+    if (!text) {
+      view.hidden = true;
+      body.hidden = false;
+      return;
+    }
+    view.innerHTML = markdownSoFar(text);
+    view.hidden = false;
+    body.hidden = true;
+  };
+  const scheduleDraw = () => {
+    if (drawPending) return;
+    drawPending = true;
+    requestAnimationFrame(drawLive);
   };
 
   // Sliders show their value; times show in the reader's time zone.
@@ -152,7 +450,10 @@
   };
 
   const ready = () => {
+    restoreDrafts();
+    dropSentHomeDraft();
     follow();
+    drawLive();
     localTimes(document);
     if (document.getElementById("transcript")) toBottom();
   };

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { readExampleCases } from "../cases/library.ts";
-import { ARTIFACTS, ignoreWithoutBrowser, waitUntil, withBrowser } from "./support/browser.ts";
+import { ARTIFACTS, ignoreWithoutBrowser, inViewport, waitUntil, withBrowser } from "./support/browser.ts";
 import { ignoreWithoutLlama, withLlamaServer } from "./support/llama_server.ts";
 
 async function fillCaseForm(page: Page, base: string): Promise<void> {
@@ -17,16 +17,6 @@ async function fillCaseForm(page: Page, base: string): Promise<void> {
   await page.getByLabel("Focus or learning objectives (optional)").fill(
     "Chest pain with ST elevation – 55 y",
   );
-}
-
-/** True when the element's box is wholly inside the viewport (what the educator actually sees). */
-function inViewport(page: Page, selector: string): Promise<boolean> {
-  return page.evaluate<boolean>(`(() => {
-    const el = document.querySelector(${JSON.stringify(selector)});
-    if (!el) return false;
-    const r = el.getBoundingClientRect();
-    return r.width > 0 && r.height > 0 && r.top >= 0 && r.bottom <= innerHeight;
-  })()`);
 }
 
 const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -506,8 +506,13 @@ Deno.test(`editing [${DRIVER}]: a saved edit is a new version, with flags and hi
       await (await t.request(`/cases/${id}/sections/vitalSigns/edit`, { headers: HX })).text(),
     );
     assert.equal(values["vitalSigns.heartRate.value"], "102");
+    // The flags' place is on the page whether or not anything is flagged yet: a save fills it in.
+    assert.match(page, /id="case-flags"/);
     values["vitalSigns.heartRate.value"] = "400";
     values["vitalSigns.temperature.value"] = "";
+    // Numbers as people type them: another script's digits, a decimal comma, non-breaking spaces.
+    values["vitalSigns.respiratoryRate.value"] = "\u0661\u0668";
+    values["vitalSigns.weight.value"] = "\u00a072,5\u00a0";
     const saved = await t.request(`/cases/${id}/sections/vitalSigns`, {
       method: "POST",
       headers: HX,
@@ -515,16 +520,19 @@ Deno.test(`editing [${DRIVER}]: a saved edit is a new version, with flags and hi
     });
     assert.equal(saved.status, 200);
     const html = await saved.text();
-    assert.match(html, /Saved as version 2\./);
+    assert.match(html, /Saved as version 2\. Consistency checks found 1 problem/);
     assert.match(
       html,
       /<hx-partial hx-target="#case-flags" hx-swap="outerHTML">[\s\S]*Heart rate 400 beats\/min/,
     );
+    assert.match(html, /<a class="flag-where" href="#section-vitalSigns">\(Vital signs\)<\/a>/);
     assert.match(html, /<hx-partial hx-target="#case-history"[\s\S]*Edited vital signs/);
     const stored = (await getCase(t.database.db, id))!;
     const c = stored.current.data as Case;
     assert.equal(c.vitalSigns.heartRate?.value, 400);
     assert.equal(c.vitalSigns.temperature, undefined, "an emptied value is removed");
+    assert.equal(c.vitalSigns.respiratoryRate?.value, 18);
+    assert.equal(c.vitalSigns.weight?.value, 72.5);
     assert.equal(stored.summary.errorCount, 1);
 
     // Tables: clear a row to delete it, fill a blank one to add.
@@ -566,12 +574,18 @@ Deno.test(`editing [${DRIVER}]: invalid or stale edits are refused with the reas
     assert.equal(refused.status, 422);
     const html = await refused.text();
     assert.match(html, /Not saved: 2 problems to fix/);
-    assert.match(html, /<code>patient\.age<\/code>: Age must be a number of years/);
-    assert.match(html, /<code>patient\.name<\/code>: Patient name is required/);
+    // Each problem in words, linked to its field, and said again under the field; no field paths.
+    assert.match(html, /<a href="#f-patient-age">Age must be a number of years<\/a>/);
+    assert.match(html, /<a href="#f-patient-name">Patient name is required<\/a>/);
+    assert.doesNotMatch(html, /<code>patient\./);
     assert.match(
       html,
-      /name="patient\.age" value="old" inputmode="decimal" aria-invalid="true"/,
+      /id="f-patient-age" name="patient\.age" value="old" inputmode="decimal" [^>]*aria-invalid="true"/,
       "what was typed is kept",
+    );
+    assert.match(
+      html,
+      /aria-invalid="true"\/><span class="field-error">Age must be a number of years<\/span>/,
     );
     assert.doesNotMatch(html, /<script>x/);
 

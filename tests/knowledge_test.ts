@@ -313,7 +313,11 @@ Deno.test(`cited answers [${DRIVER}]: sources go into the prompt as quoted data 
       assert.match(html, /see \[9\]\./, "a marker with no source stays plain text");
       assert.match(
         html,
-        new RegExp(`<li id="src-${reply.id}-1" value="1"><a href="/snippets/${sources[0].snippet!.id}">`),
+        new RegExp(
+          `<li id="src-${reply.id}-1" value="1"><details class="source">.*?` +
+            `<a href="/snippets/${sources[0].snippet!.id}" target="_blank" rel="noopener">`,
+          "s",
+        ),
       );
       assert.match(html, /similarity 0\.\d\d/);
       assert.doesNotMatch(html, /<img src=x/, "snippet text is escaped");
@@ -348,7 +352,10 @@ Deno.test(`retrieval-only [${DRIVER}]: without a model the reply quotes the clos
     assert.equal(stub.requests.length, 0);
     const [, reply] = await listMessages(t.database.db, id);
     assert.equal(reply.finishReason, "no_model");
-    assert.match(reply.content, /^No model is configured; these are the closest doctor replies/);
+    assert.match(
+      reply.content,
+      /^No model is connected, so this is not a written answer: these are the closest/,
+    );
     assert.match(
       reply.content,
       /\*\*\[1\]\*\* HealthCareMagic · similarity 0\.\d\d\n> \*Asked:\* My ankles swell/,
@@ -356,6 +363,15 @@ Deno.test(`retrieval-only [${DRIVER}]: without a model the reply quotes the clos
     assert.match(reply.content, /not verified advice/);
     const html = await (await t.request(`/sessions/${id}`)).text();
     assert.match(html, /Sources \(/);
+    // Each passage shows once (quoted in the reply; the source list only links), labelled as quoted, not
+    // AI-generated, and there is nothing to regenerate.
+    const passage = "Ankle swelling is a well known side effect of amlodipine";
+    assert.equal(html.split(passage).length - 1, 1, "the passage is shown once");
+    assert.match(html, /Quoted from the knowledge base, not written by a model/);
+    assert.doesNotMatch(html, /AI-generated/);
+    assert.doesNotMatch(html, />\s*Regenerate\s*</);
+    const article = html.slice(html.indexOf(`id="m-${reply.id}"`));
+    assert.doesNotMatch(article.slice(0, article.indexOf("</article>")), /INFERENCE_URL|deno task/);
 
     const other = await session();
     await readAll(await send(other, "bicycle gears"));

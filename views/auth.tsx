@@ -62,7 +62,7 @@ export function loginPage(page: PageContext, view: LoginView): string {
         )
         : null}
       <p class="muted">
-        Accounts are made by an administrator (Admin → Users, or <code>deno task user add</code>).
+        No account yet? Ask your Rounds administrator for one.
       </p>
     </section>,
   );

@@ -3,7 +3,7 @@
  */
 import { CsrfField } from "../csrf.tsx";
 import type { CaseFlag } from "../../cases/consistency.ts";
-import { EDIT_SECTIONS } from "../../cases/edit.ts";
+import { EDIT_SECTIONS, inSection } from "../../cases/edit.ts";
 import { patientLine, vitalSignLines } from "../../cases/export.ts";
 import type { Case } from "../../cases/schema.ts";
 import type { CaseSummary } from "../../db/cases.ts";
@@ -117,7 +117,9 @@ function CaseActions(props: { id: string; canEdit: boolean; canWrite: boolean; s
 function Flags(props: { flags: CaseFlag[] }) {
   if (props.flags.length === 0) {
     return (
-      <p class="muted">Consistency checks: nothing flagged. A clinician should still review the case.</p>
+      <section class="flags flags-none" id="case-flags">
+        <p class="muted">Consistency checks: nothing flagged. A clinician should still review the case.</p>
+      </section>
     );
   }
   const errors = props.flags.filter((f) => f.severity === "error");
@@ -132,12 +134,24 @@ function Flags(props: { flags: CaseFlag[] }) {
       <ul>
         {[...errors, ...warnings].map((f) => (
           <li class={`flag flag-${f.severity}`}>
-            <span class="badge">{f.severity === "error" ? "Problem" : "Warning"}</span> {f.message}{" "}
-            <code class="muted">{f.path}</code>
+            <span class="badge">{f.severity === "error" ? "Problem" : "Warning"}</span> {f.message}
+            <FlagWhere path={f.path} />
           </li>
         ))}
       </ul>
     </section>
+  );
+}
+
+/** Where in the case a flag points: a link to the section that holds the field. */
+function FlagWhere(props: { path: string }) {
+  const section = EDIT_SECTIONS.find((s) => inSection(s, props.path));
+  if (!section) return null;
+  return (
+    <>
+      {" "}
+      <a class="flag-where" href={`#section-${section.name}`}>({section.title})</a>
+    </>
   );
 }
 
@@ -434,6 +448,19 @@ export function deleteConfirmPage(page: PageContext, summary: CaseSummary, versi
   );
 }
 
+/** What the consistency checks make of a saved version, said with the save. */
+function savedFlagsNote(flags: CaseFlag[]): string {
+  const problems = flags.filter((f) => f.severity === "error").length;
+  const warnings = flags.length - problems;
+  if (flags.length === 0) return " Consistency checks: nothing flagged.";
+  const parts = [
+    problems > 0 ? plural(problems, "problem") : "",
+    warnings > 0 ? plural(warnings, "warning") : "",
+  ]
+    .filter(Boolean).join(" and ");
+  return ` Consistency checks found ${parts}: see the list at the top of the case.`;
+}
+
 /** After a section was saved: the section, and the flags and history brought up to date (htmx partials). */
 export function sectionSavedFragment(
   props: {
@@ -452,7 +479,7 @@ export function sectionSavedFragment(
         name={props.name}
         caseId={props.caseId}
         editable
-        notice={`Saved as version ${props.version}.`}
+        notice={`Saved as version ${props.version}.${savedFlagsNote(props.flags)}`}
       />
       <hx-partial hx-target="#case-flags" hx-swap="outerHTML">
         <Flags flags={props.flags} />

@@ -29,7 +29,7 @@ export function SectionEditor(
           <ul class="field-errors">
             {props.errors.map((e) => (
               <li>
-                <code>{e.path}</code>: {e.message}
+                <a href={`#${fieldId(e.path)}`}>{e.message}</a>
               </li>
             ))}
           </ul>
@@ -66,9 +66,44 @@ export function SectionEditor(
   );
 }
 
+/** The id of the input for a case field path (`vitalSigns.heartRate.value` → `f-vitalSigns-heartRate-value`). */
+function fieldId(path: string): string {
+  return "f-" + path.replace(/[^A-Za-z0-9_-]/g, "-");
+}
+
+/** A number field: digits in any script, a decimal point or comma; the browser says so before sending. */
+const NUMBER_INPUT = {
+  inputmode: "decimal",
+  pattern: "\\s*[\\-\u2212]?[\\p{Nd}]+([.,][\\p{Nd}]+)?\\s*",
+  title: "A number, such as 37.5",
+} as const;
+
+/** The problems with one field, under it. */
+function FieldErrors(props: { errors: FieldError[] }) {
+  if (props.errors.length === 0) return null;
+  return <span class="field-error">{props.errors.map((e) => e.message).join(". ")}</span>;
+}
+
 function FieldInput(props: { field: Field; value: unknown; errors: FieldError[] }) {
   const { field, value } = props;
   const invalid = props.errors.length > 0 ? { "aria-invalid": "true" } : {};
+  const errorsAt = (path: string) =>
+    props.errors.filter((e) => e.path === path || e.path.startsWith(`${path}.`));
+  const vitalInput = (name: string, current: unknown) => {
+    const errors = errorsAt(name);
+    return (
+      <>
+        <input
+          id={fieldId(name)}
+          name={name}
+          value={current === undefined || current === null ? "" : String(current)}
+          {...NUMBER_INPUT}
+          {...(errors.length > 0 ? { "aria-invalid": "true" } : {})}
+        />
+        <FieldErrors errors={errors} />
+      </>
+    );
+  };
   const text = (v: unknown) => (v === undefined || v === null ? "" : String(v));
   switch (field.kind) {
     case "text":
@@ -77,51 +112,63 @@ function FieldInput(props: { field: Field; value: unknown; errors: FieldError[] 
         <label>
           {field.label}
           <input
+            id={fieldId(field.path)}
             name={field.path}
             value={text(value)}
-            inputmode={field.kind === "number" ? "decimal" : undefined}
+            {...(field.kind === "number" ? NUMBER_INPUT : {})}
             {...invalid}
           />
+          <FieldErrors errors={props.errors} />
         </label>
       );
     case "textarea":
       return (
         <label>
           {field.label}
-          <textarea name={field.path} rows={3} {...invalid}>{text(value)}</textarea>
+          <textarea id={fieldId(field.path)} name={field.path} rows={3} {...invalid}>{text(value)}</textarea>
+          <FieldErrors errors={props.errors} />
         </label>
       );
     case "enum":
       return (
         <label>
           {field.label}
-          <select name={field.path} {...invalid}>
+          <select id={fieldId(field.path)} name={field.path} {...invalid}>
             {field.options.map((o) => <option value={o} selected={o === value}>{o}</option>)}
           </select>
+          <FieldErrors errors={props.errors} />
         </label>
       );
     case "lines":
       return (
         <label>
           {field.label}
-          <textarea name={field.path} rows={4} {...invalid}>
+          <textarea id={fieldId(field.path)} name={field.path} rows={4} {...invalid}>
             {Array.isArray(value) ? value.join("\n") : ""}
           </textarea>
+          <FieldErrors errors={props.errors} />
         </label>
       );
     case "csv":
       return (
         <label>
           {field.label}
-          <input name={field.path} value={Array.isArray(value) ? value.join(", ") : ""} {...invalid} />
+          <input
+            id={fieldId(field.path)}
+            name={field.path}
+            value={Array.isArray(value) ? value.join(", ") : ""}
+            {...invalid}
+          />
+          <FieldErrors errors={props.errors} />
         </label>
       );
     case "table": {
       const rows = Array.isArray(value) ? value as Record<string, unknown>[] : [];
       const count = rows.length + 2;
       return (
-        <fieldset class="table-field" {...invalid}>
+        <fieldset class="table-field" id={fieldId(field.path)} {...invalid}>
           <legend>{field.label}</legend>
+          <FieldErrors errors={props.errors} />
           <p class="muted">Clear a row to remove it; fill a blank row to add one.</p>
           <input type="hidden" name={`${field.path}.rows`} value={String(count)} />
           <div class="table-scroll">
@@ -155,25 +202,21 @@ function FieldInput(props: { field: Field; value: unknown; errors: FieldError[] 
       const bp = (value as { bloodPressure?: { systolic: number; diastolic: number } } | undefined)
         ?.bloodPressure;
       return (
-        <fieldset class="vitals-field" {...invalid}>
+        <fieldset class="vitals-field" id={fieldId(field.path)} {...invalid}>
           <legend>{field.label} (leave a value empty if not measured)</legend>
           <label>
             Blood pressure, systolic (mmHg)
-            <input name="vitalSigns.bloodPressure.systolic" inputmode="decimal" value={text(bp?.systolic)} />
+            {vitalInput("vitalSigns.bloodPressure.systolic", bp?.systolic)}
           </label>
           <label>
             Blood pressure, diastolic (mmHg)
-            <input
-              name="vitalSigns.bloodPressure.diastolic"
-              inputmode="decimal"
-              value={text(bp?.diastolic)}
-            />
+            {vitalInput("vitalSigns.bloodPressure.diastolic", bp?.diastolic)}
           </label>
           {VITAL_UNITS.map(([key, label, units]) => (
             <div class="vital-row">
               <label>
                 {label}
-                <input name={`vitalSigns.${key}.value`} inputmode="decimal" value={text(v[key]?.value)} />
+                {vitalInput(`vitalSigns.${key}.value`, v[key]?.value)}
               </label>
               <label>
                 Unit

@@ -1,0 +1,278 @@
+/**
+ * A clinician's chat in Chromium, on a desk (1366 × 900) and on a phone (390 × 844), asserting what they see:
+ * asking from the home page, the reply on screen while it streams (not the settings under it), the title without
+ * the identifiers typed, sources as one line each that open in place, Copy, focus back in the composer, what a
+ * screen reader is told, the drawer on a phone, Escape to stop, a question kept across an ended sign-in, and a
+ * clean reply when no model is connected. axe-core finds no serious or critical problem on these screens.
+ * Screenshots go to tests/artifacts/ (chat-*.png) for someone to look at.
+ */
+import assert from "node:assert/strict";
+import type { Page } from "playwright-core";
+import { revokeUserSignIns } from "../db/sign_ins.ts";
+import { loadSampleCorpusIfEmpty } from "../knowledge/ingest.ts";
+import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
+import {
+  ARTIFACTS,
+  axeViolations,
+  ignoreWithoutBrowser,
+  inViewport,
+  waitUntil,
+  withBrowser,
+} from "./support/browser.ts";
+import { ignoreWithoutLlama, withLlamaServer } from "./support/llama_server.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const DESK = { width: 1366, height: 900 };
+const PHONE = { width: 390, height: 844 };
+const shot = (page: Page, name: string) => page.screenshot({ path: new URL(name, ARTIFACTS).pathname });
+
+const QUESTION =
+  "Patient Jane Doe, DOB 04/05/1960: dry cough for three weeks after a cold. What should I check?";
+const ANSWER = [
+  "**Please** consider a *viral* cause first.\n\n",
+  ...Array.from({ length: 40 }, (_, i) => `Point ${i + 1} to weigh. `),
+  "\n\nA persistent cough after a cold is common [1].",
+];
+
+const noOverflow = (page: Page) =>
+  page.evaluate<number>(`document.documentElement.scrollWidth - document.documentElement.clientWidth`);
+
+for (const viewport of [DESK, PHONE]) {
+  const phone = viewport.width < 500;
+  const size = phone ? "phone" : "desk";
+  Deno.test({
+    name:
+      `browser chat (${size}): ask from home, read the reply as it streams, sources in place, copy, focus back`,
+    ignore: ignoreWithoutBrowser,
+    ...opts,
+    fn: async () => {
+      await withBrowser(async (page, base, stub, t) => {
+        await loadSampleCorpusIfEmpty(t.database.db, createLexicalEmbedder());
+        await page.context().grantPermissions(["clipboard-read", "clipboard-write"], { origin: base });
+        stub.enqueue({ tokens: ANSWER, delayMs: 60 });
+        await page.goto(base + "/");
+        assert.equal(await noOverflow(page), 0, "the home page fits the screen");
+        assert.deepEqual(await axeViolations(page), [], "home page");
+        // Typing on the home page starts a session: no "New session" first.
+        await page.getByRole("textbox", { name: "Your question" }).fill(QUESTION);
+        await page.keyboard.press("Enter");
+        await page.waitForURL(/\/sessions\/[0-9a-f-]{36}$/);
+        await waitUntil(
+          page,
+          `(document.querySelector("#live-body")?.textContent ?? "").includes("Point 12")`,
+        );
+
+        // Markdown is drawn as it streams: no asterisks on screen, and the same words as the end result.
+        assert.equal(await page.locator("#live-view strong").first().textContent(), "Please");
+        assert.doesNotMatch(await page.locator("#live").innerText(), /\*\*/);
+        // While it streams: the reply is what the screen shows, and screen readers wait for it whole.
+        assert.equal(await page.locator("#live").getAttribute("aria-busy"), "true");
+        const live = await page.evaluate<{ top: number; bottom: number; composerTop: number }>(`(() => {
+          const r = document.querySelector("#live").getBoundingClientRect();
+          return { top: r.top, bottom: r.bottom, composerTop: document.querySelector("#composer").getBoundingClientRect().top };
+        })()`);
+        assert.ok(
+          live.bottom > 0 && live.top < live.composerTop,
+          `the reply is on screen (${JSON.stringify(live)})`,
+        );
+        assert.equal(
+          await page.locator("#sidebar").isVisible(),
+          !phone,
+          "on a phone the settings are tucked away",
+        );
+        await shot(page, `chat-streaming-${size}.png`);
+
+        // The title is made from the question with its identifiers replaced, everywhere it shows.
+        const title = await page.title();
+        assert.match(title, /\[NAME_1\]/, title);
+        for (const shown of [title, await page.locator("#session-title").textContent() ?? ""]) {
+          assert.doesNotMatch(shown, /Jane|Doe|04\/05\/1960/, shown);
+        }
+
+        const reply = page.locator("#transcript article.msg.assistant.status-completed");
+        await reply.waitFor({ timeout: 15_000 });
+        await waitUntil(page, `document.activeElement?.id === "composer-input"`, 3000);
+        assert.equal(await page.locator("#reply-announcer").textContent(), "Answer complete.");
+        assert.equal(await page.locator("#live").getAttribute("aria-busy"), null);
+        assert.equal(await reply.locator("strong").first().textContent(), "Please", "Markdown rendered");
+
+        // Sources: one line each, closed; a citation opens its excerpt where the reader is.
+        const sources = reply.locator("details.source");
+        assert.ok(await sources.count() >= 1, "the reply has sources");
+        assert.equal(await reply.locator("details.source[open]").count(), 0);
+        const path = new URL(page.url()).pathname;
+        await reply.locator("a.cite").first().click();
+        await waitUntil(page, `document.querySelector("details.source")?.open === true`, 2000);
+        assert.ok(
+          await sources.first().locator("blockquote.excerpt").isVisible(),
+          "the excerpt shows in place",
+        );
+        assert.equal(new URL(page.url()).pathname, path, "the chat stays open");
+        await shot(page, `chat-answer-${size}.png`);
+
+        // Copy puts the reply's text on the clipboard.
+        await reply.getByRole("button", { name: "Copy" }).click();
+        await waitUntil(page, `document.querySelector("[data-copy]")?.textContent === "Copied"`, 2000);
+        const copied = await page.evaluate<string>(`navigator.clipboard.readText()`);
+        assert.match(copied, /^Please consider a viral cause first\./);
+        assert.match(copied, /Point 40 to weigh\./);
+
+        if (phone) {
+          // The drawer: opened from the top of the conversation, closed with Escape, focus back where it was.
+          const toggle = page.getByRole("button", { name: "Sessions and settings" });
+          await page.evaluate(`window.scrollTo(0, 0)`);
+          await toggle.click();
+          await waitUntil(page, `document.querySelector("#sidebar").classList.contains("open")`, 2000);
+          assert.equal(await toggle.getAttribute("aria-expanded"), "true");
+          await page.waitForTimeout(300); // the slide
+          assert.ok(await page.locator("#sidebar").isVisible());
+          assert.ok(await inViewport(page, "#sidebar .session-list"), "the sessions are on screen");
+          await shot(page, `chat-drawer-${size}.png`);
+          await page.keyboard.press("Escape");
+          await waitUntil(page, `document.activeElement?.classList.contains("drawer-toggle")`, 2000);
+          assert.equal(await toggle.getAttribute("aria-expanded"), "false");
+        }
+        assert.equal(await noOverflow(page), 0, "the session page fits the screen");
+        assert.deepEqual(await axeViolations(page), [], "session page");
+      }, { viewport });
+    },
+  });
+}
+
+Deno.test({
+  name: "browser chat: Escape stops a reply; an ended sign-in keeps the question being typed",
+  ignore: ignoreWithoutBrowser,
+  ...opts,
+  fn: async () => {
+    await withBrowser(async (page, base, stub, t) => {
+      stub.enqueue({ tokens: Array.from({ length: 400 }, (_, i) => `w${i} `), delayMs: 30 });
+      await page.goto(base + "/");
+      await page.getByRole("textbox", { name: "Your question" }).fill("A long answer, please");
+      await page.getByRole("button", { name: "Send" }).click();
+      await page.waitForURL(/\/sessions\//);
+      await waitUntil(page, `(document.querySelector("#live-body")?.textContent ?? "").includes("w5 ")`);
+      await page.keyboard.press("Escape");
+      await page.locator("#transcript article.msg.assistant.status-stopped").waitFor({ timeout: 5000 });
+      await waitUntil(
+        page,
+        `document.querySelector("#reply-announcer").textContent.startsWith("Stopped.")`,
+        3000,
+      );
+
+      // The sign-in ends (an administrator, or the idle limit) while a question is being typed.
+      const draft = "Is 5\u00a0mg of amlodipine enough for a 70-year-old? Labs: eGFR 28 mL/min, K⁺ 5.9";
+      await page.locator("#composer-input").fill(draft);
+      await revokeUserSignIns(t.database.db, t.user.id);
+      await page.locator("#composer-input").press("Enter");
+      await page.waitForURL(/\/login\?reason=expired/);
+      assert.match(
+        await page.locator("main").textContent() ?? "",
+        /a question you were typing is back in its box/,
+      );
+      await page.fill('input[name="email"]', t.user.email);
+      await page.fill('input[name="password"]', t.user.password);
+      await Promise.all([page.waitForURL(/\/sessions\//), page.click('button[type="submit"]')]);
+      assert.equal(
+        await page.locator("#composer-input").inputValue(),
+        draft,
+        "the question is back in the box",
+      );
+    }, { viewport: PHONE, expectedProblems: /\b401\b.*\/messages$|status of 401/ });
+  },
+});
+
+Deno.test({
+  name: "browser chat (phone): with no model connected, the closest passages show once, plainly labelled",
+  ignore: ignoreWithoutBrowser,
+  ...opts,
+  fn: async () => {
+    await withBrowser(async (page, base, _stub, t) => {
+      await loadSampleCorpusIfEmpty(t.database.db, createLexicalEmbedder());
+      await page.goto(base + "/");
+      const lead = await page.locator(".lead").textContent() ?? "";
+      assert.match(lead, /No model is connected/);
+      assert.doesNotMatch(lead, /Answers come from/);
+      await page.getByRole("textbox", { name: "Your question" }).fill(
+        "Dry cough for three weeks after a cold: what should I check?",
+      );
+      await page.getByRole("button", { name: "Send" }).click();
+      const reply = page.locator("#transcript article.msg.assistant.status-completed");
+      await reply.waitFor({ timeout: 10_000 });
+      const text = await reply.textContent() ?? "";
+      assert.match(text, /Quoted from the knowledge base, not written by a model/);
+      assert.doesNotMatch(text, /AI-generated|INFERENCE_URL|deno task/);
+      assert.equal(await reply.getByRole("button", { name: "Regenerate" }).count(), 0);
+      const quoted = await reply.locator(".msg-body blockquote").count();
+      assert.ok(quoted >= 1, "the passages are quoted in the reply");
+      assert.equal(await reply.locator("details.source").count(), 0, "and not a second time under it");
+      assert.ok(await reply.locator("a.source-link").count() >= 1, "the sources still link to the snippets");
+      await shot(page, "chat-no-model-phone.png");
+      assert.deepEqual(await axeViolations(page), [], "retrieval-only reply");
+    }, { viewport: PHONE, env: { INFERENCE_URL: "" } });
+  },
+});
+
+Deno.test({
+  name: "browser chat (desk): a question asked from the home page is answered by a real llama-server",
+  ignore: ignoreWithoutBrowser || ignoreWithoutLlama,
+  ...opts,
+  fn: async () => {
+    await withLlamaServer({}, async (server) => {
+      await withBrowser(async (page, base) => {
+        await page.goto(base + "/");
+        await page.getByRole("textbox", { name: "Your question" }).fill(
+          "Fever and a stiff neck since this morning",
+        );
+        await page.keyboard.press("Enter");
+        await page.waitForURL(/\/sessions\//);
+        const reply = page.locator("#transcript article.msg.assistant[data-status]");
+        await reply.waitFor({ timeout: 60_000 });
+        await waitUntil(page, `document.activeElement?.id === "composer-input"`, 60_000);
+        assert.ok(
+          (await reply.locator(".msg-body").textContent() ?? "").trim().length > 0,
+          "the model wrote",
+        );
+        assert.ok(await page.locator(".emergency").isVisible(), "the red-flag banner is shown");
+      }, { inferenceUrl: server.url, viewport: DESK });
+    });
+  },
+});
+
+Deno.test({
+  name: "browser chat: Markdown drawn while streaming never turns model text into markup",
+  ignore: ignoreWithoutBrowser,
+  ...opts,
+  fn: async () => {
+    await withBrowser(async (page, base, stub) => {
+      const hostile = [
+        '**<img src=x onerror="window.__pwned=1">** and `<b>code</b>` and *<script>window.__pwned=2</script>*\n\n',
+        '- <a href="javascript:window.__pwned=3">link</a>\n',
+        "- [click](javascript:window.__pwned=4) \u00a0٣٧٫٥ °C\n\n",
+        "```\n<svg onload=window.__pwned=5>\n",
+        ...Array.from({ length: 200 }, (_, i) => `line ${i}\n`),
+      ];
+      stub.enqueue({ tokens: hostile, delayMs: 20 });
+      await page.goto(base + "/");
+      await page.getByRole("textbox", { name: "Your question" }).fill("Show me markup");
+      await page.keyboard.press("Enter");
+      await page.waitForURL(/\/sessions\//);
+      await waitUntil(page, `(document.querySelector("#live-body")?.textContent ?? "").includes("line 5")`);
+      const view = page.locator("#live-view");
+      assert.equal(
+        await view.locator("img, script, svg, a, b").count(),
+        0,
+        "no element from the model's text",
+      );
+      assert.equal(await view.locator("strong").count(), 1);
+      assert.match(
+        await view.innerText(),
+        /<img src=x onerror="window.__pwned=1">/,
+        "the text shows as written",
+      );
+      assert.match(await view.innerText(), /٣٧٫٥ °C/);
+      assert.equal(await view.locator("pre code").count(), 1, "an open code fence is drawn as code");
+      await page.locator("#transcript article.msg.assistant.status-completed").waitFor({ timeout: 15_000 });
+      assert.equal(await page.evaluate(`window.__pwned ?? null`), null);
+    });
+  },
+});
