@@ -127,10 +127,11 @@ export function chatRoutes(deps: ChatDeps): Hono {
   /** Sends a reply's text from offset on, then its stored end and `done`; closes the stream. */
   async function streamReply(
     sse: SseWriter,
-    sessionId: string,
+    chat: Chat,
     messageId: string,
     from: number,
   ): Promise<void> {
+    const sessionId = chat.id;
     let offset = from;
     let ended: Message | null = null;
     await runner.follow(sessionId, messageId, offset, (event) => {
@@ -145,14 +146,18 @@ export function chatRoutes(deps: ChatDeps): Hono {
         ended = event.message;
       }
     }, sse.signal);
-    if (ended) await sendFinal(sse, sessionId, ended);
+    if (ended) await sendFinal(sse, chat, ended);
     sse.close();
   }
 
   /** The stored reply with its sources replaces the live slot; `done` ends the stream. */
-  async function sendFinal(sse: SseWriter, sessionId: string, message: Message): Promise<void> {
+  async function sendFinal(sse: SseWriter, chat: Chat, message: Message): Promise<void> {
     const sources = (await sourcesOfMessages(db, [message.id])).get(message.id) ?? [];
-    sse.send({ id: "end", data: streamFinal({ sessionId, message, latest: true, sources }) });
+    const practice = chat.kind === "practice";
+    sse.send({
+      id: "end",
+      data: streamFinal({ sessionId: chat.id, message, latest: true, sources, practice }),
+    });
     sse.send({ id: "end", event: "done", data: "" });
   }
 
@@ -191,10 +196,11 @@ export function chatRoutes(deps: ChatDeps): Hono {
             title,
             kind: data.kind,
             previous: data.previous,
+            practice: chat.kind === "practice",
           }),
         });
       }
-      await streamReply(sse, chat.id, assistant.id, offset);
+      await streamReply(sse, chat, assistant.id, offset);
     }, revocableStream(c, deps.guard));
   }
 
@@ -326,11 +332,11 @@ export function chatRoutes(deps: ChatDeps): Hono {
       return sseResponse(c.req.raw, async (sse) => {
         if (resume === "end" || isTerminal(message) && !runner.isLive(message.id)) {
           const stored = (await getMessage(db, chat.id, message.id)) ?? message;
-          if (resume !== "end") await sendFinal(sse, chat.id, stored);
+          if (resume !== "end") await sendFinal(sse, chat, stored);
           else sse.send({ id: "end", event: "done", data: "" });
           return sse.close();
         }
-        await streamReply(sse, chat.id, message.id, offset);
+        await streamReply(sse, chat, message.id, offset);
       }, revocableStream(c, deps.guard));
     },
   );

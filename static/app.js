@@ -432,6 +432,30 @@
     requestAnimationFrame(drawLive);
   };
 
+  // A practice station's timer: elapsed time against the station's minutes; it advises, it never ends the session.
+  const stationTimer = () => {
+    const timer = document.querySelector(".station-timer[data-started]");
+    if (!timer) return;
+    const started = Date.parse(timer.dataset.started);
+    const limit = Number(timer.dataset.minutes) * 60;
+    const elapsedText = timer.querySelector(".elapsed");
+    let warned = false;
+    const tick = () => {
+      const seconds = Math.floor((Date.now() - started) / 1000);
+      // A session picked up again later is not a station in progress.
+      if (!Number.isFinite(seconds) || seconds < 0 || seconds > limit * 6) return (timer.hidden = true);
+      timer.hidden = false;
+      elapsedText.textContent = Math.floor(seconds / 60) + ":" + String(seconds % 60).padStart(2, "0");
+      timer.classList.toggle("over", seconds >= limit);
+      if (!warned && seconds >= limit - 120 && seconds < limit) {
+        warned = true;
+        announce("Two minutes left in the station.");
+      }
+      setTimeout(tick, 1000 - (Date.now() - started) % 1000);
+    };
+    tick();
+  };
+
   // Sliders show their value; times show in the reader's time zone.
   document.addEventListener("input", (event) => {
     const input = event.target;
@@ -454,6 +478,7 @@
     dropSentHomeDraft();
     follow();
     drawLive();
+    stationTimer();
     localTimes(document);
     if (document.getElementById("transcript")) toBottom();
   };

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
+import { readExampleCases, seedExampleCases } from "../cases/library.ts";
 import { revokeUserSignIns } from "../db/sign_ins.ts";
 import { loadSampleCorpusIfEmpty } from "../knowledge/ingest.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
@@ -274,5 +275,48 @@ Deno.test({
       await page.locator("#transcript article.msg.assistant.status-completed").waitFor({ timeout: 15_000 });
       assert.equal(await page.evaluate(`window.__pwned ?? null`), null);
     });
+  },
+});
+
+Deno.test({
+  name: "browser practice (phone): the patient is a patient, the station is timed, the debrief reads cleanly",
+  ignore: ignoreWithoutBrowser,
+  ...opts,
+  fn: async () => {
+    await withBrowser(async (page, base, stub, t) => {
+      await seedExampleCases(t.database.db, createLexicalEmbedder());
+      const renal = (await readExampleCases()).find((e) => e.file === "renal-colic.json")!.value;
+      await page.goto(base + "/cases");
+      await page.getByRole("link", { name: renal.title }).click();
+      stub.enqueue({ tokens: ["It started ", "about three hours ago."] });
+      await page.getByRole("button", { name: "Practise with a simulated patient" }).click();
+      await page.waitForURL(/\/sessions\//);
+      const box = page.locator("#composer-input");
+      assert.match(await box.getAttribute("placeholder") ?? "", /Ask the patient/);
+      await waitUntil(page, `!document.querySelector(".station-timer").hidden`, 3000);
+      assert.match(await page.locator(".station-timer").textContent() ?? "", /Station time 0:0\d of 10:00/);
+      await box.fill("Hello, I'm one of the doctors. When did this pain start?");
+      await box.press("Enter");
+      const reply = page.locator("#transcript article.msg.assistant.status-completed").last();
+      await reply.waitFor({ timeout: 10_000 });
+      const text = await reply.textContent() ?? "";
+      assert.match(text, /Patient \(simulated\)/);
+      assert.doesNotMatch(text, /Rounds|AI-generated|Suggest a correction/);
+      assert.equal(await reply.locator(".rate-button").count(), 0, "no thumbs on a patient's line");
+      await shot(page, "practice-phone.png");
+
+      stub.enqueue({
+        tokens: ["**Strengths**\n\n- You asked about onset clearly.\n- Open questions first."],
+      });
+      await page.getByRole("button", { name: "End and debrief" }).click();
+      await page.waitForURL(/\/debrief$/);
+      const debrief = await page.locator("main").textContent() ?? "";
+      assert.match(debrief, /Not part of history-taking: examiner to score/);
+      assert.equal(await page.locator(".model-feedback strong").first().textContent(), "Strengths");
+      assert.doesNotMatch(debrief, /\*\*Strengths\*\*/, "the narrative's Markdown is rendered");
+      assert.equal(await noOverflow(page), 0, "the debrief fits the screen");
+      await shot(page, "practice-debrief-phone.png");
+      assert.deepEqual(await axeViolations(page), [], "debrief page");
+    }, { viewport: PHONE });
   },
 });

@@ -56,7 +56,7 @@ export function usersPage(
       <h1>Administration</h1>
       <AdminTabs current="users" />
       {view.saved ? <p class="notice" role="status">{view.saved}</p> : null}
-      <div class="table-scroll">
+      <div class="table-scroll" tabindex={0} role="region" aria-label="Users">
         <table class="users">
           <caption>{view.users.length} account{view.users.length === 1 ? "" : "s"}</caption>
           <thead>
@@ -219,7 +219,7 @@ export function auditPage(
       {view.entries.length === 0
         ? <p class="empty">No entries match these filters.</p>
         : (
-          <div class="table-scroll">
+          <div class="table-scroll" tabindex={0} role="region" aria-label="Audit log">
             <table class="audit">
               <thead>
                 <tr>

@@ -276,17 +276,25 @@ export function sessionPage(page: PageContext, view: SessionView): string {
             latestId={latestId}
             active={active ?? null}
             sources={view.sources}
+            practice={session.kind === "practice"}
           />
         </div>
         <p id="reply-announcer" class="sr-only" role="status"></p>
         <div id="composer-error" class="composer-error" role="alert"></div>
-        <Composer sessionId={session.id} maxChars={view.maxMessageChars} />
+        <Composer
+          sessionId={session.id}
+          maxChars={view.maxMessageChars}
+          practice={session.kind === "practice"}
+        />
       </section>
     </div>,
   );
 }
 
-/** Above a practice session: what it is, and how to end it. */
+/** Minutes of a practice station, as in an OSCE history station; the timer only advises. */
+const STATION_MINUTES = 10;
+
+/** Above a practice session: what it is, how long the station runs, and how to end it. */
 function PracticeBanner(props: { session: Chat }) {
   const { session } = props;
   return (
@@ -297,6 +305,17 @@ function PracticeBanner(props: { session: Chat }) {
         never names a diagnosis. Take a history, then end the session for a debrief against the examiner
         checklist.
       </p>
+      {!session.debrief && (
+        <p
+          class="station-timer"
+          role="timer"
+          data-started={session.createdAt.toISOString()}
+          data-minutes={String(STATION_MINUTES)}
+          hidden
+        >
+          Station time <span class="elapsed">0:00</span> of {STATION_MINUTES}:00
+        </p>
+      )}
       <div class="case-actions">
         {session.caseId && <a class="button" href={`/cases/${session.caseId}`}>The case</a>}
         {session.debrief
@@ -363,9 +382,20 @@ export function Transcript(
     latestId: string | null;
     active: Message | null;
     sources?: Map<string, CitedSource[]>;
+    practice?: boolean;
   },
 ) {
   const { messages, sessionId } = props;
+  if (messages.length === 0 && props.practice) {
+    return (
+      <>
+        <div class="empty" id="transcript-empty">
+          <p>Greet the patient and take a history: they answer only what you ask.</p>
+        </div>
+        <LiveSlot sessionId={sessionId} streaming={null} />
+      </>
+    );
+  }
   if (messages.length === 0) {
     return (
       <>
@@ -401,6 +431,7 @@ export function Transcript(
               sessionId={sessionId}
               latest={m.id === props.latestId}
               sources={props.sources?.get(m.id)}
+              practice={props.practice}
             />
           )
       )}
@@ -576,7 +607,14 @@ export function SourceList(props: { message: Message; sources: CitedSource[] }) 
 
 /** A stored assistant reply with its status, sources, disclaimer, and actions. */
 export function AssistantMessage(
-  props: { message: Message; sessionId: string; latest: boolean; sources?: CitedSource[] },
+  props: {
+    message: Message;
+    sessionId: string;
+    latest: boolean;
+    sources?: CitedSource[];
+    /** A practice session's simulated patient: no clinical disclaimer, sources or feedback on each line. */
+    practice?: boolean;
+  },
 ) {
   const { message: m, sessionId } = props;
   const sources = props.sources ?? [];
@@ -590,7 +628,7 @@ export function AssistantMessage(
   return (
     <article class={`msg assistant status-${m.status}`} id={`m-${m.id}`} data-status={m.status}>
       <header class="msg-head">
-        <span>Rounds</span>
+        <span>{props.practice ? "Patient (simulated)" : "Rounds"}</span>
         {status && <span class={`badge badge-${m.status}`}>{status}</span>}
         {m.finishReason === "length" && <span class="badge badge-length">Cut off at the length limit</span>}
       </header>
@@ -604,11 +642,11 @@ export function AssistantMessage(
         ? <p class="msg-body muted">No text was written.</p>
         : null}
       {m.error && <p class="msg-error">{m.error}</p>}
-      <SourceList message={m} sources={sources} />
-      <p class="disclaimer">{retrievedOnly ? RETRIEVED_DISCLAIMER : DISCLAIMER}</p>
+      {!props.practice && <SourceList message={m} sources={sources} />}
+      {!props.practice && <p class="disclaimer">{retrievedOnly ? RETRIEVED_DISCLAIMER : DISCLAIMER}</p>}
       <footer class="msg-actions">
         <div class="reply-tools">
-          {m.content && (
+          {m.content && !props.practice && (
             <button type="button" class="copy secondary" data-copy>
               Copy
             </button>
@@ -640,7 +678,7 @@ export function AssistantMessage(
             </div>
           )}
         </div>
-        <Feedback message={m} sessionId={sessionId} />
+        {!props.practice && <Feedback message={m} sessionId={sessionId} />}
       </footer>
     </article>
   );
@@ -788,7 +826,7 @@ export function LiveHead(props: { sessionId: string; label: string }) {
 }
 
 /** The message composer. htmx posts it and streams the reply into the live slot. */
-export function Composer(props: { sessionId: string; maxChars: number }) {
+export function Composer(props: { sessionId: string; maxChars: number; practice?: boolean }) {
   const action = `/sessions/${props.sessionId}/messages`;
   return (
     <form
@@ -816,7 +854,9 @@ export function Composer(props: { sessionId: string; maxChars: number }) {
         rows={3}
         required
         maxlength={props.maxChars}
-        placeholder="Ask a clinical question. Do not include patient identifiers."
+        placeholder={props.practice
+          ? "Ask the patient a question, as you would in the room."
+          : "Ask a clinical question. Do not include patient identifiers."}
         autofocus
       >
       </textarea>
@@ -926,10 +966,13 @@ export function streamHead(
     title: string;
     kind: "answer" | "regenerate" | "continue";
     previous?: Message;
+    practice?: boolean;
   },
 ): string {
   const { kind } = data;
-  const label = kind === "continue"
+  const label = data.practice
+    ? "The patient is answering…"
+    : kind === "continue"
     ? "Rounds is continuing…"
     : kind === "regenerate"
     ? "Rounds is rewriting…"
@@ -984,7 +1027,7 @@ export function streamStatus(message: string): string {
 
 /** Last message of a reply's stream: the stored reply, rendered from Markdown once, replaces the live slot. */
 export function streamFinal(
-  data: { sessionId: string; message: Message; latest: boolean; sources: CitedSource[] },
+  data: { sessionId: string; message: Message; latest: boolean; sources: CitedSource[]; practice?: boolean },
 ): string {
   return String(
     <hx-partial hx-target="#live" hx-swap="outerHTML">
@@ -993,6 +1036,7 @@ export function streamFinal(
         sessionId={data.sessionId}
         latest={data.latest}
         sources={data.sources}
+        practice={data.practice}
       />
       <LiveSlot sessionId={data.sessionId} streaming={null} />
     </hx-partial>,

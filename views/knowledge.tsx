@@ -82,7 +82,7 @@ function EmptyKnowledge() {
 
 function SourceTable(props: { sources: SourceSummary[] }) {
   return (
-    <div class="table-scroll">
+    <div class="table-scroll" tabindex={0} role="region" aria-label="Sources in the knowledge base">
       <table class="sources-table">
         <thead>
           <tr>

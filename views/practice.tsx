@@ -2,7 +2,9 @@
  * The debrief of a practice session: the checklist scored from the transcript (deterministic), and the model's
  * narrative feedback, labelled as such and kept apart.
  */
+import { raw } from "hono/html";
 import type { Debrief } from "../cases/practice_session.ts";
+import { renderMarkdown } from "../safety/markdown.ts";
 import { renderPage } from "./layout.tsx";
 import type { PageContext } from "./page.ts";
 
@@ -12,6 +14,17 @@ const STATUS: Record<string, string> = {
   missed: "Not reached",
   in_person: "Examination: score in person",
 };
+
+/**
+ * What a result says. Practice is history-taking with a patient: an item outside the history (a diagnosis, a
+ * plan) that never came up was not asked of the learner here, so it goes to the examiner rather than "not reached".
+ */
+function resultLabel(r: { status: string; category: string }): string {
+  if (r.status === "missed" && r.category !== "history") {
+    return "Not part of history-taking: examiner to score";
+  }
+  return STATUS[r.status];
+}
 
 /** GET /sessions/:id/debrief */
 export function debriefPage(
@@ -41,7 +54,7 @@ export function debriefPage(
           Scored by matching your questions to the patient script's trigger words: the same transcript always
           gets the same result. Word matches on other items are only hints for the examiner.
         </p>
-        <div class="table-scroll">
+        <div class="table-scroll" tabindex={0} role="region" aria-label="Examiner checklist">
           <table class="checklist debrief-table">
             <thead>
               <tr>
@@ -56,7 +69,7 @@ export function debriefPage(
                 <tr class={`result-${r.status}`}>
                   <td>{r.item}</td>
                   <td>{r.category}</td>
-                  <td>{STATUS[r.status]}</td>
+                  <td>{resultLabel(r)}</td>
                   <td>{r.turn ? `Turn ${r.turn}: “${r.evidence}”` : "—"}</td>
                 </tr>
               ))}
@@ -71,7 +84,7 @@ export function debriefPage(
           examiner. It can be wrong; weigh it against the checklist above.
         </p>
         {debrief.feedback.text !== null
-          ? <p class="prose">{debrief.feedback.text}</p>
+          ? <div class="prose markdown">{raw(renderMarkdown(debrief.feedback.text))}</div>
           : <p class="muted">{debrief.feedback.reason}</p>}
       </section>
       <p>

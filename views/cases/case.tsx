@@ -260,7 +260,7 @@ function SectionContent(props: { c: Case; name: string }) {
     case "investigations":
       return c.investigations.length
         ? (
-          <div class="table-scroll">
+          <div class="table-scroll" tabindex={0} role="region" aria-label="Investigations">
             <table>
               <thead>
                 <tr>
@@ -351,7 +351,7 @@ export function ActorScript(props: { c: Case }) {
         </>
       )}
       <h3>Reveal only when asked</h3>
-      <div class="table-scroll">
+      <div class="table-scroll" tabindex={0} role="region" aria-label="Facts revealed only when asked">
         <table class="script-facts">
           <thead>
             <tr>

@@ -171,7 +171,7 @@ function FieldInput(props: { field: Field; value: unknown; errors: FieldError[] 
           <FieldErrors errors={props.errors} />
           <p class="muted">Clear a row to remove it; fill a blank row to add one.</p>
           <input type="hidden" name={`${field.path}.rows`} value={String(count)} />
-          <div class="table-scroll">
+          <div class="table-scroll" tabindex={0} role="region" aria-label={field.label}>
             <table>
               <thead>
                 <tr>{field.columns.map((c) => <th scope="col">{c.label}</th>)}</tr>
