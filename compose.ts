@@ -5,7 +5,7 @@
  * concerns (configuration, start-up checks, signals, the server).
  */
 import { createApp } from "./app.ts";
-import { chargeTokens, prepareAnswer } from "./chat/answer.ts";
+import { auditFailedReply, chargeTokens, prepareAnswer } from "./chat/answer.ts";
 import { practiceRoleplay } from "./cases/practice_session.ts";
 import type { Config } from "./config.ts";
 import type { Database } from "./db/client.ts";
@@ -77,7 +77,10 @@ export function composeRounds(parts: RoundsParts): Rounds {
     lifecycle,
     models,
     prepare: (job) => prepareAnswer(answers, job),
-    onFinished: (job, outputTokens) => chargeTokens(db, job, outputTokens),
+    onFinished: async (job, outputTokens, message) => {
+      await chargeTokens(db, job, outputTokens);
+      await auditFailedReply(db, job, message);
+    },
     options: { graceMs: config.streamGraceMs, ...parts.runnerOptions },
   });
   const app = createApp({

@@ -5,7 +5,9 @@
  * needs; the engine knows nothing of chats, users or the knowledge base.
  */
 import type { Db } from "../db/client.ts";
-import { turnsBefore } from "../db/messages.ts";
+import { recordAudit } from "../db/audit.ts";
+import { type Message, turnsBefore } from "../db/messages.ts";
+import { getUser } from "../db/users.ts";
 import { type Chat, getChat } from "../db/chats.ts";
 import { saveMessageSources, sourcesOfMessages } from "../db/snippets.ts";
 import { addTokensForChat } from "../db/limits.ts";
@@ -209,6 +211,24 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
     }));
   };
   return { kind: "generate", spec, input, sampling: effectiveSettings(spec, chat), onFitted, settled };
+}
+
+/**
+ * A reply that ended in an error (or broke off) gets its own audit entry: the request that started it was
+ * answered 200 the moment streaming began, before anyone knew how it would end.
+ */
+export async function auditFailedReply(db: Db, job: Job, message: Message): Promise<void> {
+  if (message.status !== "error" && message.status !== "interrupted") return;
+  const chat = await getChat(db, job.sessionId);
+  const owner = chat?.ownerId ? await getUser(db, chat.ownerId) : null;
+  await recordAudit(db, {
+    userId: owner?.id ?? null,
+    actor: owner?.email ?? "system",
+    action: "message.failed",
+    objectType: "message",
+    objectId: message.id,
+    outcome: message.status === "error" ? "failed" : "broke off",
+  });
 }
 
 /** Counts what a reply generated against its owner's daily budget (a continuation counts its new tokens only). */

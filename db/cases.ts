@@ -2,7 +2,7 @@
  * The case library: cases with their append-only version history, and search over them (full text plus
  * vector similarity, fused by rank, with filters).
  */
-import { and, asc, count, desc, eq, gt, ne, type SQL, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, isNull, ne, or, type SQL, sql } from "drizzle-orm";
 import type { CaseFlag } from "../cases/consistency.ts";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
@@ -169,6 +169,29 @@ export async function caseAccess(
   const [row] = await db.select({ ownerId: cases.ownerId, shared: cases.shared }).from(cases)
     .where(eq(cases.id, id));
   return row ?? null;
+}
+
+/**
+ * A title no case the user can see has yet (ignoring case and spacing): the title itself, or it with
+ * " (2)", " (3)"… so that two cases in a library never read the same.
+ */
+export async function freeCaseTitle(db: Db, userId: string, title: string): Promise<string> {
+  const base = title.trim();
+  const key = (t: string) => t.toLowerCase().replace(/\s+/g, " ").trim();
+  const like = base.replace(/[\\%_]/g, (c) => "\\" + c) + "%";
+  const taken = new Set(
+    (await db.select({ title: cases.title }).from(cases).where(
+      and(
+        sql`lower(${cases.title}) like lower(${like})`,
+        or(eq(cases.ownerId, userId), eq(cases.shared, true), isNull(cases.ownerId)),
+      ),
+    )).map((r) => key(r.title)),
+  );
+  if (!taken.has(key(base))) return base;
+  for (let n = 2;; n++) {
+    const candidate = `${base} (${n})`;
+    if (!taken.has(key(candidate))) return candidate;
+  }
 }
 
 /** Shares a case with every signed-in user, or stops sharing it. False when it does not exist. */

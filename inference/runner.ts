@@ -131,8 +131,8 @@ export interface RunnerDeps {
   models: ModelRegistry;
   /** What to generate for a job (chat/answer.ts prepareAnswer). */
   prepare: (job: Job) => Promise<PreparedGeneration>;
-  /** Told, once stored, how many output tokens a job used (the owner's daily budget). */
-  onFinished?: (job: Job, outputTokens: number) => Promise<void>;
+  /** Told, once stored, how a job ended and how many output tokens it used (the owner's daily budget). */
+  onFinished?: (job: Job, outputTokens: number, message: Message) => Promise<void>;
   options?: Partial<RunnerOptions>;
 }
 
@@ -542,8 +542,8 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     await gen.writing;
     await gen.settled?.();
     const message = await finishStored(gen, state);
-    await deps.onFinished?.(gen.job, state.outputTokens).catch((error) =>
-      console.error(`counting tokens of message ${gen.messageId} failed:`, error.message)
+    await deps.onFinished?.(gen.job, state.outputTokens, message).catch((error) =>
+      console.error(`after-reply bookkeeping of message ${gen.messageId} failed:`, error.message)
     );
     gen.ended = message;
     if (gen.graceTimer) clearTimeout(gen.graceTimer);

@@ -18,6 +18,7 @@ import { type Case, DIFFICULTIES, type FieldError, LEARNER_LEVELS, parseCase } f
 import {
   caseFacets,
   deleteCase,
+  freeCaseTitle,
   getCase,
   getVersion,
   listVersions,
@@ -94,6 +95,11 @@ const NOTICES: Record<string, string> = {
   deleted: "The case was deleted.",
   shared: "Shared: every signed-in user can now read and practise this case.",
   unshared: "No longer shared: only you (and administrators) can see this case.",
+  imported:
+    "Imported as version 1. Only you can see it until you share it; check the consistency flags below.",
+  "imported-renamed":
+    "Imported as version 1. A case with the same title was already in the library, so this " +
+    "one has a number after its title; rename it under Overview if you like.",
 };
 
 /** The case routes. */
@@ -325,12 +331,18 @@ export function caseRoutes(deps: CaseDeps): Hono {
     }
     const result = readImport(text);
     if (!result.ok) return c.html(importErrorPage(deps.pageContext(c), result.errors, text), 422);
-    const { id } = await addCase(db, embedder, result.value, {
+    const ownerId = signedInUser(c).id;
+    // Two cases that read the same in the library are one too many: a taken title gets a number.
+    const title = await freeCaseTitle(db, ownerId, result.value.title);
+    const { id } = await addCase(db, embedder, { ...result.value, title }, {
       origin: "imported",
       note: "Imported",
-      ownerId: signedInUser(c).id,
+      ownerId,
     });
-    return c.redirect(`/cases/${id}`, 303);
+    return c.redirect(
+      `/cases/${id}?done=${title === result.value.title ? "imported" : "imported-renamed"}`,
+      303,
+    );
   });
 
   app.get(

@@ -59,6 +59,13 @@
       } catch { /* as above */ }
     }
   };
+  // Forms that do something hard to undo ask first (data-confirm); without this script they simply submit.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    const question = form instanceof HTMLFormElement && form.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
   // The home page's question is kept until a session shows it as sent.
   const dropSentHomeDraft = () => {
     try {

@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { readExampleCases, seedExampleCases } from "../cases/library.ts";
 import { revokeUserSignIns } from "../db/sign_ins.ts";
+import { createUser } from "../db/users.ts";
+import { hashPassword } from "../safety/passwords.ts";
 import { loadSampleCorpusIfEmpty } from "../knowledge/ingest.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
 import {
@@ -320,3 +322,72 @@ Deno.test({
     }, { viewport: PHONE });
   },
 });
+
+for (const viewport of [DESK, PHONE]) {
+  const size = viewport.width < 500 ? "phone" : "desk";
+  Deno.test({
+    name:
+      `browser screens (${size}): knowledge, library, a case, users and the audit log fit, read, and pass axe`,
+    ignore: ignoreWithoutBrowser,
+    ...opts,
+    fn: async () => {
+      await withBrowser(async (page, base, _stub, t) => {
+        await loadSampleCorpusIfEmpty(t.database.db, createLexicalEmbedder());
+        await seedExampleCases(t.database.db, createLexicalEmbedder());
+        await createUser(t.database.db, {
+          email: "colleague@example.test",
+          name: "A Colleague",
+          role: "clinician",
+          passwordHash: await hashPassword("a long enough password"),
+        });
+        for (const path of ["/knowledge?q=cough", "/cases", "/admin/users", "/admin/audit"]) {
+          await page.goto(base + path);
+          assert.equal(await noOverflow(page), 0, `${path} fits the screen`);
+          assert.deepEqual(await axeViolations(page), [], path);
+        }
+        await page.goto(base + "/cases");
+        await page.locator("li.case-card a").first().click();
+        await page.waitForURL(/\/cases\/[0-9a-f-]{36}$/);
+        assert.equal(await noOverflow(page), 0, "a case fits the screen");
+        assert.deepEqual(await axeViolations(page), [], "a case");
+        await page.goto(base + "/admin/audit");
+        // The audit log in words, not machine names.
+        const audit = await page.locator("table.audit").textContent() ?? "";
+        assert.match(audit, /Signed in/);
+        assert.doesNotMatch(audit, /login\.succeeded/);
+
+        // Knowledge: labels above their fields, each hit's title apart from its source line.
+        await page.goto(base + "/knowledge?q=cough");
+        const box = await page.getByRole("searchbox", { name: "Question or words" }).boundingBox();
+        assert.ok(
+          box && box.width >= Math.min(250, viewport.width - 60),
+          `the query box is usable (${box?.width}px)`,
+        );
+        const hit = page.locator(".search-results li").first();
+        const [title, meta] = await Promise.all([
+          hit.locator(".hit-title").boundingBox(),
+          hit.locator(".source-meta").boundingBox(),
+        ]);
+        assert.ok(
+          title && meta && meta.y >= title.y + title.height - 1,
+          "the source line is under the title",
+        );
+        await shot(page, `knowledge-${size}.png`);
+
+        // Disabling an account asks first; dismissing keeps it active.
+        await page.goto(base + "/admin/users");
+        const row = page.locator("tr", { hasText: "colleague@example.test" });
+        let asked = "";
+        page.once("dialog", (dialog) => {
+          asked = dialog.message();
+          dialog.dismiss();
+        });
+        await row.getByRole("button", { name: "Disable" }).click();
+        await page.waitForTimeout(300);
+        assert.match(asked, /Disable colleague@example\.test\?/);
+        assert.match(await row.textContent() ?? "", /Active/);
+        await shot(page, `users-${size}.png`);
+      }, { viewport });
+    },
+  });
+}

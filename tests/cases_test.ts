@@ -276,11 +276,27 @@ Deno.test(`library [${DRIVER}]: a case page, its JSON and Markdown, and an impor
     form.set("file", new File([JSON.stringify(exported)], "case.json", { type: "application/json" }));
     const imported = await t.request("/cases/import", { method: "POST", body: form });
     assert.equal(imported.status, 303);
-    const newId = imported.headers.get("location")!.split("/").pop()!;
+    const landing = imported.headers.get("location")!;
+    assert.match(landing, /\?done=imported-renamed$/, "the example's title was taken");
+    const newId = new URL(landing, "http://x").pathname.split("/").pop()!;
     assert.notEqual(newId, id);
     const stored = await getCase(t.database.db, newId);
-    assert.deepEqual(stored!.current.data, original);
+    assert.deepEqual(stored!.current.data, { ...original, title: `${original.title} (2)` });
     assert.equal(stored!.summary.origin, "imported");
+    const landed = await (await t.request(landing)).text();
+    assert.match(landed, /Imported as version 1\. A case with the same title was already in the library/);
+    // Again: the next number; and a title nobody has is kept as it is.
+    const again = await t.request("/cases/import", { method: "POST", body: form });
+    const third =
+      (await getCase(t.database.db, again.headers.get("location")!.split("/").pop()!.split("?")[0]))!;
+    assert.equal(third.summary.title, `${original.title} (3)`);
+    const fresh = new FormData();
+    fresh.set(
+      "json",
+      JSON.stringify({ ...exported, case: { ...original, title: "A title no one has, 50% _new_" } }),
+    );
+    const kept = await t.request("/cases/import", { method: "POST", body: fresh });
+    assert.match(kept.headers.get("location")!, /\?done=imported$/);
   });
 });
 

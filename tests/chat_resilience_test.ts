@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { listAudit } from "../db/audit.ts";
 import { eq, sql } from "drizzle-orm";
 import { checkpointMany, finishMessage, getMessage, listMessages, startExchange } from "../db/messages.ts";
 import { messages } from "../db/schema.ts";
@@ -179,6 +180,13 @@ Deno.test(`retry [${DRIVER}]: connection refused ends in an error naming the pro
     const reply = (await listMessages(t.database.db, id))[1];
     assert.equal(reply.status, "error");
     assert.match(reply.error!, /Cannot connect to the model endpoint/);
+    // The request was answered 200 when streaming began; the failure has its own audit entry.
+    const failed = await listAudit(t.database.db, { action: "message.failed" });
+    assert.deepEqual(failed.map((e) => [e.objectId, e.outcome, e.actor]), [[
+      reply.id,
+      "failed",
+      t.user.email,
+    ]]);
   }, { env: { INFERENCE_URL: `http://127.0.0.1:${freePort()}` } });
 });
 
@@ -192,6 +200,7 @@ Deno.test(`failure [${DRIVER}]: an error mid-stream keeps the partial text as in
     let reply = (await listMessages(t.database.db, id))[1];
     assert.equal(reply.status, "interrupted");
     assert.equal(reply.content, "Start of answer");
+    assert.equal((await listAudit(t.database.db, { action: "message.failed" }))[0]?.outcome, "broke off");
     assert.match(reply.error!, /CUDA out of memory.*use Continue to finish it/);
 
     const events = await readAll(

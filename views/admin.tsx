@@ -5,6 +5,82 @@ import { CsrfField } from "./csrf.tsx";
 import { renderPage } from "./layout.tsx";
 import type { PageContext } from "./page.ts";
 
+/** What each audited action is, in words (the filter still takes the names in the hover text). */
+const ACTION_LABELS: Record<string, string> = {
+  "access.denied": "Refused: not theirs",
+  "audit.read": "Read the audit log",
+  "case.add_examples": "Added the example cases",
+  "case.delete": "Deleted a case",
+  "case.duplicate": "Duplicated a case",
+  "case.export": "Exported a case",
+  "case.generate": "Generated a case",
+  "case.import": "Imported a case",
+  "case.read": "Opened a case",
+  "case.read_version": "Opened an old version of a case",
+  "case.restore": "Restored a version of a case",
+  "case.share": "Changed a case's sharing",
+  "case.update": "Edited a case",
+  "login.failed": "Sign-in failed",
+  "login.limited": "Sign-in blocked: too many attempts",
+  "login.succeeded": "Signed in",
+  "logout": "Signed out",
+  "message.continue": "Continued a reply",
+  "message.create": "Sent a message",
+  "message.failed": "A reply failed",
+  "message.feedback": "Rated or corrected a reply",
+  "message.read": "Followed a reply",
+  "message.regenerate": "Regenerated a reply",
+  "practice.debrief": "Ended a practice and got the debrief",
+  "practice.read": "Read a debrief",
+  "practice.start": "Started a practice",
+  "session.clear": "Cleared a chat",
+  "session.create": "Started a chat",
+  "session.delete": "Deleted a chat",
+  "session.read": "Opened a chat",
+  "session.rename": "Renamed a chat",
+  "session.settings": "Changed a chat's settings",
+  "session.stop": "Stopped a reply",
+  "user.create": "Created an account",
+  "user.disable": "Disabled an account",
+  "user.enable": "Enabled an account",
+  "user.role": "Changed an account's role",
+  "user.signout": "Signed an account out everywhere",
+};
+
+const OBJECT_LABELS: Record<string, string> = {
+  session: "Chat",
+  message: "Reply",
+  case: "Case",
+  user: "Account",
+};
+
+/** An entry's outcome in words: an HTTP status says how the request went; other outcomes are shown as kept. */
+function outcomeLabel(outcome: string | null): string {
+  if (!outcome) return "";
+  if (!/^\d{3}$/.test(outcome)) return outcome;
+  const status = Number(outcome);
+  const words = status < 400
+    ? "done"
+    : status === 401
+    ? "not signed in"
+    : status === 403
+    ? "refused"
+    : status === 404
+    ? "not found"
+    : status === 409
+    ? "conflict"
+    : status === 413
+    ? "too large"
+    : status === 422
+    ? "invalid input"
+    : status === 429
+    ? "limit reached"
+    : status >= 500
+    ? "server error"
+    : "refused";
+  return `${words} (${status})`;
+}
+
 /** A user as the admin page lists them. */
 export interface AdminUserRow {
   id: string;
@@ -55,9 +131,9 @@ export function usersPage(
     <section class="admin">
       <h1>Administration</h1>
       <AdminTabs current="users" />
-      {view.saved ? <p class="notice" role="status">{view.saved}</p> : null}
+      {view.saved ? <p class="notice success" role="status">{view.saved}</p> : null}
       <div class="table-scroll" tabindex={0} role="region" aria-label="Users">
-        <table class="users">
+        <table class="users data-table">
           <caption>{view.users.length} account{view.users.length === 1 ? "" : "s"}</caption>
           <thead>
             <tr>
@@ -81,7 +157,7 @@ export function usersPage(
                     <select name="role" id={`role-${u.id}`}>
                       {ROLES.map((r) => <option value={r} selected={r === u.role}>{r}</option>)}
                     </select>
-                    <button type="submit">Change</button>
+                    <button type="submit" class="secondary">Change</button>
                   </form>
                 </td>
                 <td>{u.disabledAt ? `Disabled ${when(u.disabledAt)}` : "Active"}</td>
@@ -92,9 +168,12 @@ export function usersPage(
                       method="post"
                       action={`/admin/users/${u.id}/${u.disabledAt ? "enable" : "disable"}`}
                       class="inline-form"
+                      data-confirm={u.disabledAt
+                        ? undefined
+                        : `Disable ${u.email}? They are signed out at once and cannot sign in until enabled again.`}
                     >
                       <CsrfField />
-                      <button type="submit" class={u.disabledAt ? undefined : "danger"}>
+                      <button type="submit" class={u.disabledAt ? "secondary" : "danger"}>
                         {u.disabledAt ? "Enable" : "Disable"}
                       </button>
                     </form>
@@ -104,7 +183,7 @@ export function usersPage(
                     : (
                       <form method="post" action={`/admin/users/${u.id}/signout`} class="inline-form">
                         <CsrfField />
-                        <button type="submit">Sign out everywhere</button>
+                        <button type="submit" class="secondary">Sign out everywhere</button>
                       </form>
                     )}
                   <a href={`/admin/audit?user=${encodeURIComponent(u.email)}`}>Activity</a>
@@ -215,12 +294,12 @@ export function auditPage(
         <button type="submit">Filter</button>
         <a href="/admin/audit">Clear</a>
       </form>
-      {view.unknownUser ? <p class="notice">There is no user {q.user}.</p> : null}
+      {view.unknownUser ? <p class="notice warning">There is no user {q.user}.</p> : null}
       {view.entries.length === 0
         ? <p class="empty">No entries match these filters.</p>
         : (
           <div class="table-scroll" tabindex={0} role="region" aria-label="Audit log">
-            <table class="audit">
+            <table class="audit data-table">
               <thead>
                 <tr>
                   <th scope="col">When (UTC)</th>
@@ -236,10 +315,23 @@ export function auditPage(
                   <tr>
                     <td>{e.at.toISOString().replace("T", " ").slice(0, 19)}</td>
                     <td>{e.actor}</td>
-                    <td>{e.action}</td>
-                    <td>{e.objectType ? `${e.objectType} ${e.objectId ?? ""}` : ""}</td>
+                    <td>
+                      <span title={e.action}>{ACTION_LABELS[e.action] ?? e.action}</span>
+                    </td>
+                    <td>
+                      {e.objectType && e.objectId
+                        ? (
+                          <a
+                            href={`/admin/audit?objectId=${encodeURIComponent(e.objectId)}`}
+                            title={`Every entry for this ${OBJECT_LABELS[e.objectType] ?? e.objectType}`}
+                          >
+                            {OBJECT_LABELS[e.objectType] ?? e.objectType} {e.objectId.slice(0, 8)}
+                          </a>
+                        )
+                        : ""}
+                    </td>
                     <td>{e.address ?? ""}</td>
-                    <td>{e.outcome ?? ""}</td>
+                    <td>{outcomeLabel(e.outcome)}</td>
                   </tr>
                 ))}
               </tbody>

@@ -161,7 +161,7 @@ function AskForm(
 function NoModelNotice(props: { operator: boolean }) {
   if (!props.operator) {
     return (
-      <div class="notice" role="note">
+      <div class="notice warning" role="note">
         <strong>No model is connected.</strong>{" "}
         Your questions are saved and get the closest passages from the knowledge base. Ask your Rounds
         administrator to connect a model for written answers.
@@ -169,7 +169,7 @@ function NoModelNotice(props: { operator: boolean }) {
     );
   }
   return (
-    <div class="notice" role="note">
+    <div class="notice warning" role="note">
       <strong>No model is configured.</strong>{" "}
       Messages are still saved, and each reply quotes the closest knowledge-base passages. To get answers, set
       {" "}

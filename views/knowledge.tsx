@@ -49,8 +49,10 @@ export function knowledgePage(page: PageContext, view: KnowledgeView): string {
           verified facts.
         </p>
         <p class="muted">
-          {total.toLocaleString("en")} snippets · embeddings: {view.embedder} · minimum similarity{" "}
-          {view.minScore.toFixed(2)}
+          {total.toLocaleString("en")} snippets from {view.sources.length} source
+          {view.sources.length === 1 ? "" : "s"}
+          {page.user?.role === "admin" &&
+            ` · embeddings: ${view.embedder} · minimum similarity ${view.minScore.toFixed(2)}`}
         </p>
       </section>
       <section aria-labelledby="search-heading">
@@ -83,7 +85,7 @@ function EmptyKnowledge() {
 function SourceTable(props: { sources: SourceSummary[] }) {
   return (
     <div class="table-scroll" tabindex={0} role="region" aria-label="Sources in the knowledge base">
-      <table class="sources-table">
+      <table class="sources-table data-table">
         <thead>
           <tr>
             <th scope="col">Source</th>
@@ -181,7 +183,9 @@ function SearchHit(props: { hit: Retrieved }) {
   const { snippet, score } = props.hit;
   return (
     <li>
-      <a href={`/snippets/${snippet.id}`}>{snippet.title ?? snippet.question ?? snippet.sourceId}</a>
+      <a class="hit-title" href={`/snippets/${snippet.id}`}>
+        {snippet.title ?? snippet.question ?? snippet.sourceId}
+      </a>
       <span class="source-meta">
         {[snippet.source, snippet.sourceId, snippet.specialty].filter(Boolean).join(" · ")} · similarity{" "}
         {score.toFixed(2)}

@@ -37,7 +37,7 @@ export function casePage(page: PageContext, view: CaseView): string {
         <a href="/cases">← Case library</a>
       </p>
       <Hypothetical />
-      {view.notice && <p class="notice" role="status">{view.notice}</p>}
+      {view.notice && <p class="notice success" role="status">{view.notice}</p>}
       {old && (
         <div class="notice" role="note">
           You are looking at version {view.version}. The current version is {summary.currentVersion}.

@@ -47,7 +47,7 @@ export function libraryPage(page: PageContext, view: LibraryView): string {
             <a class="button" href="/cases/new">Generate a new case</a>
           </p>
         )}
-        {view.notice && <p class="notice" role="status">{view.notice}</p>}
+        {view.notice && <p class="notice success" role="status">{view.notice}</p>}
       </section>
       <LibrarySearch view={view} />
       <div id="case-results" aria-live="polite">

@@ -36,7 +36,7 @@ export function newCasePage(page: PageContext, form: NewCaseForm): string {
         The model writes a structured case; Rounds validates it and checks it for clinical consistency before
         saving. Review every generated case before teaching with it.
       </p>
-      {form.unavailable && <p class="notice" role="note">{form.unavailable}</p>}
+      {form.unavailable && <p class="notice warning" role="note">{form.unavailable}</p>}
       {form.warning && <p class="notice warning" role="note">{form.warning}</p>}
       <NewCaseFormView form={form} />
       <div id="generation-status" aria-live="polite"></div>
