@@ -2,6 +2,7 @@
  * A case as Markdown: the whole case for an educator's notes, with the hypothetical label first. Text from the
  * case is escaped so that it reads as written, whatever characters it holds.
  */
+import { resultFlag } from "./reference_range.ts";
 import { formatAge } from "./consistency.ts";
 import { type Case, HYPOTHETICAL_NOTICE, type VitalSigns } from "./schema.ts";
 
@@ -109,15 +110,18 @@ export function caseMarkdown(c: Case): string {
       "",
       "## Investigations",
       "",
-      "| Investigation | Result | Unit | Reference range |",
-      "| --- | --- | --- | --- |",
+      "| Investigation | Result | Unit | Reference range | Flag |",
+      "| --- | --- | --- | --- | --- |",
     );
     for (const inv of c.investigations) {
-      md.push(
-        `| ${mdText(inv.name)} | ${mdText(inv.value)} | ${mdText(inv.unit)} | ${
-          mdText(inv.referenceRange)
-        } |`,
-      );
+      const cells = [
+        inv.name,
+        inv.value,
+        inv.unit,
+        inv.referenceRange,
+        resultFlag(inv.value, inv.referenceRange) ?? "",
+      ];
+      md.push(`| ${cells.map(mdText).join(" | ")} |`);
     }
   }
   md.push("", "## Differential diagnosis", "");

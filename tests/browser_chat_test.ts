@@ -345,11 +345,47 @@ for (const viewport of [DESK, PHONE]) {
           assert.equal(await noOverflow(page), 0, `${path} fits the screen`);
           assert.deepEqual(await axeViolations(page), [], path);
         }
+        const renal = (await readExampleCases()).find((e) => e.file === "renal-colic.json")!.value;
         await page.goto(base + "/cases");
-        await page.locator("li.case-card a").first().click();
+        await page.getByRole("link", { name: renal.title }).click();
         await page.waitForURL(/\/cases\/[0-9a-f-]{36}$/);
         assert.equal(await noOverflow(page), 0, "a case fits the screen");
         assert.deepEqual(await axeViolations(page), [], "a case");
+        // One primary action; an example case says how to get an editable copy; sections to jump to.
+        const actions = page.locator(".case-actions");
+        assert.equal(
+          await actions.locator("button:not(.secondary):not(.danger), a.button:not(.secondary):not(.danger)")
+            .count(),
+          1,
+        );
+        // Administrators may edit anything; an educator is told how to get an editable copy of an example.
+        const educator = await t.addUser("educator");
+        const caseUrl = page.url();
+        await page.context().clearCookies();
+        const [name, value] = educator.cookie.split(";")[0].split("=");
+        await page.context().addCookies([{ name, value, url: base }]);
+        await page.goto(caseUrl);
+        assert.match(
+          await page.locator(".notice[role=note]").first().textContent() ?? "",
+          /read-only for you/,
+        );
+        assert.ok(await actions.getByRole("button", { name: "Duplicate to edit" }).isVisible());
+        assert.equal(await actions.getByRole("link", { name: "Delete…" }).count(), 0);
+        const outline = page.getByRole("navigation", { name: "Sections of the case" });
+        await outline.getByRole("link", { name: "Investigations" }).click();
+        await waitUntil(page, `location.hash === "#section-investigations"`, 2000);
+        assert.ok(await page.locator("#section-investigations h2").isVisible());
+        // An abnormal result is flagged as a report would: CRP 6 mg/L against "<5".
+        const crp = page.locator("#section-investigations tr", { hasText: "C-reactive protein" });
+        assert.equal(await crp.locator("abbr.result-flag").textContent(), "H");
+        assert.equal(
+          await crp.locator("abbr.result-flag").getAttribute("title"),
+          "Above the reference range",
+        );
+        await shot(page, `case-${size}.png`);
+        const [adminName, adminValue] = t.user.cookie.split(";")[0].split("=");
+        await page.context().clearCookies();
+        await page.context().addCookies([{ name: adminName, value: adminValue, url: base }]);
         await page.goto(base + "/admin/audit");
         // The audit log in words, not machine names.
         const audit = await page.locator("table.audit").textContent() ?? "";

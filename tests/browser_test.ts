@@ -207,6 +207,7 @@ Deno.test({
       await page.waitForURL(caseUrl + "/print");
       const parts = page.locator("section.station-page");
       const labels = ["Candidate brief", "Actor script", "Examiner checklist"];
+      assert.match(await page.locator("section.station-page").last().textContent() ?? "", /Global rating/);
       assert.equal(await parts.count(), labels.length, "three parts: brief, script, checklist");
       for (const [i, label] of labels.entries()) {
         assert.equal(await parts.nth(i).getAttribute("aria-label"), label);
@@ -289,7 +290,7 @@ Deno.test({
         );
         assert.ok(overflow <= 1, `${path}: no horizontal page scrolling at 390 px (overflow ${overflow}px)`);
       }
-      assert.match(await page.locator("table.audit").textContent() ?? "", /message\.create/);
+      assert.match(await page.locator("table.audit").textContent() ?? "", /Sent a message/);
       await page.screenshot({ path: new URL("audit.png", ARTIFACTS).pathname, fullPage: true });
 
       await page.getByRole("button", { name: "Sign out" }).click();

@@ -425,7 +425,7 @@ Deno.test(`library [${DRIVER}]: the print pack has three labelled pages with pri
       const part of [
         "Candidate brief",
         "Standardized-patient script (actor only)",
-        "Examiner checklist (examiner only)",
+        "Examiner mark sheet (examiner only)",
       ]
     ) {
       assert.ok(html.includes(part), part);
@@ -435,7 +435,22 @@ Deno.test(`library [${DRIVER}]: the print pack has three labelled pages with pri
       !brief.includes(escapeHtml(c.finalDiagnosis)),
       "the candidate brief does not give the diagnosis away",
     );
-    assert.equal(html.match(/class="tickbox"/g)?.length, c.checklist.length);
+    // A standard mark sheet: 2 / 1 / 0 per item, a total, a global rating, who and when, the station's timing.
+    const sheet = html.slice(html.indexOf("Examiner mark sheet"));
+    assert.equal(sheet.match(/<tr><td>/g)?.length, c.checklist.length);
+    assert.equal(
+      sheet.match(/class="tickbox"/g)?.length,
+      c.checklist.length * 3 + 5,
+      "three boxes per item, five ratings",
+    );
+    assert.match(sheet, new RegExp(`______ / ${c.checklist.length * 2}`));
+    for (
+      const part of ["Done well (2)", "Partly (1)", "Not done (0)", "Borderline pass", "Examiner", "Date"]
+    ) {
+      assert.ok(sheet.includes(part), part);
+    }
+    assert.match(brief, /Candidate name or number/);
+    assert.match(brief, /1 minute to read this brief, then 10\s+minutes in the station/);
     const css = await (await t.request(html.match(/href="(\/static\/app\.css[^"]*)"/)![1])).text();
     assert.match(css, /@media print[\s\S]*\.station-page[\s\S]*break-before: page/);
   });

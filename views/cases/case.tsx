@@ -5,6 +5,7 @@ import { CsrfField } from "../csrf.tsx";
 import type { CaseFlag } from "../../cases/consistency.ts";
 import { EDIT_SECTIONS, inSection } from "../../cases/edit.ts";
 import { patientLine, vitalSignLines } from "../../cases/export.ts";
+import { resultFlag } from "../../cases/reference_range.ts";
 import type { Case } from "../../cases/schema.ts";
 import type { CaseSummary } from "../../db/cases.ts";
 import { renderPage } from "../layout.tsx";
@@ -68,15 +69,49 @@ export function casePage(page: PageContext, view: CaseView): string {
           />
         )}
       </header>
-      <Flags flags={view.flags} />
-      <CaseBody c={c} caseId={summary.id} editable={!old && canEdit} />
-      <History
-        id={summary.id}
-        versions={view.versions}
-        shown={view.version}
-        current={summary.currentVersion}
-      />
+      {!old && !canEdit && (
+        <p class="notice" role="note">
+          {canWrite
+            ? "This case is read-only for you: it is an example case or another educator's. Use Duplicate to edit " +
+              "to make your own copy; the original stays as it is."
+            : "You can read, print and practise this case; educators write and edit cases."}
+        </p>
+      )}
+      <div class="case-layout">
+        <CaseOutline />
+        <div class="case-main">
+          <Flags flags={view.flags} />
+          <CaseBody c={c} caseId={summary.id} editable={!old && canEdit} />
+          <History
+            id={summary.id}
+            versions={view.versions}
+            shown={view.version}
+            current={summary.currentVersion}
+          />
+        </div>
+      </div>
     </article>,
+  );
+}
+
+/** The case's sections as links: beside the case on a desk, a row to scroll along on a phone. */
+function CaseOutline() {
+  return (
+    <nav class="case-outline" aria-label="Sections of the case">
+      <ul>
+        <li>
+          <a href="#case-flags">Consistency checks</a>
+        </li>
+        {EDIT_SECTIONS.map((s) => (
+          <li>
+            <a href={`#section-${s.name}`}>{s.title}</a>
+          </li>
+        ))}
+        <li>
+          <a href="#case-history">Versions</a>
+        </li>
+      </ul>
+    </nav>
   );
 }
 
@@ -84,24 +119,22 @@ function CaseActions(props: { id: string; canEdit: boolean; canWrite: boolean; s
   const { id } = props;
   return (
     <div class="case-actions">
-      <a class="button" href={`/cases/${id}/print`}>Print OSCE station</a>
-      <a class="button" href={`/cases/${id}.md`} download>Markdown</a>
-      <a class="button" href={`/cases/${id}.json`} download>JSON</a>
       <form method="post" action={`/cases/${id}/practice`} class="inline-form">
         <CsrfField />
         <button type="submit">Practise with a simulated patient</button>
       </form>
+      <a class="button secondary" href={`/cases/${id}/print`}>Print OSCE station</a>
       {props.canWrite && (
         <form method="post" action={`/cases/${id}/duplicate`} class="inline-form">
           <CsrfField />
-          <button type="submit">Duplicate</button>
+          <button type="submit" class="secondary">{props.canEdit ? "Duplicate" : "Duplicate to edit"}</button>
         </form>
       )}
       {props.canEdit && props.shared !== null && (
         <form method="post" action={`/cases/${id}/share`} class="inline-form">
           <CsrfField />
           <input type="hidden" name="shared" value={props.shared ? "off" : "on"} />
-          <button type="submit" aria-describedby={`share-state-${id}`}>
+          <button type="submit" class="secondary" aria-describedby={`share-state-${id}`}>
             {props.shared ? "Stop sharing" : "Share with everyone"}
           </button>
           <span class="muted" id={`share-state-${id}`}>
@@ -109,6 +142,10 @@ function CaseActions(props: { id: string; canEdit: boolean; canWrite: boolean; s
           </span>
         </form>
       )}
+      <span class="downloads">
+        Download: <a href={`/cases/${id}.md`} download>Markdown</a> ·{" "}
+        <a href={`/cases/${id}.json`} download>JSON</a>
+      </span>
       {props.canEdit && <a class="button danger" href={`/cases/${id}/delete`}>Delete…</a>}
     </div>
   );
@@ -271,14 +308,30 @@ function SectionContent(props: { c: Case; name: string }) {
                 </tr>
               </thead>
               <tbody>
-                {c.investigations.map((inv) => (
-                  <tr>
-                    <th scope="row">{inv.name}</th>
-                    <td>{String(inv.value)}</td>
-                    <td>{inv.unit}</td>
-                    <td>{inv.referenceRange}</td>
-                  </tr>
-                ))}
+                {c.investigations.map((inv) => {
+                  const flag = resultFlag(inv.value, inv.referenceRange);
+                  return (
+                    <tr class={flag ? "abnormal" : undefined}>
+                      <th scope="row">{inv.name}</th>
+                      <td>
+                        {String(inv.value)}
+                        {flag && (
+                          <>
+                            {" "}
+                            <abbr
+                              class={`result-flag flag-${flag}`}
+                              title={flag === "H" ? "Above the reference range" : "Below the reference range"}
+                            >
+                              {flag}
+                            </abbr>
+                          </>
+                        )}
+                      </td>
+                      <td>{inv.unit}</td>
+                      <td>{inv.referenceRange}</td>
+                    </tr>
+                  );
+                })}
               </tbody>
             </table>
           </div>
@@ -406,7 +459,7 @@ export function History(
 ) {
   return (
     <section class="case-history" id="case-history" aria-labelledby="history-heading">
-      <h2 id="history-heading">History</h2>
+      <h2 id="history-heading">Versions</h2>
       <ol reversed class="versions">
         {props.versions.map((v) => (
           <li aria-current={v.version === props.shown ? "true" : undefined}>
