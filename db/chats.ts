@@ -40,8 +40,19 @@ export async function createChat(
 /** A user's sessions, most recently active first. */
 export async function listChats(
   db: Db,
-  options: { ownerId: string | null; limit?: number },
+  options: {
+    ownerId: string | null;
+    limit?: number;
+    /** Only sessions whose title or any message holds these words (each, in any order; case ignored). */
+    search?: string;
+  },
 ): Promise<ChatSummary[]> {
+  const words = (options.search ?? "").normalize("NFKC").toLowerCase().split(/\s+/).filter(Boolean).slice(0, 8);
+  const matches = words.map((word) => {
+    const pattern = `%${word.replace(/[\\%_]/g, (c) => "\\" + c)}%`;
+    return sql`(lower(${chatSessions.title}) like ${pattern} or exists (select 1 from messages m
+      where m.session_id = "chat_sessions"."id" and lower(m.content) like ${pattern}))`;
+  });
   const rows = await db.select({
     id: chatSessions.id,
     title: chatSessions.title,
@@ -51,7 +62,10 @@ export async function listChats(
       number
     >`(select count(*)::int from messages m where m.session_id = "chat_sessions"."id")`,
   }).from(chatSessions).where(
-    options.ownerId === null ? isNull(chatSessions.ownerId) : eq(chatSessions.ownerId, options.ownerId),
+    and(
+      options.ownerId === null ? isNull(chatSessions.ownerId) : eq(chatSessions.ownerId, options.ownerId),
+      ...matches,
+    ),
   ).orderBy(desc(chatSessions.updatedAt), desc(chatSessions.id)).limit(
     options.limit ?? 200,
   );

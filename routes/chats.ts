@@ -40,6 +40,8 @@ import { revocableStream, signedInUser, type StreamGuard } from "./auth.ts";
 import { guardedChat, type Guards } from "./guards.ts";
 import type { SecurityConfig } from "../config.ts";
 import { readSettings } from "../chat/settings.ts";
+import { conversationMarkdown, exportConversation } from "../chat/export.ts";
+import { conversationPrintPage } from "../views/chat_export.tsx";
 import { ChatRefusal, type IntakeDeps, modelFor, restartReply, takeMessage } from "../chat/intake.ts";
 
 /** What the chat routes need. */
@@ -205,8 +207,10 @@ export function chatRoutes(deps: ChatDeps): Hono {
   }
 
   async function homePage(c: Context, refused?: { draft: string; message: string }): Promise<string> {
+    const search = stripControlCharacters(c.req.query("q") ?? "").trim().slice(0, 200);
     return chatHomePage(deps.pageContext(c, "/"), {
-      sessions: await listChats(db, { ownerId: signedInUser(c).id }),
+      search,
+      sessions: await listChats(db, { ownerId: signedInUser(c).id, search }),
       models: modelOptions(models),
       modelLabel: models.get(null)?.label ?? null,
       maxMessageChars: MAX_MESSAGE_CHARS,
@@ -245,6 +249,26 @@ export function chatRoutes(deps: ChatDeps): Hono {
       }
     }
     return c.redirect(`/sessions/${chat.id}`, 303);
+  });
+
+  // A conversation leaves with its identifiers replaced, as Markdown or as a page to print or save as PDF.
+  async function exported(chat: Chat) {
+    const messages = await listMessages(db, chat.id);
+    const ids = messages.filter((m) => m.role === "assistant").map((m) => m.id);
+    return exportConversation(chat, messages, await sourcesOfMessages(db, ids));
+  }
+  app.get("/sessions/:id/export.md", audit("session.export", onChat), ownChat, async (c) => {
+    const conversation = await exported(guardedChat(c));
+    const name =
+      conversation.title.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 60) ||
+      "conversation";
+    c.header("content-type", "text/markdown; charset=utf-8");
+    c.header("content-disposition", `attachment; filename="rounds-${name}.md"`);
+    return c.body(conversationMarkdown(conversation));
+  });
+  app.get("/sessions/:id/export", audit("session.export", onChat), ownChat, async (c) => {
+    const chat = guardedChat(c);
+    return c.html(conversationPrintPage(deps.pageContext(c), chat.id, await exported(chat)));
   });
 
   app.get("/sessions/:id", audit("session.read", onChat), ownChat, async (c) => {

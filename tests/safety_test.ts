@@ -62,6 +62,31 @@ Deno.test(`safety [${DRIVER}]: PHI_REDACTION=inference sends placeholders, store
     const home = await (await t.request("/")).text();
     assert.match(home, /Patient \[NAME_1\], DOB \[DATE_1\]/);
     assert.doesNotMatch(home, /John|Smith|12\/03\/1948|555-014-2231/);
+
+    // Exports leave with the identifiers replaced, the same placeholders in every turn.
+    const md = await t.request(`/sessions/${id}/export.md`);
+    assert.equal(md.status, 200);
+    assert.match(md.headers.get("content-disposition") ?? "", /attachment; filename="rounds-patient-name-1-dob/);
+    const text = await md.text();
+    assert.doesNotMatch(text, /John|Smith|12\/03\/1948|555-014-2231/, text);
+    assert.match(text, /^# Patient \[NAME_1\], DOB \[DATE_1\]/);
+    assert.match(text, /## Clinician\n\nAnd what if Mr \[NAME_1\] gets worse\?/);
+    assert.match(text, /identifiers were replaced with placeholders/);
+    const printable = await (await t.request(`/sessions/${id}/export`)).text();
+    assert.doesNotMatch(printable, /John|Smith|12\/03\/1948|555-014-2231/);
+    assert.match(printable, /save as PDF/);
+    // The session list can be searched by words from titles and messages, each word anywhere.
+    const found = await (await t.request(`/?q=${encodeURIComponent("smith x-ray")}`)).text();
+    assert.match(found, /1 session with “smith x-ray”/);
+    const none = await (await t.request(`/?q=${encodeURIComponent("50%_off")}`)).text();
+    assert.match(none, /No session has “50%_off” in its title or messages/);
+    const stranger = await t.addUser("clinician");
+    assert.match(
+      await (await stranger.request(`/?q=smith`)).text(),
+      /No session has “smith”/,
+      "another user's sessions are not searched",
+    );
+    assert.equal((await stranger.request(`/sessions/${id}/export.md`)).status, 404);
   });
 });
 

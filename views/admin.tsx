@@ -36,6 +36,7 @@ const ACTION_LABELS: Record<string, string> = {
   "session.clear": "Cleared a chat",
   "session.create": "Started a chat",
   "session.delete": "Deleted a chat",
+  "session.export": "Exported a chat",
   "session.read": "Opened a chat",
   "session.rename": "Renamed a chat",
   "session.settings": "Changed a chat's settings",

@@ -80,8 +80,11 @@ export function chatHomePage(
     maxMessageChars: number;
     /** A question from this page that was refused: what was typed, and why. */
     refused?: { draft: string; message: string };
+    /** Words the session list was searched for ("" for all sessions). */
+    search?: string;
   },
 ): string {
+  const search = data.search ?? "";
   return renderPage(
     page,
     "Chat",
@@ -108,14 +111,36 @@ export function chatHomePage(
       </section>
       <section class="session-index" aria-labelledby="sessions-heading">
         <h2 id="sessions-heading">Sessions</h2>
-        <NewSessionForm models={data.models} />
+        <div class="session-tools">
+          <NewSessionForm models={data.models} />
+          <form method="get" action="/" role="search" class="session-search">
+            <label for="session-search">Search your sessions</label>
+            <input
+              type="search"
+              id="session-search"
+              name="q"
+              value={search}
+              maxlength={200}
+              placeholder="words from a title or a message"
+            />
+            <button type="submit" class="secondary">Search</button>
+            {search && <a href="/">Show all</a>}
+          </form>
+        </div>
+        {search && (
+          <p class="muted" role="status">
+            {data.sessions.length === 0
+              ? `No session has “${search}” in its title or messages.`
+              : `${data.sessions.length} session${data.sessions.length === 1 ? "" : "s"} with “${search}”.`}
+          </p>
+        )}
         {data.sessions.length === 0
-          ? (
+          ? (!search && (
             <p class="empty">
               No sessions yet. Ask a question above; every question and answer is kept so you can come back to
               it.
             </p>
-          )
+          ))
           : <SessionList sessions={data.sessions} currentId={null} />}
       </section>
     </div>,
@@ -241,6 +266,10 @@ export function sessionPage(page: PageContext, view: SessionView): string {
         </form>
         <details class="sidebar-sessions" open>
           <summary>Sessions</summary>
+          <form method="get" action="/" role="search" class="session-search compact">
+            <label for="sidebar-search" class="sr-only">Search your sessions</label>
+            <input type="search" id="sidebar-search" name="q" maxlength={200} placeholder="Search sessions" />
+          </form>
           <SessionList sessions={view.sessions} currentId={session.id} />
         </details>
         <SettingsForm sessionId={session.id} models={view.models} state={view.settings} />
@@ -336,7 +365,12 @@ function SessionHeader(props: { session: Chat }) {
     <header class="session-header">
       <h1 id="session-title">{session.title}</h1>
       <details class="session-menu">
-        <summary>Rename or delete</summary>
+        <summary>Rename, export or delete</summary>
+        <p class="export-links">
+          Export, with identifiers replaced:{" "}
+          <a href={`/sessions/${session.id}/export.md`} download>Markdown</a> ·{" "}
+          <a href={`/sessions/${session.id}/export`}>printable page (save as PDF)</a>
+        </p>
         <form method="post" action={`/sessions/${session.id}/rename`} class="inline-form">
           <CsrfField />
           <label>
