@@ -47,7 +47,10 @@ export async function listChats(
     search?: string;
   },
 ): Promise<ChatSummary[]> {
-  const words = (options.search ?? "").normalize("NFKC").toLowerCase().split(/\s+/).filter(Boolean).slice(0, 8);
+  const words = (options.search ?? "").normalize("NFKC").toLowerCase().split(/\s+/).filter(Boolean).slice(
+    0,
+    8,
+  );
   const matches = words.map((word) => {
     const pattern = `%${word.replace(/[\\%_]/g, (c) => "\\" + c)}%`;
     return sql`(lower(${chatSessions.title}) like ${pattern} or exists (select 1 from messages m

@@ -66,7 +66,10 @@ Deno.test(`safety [${DRIVER}]: PHI_REDACTION=inference sends placeholders, store
     // Exports leave with the identifiers replaced, the same placeholders in every turn.
     const md = await t.request(`/sessions/${id}/export.md`);
     assert.equal(md.status, 200);
-    assert.match(md.headers.get("content-disposition") ?? "", /attachment; filename="rounds-patient-name-1-dob/);
+    assert.match(
+      md.headers.get("content-disposition") ?? "",
+      /attachment; filename="rounds-patient-name-1-dob/,
+    );
     const text = await md.text();
     assert.doesNotMatch(text, /John|Smith|12\/03\/1948|555-014-2231/, text);
     assert.match(text, /^# Patient \[NAME_1\], DOB \[DATE_1\]/);
