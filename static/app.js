@@ -200,6 +200,21 @@
       }
       return;
     }
+    // Edit and resend: the question goes back into the box to change and send as a new message (the
+    // exchange it started stays in the record).
+    const edit = target.closest("button[data-edit]");
+    if (edit) {
+      const body = edit.closest("article") && edit.closest("article").querySelector(".msg-body");
+      const box = document.getElementById("composer-input");
+      if (body && box && !box.disabled) {
+        box.value = body.textContent.trim();
+        saveDraft(box);
+        box.focus();
+        box.setSelectionRange(box.value.length, box.value.length);
+        box.scrollIntoView({ block: "nearest" });
+      }
+      return;
+    }
     const example = target.closest("button[data-example]");
     if (example) {
       const box = document.getElementById("composer-input");

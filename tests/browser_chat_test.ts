@@ -120,6 +120,15 @@ for (const viewport of [DESK, PHONE]) {
         assert.match(copied, /^Please consider a viral cause first\./);
         assert.match(copied, /Point 40 to weigh\./);
 
+        // Edit and resend: the question goes back into the box, as typed.
+        await page.locator("#transcript article.msg.user").first().getByRole("button", {
+          name: "Edit and resend",
+        })
+          .click();
+        assert.equal(await page.locator("#composer-input").inputValue(), QUESTION);
+        await waitUntil(page, `document.activeElement?.id === "composer-input"`, 2000);
+        await page.locator("#composer-input").fill("");
+
         if (phone) {
           // The drawer: opened from the top of the conversation, closed with Escape, focus back where it was.
           const toggle = page.getByRole("button", { name: "Sessions and settings" });

@@ -482,7 +482,17 @@ export function UserMessage(props: { message: Message }) {
   return (
     <>
       <article class="msg user" id={`m-${message.id}`}>
-        <header class="msg-head">You</header>
+        <header class="msg-head">
+          <span>You</span>
+          <button
+            type="button"
+            class="edit-question secondary"
+            data-edit
+            title="Put this question back in the box"
+          >
+            Edit and resend
+          </button>
+        </header>
         <div class="msg-body plain" hx-ignore>
           {redactions?.mode === "inference"
             ? <MarkedText text={message.content} items={redactions.items} />
