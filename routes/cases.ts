@@ -55,7 +55,14 @@ import {
   LibraryResults,
   type LibraryView,
 } from "../views/cases/library.tsx";
-import { casePage, deleteConfirmPage, sectionFragment, sectionSavedFragment } from "../views/cases/case.tsx";
+import {
+  casePage,
+  changesPage,
+  deleteConfirmPage,
+  sectionFragment,
+  sectionSavedFragment,
+} from "../views/cases/case.tsx";
+import { diffCases } from "../cases/diff.ts";
 import { sectionEditorFragment, sectionEditorPage } from "../views/cases/edit.tsx";
 import { printPage } from "../views/cases/print.tsx";
 import {
@@ -401,6 +408,28 @@ export function caseRoutes(deps: CaseDeps): Hono {
       notice: null,
     }));
   });
+
+  app.get(
+    "/cases/:id/versions/:version/changes",
+    audit("case.read_version", onCase),
+    caseFor("read"),
+    async (c) => {
+      const id = c.req.param("id");
+      const found = await getCase(db, id);
+      const n = Number(c.req.param("version"));
+      const [version, previous] = await Promise.all([getVersion(db, id, n), getVersion(db, id, n - 1)]);
+      if (!found || !version || !previous) {
+        throw notFound("That version of the case, or the one before it, does not exist.");
+      }
+      return c.html(changesPage(deps.pageContext(c), {
+        id,
+        title: found.summary.title,
+        version: version.version,
+        note: version.note,
+        changes: diffCases(previous.data, version.data),
+      }));
+    },
+  );
 
   app.post(
     "/cases/:id/versions/:version/restore",

@@ -558,6 +558,16 @@ Deno.test(`editing [${DRIVER}]: a saved edit is a new version, with flags and hi
     );
     assert.match(html, /<a class="flag-where" href="#section-vitalSigns">\(Vital signs\)<\/a>/);
     assert.match(html, /<hx-partial hx-target="#case-history"[\s\S]*Edited vital signs/);
+    assert.ok(html.includes(`href="/cases/${id}/versions/2/changes">what changed</a>`));
+    // What the save changed, field by field.
+    const changes = await (await t.request(`/cases/${id}/versions/2/changes`)).text();
+    assert.match(changes, /What version 2 changed/);
+    assert.match(
+      changes,
+      /<th scope="row">Vital signs · heart rate · value<\/th><td class="before"><span class="plain">102<\/span><\/td><td class="after"><span class="plain">400<\/span>/,
+    );
+    assert.match(changes, /Vital signs · weight · value/);
+    assert.equal((await t.request(`/cases/${id}/versions/1/changes`)).status, 404, "version 1 has no before");
     const stored = (await getCase(t.database.db, id))!;
     const c = stored.current.data as Case;
     assert.equal(c.vitalSigns.heartRate?.value, 400);

@@ -5,6 +5,7 @@ import { CsrfField } from "../csrf.tsx";
 import type { CaseFlag } from "../../cases/consistency.ts";
 import { EDIT_SECTIONS, inSection } from "../../cases/edit.ts";
 import { patientLine, vitalSignLines } from "../../cases/export.ts";
+import type { CaseChange } from "../../cases/diff.ts";
 import { resultFlag } from "../../cases/reference_range.ts";
 import type { Case } from "../../cases/schema.ts";
 import type { CaseSummary } from "../../db/cases.ts";
@@ -473,6 +474,12 @@ export function History(
             · {v.note} · <time datetime={v.createdAt.toISOString()}>{formatWhen(v.createdAt)}</time>
             {v.version === props.current && <span class="badge">current</span>}
             {v.errors > 0 && <span class="badge badge-error">{plural(v.errors, "problem")}</span>}
+            {v.version > 1 && (
+              <>
+                {" "}
+                · <a href={`/cases/${props.id}/versions/${v.version}/changes`}>what changed</a>
+              </>
+            )}
           </li>
         ))}
       </ol>
@@ -547,4 +554,58 @@ export function sectionSavedFragment(
 /** A section's view or form alone, for htmx. */
 export function sectionFragment(props: { c: Case; caseId: string; name: string }): string {
   return String(<CaseSection c={props.c} name={props.name} caseId={props.caseId} editable />);
+}
+
+/** GET /cases/:id/versions/:n/changes: what version n changed from the one before, field by field. */
+export function changesPage(
+  page: PageContext,
+  view: { id: string; title: string; version: number; note: string; changes: CaseChange[] },
+): string {
+  const bySection = new Map<string, CaseChange[]>();
+  for (const change of view.changes) {
+    bySection.set(change.section, [...bySection.get(change.section) ?? [], change]);
+  }
+  const shown = (text: string | null) =>
+    text === null ? <span class="muted">(empty)</span> : <span class="plain">{text}</span>;
+  return renderPage(
+    page,
+    `What version ${view.version} changed: ${view.title}`,
+    <article class="case case-changes">
+      <p class="breadcrumbs">
+        <a href={`/cases/${view.id}`}>← {view.title}</a>
+      </p>
+      <Hypothetical />
+      <h1>What version {view.version} changed</h1>
+      <p class="lead">
+        {view.note}: {plural(view.changes.length, "field")} changed from version {view.version - 1}.{" "}
+        <a href={`/cases/${view.id}/versions/${view.version}`}>See version {view.version} whole</a>
+      </p>
+      {view.changes.length === 0 && <p class="empty">No field changed (the version was saved as it was).</p>}
+      {[...bySection].map(([section, changes]) => (
+        <section class="case-section">
+          <h2>{section}</h2>
+          <div class="table-scroll" tabindex={0} role="region" aria-label={`Changes in ${section}`}>
+            <table class="data-table changes">
+              <thead>
+                <tr>
+                  <th scope="col">Field</th>
+                  <th scope="col">Before (version {view.version - 1})</th>
+                  <th scope="col">After (version {view.version})</th>
+                </tr>
+              </thead>
+              <tbody>
+                {changes.map((c) => (
+                  <tr>
+                    <th scope="row">{c.field}</th>
+                    <td class="before">{shown(c.before)}</td>
+                    <td class="after">{shown(c.after)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+      ))}
+    </article>,
+  );
 }
