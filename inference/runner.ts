@@ -138,6 +138,21 @@ export interface RunnerDeps {
 
 const TICK_MS = 200;
 
+/** What the clinician can do about a failed reply, by what went wrong (their question is always kept). */
+const NEXT_STEP: Record<string, string> = {
+  unreachable:
+    "Your question is saved: press Regenerate in a few minutes, and tell your Rounds administrator " +
+    "if it keeps happening.",
+  unavailable: "Your question is saved: the model may still be starting; press Regenerate in a minute.",
+  rate_limited: "Your question is saved: the model is busy; press Regenerate in a minute.",
+  unauthorized:
+    "Your question is saved. The model server refused Rounds' key: tell your Rounds administrator.",
+  too_long: "Your question is saved.",
+  default:
+    "Your question is saved: press Regenerate to try again, and tell your Rounds administrator if it " +
+    "keeps happening.",
+};
+
 class Generation {
   text: string;
   outputTokens: number;
@@ -456,7 +471,12 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
           }
           const tries = attempt > 1 ? ` Rounds tried ${attempt} times.` : "";
           const finish = failure.kind === "too_long" ? "prompt_too_long" : "error";
-          return { ...base(), status: "error", finishReason: finish, error: `${failure.message}.${tries}` };
+          return {
+            ...base(),
+            status: "error",
+            finishReason: finish,
+            error: `${failure.message}.${tries} ${NEXT_STEP[failure.kind] ?? NEXT_STEP.default}`,
+          };
         }
       }
     } finally {
