@@ -348,7 +348,18 @@
     const transcript = document.getElementById("transcript");
     if (!transcript || transcript.dataset.followed) return;
     transcript.dataset.followed = "1";
+    let pagePending = false;
     new MutationObserver((records) => {
+      if (
+        !pagePending &&
+        records.some((r) => r.addedNodes.length > 0 && r.target.id === "transcript" || r.target.id === "live")
+      ) {
+        pagePending = true;
+        requestAnimationFrame(() => {
+          pagePending = false;
+          pageVersions();
+        });
+      }
       if (
         records.some((r) =>
           r.target.id === "live-body" || (r.target.closest && r.target.closest("#live-body")) ||
@@ -478,6 +489,56 @@
     tick();
   };
 
+  // Regenerated replies: the earlier versions (collapsed "Earlier version" sections without this script) become a
+  // ‹ 1/2 › pager on the reply, which shows one version at a time in its place. All of them are the server's
+  // sanitized HTML, moved, never re-parsed from text.
+  const pageVersions = (root) => {
+    for (
+      const reply of (root || document).querySelectorAll("#transcript article.msg.assistant[data-status]")
+    ) {
+      const earlier = [];
+      let node = reply.previousElementSibling;
+      while (node && node.matches("details.earlier-version")) {
+        earlier.unshift(node);
+        node = node.previousElementSibling;
+      }
+      const body = reply.querySelector(":scope > .msg-body");
+      const head = reply.querySelector(":scope > .msg-head");
+      if (!earlier.length || !body || !head || reply.dataset.paged === String(earlier.length)) continue;
+      reply.dataset.paged = String(earlier.length);
+      const versions = [...earlier.map((d) => d.querySelector(".msg-body").innerHTML), body.innerHTML];
+      for (const d of earlier) d.hidden = true;
+      const old = head.querySelector(".version-pager");
+      if (old) old.remove();
+      const pager = document.createElement("span");
+      pager.className = "version-pager";
+      const prev = document.createElement("button");
+      const next = document.createElement("button");
+      const label = document.createElement("span");
+      prev.type = next.type = "button";
+      prev.className = next.className = "secondary";
+      prev.textContent = "‹";
+      next.textContent = "›";
+      prev.setAttribute("aria-label", "Earlier version");
+      next.setAttribute("aria-label", "Later version");
+      label.setAttribute("aria-live", "polite");
+      pager.append(prev, label, next);
+      head.append(pager);
+      let shown = versions.length - 1;
+      const show = (index) => {
+        shown = Math.max(0, Math.min(versions.length - 1, index));
+        body.innerHTML = versions[shown];
+        label.textContent = `${shown + 1}/${versions.length}`;
+        prev.disabled = shown === 0;
+        next.disabled = shown === versions.length - 1;
+        reply.classList.toggle("showing-earlier", shown < versions.length - 1);
+      };
+      prev.addEventListener("click", () => show(shown - 1));
+      next.addEventListener("click", () => show(shown + 1));
+      show(shown);
+    }
+  };
+
   // Sliders show their value; times show in the reader's time zone.
   document.addEventListener("input", (event) => {
     const input = event.target;
@@ -501,10 +562,14 @@
     follow();
     drawLive();
     stationTimer();
+    pageVersions();
     localTimes(document);
     if (document.getElementById("transcript")) toBottom();
   };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready);
   else ready();
-  document.addEventListener("htmx:after:swap", (event) => localTimes(event.target.parentNode || document));
+  document.addEventListener("htmx:after:swap", (event) => {
+    localTimes(event.target.parentNode || document);
+    pageVersions();
+  });
 })();

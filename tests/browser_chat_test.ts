@@ -120,6 +120,13 @@ for (const viewport of [DESK, PHONE]) {
         assert.match(copied, /^Please consider a viral cause first\./);
         assert.match(copied, /Point 40 to weigh\./);
 
+        // The keyboard reaches the question box from the top of the page in two steps, not seventy.
+        await page.locator("a.skip-link").first().focus();
+        await page.keyboard.press("Tab");
+        assert.equal(await page.evaluate(`document.activeElement?.textContent`), "Skip to the question box");
+        await page.keyboard.press("Enter");
+        await waitUntil(page, `document.activeElement?.id === "composer-input"`, 2000);
+
         // Edit and resend: the question goes back into the box, as typed.
         await page.locator("#transcript article.msg.user").first().getByRole("button", {
           name: "Edit and resend",
@@ -436,3 +443,45 @@ for (const viewport of [DESK, PHONE]) {
     },
   });
 }
+
+Deno.test({
+  name: "browser chat (desk): regenerated replies page as ‹ 1/2 ›, one version at a time",
+  ignore: ignoreWithoutBrowser,
+  ...opts,
+  fn: async () => {
+    await withBrowser(async (page, base, stub) => {
+      stub.enqueue({ tokens: ["First ", "version ", "of the answer."] }, {
+        tokens: ["Second ", "version, ", "**rewritten**."],
+      });
+      await page.goto(base + "/");
+      await page.getByRole("textbox", { name: "Your question" }).fill("Which antibiotic for a simple UTI?");
+      await page.keyboard.press("Enter");
+      await page.waitForURL(/\/sessions\//);
+      const latest = page.locator("#transcript article.msg.assistant.status-completed");
+      await latest.waitFor({ timeout: 10_000 });
+      await page.getByRole("button", { name: "Regenerate" }).click();
+      await waitUntil(
+        page,
+        `document.querySelector("#transcript article.msg.assistant[data-paged]") !== null`,
+        10_000,
+      );
+      const reply = page.locator("#transcript article.msg.assistant[data-paged]");
+      const pager = reply.locator(".version-pager");
+      assert.equal(await pager.locator("span").textContent(), "2/2");
+      assert.match(await reply.locator(".msg-body").textContent() ?? "", /Second version, rewritten\./);
+      assert.equal(await page.locator("details.earlier-version").isVisible(), false, "no second copy below");
+      await pager.getByRole("button", { name: "Earlier version" }).click();
+      assert.equal(await pager.locator("span").textContent(), "1/2");
+      assert.match(
+        await reply.locator(".msg-body").textContent() ?? "",
+        /^\s*First version of the answer\.\s*$/,
+      );
+      await shot(page, "chat-versions-desk.png");
+      await pager.getByRole("button", { name: "Later version" }).click();
+      assert.equal(await reply.locator(".msg-body strong").textContent(), "rewritten");
+      // Reloaded, the page pages the versions the same way.
+      await page.reload();
+      assert.equal(await page.locator(".version-pager span").textContent(), "2/2");
+    }, { viewport: DESK });
+  },
+});

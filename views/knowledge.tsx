@@ -243,8 +243,12 @@ export function snippetPage(page: PageContext, snippet: Snippet): string {
             </dd>
           </>
         )}
-        <dt>Embedded by</dt>
-        <dd>{snippet.embedder}</dd>
+        {page.user?.role === "admin" && (
+          <>
+            <dt>Embedded by</dt>
+            <dd>{snippet.embedder}</dd>
+          </>
+        )}
       </dl>
       {snippet.question && (
         <section>

@@ -44,6 +44,9 @@ function Layout(props: { page: PageContext; title: string; children: Child }) {
       </head>
       <body>
         <a class="skip-link" href="#main">Skip to content</a>
+        {/^\/sessions\/[^/]+$/.test(page.path) && (
+          <a class="skip-link" href="#composer-input">Skip to the question box</a>
+        )}
         <header class="topbar">
           <a class="brand" href="/">Rounds</a>
           {page.user
