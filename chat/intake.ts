@@ -17,7 +17,7 @@ import {
   startExchange,
 } from "../db/messages.ts";
 import type { StoredRedactions } from "../db/schema.ts";
-import type { Chat } from "../db/chats.ts";
+import { type Chat, chatsTitledWithIdentifiers, clipTitle, setChatTitle } from "../db/chats.ts";
 import { sendAllowance } from "../db/limits.ts";
 import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
 import type { Job } from "../inference/runner.ts";
@@ -233,4 +233,21 @@ export async function restartReply(
       mode: request.kind === "continue" ? "continue" : "answer",
     },
   };
+}
+
+/**
+ * Titles made before titles were redacted: a chat still titled with its first question as typed, where
+ * identifiers were found, gets the redacted title (at start; a title the clinician renamed is left alone).
+ * Returns how many were fixed.
+ */
+export async function redactOldTitles(db: Db): Promise<number> {
+  let fixed = 0;
+  for (const chat of await chatsTitledWithIdentifiers(db)) {
+    if (chat.title !== clipTitle(chat.content, 60)) continue;
+    const title = clipTitle(redactPhi(chat.content).text, 60);
+    if (title === chat.title) continue;
+    await setChatTitle(db, chat.id, title);
+    fixed++;
+  }
+  return fixed;
 }

@@ -5,6 +5,7 @@ import { and, desc, eq, isNull, sql } from "drizzle-orm";
 import type { Debrief } from "../cases/practice_session.ts";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
+import { rows } from "./migrate.ts";
 import { chatSessions, messages } from "./schema.ts";
 
 /** A stored chat session. */
@@ -171,4 +172,26 @@ export async function saveDebrief(db: Db, sessionId: string, debrief: Debrief): 
     .where(and(eq(chatSessions.id, sessionId), eq(chatSessions.kind, "practice")))
     .returning({ id: chatSessions.id });
   return updated.length > 0;
+}
+
+/**
+ * Chats still titled with their first question as typed, though identifiers were found in it (titles from
+ * before they were made from the redacted text): their id, title and that question.
+ */
+export async function chatsTitledWithIdentifiers(
+  db: Db,
+): Promise<{ id: string; title: string; content: string }[]> {
+  const result = await db.execute(sql`
+    select c.id, c.title, m.content from chat_sessions c
+    join lateral (
+      select content, redactions from messages
+      where session_id = c.id and role = 'user' order by seq limit 1
+    ) m on true
+    where c.kind = 'chat' and m.redactions is not null`);
+  return rows<{ id: string; title: string; content: string }>(result);
+}
+
+/** Sets a chat's title as it is (no clipping: the caller made it), without touching its updated time. */
+export async function setChatTitle(db: Db, id: string, title: string): Promise<void> {
+  await db.update(chatSessions).set({ title }).where(eq(chatSessions.id, id));
 }

@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { listMessages } from "../db/messages.ts";
+import { clipTitle, getChat, setChatTitle } from "../db/chats.ts";
+import { redactOldTitles } from "../chat/intake.ts";
 import { withRedaction } from "../knowledge/embedder.ts";
 import { redactPhi } from "../safety/phi.ts";
 import { withChat } from "./support/chat_helpers.ts";
@@ -62,6 +64,16 @@ Deno.test(`safety [${DRIVER}]: PHI_REDACTION=inference sends placeholders, store
     const home = await (await t.request("/")).text();
     assert.match(home, /Patient \[NAME_1\], DOB \[DATE_1\]/);
     assert.doesNotMatch(home, /John|Smith|12\/03\/1948|555-014-2231/);
+
+    // A title from before titles were redacted is fixed at start; one the clinician chose is left alone.
+    await setChatTitle(t.database.db, id, clipTitle(IDENTIFIED, 60));
+    assert.equal(await redactOldTitles(t.database.db), 1);
+    assert.match((await getChat(t.database.db, id))!.title, /^Patient \[NAME_1\], DOB \[DATE_1\]/);
+    assert.equal(await redactOldTitles(t.database.db), 0, "once is enough");
+    await setChatTitle(t.database.db, id, "Mr Smith's cough");
+    assert.equal(await redactOldTitles(t.database.db), 0);
+    assert.equal((await getChat(t.database.db, id))!.title, "Mr Smith's cough");
+    await setChatTitle(t.database.db, id, clipTitle(redactPhi(IDENTIFIED).text, 60));
 
     // Exports leave with the identifiers replaced, the same placeholders in every turn.
     const md = await t.request(`/sessions/${id}/export.md`);
