@@ -166,7 +166,7 @@ export async function takeMessage(
     redFlags: redFlags.length > 0 ? redFlags : null,
     redactions,
     // The sidebar, the heading, the tab and the browser's history show the title: never the identifiers.
-    title: found ? found.text : content,
+    title: (found ?? redactPhi(content)).text,
   });
   if (result.kind === "no_session") throw new ChatRefusal(404, "This session does not exist.");
   if (result.kind === "busy") throw new ChatRefusal(409, BUSY_MESSAGE);

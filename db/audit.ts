@@ -2,10 +2,10 @@
  * The audit log: append and read. There is deliberately no update or delete here (and the database refuses
  * both, see migration 0009).
  */
-import { and, desc, eq, gte, like, lt, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, like, lt, type SQL } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
-import { auditLog } from "./schema.ts";
+import { auditLog, cases, users } from "./schema.ts";
 
 /** One stored audit entry. */
 export type AuditEntry = typeof auditLog.$inferSelect;
@@ -65,4 +65,32 @@ export async function listAudit(db: Db, filter: AuditFilter, limit = 100): Promi
   if (filter.before) conditions.push(lt(auditLog.id, filter.before));
   return await db.select().from(auditLog).where(conditions.length ? and(...conditions) : undefined)
     .orderBy(desc(auditLog.id)).limit(limit);
+}
+
+/**
+ * What the objects of some entries are called now: a case's title, an account's email; keyed "type:id".
+ * Chats are not named: their titles come from clinicians' questions, which administrators do not read.
+ * Objects deleted since have no name.
+ */
+export async function auditObjectNames(db: Db, entries: AuditEntry[]): Promise<Map<string, string>> {
+  const ids = (type: string) => [
+    ...new Set(
+      entries.filter((e) => e.objectType === type && e.objectId && isUuid(e.objectId)).map((e) =>
+        e.objectId!
+      ),
+    ),
+  ];
+  const [caseIds, userIds] = [ids("case"), ids("user")];
+  const [caseRows, userRows] = await Promise.all([
+    caseIds.length
+      ? db.select({ id: cases.id, name: cases.title }).from(cases).where(inArray(cases.id, caseIds))
+      : [],
+    userIds.length
+      ? db.select({ id: users.id, name: users.email }).from(users).where(inArray(users.id, userIds))
+      : [],
+  ]);
+  const names = new Map<string, string>();
+  for (const r of caseRows) names.set(`case:${r.id}`, r.name);
+  for (const r of userRows) names.set(`user:${r.id}`, r.name);
+  return names;
 }

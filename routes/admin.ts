@@ -4,7 +4,7 @@
  */
 import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { type AuditFilter, listAudit } from "../db/audit.ts";
+import { type AuditFilter, auditObjectNames, listAudit } from "../db/audit.ts";
 import type { Db } from "../db/client.ts";
 import { USER_ROLES, type UserRole } from "../db/schema.ts";
 import {
@@ -153,8 +153,10 @@ export function adminRoutes(deps: AdminDeps): Hono {
       before: Number.isSafeInteger(before) && before > 0 ? before : undefined,
     };
     const entries = q.user && !user ? [] : await listAudit(db, filter, AUDIT_PAGE_SIZE + 1);
+    const shown = entries.slice(0, AUDIT_PAGE_SIZE);
     return c.html(auditPage(deps.pageContext(c, "/admin"), {
-      entries: entries.slice(0, AUDIT_PAGE_SIZE),
+      entries: shown,
+      names: await auditObjectNames(db, shown),
       query: {
         user: q.user ?? "",
         action: q.action ?? "",

@@ -206,8 +206,11 @@ export function chatRoutes(deps: ChatDeps): Hono {
     }, revocableStream(c, deps.guard));
   }
 
-  async function homePage(c: Context, refused?: { draft: string; message: string }): Promise<string> {
-    const search = stripControlCharacters(c.req.query("q") ?? "").trim().slice(0, 200);
+  async function homePage(
+    c: Context,
+    refused?: { draft: string; message: string },
+    search = "",
+  ): Promise<string> {
     return chatHomePage(deps.pageContext(c, "/"), {
       search,
       sessions: await listChats(db, { ownerId: signedInUser(c).id, search }),
@@ -219,6 +222,11 @@ export function chatRoutes(deps: ChatDeps): Hono {
   }
 
   app.get("/", async (c) => c.html(await homePage(c)));
+  // Searched by POST: clinicians search by patient names, which must not land in URLs, history or proxy logs.
+  app.post("/sessions/search", audit("session.search"), async (c) => {
+    const search = stripControlCharacters(text(await c.req.parseBody(), "q")).trim().slice(0, 200);
+    return c.html(await homePage(c, undefined, search));
+  });
 
   // A new session, empty or (from the home page's composer) with its first question, whose reply starts here
   // and streams on the session's page. A refused question leaves no session behind and keeps its text.
@@ -241,6 +249,12 @@ export function chatRoutes(deps: ChatDeps): Hono {
           clientId: text(form, "client_id"),
         });
         if (exchange.job) runner.start(exchange.job);
+        await deps.guards.record(c, {
+          action: "message.create",
+          objectType: "session",
+          objectId: chat.id,
+          outcome: "201",
+        });
       } catch (error) {
         if (!(error instanceof ChatRefusal)) throw error;
         await deleteChat(db, chat.id);
@@ -264,10 +278,12 @@ export function chatRoutes(deps: ChatDeps): Hono {
       "conversation";
     c.header("content-type", "text/markdown; charset=utf-8");
     c.header("content-disposition", `attachment; filename="rounds-${name}.md"`);
+    c.header("cache-control", "no-store");
     return c.body(conversationMarkdown(conversation));
   });
   app.get("/sessions/:id/export", audit("session.export", onChat), ownChat, async (c) => {
     const chat = guardedChat(c);
+    c.header("cache-control", "no-store");
     return c.html(conversationPrintPage(deps.pageContext(c), chat.id, await exported(chat)));
   });
 

@@ -31,7 +31,15 @@
 
   // A question being typed is kept in this tab (sessionStorage) until the server has it: a sign-in that ended,
   // a reload or a refused send never loses it.
-  const draftKey = (box) => "rounds-draft:" + box.id + ":" + location.pathname;
+  // Keyed by the signed-in user: on a shared ward computer the next person never gets someone else's words.
+  const DRAFTS = "rounds-draft:";
+  const draftUser = () => document.body.dataset.user || "";
+  const draftKey = (box) => DRAFTS + draftUser() + ":" + box.id + ":" + location.pathname;
+  const forEachDraft = (fn) => {
+    try {
+      for (const key of Object.keys(sessionStorage)) if (key.startsWith(DRAFTS)) fn(key);
+    } catch { /* storage disabled */ }
+  };
   const saveDraft = (box) => {
     try {
       if (box.value.trim()) sessionStorage.setItem(draftKey(box), box.value);
@@ -50,6 +58,12 @@
     }
   });
   const restoreDrafts = () => {
+    // A signed-in page keeps only its user's drafts; signing out leaves none.
+    const user = draftUser();
+    if (user) forEachDraft((key) => key.startsWith(DRAFTS + user + ":") || sessionStorage.removeItem(key));
+    if (/^\/login/.test(location.pathname) && /reason=signed-out/.test(location.search)) {
+      forEachDraft((key) => sessionStorage.removeItem(key));
+    }
     for (const id of ["composer-input", "ask-input"]) {
       const box = document.getElementById(id);
       if (!box || box.value.trim()) continue;
@@ -66,14 +80,26 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
-  // The home page's question is kept until a session shows it as sent.
+  // The home page's question is kept until the session it started opens (a refused one comes back from the
+  // server; an ended sign-in keeps it for after signing in again).
+  document.addEventListener("submit", (event) => {
+    if (
+      event.target.id === "logout" ||
+      (event.target.getAttribute && event.target.getAttribute("action") === "/logout")
+    ) {
+      forEachDraft((key) => sessionStorage.removeItem(key));
+    }
+    if (event.target.id !== "ask-home") return;
+    try {
+      sessionStorage.setItem("rounds-asked", "1");
+    } catch { /* as above */ }
+  });
   const dropSentHomeDraft = () => {
     try {
-      const key = "rounds-draft:ask-input:/";
-      const draft = (sessionStorage.getItem(key) || "").trim();
-      if (!draft) return;
-      for (const body of document.querySelectorAll("#transcript .msg.user .msg-body")) {
-        if (body.textContent.trim() === draft) return sessionStorage.removeItem(key);
+      if (!sessionStorage.getItem("rounds-asked") || /^\/login/.test(location.pathname)) return;
+      sessionStorage.removeItem("rounds-asked");
+      if (/^\/sessions\//.test(location.pathname)) {
+        sessionStorage.removeItem(DRAFTS + draftUser() + ":ask-input:/");
       }
     } catch { /* as above */ }
   };

@@ -73,6 +73,13 @@ Deno.test(`admin [${DRIVER}]: disable signs the user out, enable lets them back,
     assert.equal((await change(clinician.id, "disable")).status, 303);
     assert.equal((await clinician.request("/")).status, 303, "disabled: signed out");
     assert.equal((await change(clinician.id, "enable")).status, 303);
+    // The audit log names the account and says what was done, in words.
+    const audit = await (await t.request("/admin/audit?type=user")).text();
+    assert.match(
+      audit,
+      new RegExp(`Disabled an account</span></td><td><a href="/admin/audit\\?object=${clinician.id}"`),
+    );
+    assert.ok(audit.includes(`Account: ${clinician.email}`), "the account by its email");
     const back = await t.addUser("clinician", clinician.email);
     assert.equal((await back.request("/")).status, 200, "enabled: may sign in again");
 

@@ -373,7 +373,10 @@ Deno.test(`auth [${DRIVER}]: the audit log records reads and writes and cannot b
     await assert.rejects(t.database.db.execute(sql`truncate audit_log`), appendOnly);
     const page = await t.request(`/admin/audit?object=${id}`);
     assert.equal(page.status, 200);
-    assert.match(await page.text(), /access\.denied/);
+    const html = await page.text();
+    assert.match(html, /Refused: not theirs/);
+    assert.match(html, new RegExp(`Chat: ${id.slice(0, 8)}…`), "a chat is named by its id, not its title");
+    assert.doesNotMatch(html, /Audited question/, "administrators do not read clinicians' questions here");
     assert.equal((await stranger.request("/admin/audit")).status, 403, "admins only");
   });
 });

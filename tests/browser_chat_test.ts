@@ -196,6 +196,25 @@ Deno.test({
         draft,
         "the question is back in the box",
       );
+
+      // On a shared computer: a half-typed question on the home page, then sign out; the next person signs in
+      // in the same tab and sees an empty box.
+      await page.goto(base + "/");
+      await page.getByRole("textbox", { name: "Your question" }).fill("Mrs Patel, bed 4: what dose?");
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.waitForURL(/\/login/);
+      const colleague = await t.addUser("clinician", "colleague@example.test");
+      await page.fill('input[name="email"]', colleague.email);
+      await page.fill('input[name="password"]', colleague.password);
+      await Promise.all([page.waitForURL(base + "/"), page.click('button[type="submit"]')]);
+      assert.equal(await page.getByRole("textbox", { name: "Your question" }).inputValue(), "");
+      assert.equal(
+        await page.evaluate(
+          `Object.keys(sessionStorage).filter((k) => k.startsWith("rounds-draft:")).length`,
+        ),
+        0,
+        "no draft of the previous user is left in the tab",
+      );
     }, { viewport: PHONE, expectedProblems: /\b401\b.*\/messages$|status of 401/ });
   },
 });

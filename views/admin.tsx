@@ -37,6 +37,7 @@ const ACTION_LABELS: Record<string, string> = {
   "session.create": "Started a chat",
   "session.delete": "Deleted a chat",
   "session.export": "Exported a chat",
+  "session.search": "Searched their chats",
   "session.read": "Opened a chat",
   "session.rename": "Renamed a chat",
   "session.settings": "Changed a chat's settings",
@@ -248,6 +249,8 @@ export function auditPage(
   page: PageContext,
   view: {
     entries: AuditRow[];
+    /** What each entry's object is called now, keyed "type:id". */
+    names?: Map<string, string>;
     query: { user: string; action: string; type: string; object: string; from: string; to: string };
     unknownUser: boolean;
     nextBefore: number | null;
@@ -323,10 +326,13 @@ export function auditPage(
                       {e.objectType && e.objectId
                         ? (
                           <a
-                            href={`/admin/audit?objectId=${encodeURIComponent(e.objectId)}`}
-                            title={`Every entry for this ${OBJECT_LABELS[e.objectType] ?? e.objectType}`}
+                            href={`/admin/audit?object=${encodeURIComponent(e.objectId)}`}
+                            title={`Every entry for this ${
+                              (OBJECT_LABELS[e.objectType] ?? e.objectType).toLowerCase()
+                            }`}
                           >
-                            {OBJECT_LABELS[e.objectType] ?? e.objectType} {e.objectId.slice(0, 8)}
+                            {OBJECT_LABELS[e.objectType] ?? e.objectType}:{" "}
+                            {view.names?.get(`${e.objectType}:${e.objectId}`) ?? `${e.objectId.slice(0, 8)}…`}
                           </a>
                         )
                         : ""}

@@ -113,7 +113,8 @@ export function chatHomePage(
         <h2 id="sessions-heading">Sessions</h2>
         <div class="session-tools">
           <NewSessionForm models={data.models} />
-          <form method="get" action="/" role="search" class="session-search">
+          <form method="post" action="/sessions/search" role="search" class="session-search">
+            <CsrfField />
             <label for="session-search">Search your sessions</label>
             <input
               type="search"
@@ -266,7 +267,8 @@ export function sessionPage(page: PageContext, view: SessionView): string {
         </form>
         <details class="sidebar-sessions" open>
           <summary>Sessions</summary>
-          <form method="get" action="/" role="search" class="session-search compact">
+          <form method="post" action="/sessions/search" role="search" class="session-search compact">
+            <CsrfField />
             <label for="sidebar-search" class="sr-only">Search your sessions</label>
             <input type="search" id="sidebar-search" name="q" maxlength={200} placeholder="Search sessions" />
           </form>

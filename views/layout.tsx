@@ -42,7 +42,7 @@ function Layout(props: { page: PageContext; title: string; children: Child }) {
         <script src={page.assets.url("vendor/hx-sse-4.0.1.min.js")} nonce={page.nonce} defer></script>
         <script src={page.assets.url("app.js")} nonce={page.nonce} defer></script>
       </head>
-      <body>
+      <body data-user={page.user?.id}>
         <a class="skip-link" href="#main">Skip to content</a>
         {/^\/sessions\/[^/]+$/.test(page.path) && (
           <a class="skip-link" href="#composer-input">Skip to the question box</a>
