@@ -117,7 +117,13 @@ export function createApp(deps: AppDeps): Hono {
       const started = performance.now();
       await next();
       const ms = (performance.now() - started).toFixed(1);
-      console.log(`${c.req.method} ${c.req.path} ${c.res.status} ${ms}ms`);
+      // The path as sent (still percent-encoded), with any raw control character escaped: a %0A cannot forge a
+      // log line, nor %1B[ drive a terminal.
+      const path = new URL(c.req.url).pathname.replace(
+        /[\u0000-\u001f\u007f-\u009f]/g,
+        (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`,
+      );
+      console.log(`${c.req.method} ${path} ${c.res.status} ${ms}ms`);
     });
   }
   app.use(secureHeaders({

@@ -82,11 +82,17 @@ const CONTROL_TOKENS = [
   /<\/?unk>/gi,
 ];
 
-/** Removes the control tokens of the supported formats from text that came from a user, a model or a corpus. */
+/**
+ * Removes the control tokens of the supported formats from text that came from a user, a model or a corpus,
+ * until none is left: removing `<s>` from `<<s>/s>` would otherwise leave a fresh `</s>` behind.
+ */
 export function stripSpecialTokens(text: string, extra: string[] = []): string {
   let out = text;
-  for (const token of extra) if (token) out = out.split(token).join("");
-  for (const pattern of CONTROL_TOKENS) out = out.replace(pattern, "");
+  for (let previous = ""; previous !== out;) {
+    previous = out;
+    for (const token of extra) if (token) out = out.split(token).join("");
+    for (const pattern of CONTROL_TOKENS) out = out.replace(pattern, "");
+  }
   return out;
 }
 
@@ -104,9 +110,14 @@ function clean(text: string): string {
  * snippet defused, so retrieved text can neither close the block nor pose as a new turn.
  */
 function quoteReferences(references: string[]): string {
-  return references.map((r) =>
-    clean(r).replace(/<\s*\/?\s*reference\s*>/gi, (tag) => tag.replace(/</g, "(").replace(/>/g, ")"))
-  ).join("\n\n");
+  const defuse = (text: string): string => {
+    const out = clean(text).replace(
+      /<\s*\/?\s*reference\s*>/gi,
+      (tag) => tag.replace(/</g, "(").replace(/>/g, ")"),
+    );
+    return out === text ? out : defuse(out);
+  };
+  return references.map(defuse).join("\n\n");
 }
 
 /**

@@ -176,6 +176,10 @@ export function authRoutes(deps: AuthDeps): Hono {
     const password = typeof form.password === "string" ? form.password : "";
     const next = safeNext(typeof form.next === "string" ? form.next : "/");
     const email = normaliseEmail(rawEmail) ?? rawEmail.trim().toLowerCase().slice(0, 254);
+    // What is not an e-mail address is never written down: it may be a password typed in the wrong field, and
+    // the audit log keeps everything forever.
+    const known = normaliseEmail(rawEmail);
+    const actor = known ?? (rawEmail.trim() ? "(not an e-mail address)" : "anonymous");
     const address = clientAddress(c, security.trustProxy);
     const refuse = (status: 401 | 429, error: string) =>
       c.html(
@@ -184,11 +188,11 @@ export function authRoutes(deps: AuthDeps): Hono {
       );
 
     const byAddress = await countEvent(db, `login:address:${address ?? "unknown"}`, LOGIN_WINDOW_MS);
-    const accountKey = `login:account:${email}`;
+    const accountKey = `login:account:${known ?? "(not an e-mail address)"}`;
     const failures = await peekEvents(db, accountKey, LOGIN_WINDOW_MS);
     if (byAddress.count > LOGIN_ATTEMPTS_PER_ADDRESS || failures >= LOGIN_FAILURES_PER_ACCOUNT) {
       await recordAudit(db, {
-        actor: email || "anonymous",
+        actor,
         action: "login.limited",
         address,
         outcome: "429",
@@ -211,7 +215,7 @@ export function authRoutes(deps: AuthDeps): Hono {
       await countEvent(db, accountKey, LOGIN_WINDOW_MS);
       await recordAudit(db, {
         userId: user?.id,
-        actor: email || "anonymous",
+        actor,
         action: "login.failed",
         address,
         outcome: user?.disabledAt && valid ? "disabled" : "wrong email or password",
@@ -380,6 +384,8 @@ export function requireSignIn(deps: AuthDeps): MiddlewareHandler {
     if (Date.now() - signedIn.lastSeenAt.getTime() > 60_000) await touchSignIn(db, signedIn.signInId);
     c.set("auth", signedIn);
     await next();
+    // What a signed-in user sees is theirs: no cache keeps it, and Back after signing out does not show it.
+    if (!c.res.headers.has("cache-control")) c.res.headers.set("cache-control", "no-store");
   };
 }
 

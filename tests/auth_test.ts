@@ -96,6 +96,14 @@ Deno.test(`auth [${DRIVER}]: sign-in checks the password, sets a strict cookie a
 
     const actions = (await listAudit(t.database.db, { action: "login." })).map((e) => e.action);
     assert.deepEqual(actions.sort(), ["login.failed", "login.failed", "login.succeeded", "login.succeeded"]);
+
+    // A password typed into the e-mail field is not written to the append-only log (issue 19, item 14).
+    assert.equal((await signIn(t, "Tr0ub4dor&3-horse", "x")).status, 401);
+    const failed = await listAudit(t.database.db, { action: "login.failed" });
+    assert.equal(failed[0].actor, "(not an e-mail address)");
+    const stored = JSON.stringify(await t.database.db.execute(sql`select * from audit_log`)) +
+      JSON.stringify(await t.database.db.execute(sql`select * from rate_limits`));
+    assert.doesNotMatch(stored, /Tr0ub4dor/i);
   });
 });
 

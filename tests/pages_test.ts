@@ -48,6 +48,13 @@ Deno.test(`static [${DRIVER}]: versioned URLs are immutable for a year; others r
     assert.equal(notModified.status, 304);
 
     assert.equal((await request("/static/../deno.json")).status, 404);
+
+    // Signed-in pages and fragments are never stored (issue 19, item 8); not-found pages neither.
+    for (const path of ["/", "/cases", "/knowledge", "/admin/users", "/sessions/not-a-chat"]) {
+      const response = await request(path);
+      await response.body?.cancel();
+      assert.equal(response.headers.get("cache-control"), "no-store", path);
+    }
     assert.equal((await request("/static/nope.js")).status, 404);
   });
 });

@@ -157,12 +157,26 @@ Deno.test(`safety [${DRIVER}]: application logs never contain message text, even
       // The marker in a URL and a query as well: request lines are logged with the path only.
       await t.request(`/cases?q=${marker}`);
       await t.request(`/knowledge?q=${marker}`);
+      // A path cannot forge a log line or send terminal escapes (issue 19, item 13).
+      await t.request(`/sessions/x%0AGET%20/admin%20200%200.1ms`);
+      await t.request(`/cases/%1b[31mred`);
     }, { env: { PHI_REDACTION: "off" }, logRequests: true });
   } finally {
     Object.assign(console, original);
   }
   assert.ok(captured.length > 0, "something was logged (the failures)");
   for (const line of captured) assert.ok(!line.includes(marker), `a log line carries message text: ${line}`);
+  for (const line of captured) {
+    assert.doesNotMatch(
+      line,
+      /[\n\u001b]/,
+      `a raw line break or escape in a log line: ${JSON.stringify(line)}`,
+    );
+  }
+  assert.ok(
+    captured.some((line) => line.includes("/sessions/x%0AGET%20/admin")),
+    "the path is logged as sent",
+  );
 });
 
 Deno.test("safety: a remote embedder gets questions with identifiers replaced, under the same embedder id", async () => {
