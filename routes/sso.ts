@@ -142,7 +142,9 @@ export function ssoRoutes(deps: SsoDeps): Hono {
       return refuse(c, `The answer from ${settings.label} could not be verified. Start again.`);
     }
     const email = typeof claims?.email === "string" ? normaliseEmail(claims.email) : null;
-    if (!email || claims?.email_verified === false) {
+    // Only an address the provider vouches for: a missing email_verified is not a yes (an account, an
+    // administrator's included, must never be taken over by whoever registers its address elsewhere).
+    if (!email || claims?.email_verified !== true) {
       await recordAudit(deps.db, {
         actor: "anonymous",
         action: "login.failed",

@@ -50,6 +50,12 @@ Deno.test(`sso [${DRIVER}]: a verified email signs in its enabled account; unkno
 
       provider.identity = { email: "clinician@example.test", emailVerified: false };
       assert.equal((await ssoSignIn(t)).status, 403, "an unverified email is not enough");
+      // A provider that says nothing about verification is not vouching for the address, for an administrator's
+      // account above all (issue 19, item 4).
+      provider.identity = { email: t.user.email, emailVerified: null };
+      const silent = await ssoSignIn(t);
+      assert.equal(silent.status, 403, "email_verified left out is not a yes");
+      assert.match(await silent.text(), /did not give a verified email address/);
 
       provider.identity = { email: "clinician@example.test" };
       provider.forgeNext = true;

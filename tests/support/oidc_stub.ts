@@ -8,7 +8,8 @@ import { exportJWK, generateKeyPair, SignJWT } from "jose";
 /** Who the provider says is signing in. */
 export interface OidcIdentity {
   email: string;
-  emailVerified?: boolean;
+  /** Left out of the ID token when null (some providers omit the claim); true when not given. */
+  emailVerified?: boolean | null;
   name?: string;
 }
 
@@ -94,7 +95,9 @@ export async function startOidcStub(clientId = "rounds-test"): Promise<OidcStub>
       stub.forgeNext = false;
       const idToken = await new SignJWT({
         email: grant.identity.email,
-        email_verified: grant.identity.emailVerified ?? true,
+        ...(grant.identity.emailVerified === null
+          ? {}
+          : { email_verified: grant.identity.emailVerified ?? true }),
         name: grant.identity.name,
         nonce: grant.nonce,
       }).setProtectedHeader({ alg: "RS256", kid: "k1" }).setIssuer(issuer).setAudience(clientId)
