@@ -197,7 +197,17 @@ export function createApp(deps: AppDeps): Hono {
       retry: deps.retry,
     }),
   );
-  app.route("/", practiceRoutes({ db, models: deps.models, lifecycle: deps.lifecycle, pageContext, guards }));
+  app.route(
+    "/",
+    practiceRoutes({
+      db,
+      models: deps.models,
+      lifecycle: deps.lifecycle,
+      pageContext,
+      guards,
+      redactPhi: security.phiRedaction !== "off",
+    }),
+  );
   app.route("/", adminRoutes({ db, guard, guards, pageContext, passwordCost: deps.passwordCost }));
 
   app.notFound((c) => {

@@ -2,6 +2,7 @@
  * Practice sessions on the database: starting one from a case, the runner's roleplay hook (the patient's prompt
  * from the case version the session started on), and ending with a debrief that is stored with the session.
  */
+import { createRedactor } from "../safety/phi.ts";
 import { getCase, getVersion } from "../db/cases.ts";
 import type { Db } from "../db/client.ts";
 import { listMessages } from "../db/messages.ts";
@@ -81,6 +82,7 @@ export async function endPractice(
   models: ModelRegistry,
   sessionId: string,
   signal: AbortSignal,
+  options: { redactPhi: boolean } = { redactPhi: true },
 ): Promise<Debrief | null> {
   const session = await getChat(db, sessionId);
   if (!session) return null;
@@ -88,7 +90,11 @@ export async function endPractice(
   if (!c) return null;
   const turns = await transcript(db, sessionId);
   const score = scoreTranscript(c, turns.filter((t) => t.role === "learner").map((t) => t.text));
-  const feedback = await narrative(models, c, turns, score, signal);
+  // The transcript goes to the model with identifiers replaced, as every chat turn does: one redactor for the
+  // whole conversation, so a name keeps its placeholder throughout. Scoring above stays on this server.
+  const redactor = options.redactPhi ? createRedactor() : null;
+  const outward = redactor ? turns.map((t) => ({ ...t, text: redactor.redact(t.text).text })) : turns;
+  const feedback = await narrative(models, c, outward, score, signal);
   const debrief: Debrief = { endedAt: new Date().toISOString(), caseTitle: c.title, score, feedback };
   await saveDebrief(db, sessionId, debrief);
   return debrief;

@@ -20,6 +20,8 @@ export interface PracticeDeps {
   lifecycle: Lifecycle;
   pageContext: (c: Context, path?: string) => PageContext;
   guards: Guards;
+  /** Replace identifiers in the transcript the debrief sends to the model (as the chat does). */
+  redactPhi: boolean;
 }
 
 /** The practice routes. */
@@ -47,7 +49,9 @@ export function practiceRoutes(deps: PracticeDeps): Hono {
   app.post("/sessions/:id/debrief", audit("practice.debrief", onChat), ownChat, async (c) => {
     const id = c.req.param("id");
     const debrief = await deps.lifecycle.run((shutdown) =>
-      endPractice(db, deps.models, id, AbortSignal.any([c.req.raw.signal, shutdown]))
+      endPractice(db, deps.models, id, AbortSignal.any([c.req.raw.signal, shutdown]), {
+        redactPhi: deps.redactPhi,
+      })
     );
     if (!debrief) {
       throw new HTTPException(404, {

@@ -179,3 +179,23 @@ Deno.test(`practice [${DRIVER}]: debriefs only exist for practice sessions`, asy
     assert.equal((await f.post(`/cases/00000000-0000-0000-0000-000000000000/practice`)).status, 404);
   });
 });
+
+Deno.test(`practice [${DRIVER}]: the debrief sends the transcript with identifiers replaced (issue 19, item 1)`, async () => {
+  await withChat(async (f) => {
+    const id = await startPractice(f);
+    const introduction = "Hello, I'm Dr Amara Okafor. If you need me later, ring 07700 900123 or write to " +
+      "amara.okafor@example.org. When did this pain start?";
+    f.stub.enqueue({ tokens: ["This ", "morning."] });
+    await readAll(await f.send(id, introduction));
+    const turnPrompt = promptOf(f.stub.requests.at(-1)!.body);
+    assert.doesNotMatch(turnPrompt, /Okafor|07700|example\.org/, "the turn itself went out redacted");
+    f.stub.enqueue({ tokens: ["Good ", "opening."] });
+    assert.equal((await f.post(`/sessions/${id}/debrief`)).status, 303);
+    const feedbackPrompt = promptOf(f.stub.requests.at(-1)!.body);
+    assert.match(feedbackPrompt, /Learner: Hello, I'm Dr \[NAME_1\]/);
+    assert.doesNotMatch(feedbackPrompt, /Okafor|07700|900123|example\.org/, feedbackPrompt);
+    // The learner's own record keeps what they wrote.
+    const debrief = await (await f.t.request(`/sessions/${id}/debrief`)).text();
+    assert.match(debrief, /Turn 1: “Hello, I(&#39;|')m Dr Amara Okafor/);
+  });
+});
