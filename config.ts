@@ -77,8 +77,11 @@ export interface SecurityConfig {
   dailyTokenBudget: number;
   /** Replies a user may have being written at once. */
   maxConcurrentStreams: number;
-  /** Take the client address from X-Forwarded-For (only behind a proxy that sets it). */
-  trustProxy: boolean;
+  /**
+   * Proxies in front of Rounds whose X-Forwarded-For entries are trusted (0: none, the socket's address). The
+   * client address is the entry the outermost of them appended: the right-most untrusted hop.
+   */
+  trustProxy: number;
   phiRedaction: PhiRedactionMode;
 }
 
@@ -282,7 +285,11 @@ export const ENV_SCHEMA = z.object({
     message: (v) => `must be at most 4000 characters, got ${v.length}`,
   }),
   PHI_REDACTION: oneOf(PHI_REDACTION_MODES, "inference"),
-  TRUST_PROXY: oneOf(["true", "false", "1", "0"], "false", "true or false"),
+  TRUST_PROXY: oneOf(
+    ["true", "false", "0", "1", "2", "3", "4", "5"],
+    "false",
+    "true, false, or how many proxies are in front of Rounds (0 to 5)",
+  ),
   SESSION_IDLE_MINUTES: integer(15, 1, 24 * 60),
   SESSION_MAX_HOURS: integer(12, 1, 24 * 30),
   RATE_LIMIT_MESSAGES_PER_MINUTE: integer(20, 1, 10_000),
@@ -371,7 +378,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     messagesPerMinute: e.RATE_LIMIT_MESSAGES_PER_MINUTE,
     dailyTokenBudget: e.DAILY_TOKEN_BUDGET,
     maxConcurrentStreams: e.MAX_CONCURRENT_STREAMS,
-    trustProxy: e.TRUST_PROXY === "true" || e.TRUST_PROXY === "1",
+    trustProxy: e.TRUST_PROXY === "true" ? 1 : e.TRUST_PROXY === "false" ? 0 : Number(e.TRUST_PROXY),
     phiRedaction: e.PHI_REDACTION,
   };
 

@@ -73,10 +73,13 @@ export async function signInIdOf(token: string): Promise<string> {
 }
 
 /** The client's address: the connection's, or X-Forwarded-For's first hop behind a trusted proxy. */
-export function clientAddress(c: Context, trustProxy: boolean): string | null {
-  if (trustProxy) {
-    const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim();
-    if (forwarded) return forwarded.slice(0, 100);
+export function clientAddress(c: Context, trustProxy: number): string | null {
+  if (trustProxy > 0) {
+    // Each proxy appends the address it saw; the client controls everything to the left of the entry our
+    // outermost trusted proxy added, so that entry (counted from the right) is the one to believe.
+    const hops = (c.req.header("x-forwarded-for") ?? "").split(",").map((h) => h.trim()).filter(Boolean);
+    const seen = hops[Math.max(0, hops.length - trustProxy)];
+    if (seen) return seen.slice(0, 100);
   }
   const env = c.env as { remoteAddr?: { hostname?: string } } | undefined;
   return env?.remoteAddr?.hostname ?? null;

@@ -67,7 +67,7 @@ export function guardKind(handler: unknown): GuardKind | undefined {
 /** What the guards need. */
 export interface AccessDeps {
   db: Db;
-  trustProxy: boolean;
+  trustProxy: number;
 }
 
 /** The guards of one app, handed to each route group. */

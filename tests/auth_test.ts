@@ -23,11 +23,17 @@ async function loginForm(t: TestApp, base = "http://127.0.0.1:8000") {
   return { cookie: `rounds_login=${cookieOf(page, "rounds_login")}`, token };
 }
 
-async function signIn(t: TestApp, email: string, password: string, base = "http://127.0.0.1:8000") {
+async function signIn(
+  t: TestApp,
+  email: string,
+  password: string,
+  base = "http://127.0.0.1:8000",
+  headers: Record<string, string> = {},
+) {
   const form = await loginForm(t, base);
   return await t.anonymous(`${base}/login`, {
     method: "POST",
-    headers: { ...FORM, cookie: form.cookie },
+    headers: { ...FORM, ...headers, cookie: form.cookie },
     body: new URLSearchParams({ _csrf: form.token, email, password, next: "/cases" }),
   });
 }
@@ -412,4 +418,21 @@ Deno.test(`auth [${DRIVER}]: behind a proxy that ends TLS, the site's own https 
     });
     assert.equal(opaque.status, 403, "an opaque origin (sandboxed frame, data: URL) is refused");
   });
+});
+
+Deno.test(`auth [${DRIVER}]: behind a proxy the address is the one the proxy saw, not what the client wrote (issue 19, item 6)`, async () => {
+  for (const [trust, expected] of [["true", "198.51.100.7"], ["2", "192.0.2.50"]] as const) {
+    await withTestApp(async (t) => {
+      // The client writes what it likes on the left; the proxies append what they saw on the right.
+      for (let i = 0; i < 3; i++) {
+        const forwarded = `203.0.113.${i}, 192.0.2.50, 198.51.100.7`;
+        const refused = await signIn(t, "nobody@example.test", "wrong", undefined, {
+          "x-forwarded-for": forwarded,
+        });
+        assert.equal(refused.status, 401);
+      }
+      const failed = await listAudit(t.database.db, { action: "login.failed" });
+      assert.deepEqual([...new Set(failed.map((e) => e.address))], [expected], `TRUST_PROXY=${trust}`);
+    }, { env: { TRUST_PROXY: trust } });
+  }
 });

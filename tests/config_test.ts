@@ -217,7 +217,7 @@ Deno.test("config: security defaults, and their problems named", () => {
     problems.join("\n"),
   );
   assert.ok(problems.some((p) => p.startsWith("SESSION_IDLE_MINUTES must be an integer")));
-  assert.ok(problems.some((p) => p.startsWith("TRUST_PROXY must be true or false")));
+  assert.ok(problems.some((p) => p.startsWith("TRUST_PROXY must be true, false, or how many proxies")));
   assert.ok(problems.some((p) => p.startsWith("OIDC_CLIENT_ID must be set with OIDC_ISSUER")));
   assert.ok(problems.some((p) => p.startsWith("OIDC_ISSUER must use https://")));
   assert.ok(problems.some((p) => p.startsWith("OIDC_CREATE_USERS_AS must be clinician or educator")));
