@@ -35,17 +35,6 @@ export async function countEvent(
   return { count: Number(row.count), resetInSeconds: Math.max(1, Number(row.reset_in)) };
 }
 
-/** The count in the current window without adding to it. */
-export async function peekEvents(db: Db, key: string, windowMs: number): Promise<number> {
-  const seconds = Math.max(1, Math.round(windowMs / 1000));
-  const [row] = rows<{ count: number | null }>(
-    await db.execute(sql`
-      select sum(count)::int as count from ${rateLimits}
-      where key = ${key} and window_start = ${windowStart(seconds)}`),
-  );
-  return Number(row?.count ?? 0);
-}
-
 /** Forgets a key's counts (a successful login clears the account's failures). */
 export async function clearEvents(db: Db, key: string): Promise<void> {
   await db.delete(rateLimits).where(eq(rateLimits.key, key));

@@ -17,7 +17,7 @@ import {
   type SignedIn,
   touchSignIn,
 } from "../db/sign_ins.ts";
-import { clearEvents, countEvent, peekEvents } from "../db/limits.ts";
+import { clearEvents, countEvent } from "../db/limits.ts";
 import { readAccountForm } from "../safety/account_form.ts";
 import { DEFAULT_COST, hashPassword, type ScryptCost, verifyPassword } from "../safety/passwords.ts";
 import { loginPage, setupPage } from "../views/auth.tsx";
@@ -192,8 +192,10 @@ export function authRoutes(deps: AuthDeps): Hono {
 
     const byAddress = await countEvent(db, `login:address:${address ?? "unknown"}`, LOGIN_WINDOW_MS);
     const accountKey = `login:account:${known ?? "(not an e-mail address)"}`;
-    const failures = await peekEvents(db, accountKey, LOGIN_WINDOW_MS);
-    if (byAddress.count > LOGIN_ATTEMPTS_PER_ADDRESS || failures >= LOGIN_FAILURES_PER_ACCOUNT) {
+    // Counted before the password is checked, in one statement: parallel attempts cannot all slip under the
+    // limit while the first ones are still being checked. A success clears the count.
+    const attempts = await countEvent(db, accountKey, LOGIN_WINDOW_MS);
+    if (byAddress.count > LOGIN_ATTEMPTS_PER_ADDRESS || attempts.count > LOGIN_FAILURES_PER_ACCOUNT) {
       await recordAudit(db, {
         actor,
         action: "login.limited",
@@ -215,7 +217,6 @@ export function authRoutes(deps: AuthDeps): Hono {
         user?.passwordHash ?? await (decoy ??= hashPassword(randomToken(), cost)),
       );
     if (!user || !valid || user.disabledAt) {
-      await countEvent(db, accountKey, LOGIN_WINDOW_MS);
       await recordAudit(db, {
         userId: user?.id,
         actor,

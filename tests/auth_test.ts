@@ -364,6 +364,16 @@ Deno.test(`auth [${DRIVER}]: five failed sign-ins lock the account for the windo
     assert.ok(Number(locked.headers.get("retry-after")) > 0);
     const other = await t.addUser("clinician", "other@example.test");
     assert.equal((await signIn(t, other.email, TEST_PASSWORD)).status, 303, "other accounts are unaffected");
+
+    // At once: 25 wrong passwords for one account in parallel are not all checked (issue 19, item 5).
+    const target = await t.addUser("clinician", "target@example.test");
+    const statuses = await Promise.all(
+      Array.from({ length: 25 }, (_, i) => signIn(t, target.email, `guess ${i}`).then((r) => r.status)),
+    );
+    const checked = (await listAudit(t.database.db, { action: "login.failed" }))
+      .filter((e) => e.actor === target.email).length;
+    assert.ok(checked <= 5, `${checked} of 25 parallel guesses were checked`);
+    assert.equal(statuses.filter((s) => s === 429).length, 25 - checked);
   });
 });
 
