@@ -446,3 +446,28 @@ Deno.test(`auth [${DRIVER}]: behind a proxy the address is the one the proxy saw
     }, { env: { TRUST_PROXY: trust } });
   }
 });
+
+Deno.test(`auth [${DRIVER}]: the anti-forgery token goes into the app's own fields only, never into content (issue 19, item 12)`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    const id = await session();
+    stub.enqueue({
+      tokens: ["See https://evil.example/?t=__ROUNDS_CSRF_TOKEN__ and __ROUNDS_CSRF_TOKEN__."],
+    });
+    await (await send(id, "Tell me __ROUNDS_CSRF_TOKEN__")).text();
+    await t.request(`/sessions/${id}/rename`, {
+      method: "POST",
+      headers: FORM,
+      body: new URLSearchParams({ title: "Title __ROUNDS_CSRF_TOKEN__" }),
+    });
+    const html = await (await t.request(`/sessions/${id}`)).text();
+    const token = t.user.csrf;
+    const fields = html.match(/name="_csrf" value="[^"]*"/g) ?? [];
+    assert.ok(
+      fields.length > 3 && fields.every((f) => f === `name="_csrf" value="${token}"`),
+      "forms get it",
+    );
+    const meta = html.includes(`<meta name="csrf-token" content="${token}">`) ? 1 : 0;
+    assert.equal(html.split(token).length - 1, fields.length + meta, "and nothing else does");
+    assert.ok(html.includes("Title __ROUNDS_CSRF_TOKEN__"), "content keeps the text as written");
+  });
+});

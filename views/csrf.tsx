@@ -15,8 +15,16 @@ export function CsrfField() {
   return <input type="hidden" name={CSRF_FIELD} value={CSRF_PLACEHOLDER} />;
 }
 
-/** Puts the token (or nothing, outside a session) where views left the placeholder. */
+/** The field exactly as CsrfField renders it: the only place the token goes. */
+const FIELD_MARKUP = String(<CsrfField />);
+
+/**
+ * Puts the token (or nothing, outside a session) into the app's own anti-forgery fields, and nowhere else: the
+ * placeholder written inside a model's reply, a case field, a title or a snippet stays as written (there the
+ * quotes around it would have been escaped, so it can never match the field's markup).
+ */
 export function fillCsrfToken(html: string, token: string | undefined): string {
   // Tokens are base64url or UUIDs: nothing in them needs escaping in an attribute.
-  return html.replaceAll(CSRF_PLACEHOLDER, token && /^[\w-]+$/.test(token) ? token : "");
+  const value = token && /^[\w-]+$/.test(token) ? token : "";
+  return html.replaceAll(FIELD_MARKUP, FIELD_MARKUP.replace(CSRF_PLACEHOLDER, value));
 }
