@@ -156,7 +156,7 @@ export function createApp(deps: AppDeps): Hono {
   // Public: assets, the health check, sign-in. Everything after requireSignIn needs a session.
   app.route("/", staticRoutes(deps.assets));
   app.route("/", healthRoutes(deps));
-  app.use(checkOrigin());
+  app.use(checkOrigin(security.trustProxy));
   const auth = {
     db,
     security,

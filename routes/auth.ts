@@ -308,7 +308,7 @@ export function authRoutes(deps: AuthDeps): Hono {
  * Refuses state-changing requests that a browser says came from another site (Sec-Fetch-Site, Origin). The
  * session token check below catches the rest; this one also covers the sign-in form.
  */
-export function checkOrigin(): MiddlewareHandler {
+export function checkOrigin(trustProxy = 0): MiddlewareHandler {
   return async (c, next) => {
     if (UNSAFE_METHODS.has(c.req.method)) {
       const site = c.req.header("sec-fetch-site");
@@ -318,7 +318,11 @@ export function checkOrigin(): MiddlewareHandler {
       try {
         originHost = origin === undefined ? null : new URL(origin).host;
       } catch { /* "null" or garbage: not this site */ }
-      const hosts = [new URL(c.req.url).host, c.req.header("x-forwarded-host")?.split(",")[0].trim()];
+      // X-Forwarded-Host only from a proxy Rounds was told to trust (TRUST_PROXY): anyone can send the header.
+      const forwardedHost = trustProxy > 0
+        ? c.req.header("x-forwarded-host")?.split(",").at(-1)?.trim()
+        : undefined;
+      const hosts = [new URL(c.req.url).host, forwardedHost];
       const allowed = origin === undefined || (originHost !== null && hosts.includes(originHost));
       if ((site !== undefined && site !== "same-origin" && site !== "none") || !allowed) {
         throw new HTTPException(403, {

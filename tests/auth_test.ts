@@ -412,11 +412,12 @@ Deno.test(`auth [${DRIVER}]: behind a proxy that ends TLS, the site's own https 
       headers: { origin: "https://rounds.example.org", "sec-fetch-site": "same-origin" },
     });
     assert.equal(proxied.status, 303, "same host, https as the browser saw it");
-    const forwarded = await t.request("http://10.0.0.5:8000/sessions", {
+    // X-Forwarded-Host counts only when Rounds was told it runs behind a proxy (issue 19, item 21).
+    const claimed = await t.request("http://10.0.0.5:8000/sessions", {
       method: "POST",
       headers: { origin: "https://rounds.example.org", "x-forwarded-host": "rounds.example.org" },
     });
-    assert.equal(forwarded.status, 303, "the proxy's X-Forwarded-Host");
+    assert.equal(claimed.status, 403, "without TRUST_PROXY the header is anyone's");
     const other = await t.request("http://rounds.example.org/sessions", {
       method: "POST",
       headers: { origin: "https://rounds.example.org.evil.example" },
@@ -470,4 +471,14 @@ Deno.test(`auth [${DRIVER}]: the anti-forgery token goes into the app's own fiel
     assert.equal(html.split(token).length - 1, fields.length + meta, "and nothing else does");
     assert.ok(html.includes("Title __ROUNDS_CSRF_TOKEN__"), "content keeps the text as written");
   });
+});
+
+Deno.test(`auth [${DRIVER}]: behind TRUST_PROXY, the proxy's X-Forwarded-Host names the site`, async () => {
+  await withTestApp(async (t) => {
+    const forwarded = await t.request("http://10.0.0.5:8000/sessions", {
+      method: "POST",
+      headers: { origin: "https://rounds.example.org", "x-forwarded-host": "rounds.example.org" },
+    });
+    assert.equal(forwarded.status, 303, "the proxy's X-Forwarded-Host");
+  }, { env: { TRUST_PROXY: "true" } });
 });
