@@ -142,7 +142,8 @@ export function createGuards(deps: AccessDeps): Guards {
       const writer = CASE_WRITERS.includes(user.role);
       const allowed = right === "read" ||
         user.role === "admin" ||
-        (right === "duplicate" ? writer : access.ownerId === user.id);
+        // Changing needs the author who is still a writer: an educator made a clinician keeps read access only.
+        (right === "duplicate" ? writer : writer && access.ownerId === user.id);
       if (!allowed) {
         throw new HTTPException(403, {
           message: writer

@@ -4,6 +4,7 @@
  * not exist. A route added later without a guard fails this test.
  */
 import assert from "node:assert/strict";
+import { setUserRole } from "../db/users.ts";
 import { sql } from "drizzle-orm";
 import { readExampleCases } from "../cases/library.ts";
 import { EDIT_SECTIONS } from "../cases/edit.ts";
@@ -156,5 +157,29 @@ Deno.test(`ownership [${DRIVER}]: shared cases are readable by all; roles decide
     const page = await clinician.request(`/cases/${caseId}`);
     const html = await page.text();
     assert.doesNotMatch(html, /\/edit"|Delete…|Duplicate</, "no write controls for a reader");
+
+    // An educator made a clinician keeps reading their cases but no longer changes them (issue 19, item 15).
+    await setUserRole(t.database.db, educator.id, "clinician");
+    for (
+      const [path, body] of [["share", { shared: "off" }], ["delete", {}], [
+        "versions/1/restore",
+        {},
+      ]] as const
+    ) {
+      const response = await educator.request(`/cases/${caseId}/${path}`, {
+        method: "POST",
+        headers: FORM,
+        body: new URLSearchParams(body),
+      });
+      assert.equal(response.status, 403, path);
+    }
+    const sectionSave = await educator.request(`/cases/${caseId}/sections/overview`, {
+      method: "POST",
+      headers: FORM,
+      body: new URLSearchParams({ title: "Changed after demotion", base_version: "1" }),
+    });
+    assert.equal(sectionSave.status, 403, "editing a section");
+    const own = await (await educator.request(`/cases/${caseId}`)).text();
+    assert.doesNotMatch(own, /\/edit"|Delete…|Stop sharing/, "and is offered no write controls");
   });
 });

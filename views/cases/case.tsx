@@ -29,7 +29,9 @@ export function casePage(page: PageContext, view: CaseView): string {
   const { summary, value: c } = view;
   const old = view.version !== summary.currentVersion;
   const user = page.user;
-  const canEdit = Boolean(user && (user.role === "admin" || summary.ownerId === user.id));
+  const canEdit = Boolean(
+    user && (user.role === "admin" || (user.role === "educator" && summary.ownerId === user.id)),
+  );
   const canWrite = Boolean(user && user.role !== "clinician");
   return renderPage(
     page,
