@@ -8,6 +8,7 @@ import {
   caseFacets,
   casesToReembed,
   createCase,
+  exampleTitles,
   saveVersion,
   seedOnce,
   updateCaseEmbeddings,
@@ -210,11 +211,13 @@ export async function readExampleCases(dir = EXAMPLE_CASES_DIR): Promise<{ file:
 
 /** Adds the example cases to the library. Returns how many were added. */
 export async function addExampleCases(db: Db, embedder: Embedder, dir = EXAMPLE_CASES_DIR): Promise<number> {
-  const examples = await readExampleCases(dir);
-  for (const { value } of examples) {
+  // Only the ones not in the library: pressing "Add the example cases" twice adds nothing the second time.
+  const present = new Set(await exampleTitles(db));
+  const missing = (await readExampleCases(dir)).filter(({ value }) => !present.has(value.title));
+  for (const { value } of missing) {
     await addCase(db, embedder, value, { origin: "example", note: "Added from the example cases" });
   }
-  return examples.length;
+  return missing.length;
 }
 
 /**

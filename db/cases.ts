@@ -378,3 +378,10 @@ export async function seedOnce(db: Db, name: string, work: (tx: Db) => Promise<v
     return true;
   });
 }
+
+/** Titles of the example cases in the library (added from the shipped examples, owned by nobody). */
+export async function exampleTitles(db: Db): Promise<string[]> {
+  return (await db.select({ title: cases.title }).from(cases).where(
+    and(eq(cases.origin, "example"), isNull(cases.ownerId)),
+  )).map((r) => r.title);
+}

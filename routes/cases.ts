@@ -102,6 +102,7 @@ const NOTICES: Record<string, string> = {
   deleted: "The case was deleted.",
   shared: "Shared: every signed-in user can now read and practise this case.",
   unshared: "No longer shared: only you (and administrators) can see this case.",
+  "examples-present": "Every example case is in the library already: nothing was added.",
   imported:
     "Imported as version 1. Only you can see it until you share it; check the consistency flags below.",
   "imported-renamed":
@@ -315,7 +316,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
 
   app.post("/cases/examples", audit("case.add_examples", { type: "case" }), educators, async (c) => {
     const added = await addExampleCases(db, embedder);
-    return c.redirect(`/cases?added=${added}`, 303);
+    return c.redirect(added > 0 ? `/cases?added=${added}` : "/cases?done=examples-present", 303);
   });
 
   app.post("/cases/import", audit("case.import", { type: "case" }), educators, async (c) => {

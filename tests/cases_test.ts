@@ -240,6 +240,11 @@ Deno.test(`library [${DRIVER}]: an emptied library stays empty and offers the ex
     assert.equal(added.headers.get("location"), `/cases?added=${examples.length}`);
     assert.equal((await caseFacets(t.database.db)).total, examples.length);
     assert.equal((await t.request(`/cases/${id}`)).status, 404, "the deleted case is gone");
+    // Pressed again (by any educator, any number of times): nothing more is added (issue 19, item 17).
+    const again = await t.request("/cases/examples", { method: "POST" });
+    assert.equal(again.headers.get("location"), "/cases?done=examples-present");
+    assert.equal((await caseFacets(t.database.db)).total, examples.length);
+    assert.match(await (await t.request("/cases?done=examples-present")).text(), /nothing was added/);
   });
 });
 
