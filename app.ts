@@ -120,6 +120,7 @@ export function createApp(deps: AppDeps): Hono {
       // The path as sent (still percent-encoded), with any raw control character escaped: a %0A cannot forge a
       // log line, nor %1B[ drive a terminal.
       const path = new URL(c.req.url).pathname.replace(
+        // deno-lint-ignore no-control-regex -- control characters are exactly what must not reach the log
         /[\u0000-\u001f\u007f-\u009f]/g,
         (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`,
       );
