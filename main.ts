@@ -14,6 +14,7 @@ import { EmbedderMismatchError, prepareVectorStore } from "./knowledge/embedder.
 import { EndpointError } from "./inference/endpoint.ts";
 import { loadSampleCorpusIfEmpty } from "./knowledge/ingest.ts";
 import { seedExampleCases } from "./cases/library.ts";
+import { seedOnce } from "./db/cases.ts";
 import { redactOldTitles } from "./chat/intake.ts";
 import { describeServers, loadModels, ModelsError } from "./inference/models.ts";
 import { hasUsers } from "./db/users.ts";
@@ -142,8 +143,12 @@ async function main(): Promise<number> {
       );
     }
   }
-  // Chats titled from an unredacted first question (before titles were redacted) get the redacted title.
-  const retitled = await redactOldTitles(database.db);
+  // Chats titled from an unredacted first question (before titles were redacted) get the redacted title, once
+  // per database: titles made since are redacted when they are made.
+  let retitled = 0;
+  await seedOnce(database.db, "redacted-titles", async (tx) => {
+    retitled = await redactOldTitles(tx);
+  });
   if (retitled > 0) console.log(`chats: ${retitled} titles now without the identifiers their question held`);
   // Educators get the example cases on a database's first start (once: a library emptied by hand stays empty).
   const examples = await seedExampleCases(database.db, embedder);

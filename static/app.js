@@ -378,7 +378,9 @@
     new MutationObserver((records) => {
       if (
         !pagePending &&
-        records.some((r) => r.addedNodes.length > 0 && r.target.id === "transcript" || r.target.id === "live")
+        records.some((r) =>
+          (r.addedNodes.length > 0 && r.target.id === "transcript") || r.target.id === "live"
+        )
       ) {
         pagePending = true;
         requestAnimationFrame(() => {
@@ -517,7 +519,7 @@
 
   // Regenerated replies: the earlier versions (collapsed "Earlier version" sections without this script) become a
   // ‹ 1/2 › pager on the reply, which shows one version at a time in its place. All of them are the server's
-  // sanitized HTML, moved, never re-parsed from text.
+  // sanitized HTML (its allowlist has none of the tags that change meaning when HTML is parsed again).
   const pageVersions = (root) => {
     for (
       const reply of (root || document).querySelectorAll("#transcript article.msg.assistant[data-status]")
