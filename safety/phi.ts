@@ -88,6 +88,17 @@ const PLACEHOLDER_RE = new RegExp(`\\[(${PHI_TYPES.join("|")})_(\\d{1,6})\\]`, "
 
 const EMAIL_RE =
   /(?<![\w.%+-])[\w.%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}(?![\w-])/g;
+// "anna dot k at example dot com", "anna[at]example[dot]org", "anna (at) example.com": the address written out
+// so that it is not recognised. The last label must be a common top-level domain.
+const SPELLED_AT = "(?:\\s{0,2}[\\[({<]\\s?at\\s?[\\])}>]\\s{0,2}|\\s{1,2}at\\s{1,2})";
+const SPELLED_DOT = "(?:\\s{0,2}[\\[({<]\\s?dot\\s?[\\])}>]\\s{0,2}|\\s{1,2}dot\\s{1,2}|\\.)";
+const TLD =
+  "(?:com|org|net|edu|gov|mil|info|io|co|uk|us|ca|au|nz|ie|de|fr|es|it|nl|be|ch|se|no|dk|fi|pl|in|za|ng|ke)";
+const EMAIL_SPELLED_RE = new RegExp(
+  `(?<![\\w.%+-])[\\w%+-]{1,64}(?:${SPELLED_DOT}[\\w%+-]{1,64}){0,3}${SPELLED_AT}[a-z0-9-]{1,63}` +
+    `(?:${SPELLED_DOT}[a-z0-9-]{1,63}){0,4}?${SPELLED_DOT}${TLD}(?![\\w-])`,
+  "gi",
+);
 const URL_RE = /(?<![\w.@\/-])(?:https?:\/\/|www\.)[^\s<>"'()\[\]{}]+/gi;
 const BARE_URL_RE =
   /(?<![\w.@\/-])[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){0,6}\.(?:com|org|net|edu|gov|io|info|co\.uk|org\.uk|nhs\.uk|ac\.uk)\/[^\s<>"'()\[\]{}]*/gi;
@@ -216,6 +227,12 @@ const ADDRESS_RE = new RegExp(
     `(?:\\p{Lu}[\\p{L}'’.-]{0,30}\\s{1,3}){1,3}${STREET_SUFFIX}(?![\\w])\\.?(?:,?\\s{1,3}${UNIT}(?![\\w]))?`,
   "gu",
 );
+// An address written in lower case is taken only after words that introduce one ("lives at 23 station road").
+const ADDRESS_CUED_RE = new RegExp(
+  `(?<![\\w])(?:lives?|living|resides?|residing|staying|address(?:\\s{1,2}is)?|moved)\\s{1,3}(?:(?:at|on|in|to)\\s{1,3})?:?\\s{0,3}` +
+    `(\\d{1,5}[a-z]?\\s{1,3}(?:[\\p{L}'’.-]{1,30}\\s{1,3}){1,3}${STREET_SUFFIX})(?![\\w])`,
+  "dgiu",
+);
 const PO_BOX_RE = /(?<![\w])P\.?\s?O\.?\s{1,3}Box\s{1,3}\d{1,6}(?![\w])/gi;
 const US_STATES =
   "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|" +
@@ -228,7 +245,7 @@ const UK_POSTCODE = "(?:[A-Z]{1,2}\\d[A-Z\\d]?|GIR) ?\\d[ABD-HJLNP-UW-Z]{2}";
 const UK_POSTCODE_RE = new RegExp(`(?<![\\w])${UK_POSTCODE}(?![\\w])`, "g");
 const ZIP_CUE_RE = new RegExp(
   `(?<![\\w])${ci("zip(?: code)?|post ?code|postal code")}\\s{0,3}[:#]?\\s{0,3}(?:${ci("is")}\\s{1,3})?` +
-    `(\\d{5}(?:-\\d{4})?|${UK_POSTCODE})(?![\\w-])`,
+    `(\\d{5}(?:-\\d{4})?|${UK_POSTCODE}|${UK_POSTCODE.toLowerCase()})(?![\\w-])`,
   "dg",
 );
 
@@ -289,6 +306,21 @@ const NAME_CUE_RES: RegExp[] = [
   new RegExp(`(?<![\\w])(${NAME_SEQ})(?=\\s{1,3}\\((?:${ci(RELATION)})\\))`, "dgu"),
 ];
 
+// Names typed in lower case ("my name is anna kowalski", "dr lindqvist said"), taken only after the cues that
+// leave no doubt a person follows; the words after them stop at the first that is not a name (LOWER_NOT_NAME).
+const LOWER_NAME_WORD = "(?:\\p{Ll}['’])?\\p{Ll}{2,24}(?:-\\p{Ll}{2,24})?";
+const LOWER_NAME_SEQ = `${LOWER_NAME_WORD}(?:\\s{1,2}${LOWER_NAME_WORD}){0,2}`;
+const LOWER_NAME_CUE_RES: RegExp[] = [
+  new RegExp(
+    `(?<![\\w])(?:${ci("mr|mrs|mx|dr|prof|professor")}\\.?|${ci("ms|miss")}\\.)\\s{1,3}(${LOWER_NAME_SEQ})`,
+    "dgu",
+  ),
+  new RegExp(
+    `(?<![\\w])(?:${ci("my name is|name is|named|name ?:|dear")})\\s{1,3}(${LOWER_NAME_SEQ})`,
+    "dgu",
+  ),
+];
+
 /** Capitalised words that are never a person's name after a cue; they end a name where they appear. */
 const NOT_NAME = new Set(
   ("I A An The This That These Those He She They We You It His Her Their My Our Your Its And Or But If So As " +
@@ -327,6 +359,30 @@ const COMMON_WORDS = new Set(
     "Cliff Gene Glen Heath Reed Wade Woody Doc Baby").split(" "),
 );
 
+/** Lower-case words that end a lower-case name: everyday words that follow a name, and NOT_NAME's words. */
+const LOWER_NOT_NAME = new Set([
+  ...[...NOT_NAME].map((w) => w.toLowerCase()),
+  ...("a an the and or but nor so yet if then than that this these those there here is am are was were be been " +
+    "being has have had having do does did done will would shall should can could may might must to of in on at " +
+    "by for from with without about into onto over under up down out off as like just still also too very really " +
+    "quite not no yes ok okay im i'm ive i've he's she's it's its it he she they them their his her him me my we " +
+    "us our you your who whom whose what which when where why how said says say told tells tell asked asks ask " +
+    "gave gives give prescribed prescribes recommended recommends advised advises suggested suggests wants wanted " +
+    "thinks thought ordered orders checked checks examined examines referred refers saw sees see seen came comes " +
+    "come went goes go got gets get took takes take made makes make put puts called calls phoned rang wrote " +
+    "writes sent sends thanks thank please sorry hi hello hey dear sir madam doctor doc team all everyone " +
+    "anyone someone nurse sister patient pt mum mom dad son daughter wife husband baby child kid kids family " +
+    "today tomorrow yesterday tonight now again soon later already yet ever never always often sometimes " +
+    "because since until while after before during within per via re cc fyi asap " +
+    "feeling feels feel felt worried concerned unwell sick ill better worse fine good well pain ache aches " +
+    "here's there's what's who's how's that's let's can't won't don't doesn't didn't isn't wasn't aren't " +
+    "has hasn't have haven't had hadn't one two three four five six seven eight nine ten first second last next " +
+    "new old other same some any each every both few many much more most less least only even own such " +
+    "relapse flare patients clinic ward hospital surgery practice office letter note results result").split(
+      " ",
+    ),
+]);
+
 /** After an eponym, these nouns show that the capitalised word names a disease, sign or score. */
 const EPONYM_NOUN_AFTER =
   /^(?:['’]s?)?\s{1,3}(?:disease|syndrome|sign|signs|phenomenon|palsy|score|scale|criteria|test|manoeuvre|maneuver|lymphoma|sarcoma|tumou?r|fracture|reflex|triad|law|classification|procedure|operation|node|ulcer|cyst|contracture|encephalopathy|angina|gangrene|oesophagus|esophagus|dementia|disorder|pattern|tear|thyroiditis|purpura|anomaly|body|bodies|cell|cells|space|point|position|line|index|formula|equation|rule)\b/i;
@@ -341,6 +397,7 @@ function detect(text: string, protectedSpans: Candidate[]): Candidate[] {
   const group = (m: RegExpMatchArray, n = 1): [number, number] | null => m.indices?.[n] ?? null;
 
   for (const m of text.matchAll(EMAIL_RE)) add("EMAIL", m.index, m.index + m[0].length, P_EMAIL);
+  for (const m of text.matchAll(EMAIL_SPELLED_RE)) add("EMAIL", m.index, m.index + m[0].length, P_EMAIL - 1);
   for (const re of [URL_RE, BARE_URL_RE]) {
     for (const m of text.matchAll(re)) {
       const trimmed = m[0].replace(/[.,;:!?]+$/, "");
@@ -361,6 +418,10 @@ function detect(text: string, protectedSpans: Candidate[]): Candidate[] {
     const abbreviated = /(?:St|Rd|Ave|Ln|Dr|Blvd|Ct|Pl|Cres|Tce|Gdns|Sq|Pkwy|Hwy|Cir)\.$/.test(m[0]);
     const end = m.index + m[0].length - (m[0].endsWith(".") && !abbreviated ? 1 : 0);
     add("ADDRESS", m.index, end, P_ADDRESS);
+  }
+  for (const m of text.matchAll(ADDRESS_CUED_RE)) {
+    const g = group(m);
+    if (g) add("ADDRESS", g[0], g[1], P_ADDRESS);
   }
   for (const m of text.matchAll(PO_BOX_RE)) add("ADDRESS", m.index, m.index + m[0].length, P_ADDRESS);
   for (const re of [ZIP_STATE_RE, ZIP_CUE_RE]) {
@@ -502,6 +563,29 @@ function detectNames(text: string, add: Add, group: Group): void {
       add("NAME", span[0], span[1], P_NAME);
     }
   });
+  for (const re of LOWER_NAME_CUE_RES) {
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      const g = group(m);
+      if (!g) break;
+      re.lastIndex = Math.max(g[0], m.index + 1);
+      const span = trimLowerName(text, g[0], g[1]);
+      if (!span) continue;
+      re.lastIndex = span[1];
+      if (EPONYM_NOUN_AFTER.test(text.slice(span[1], span[1] + 40))) continue;
+      add("NAME", span[0], span[1], P_NAME);
+    }
+  }
+}
+
+/** A lower-case name cut before its first everyday word; null when its first word is one. */
+function trimLowerName(text: string, start: number, end: number): [number, number] | null {
+  let stop = start;
+  for (const w of text.slice(start, end).matchAll(/\S+/g)) {
+    if (LOWER_NOT_NAME.has(w[0]) || !/\p{Ll}/u.test(w[0][0])) break;
+    stop = start + w.index + w[0].length;
+  }
+  return stop > start ? [start, stop] : null;
 }
 
 /** Cuts a matched name at the first word that cannot be part of a name; null when nothing is left. */
@@ -526,30 +610,53 @@ function nameTokens(name: string): string[] {
   return [...name.matchAll(/(?:Mc|Mac|\p{Lu}['’])?\p{Lu}\p{Ll}+(?:-\p{Lu}?\p{Ll}+)?/gu)].map((m) => m[0]);
 }
 
-function recurrenceCandidates(text: string, tokens: Set<string>): Candidate[] {
-  const searchable = [...tokens].filter((t) => t.length >= 3 && !NOT_NAME.has(t) && !COMMON_WORDS.has(t));
-  if (!searchable.length) return [];
-  searchable.sort((a, b) => b.length - a.length);
-  const re = new RegExp(
-    `(?<![\\p{L}\\p{N}])(?:${searchable.map(escapeRegExp).join("|")})(?:\\s{1,2}(?:${
-      searchable.map(escapeRegExp).join("|")
-    })){0,2}(?![\\p{L}\\p{N}])`,
-    "gu",
-  );
+/** A word, with the apostrophes and hyphens inside it ("O'Brien", "Smith-Jones"). */
+const WORD_RE = /[\p{L}\p{N}]+(?:['’-][\p{L}\p{N}]+)*/gu;
+
+/**
+ * Known name words found again: "Mr Smith" earlier makes "Smith" a name here too, and "John Smith" takes the
+ * given name with it. Words are looked up in a set, so the cost is linear in the text however many names the
+ * conversation has seen. `lower` holds the words of names written in lower case, matched in lower case.
+ */
+function recurrenceCandidates(text: string, tokens: Set<string>, lower: Set<string>): Candidate[] {
+  const searchable = (t: string) => t.length >= 3 && !NOT_NAME.has(t) && !COMMON_WORDS.has(t);
+  const known = (w: string) =>
+    (tokens.has(w) && searchable(w)) || (lower.has(w) && !LOWER_NOT_NAME.has(w) && w.length >= 3);
+  const hits: [number, number][] = [];
+  for (const m of text.matchAll(WORD_RE)) {
+    const word = m[0];
+    if (known(word)) {
+      hits.push([m.index, m.index + word.length]);
+      continue;
+    }
+    if (!/['’-]/.test(word)) continue;
+    // "O'Brien's", "Smith-Jones" when only "Smith" is known: the longest known prefix, else each known part.
+    const parts = [...word.matchAll(/[\p{L}\p{N}]+/gu)];
+    let matched = false;
+    for (let n = parts.length - 1; n >= 1 && !matched; n--) {
+      const end = parts[n - 1].index + parts[n - 1][0].length;
+      if (known(word.slice(0, end))) {
+        hits.push([m.index, m.index + end]);
+        matched = true;
+      }
+    }
+    if (matched) continue;
+    for (const p of parts) if (known(p[0])) hits.push([m.index + p.index, m.index + p.index + p[0].length]);
+  }
   const found: Candidate[] = [];
-  for (const m of text.matchAll(re)) {
-    const end = m.index + m[0].length;
+  for (let i = 0; i < hits.length;) {
+    let [start, end] = hits[i];
+    let j = i + 1;
+    // Up to three known words in a row, one or two spaces apart, are one name.
+    while (j < hits.length && j - i < 3 && /^\s{1,2}$/.test(text.slice(end, hits[j][0]))) end = hits[j++][1];
+    i = j;
     if (EPONYM_NOUN_AFTER.test(text.slice(end, end + 40))) continue;
     // A known surname after an unknown given name ("John Smith" once "Mr Smith" is known) takes the given name.
-    const before = /(?:^|[^\p{L}])(\p{Lu}\p{Ll}+)\s$/u.exec(text.slice(Math.max(0, m.index - 30), m.index));
-    const start = before && !NOT_NAME.has(before[1]) ? m.index - before[1].length - 1 : m.index;
+    const before = /(?:^|[^\p{L}])(\p{Lu}\p{Ll}+)\s$/u.exec(text.slice(Math.max(0, start - 30), start));
+    if (before && !NOT_NAME.has(before[1])) start -= before[1].length + 1;
     found.push({ type: "NAME", start, end, priority: P_NAME_RECURRENCE });
   }
   return found;
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** Keeps the best of overlapping candidates: higher priority first, then the longer. */
@@ -589,12 +696,76 @@ function normalise(type: PhiType, value: string): string {
   }
 }
 
+// ---------------------------------------------------------------- the normalised view
+
+/**
+ * What detection reads: the text as the patterns expect it, with each character's position in the original kept
+ * so that spans found in the view replace the right characters of the original. Compatibility forms become
+ * plain ones (NFKC: full-width "０７７００" and "＠", ligatures), digits of any script become ASCII digits,
+ * dash and hyphen variants become "-", every kind of space becomes " ", and invisible characters (zero-width
+ * spaces and joiners, soft hyphens, word joiners, byte-order marks, variation selectors) are dropped. Without
+ * this, "07700 900123" with non-breaking spaces or a name with a zero-width space inside reached the model.
+ */
+interface View {
+  text: string;
+  /** For each character of `text`, where its source starts in the original; null when the view is the original. */
+  from: Int32Array | null;
+  /** For each character of `text`, where its source ends in the original (exclusive). */
+  to: Int32Array | null;
+}
+
+// deno-lint-ignore no-control-regex -- the ASCII range, control characters included, needs no folding
+const NEEDS_VIEW = /[^\x00-\x7f]/;
+/** ASCII runs go through unchanged; anything else goes one character (with its combining marks) at a time. */
+// deno-lint-ignore no-control-regex -- as above
+const VIEW_UNIT_RE = /[\x00-\x7f]+|\P{M}\p{M}*|\p{M}+/gsu;
+const INVISIBLE_RE = /[\p{Cf}\u034f\u115f\u1160\u3164\uffa0\ufe00-\ufe0f]/gu;
+const DASH_RE = /[\u2010-\u2015\u2043\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d]/g;
+const SPACE_RE = /\p{Zs}/gu;
+const DIGIT_RE = /\p{Nd}/gu;
+const IS_DIGIT_RE = /\p{Nd}/u;
+
+/** The value of a decimal digit of any script: scripts lay out 0–9 as ten consecutive code points. */
+function digitValue(digit: string): number {
+  const cp = digit.codePointAt(0)!;
+  let zero = cp;
+  while (cp - zero < 9 && IS_DIGIT_RE.test(String.fromCodePoint(zero - 1))) zero--;
+  return cp - zero;
+}
+
+function foldUnit(unit: string): string {
+  let folded = unit.normalize("NFKC").replace(INVISIBLE_RE, "").replace(DASH_RE, "-").replace(SPACE_RE, " ");
+  if (NEEDS_VIEW.test(folded)) {
+    folded = folded.replace(DIGIT_RE, (d) => (d >= "0" && d <= "9" ? d : String(digitValue(d))));
+  }
+  return folded;
+}
+
+function normalisedView(text: string): View {
+  if (!NEEDS_VIEW.test(text)) return { text, from: null, to: null };
+  let out = "";
+  const from: number[] = [], to: number[] = [];
+  for (const m of text.matchAll(VIEW_UNIT_RE)) {
+    const unit = m[0], start = m.index, end = start + unit.length;
+    if (unit.charCodeAt(0) < 0x80) {
+      out += unit;
+      for (let i = start; i < end; i++) from.push(i), to.push(i + 1);
+      continue;
+    }
+    const folded = foldUnit(unit);
+    out += folded;
+    for (let i = 0; i < folded.length; i++) from.push(start), to.push(end);
+  }
+  return { text: out, from: Int32Array.from(from), to: Int32Array.from(to) };
+}
+
 /** Starts a redactor whose placeholders stay consistent across the texts given to it. */
 export function createRedactor(): PhiRedactor {
   const counters = new Map<PhiType, number>();
   const byValue = new Map<string, string>();
   const byNameToken = new Map<string, string>();
   const knownNameTokens = new Set<string>();
+  const knownLowerTokens = new Set<string>();
 
   const next = (type: PhiType): string => {
     const n = (counters.get(type) ?? 0) + 1;
@@ -623,31 +794,38 @@ export function createRedactor(): PhiRedactor {
 
   return {
     redact(text: string): RedactedText {
-      const taken = new Uint8Array(text.length);
+      const view = normalisedView(text);
+      const seen = view.text;
+      const taken = new Uint8Array(seen.length);
       const protectedSpans: Candidate[] = [];
-      for (const m of text.matchAll(PLACEHOLDER_RE)) {
+      for (const m of seen.matchAll(PLACEHOLDER_RE)) {
         const type = m[1] as PhiType;
         counters.set(type, Math.max(counters.get(type) ?? 0, Number(m[2])));
         protectedSpans.push({ type, start: m.index, end: m.index + m[0].length, priority: P_PLACEHOLDER });
       }
-      const kept = resolve(detect(text, protectedSpans), taken);
+      const kept = resolve(detect(seen, protectedSpans), taken);
       for (const c of kept) {
-        if (c.type === "NAME") {
-          for (const t of nameTokens(text.slice(c.start, c.end))) knownNameTokens.add(t);
-        }
+        if (c.type !== "NAME") continue;
+        const name = seen.slice(c.start, c.end);
+        for (const t of nameTokens(name)) knownNameTokens.add(t);
+        for (const w of name.matchAll(WORD_RE)) if (!/\p{Lu}/u.test(w[0])) knownLowerTokens.add(w[0]);
       }
-      kept.push(...resolve(recurrenceCandidates(text, knownNameTokens), taken));
+      kept.push(...resolve(recurrenceCandidates(seen, knownNameTokens, knownLowerTokens), taken));
       const spans = kept.filter((c) => c.priority !== P_PLACEHOLDER).sort((a, b) => a.start - b.start);
 
       const redactions: Redaction[] = [];
       let out = "";
       let at = 0;
       for (const c of spans) {
-        const original = text.slice(c.start, c.end);
-        const placeholder = placeholderFor(c.type, original);
-        redactions.push({ type: c.type, placeholder, start: c.start, end: c.end, original });
-        out += text.slice(at, c.start) + placeholder;
-        at = c.end;
+        // Back to the original's positions: the span covers every character its view characters came from,
+        // invisible ones inside it included.
+        const start = Math.max(at, view.from ? view.from[c.start] : c.start);
+        const end = view.to ? view.to[c.end - 1] : c.end;
+        if (end <= start) continue;
+        const placeholder = placeholderFor(c.type, seen.slice(c.start, c.end));
+        redactions.push({ type: c.type, placeholder, start, end, original: text.slice(start, end) });
+        out += text.slice(at, start) + placeholder;
+        at = end;
       }
       return { text: out + text.slice(at), redactions };
     },

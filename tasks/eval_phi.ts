@@ -13,6 +13,9 @@ export const PHI_EVAL_FILES = [
   new URL("../data/eval/phi_holdout.jsonl", import.meta.url).pathname,
   // Written by another author after the rules, run once before any change: the honest check.
   new URL("../data/eval/phi_unseen.jsonl", import.meta.url).pathname,
+  // Identifiers as other keyboards and copy-paste write them (tasks/phi_variants.ts): full-width, other-script
+  // digits, zero-width characters, non-breaking spaces, dash variants, lower case, spelled-out e-mails.
+  new URL("../data/eval/phi_variants.jsonl", import.meta.url).pathname,
 ];
 
 /** How many misses and false positives a file report keeps. */
