@@ -14,12 +14,11 @@ import type { InferenceStatus } from "./inference/health.ts";
 import type { ModelRegistry } from "./inference/models.ts";
 import { createRunner, type GenerationRunner, type RunnerOptions } from "./inference/runner.ts";
 import { DEFAULT_SYSTEM_PROMPT } from "./inference/templates.ts";
-import { type Embedder, withRedaction } from "./knowledge/embedder.ts";
+import type { Embedder } from "./knowledge/embedder.ts";
 import { defaultMinScore, type KnowledgeSettings } from "./knowledge/retrieve.ts";
 import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
 import type { AssetStore } from "./routes/static.ts";
 import type { StreamGuard } from "./routes/auth.ts";
-import { redactPhi } from "./safety/phi.ts";
 import type { ScryptCost } from "./safety/passwords.ts";
 import type { Hono } from "hono";
 
@@ -54,11 +53,10 @@ export interface Rounds {
 export function composeRounds(parts: RoundsParts): Rounds {
   const { config, database, models, embedder } = parts;
   const redact = config.security.phiRedaction !== "off";
-  // Questions and searches go to a remote embedding endpoint with identifiers replaced (the built-in lexical
-  // embedder runs here, so nothing leaves the server).
-  const remote = config.embeddingUrl !== null || config.embeddingModel !== null;
+  // A remote embedder replaces identifiers inside itself (safety/gate.ts); the built-in lexical embedder runs
+  // here, so nothing leaves the server.
   const knowledge: KnowledgeSettings = {
-    embedder: remote && redact ? withRedaction(embedder, (text) => redactPhi(text).text) : embedder,
+    embedder,
     k: config.retrievalK,
     minScore: config.retrievalMinScore ?? defaultMinScore(embedder.id),
   };

@@ -131,6 +131,8 @@ export interface Config {
   systemPrompt: string | null;
   /** How long a generation keeps running after its last viewer disconnects, waiting for one to reattach. */
   streamGraceMs: number;
+  /** Log a warning when the event loop was held this long (other requests waited); 0 turns the watch off. */
+  eventLoopWarnMs: number;
   security: Readonly<SecurityConfig>;
   /** Present when OIDC_ISSUER is set. */
   oidc: Readonly<OidcConfig> | null;
@@ -280,6 +282,7 @@ export const ENV_SCHEMA = z.object({
   RETRIEVAL_MIN_SCORE: decimal(null, 0, 1),
   SHUTDOWN_TIMEOUT_SECONDS: integer(10, 0, 3600),
   STREAM_GRACE_SECONDS: integer(15, 0, 3600),
+  EVENT_LOOP_WARN_MS: integer(200, 0, 60_000),
   SYSTEM_PROMPT: text({
     test: (v) => v.length <= 4000,
     message: (v) => `must be at most 4000 characters, got ${v.length}`,
@@ -441,6 +444,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     systemPrompt: e.SYSTEM_PROMPT,
     streamGraceMs: e.STREAM_GRACE_SECONDS * 1000,
+    eventLoopWarnMs: e.EVENT_LOOP_WARN_MS,
     security: Object.freeze(security),
     oidc: oidc && Object.freeze(oidc),
   });

@@ -4,6 +4,9 @@
  */
 import { describeSystem } from "./app.ts";
 import { composeRounds } from "./compose.ts";
+import { warmRedactor } from "./safety/phi.ts";
+import { watchEventLoop } from "./slices.ts";
+import { detectRedFlags } from "./safety/red_flags.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { DatabaseLockedError, openDatabase } from "./db/client.ts";
 import { migrate } from "./db/migrate.ts";
@@ -182,6 +185,13 @@ async function main(): Promise<number> {
     );
   }, 30_000);
 
+  // The redactor's patterns are compiled on first use (tens of milliseconds): before the first request, not in it.
+  if (config.security.phiRedaction !== "off") warmRedactor();
+  detectRedFlags("crushing chest pain spreading to the left arm, sweating; no fever; 39.5 °C, SpO2 88%");
+
+  // Work that holds the event loop makes every other user wait: say so in the log, with how long.
+  const watchdog = config.eventLoopWarnMs > 0 ? watchEventLoop(config.eventLoopWarnMs) : null;
+
   const stopRequested = Promise.withResolvers<string>();
   let stopping = false;
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
@@ -214,7 +224,7 @@ async function main(): Promise<number> {
       `in-flight generation(s)`,
   );
   clearInterval(sweeper);
-  clearInterval(sweeper);
+  watchdog?.stop();
   // Stop accepting connections and let requests finish, while tracked work finishes or is told to stop.
   const serverClosed = server.shutdown();
   const drained = await lifecycle.drain(config.shutdownTimeoutMs);

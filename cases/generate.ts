@@ -2,6 +2,7 @@
  * Generating a teaching case with the model's structured output: the prompt, the JSON Schema constraint, and
  * validation with bounded retries that tell the model what was wrong. Nothing unvalidated is ever returned.
  */
+import { authored } from "../safety/gate.ts";
 import {
   contextSizeOf,
   DEFAULT_RETRY_LIMITS,
@@ -237,7 +238,7 @@ export async function generateCase(
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
     // The case instructions are part of the task: a format with no system block carries them in the user turn.
     const input = {
-      system: CASE_SYSTEM_PROMPT,
+      system: authored(CASE_SYSTEM_PROMPT),
       history: [],
       question: casePrompt(request, problems),
       keepSystem: true,

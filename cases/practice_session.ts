@@ -3,6 +3,7 @@
  * from the case version the session started on), and ending with a debrief that is stored with the session.
  */
 import { createRedactor } from "../safety/phi.ts";
+import { authored } from "../safety/gate.ts";
 import { getCase, getVersion } from "../db/cases.ts";
 import type { Db } from "../db/client.ts";
 import { listMessages } from "../db/messages.ts";
@@ -113,7 +114,9 @@ async function narrative(
     return { text: null, reason: "The learner asked nothing, so there is nothing to comment on." };
   }
   const input = {
-    system: "You are an experienced clinical teacher giving formative feedback after a practice station.",
+    system: authored(
+      "You are an experienced clinical teacher giving formative feedback after a practice station.",
+    ),
     history: [],
     question: feedbackPrompt(c, turns, score),
     keepSystem: true,

@@ -22,7 +22,9 @@ import {
   retrieve,
   type Retrieved,
 } from "../knowledge/retrieve.ts";
-import { createRedactor } from "../safety/phi.ts";
+import { createRedactor, type PhiRedactor } from "../safety/phi.ts";
+import { authored, redactedAlready } from "../safety/gate.ts";
+import { inSlices } from "../slices.ts";
 
 /** What preparing an answer needs. */
 export interface AnswerDeps {
@@ -146,6 +148,49 @@ async function gatherEvidence(
   }
 }
 
+/** A conversation's redactor and what each of its texts became. */
+interface ConversationRedaction {
+  redactor: PhiRedactor;
+  outward: Map<string, string>;
+  chars: number;
+}
+
+/** Conversations redacted lately, least recently used first; bounded by the characters they hold. */
+const conversations = new Map<string, ConversationRedaction>();
+const CONVERSATION_CACHE_CHARS = 4_000_000;
+let conversationChars = 0;
+
+/**
+ * The texts of a conversation, oldest first, with identifiers replaced consistently across them. Texts seen
+ * before are not redacted again, so the cost of a reply is its new text (a conversation not seen since this
+ * process started is redacted once, in slices that let other requests through).
+ */
+export async function redactConversation(chatId: string, texts: string[]): Promise<string[]> {
+  let conversation = conversations.get(chatId);
+  if (conversation) conversations.delete(chatId);
+  else conversation = { redactor: createRedactor(), outward: new Map(), chars: 0 };
+  conversations.set(chatId, conversation);
+  const out: string[] = new Array(texts.length);
+  const known = conversation;
+  await inSlices(texts.length, (i) => {
+    const text = texts[i];
+    let redacted = known.outward.get(text);
+    if (redacted === undefined) {
+      redacted = redactedAlready(known.redactor.redact(text).text);
+      known.outward.set(text, redacted);
+      known.chars += text.length + redacted.length;
+      conversationChars += text.length + redacted.length;
+    }
+    out[i] = redacted;
+  });
+  for (const [id, old] of conversations) {
+    if (conversationChars <= CONVERSATION_CACHE_CHARS || id === chatId) break;
+    conversations.delete(id);
+    conversationChars -= old.chars;
+  }
+  return out;
+}
+
 /**
  * Everything the engine needs to answer a job: the model and its prompt input, or a reply written here (no
  * model configured, or a practice whose case is gone).
@@ -158,13 +203,18 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
   ]);
   const id = job.assistant.model ?? chat?.model ?? null;
   const spec = (id ? deps.models.get(id) : null) ?? deps.models.get(null);
-  // One redactor for the whole conversation, oldest first: a name keeps its placeholder in every turn.
-  const redactor = deps.redactPhi ? createRedactor() : null;
-  const outward = (text: string) => redactor ? redactor.redact(text).text : text;
-  const history = redactor
-    ? stored.map((t) => ({ user: outward(t.user), assistant: outward(t.assistant) }))
-    : stored;
-  const question = outward(job.user.content);
+  // One redactor for the whole conversation, oldest first: a name keeps its placeholder in every turn. What each
+  // text became is remembered, so a reply redacts only what is new since the last one.
+  let history = stored;
+  let question = job.user.content;
+  if (deps.redactPhi) {
+    const texts = await redactConversation(job.sessionId, [
+      ...stored.flatMap((t) => [t.user, t.assistant]),
+      job.user.content,
+    ]);
+    history = stored.map((_, i) => ({ user: texts[2 * i], assistant: texts[2 * i + 1] }));
+    question = texts[texts.length - 1];
+  }
   const practice = chat?.kind === "practice";
   const roleplay = practice && deps.roleplay
     ? await deps.roleplay(chat!, [...stored.map((t) => t.user), job.user.content])
@@ -191,7 +241,8 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
   // A role to play must reach the model: formats without a system block get it in front of the question.
   const folded = roleplay && spec.template.kind === "raw" && spec.template.omitsSystem;
   const input: PromptInput = {
-    system: roleplay?.system ?? deps.systemPrompt,
+    // Written by the operator, or by an educator for a hypothetical patient: the gate sends it as it is.
+    system: authored(roleplay?.system ?? deps.systemPrompt),
     history,
     question: folded ? `${roleplay.system}\n\nThe doctor says: ${question}` : question,
     references: evidence?.results.length ? referenceBlocks(evidence.results) : undefined,

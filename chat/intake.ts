@@ -23,6 +23,7 @@ import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
 import type { Job } from "../inference/runner.ts";
 import { CLIENT_ID_PATTERN, MAX_MESSAGE_CHARS, stripControlCharacters } from "../safety/limits.ts";
 import { redactPhi } from "../safety/phi.ts";
+import { yieldToEventLoop } from "../slices.ts";
 import { detectRedFlags } from "../safety/red_flags.ts";
 
 /** A request the chat refuses: the HTTP status, and the message in words a clinician can act on. */
@@ -147,6 +148,8 @@ export async function takeMessage(
   // Emergencies are looked for in what the clinician wrote, before anything else and whatever the model says.
   const redFlags = detectRedFlags(content);
   const mode = deps.security.phiRedaction;
+  // A long message takes milliseconds to check and to redact: other users' requests are served in between.
+  if (content.length > 2000) await yieldToEventLoop();
   const found = mode === "off" ? null : redactPhi(content);
   const redactions: StoredRedactions | null = found && found.redactions.length > 0 && mode !== "off"
     ? {

@@ -239,12 +239,14 @@ export async function* streamGeneration(
   options: GenerationOptions,
 ): AsyncGenerator<StreamChunk> {
   const client = models.client(spec);
+  // Identifiers are replaced before anything is counted or sent: the server's /tokenize sees the gated text too.
+  const gated = await models.gate.prompt(input);
   // Ask a server that could not be asked before (it may have woken up) before fitting to its context.
   const profile = await client.profile(options.signal, true);
   let contextSize = await contextSizeOf(spec, client, options.signal);
   for (let attempt = 1;; attempt++) {
     const counter = await models.counter(spec, options.signal);
-    const fitted = await fitPrompt(spec.template, input, {
+    const fitted = await fitPrompt(spec.template, gated, {
       contextSize,
       maxNewTokens: sampling.maxNewTokens,
       minNewTokens: options.minNewTokens,
@@ -252,10 +254,10 @@ export async function* streamGeneration(
       counter,
     }, options.signal);
     await options.onFitted?.(fitted);
-    const request = {
+    const request = models.gate.release({
       ...buildRequest(spec.template, fitted, sampling),
       ...(options.jsonSchema ? { jsonSchema: options.jsonSchema } : {}),
-    };
+    }, gated);
     let started = false;
     try {
       const source = client.stream(request, options.signal);

@@ -11,6 +11,7 @@ import { checkVector, type Embedder } from "../knowledge/embedder.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
 import { EndpointError, parseRetryAfter } from "./endpoint.ts";
 import { describeConnectionError, errorReason } from "./server.ts";
+import { createOutboundGate } from "../safety/gate.ts";
 
 /** One of config.ts EMBEDDING_API_NAMES: the embedding servers' wire formats. */
 export type EmbeddingApi = EmbeddingApiName;
@@ -39,6 +40,8 @@ export interface EmbedderOptions {
   /** How long one request may take before it counts as unanswered (and is retried). */
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /** Replace identifiers in every text sent (safety/gate.ts); on unless told otherwise. */
+  redactPhi?: boolean;
 }
 
 /** The route embeddings are asked for at, and in which API. */
@@ -108,6 +111,7 @@ export async function createEndpointEmbedder(
   options: EmbedderOptions = {},
 ): Promise<Embedder> {
   const fetchFn = options.fetch ?? fetch;
+  const gate = createOutboundGate({ redact: options.redactPhi ?? true });
   const concurrency = options.concurrency ?? 3;
   const maxAttempts = options.maxAttempts ?? 5;
   const retryBaseMs = options.retryBaseMs ?? 500;
@@ -192,7 +196,9 @@ export async function createEndpointEmbedder(
       `, ${dimensions} dimensions, batches of ${batchSize}, ${concurrency} in flight`,
     dimensions,
     batchSize: batchSize * concurrency,
-    async embed(texts, embedOptions = {}) {
+    async embed(original, embedOptions = {}) {
+      // Through the gate: questions, searches and documents reach the server with identifiers replaced.
+      const texts = await gate.texts(original);
       const batches: string[][] = [];
       for (let i = 0; i < texts.length; i += batchSize) batches.push(texts.slice(i, i + batchSize));
       const results: Float32Array[][] = new Array(batches.length);
@@ -511,6 +517,8 @@ export interface EmbeddingConfig {
   embeddingApi?: EmbeddingApi | null;
   embeddingApiKey?: string | null;
   hfToken: string | null;
+  /** PHI_REDACTION: identifiers are replaced in every text sent unless it is "off" (absent: replaced). */
+  security?: { phiRedaction: string };
 }
 
 /**
@@ -533,7 +541,7 @@ export async function createEmbedder(
     api: config.embeddingApi ?? null,
     token,
     tokenEnv,
-  }, options);
+  }, { redactPhi: config.security?.phiRedaction !== "off", ...options });
 }
 
 /** Waits ms, or less when the signal aborts first. */

@@ -10,7 +10,14 @@ import {
   parseTemplateName,
   type TemplateName,
 } from "../config.ts";
-import { constraintFor, createEndpointClient, type EndpointClient, type EndpointTarget } from "./endpoint.ts";
+import {
+  constraintFor,
+  createEndpointClient,
+  type EndpointClient,
+  type EndpointTarget,
+  type GenerationRequest,
+} from "./endpoint.ts";
+import { createOutboundGate, type OutboundGate, released, UngatedRequestError } from "../safety/gate.ts";
 import { estimateCounter, localTokenCounter, serverTokenCounter, type TokenCounter } from "./tokenizer.ts";
 import { checkModelEntry, MODELS_FILE_SCHEMA, readModelEntry } from "./models_file.ts";
 import { BUILTIN_TEMPLATES, jinjaTemplate, type PromptTemplate, type TokenizerConfig } from "./templates.ts";
@@ -44,6 +51,8 @@ export interface ModelRegistry {
    * TGI, vLLM), else an estimate that errs high.
    */
   counter(spec: ModelSpec, signal?: AbortSignal): Promise<TokenCounter>;
+  /** Every prompt passes it on the way out; the clients send only what it released (safety/gate.ts). */
+  readonly gate: OutboundGate;
 }
 
 /** Thrown when MODELS_FILE or a Jinja tokenizer config cannot be used; lists every problem. */
@@ -93,23 +102,43 @@ export async function loadModels(config: Readonly<Config>, io: ModelsIo): Promis
       ),
     });
   }
-  return createRegistry(specs, { fetch: io.fetch, readTextFile: io.readTextFile });
+  return createRegistry(specs, {
+    fetch: io.fetch,
+    readTextFile: io.readTextFile,
+    redactPhi: config.security.phiRedaction !== "off",
+  });
+}
+
+/** A client that sends only requests the redaction gate released: nothing reaches the model around it. */
+function gatedClient(client: EndpointClient): EndpointClient {
+  return Object.assign(Object.create(client) as EndpointClient, {
+    stream(request: GenerationRequest, signal: AbortSignal) {
+      if (!released(request)) throw new UngatedRequestError();
+      return client.stream(request, signal);
+    },
+  });
 }
 
 /** A registry over specs already built (tests build them directly). */
 export function createRegistry(
   specs: ModelSpec[],
-  options: { fetch?: typeof fetch; readTextFile?: (path: string) => Promise<string> } = {},
+  options: {
+    fetch?: typeof fetch;
+    readTextFile?: (path: string) => Promise<string>;
+    /** Replace identifiers in every prompt (PHI_REDACTION not "off"); on unless told otherwise. */
+    redactPhi?: boolean;
+  } = {},
 ): ModelRegistry {
   const clients = new Map<string, EndpointClient>();
   const counters = new Map<string, Promise<TokenCounter>>();
   const registry: ModelRegistry = {
     list: () => specs,
     get: (id) => (id === null ? specs[0] ?? null : specs.find((s) => s.id === id) ?? null),
+    gate: createOutboundGate({ redact: options.redactPhi ?? true }),
     client(spec) {
       let client = clients.get(spec.id);
       if (!client) {
-        client = createEndpointClient(spec.target, { fetch: options.fetch });
+        client = gatedClient(createEndpointClient(spec.target, { fetch: options.fetch }));
         clients.set(spec.id, client);
       }
       return client;

@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import llamaTokenizer from "llama-tokenizer-js";
 import { describeConnectionError, errorDetail, serverRoot } from "./server.ts";
+import { inSlices, piecesOf } from "../slices.ts";
 
 /** Counts tokens as a model's tokenizer does. */
 export interface TokenCounter {
@@ -93,7 +94,7 @@ export function estimateCounter(): TokenCounter {
   return {
     description: "estimate (errs high)",
     exact: false,
-    count: (texts) => Promise.resolve(texts.map(estimateTokens)),
+    count: inPieces(estimateTokens, 0),
   };
 }
 
@@ -235,7 +236,7 @@ export async function localTokenCounter(name: string, io: TokenizerFiles): Promi
     return {
       description: "Llama-2 tokenizer (llama-tokenizer-js)",
       exact: true,
-      count: (texts) => Promise.resolve(texts.map(countLlama2)),
+      count: inPieces(countLlama2, 1),
     };
   }
   let json: object;
@@ -262,8 +263,29 @@ export async function localTokenCounter(name: string, io: TokenizerFiles): Promi
   return {
     description: `tokenizer.json at ${name} (@huggingface/tokenizers)`,
     exact: true,
-    count: (texts) =>
-      Promise.resolve(texts.map((text) => tokenizer.encode(text, { add_special_tokens: false }).ids.length)),
+    count: inPieces((text) => tokenizer.encode(text, { add_special_tokens: false }).ids.length, 1),
+  };
+}
+
+/** The longest text counted in one go: a longer one is counted in pieces, with other requests served between. */
+const PIECE_CHARS = 16_000;
+
+/**
+ * A local count made asynchronous in the way that matters: long texts are counted in pieces cut at whitespace,
+ * and the event loop serves other requests between pieces. `perCut` tokens are added for each cut (a piece
+ * after a cut may gain the leading space SentencePiece adds): the count errs high, never low.
+ */
+function inPieces(countOne: (text: string) => number, perCut: number) {
+  return async (texts: string[]): Promise<number[]> => {
+    const counts = new Array<number>(texts.length).fill(0);
+    const jobs = texts.flatMap((text, i) =>
+      piecesOf(text, PIECE_CHARS).map((piece, j) => ({ i, piece, cut: j > 0 }))
+    );
+    await inSlices(jobs.length, (k) => {
+      const { i, piece, cut } = jobs[k];
+      counts[i] += countOne(piece) + (cut ? perCut : 0);
+    });
+    return counts;
   };
 }
 

@@ -138,18 +138,3 @@ export function vectorLiteral(vector: ArrayLike<number>): string {
   for (let i = 0; i < vector.length; i++) out += (i ? "," : "") + vector[i];
   return out + "]";
 }
-
-/**
- * An embedder that replaces identifiers with placeholders (safety/phi.ts) before texts leave for it: for the
- * questions and searches users type, when the embedder is a remote endpoint. Same id, so vectors stay
- * comparable with the corpus.
- */
-export function withRedaction(embedder: Embedder, redact: (text: string) => string): Embedder {
-  return {
-    id: embedder.id,
-    description: embedder.description,
-    dimensions: embedder.dimensions,
-    batchSize: embedder.batchSize,
-    embed: (texts, options) => embedder.embed(texts.map(redact), options),
-  };
-}

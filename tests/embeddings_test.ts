@@ -17,7 +17,6 @@ import {
   vectorCandidates,
 } from "../db/snippets.ts";
 import { ConfigError, loadConfig } from "../config.ts";
-import { redactPhi } from "../safety/phi.ts";
 import { EndpointError } from "../inference/endpoint.ts";
 import { createEmbedder, embeddingRoute } from "../inference/embeddings.ts";
 import { errorReason } from "../inference/server.ts";
@@ -26,7 +25,6 @@ import {
   EmbedderMismatchError,
   prepareVectorStore,
   vectorLiteral,
-  withRedaction,
 } from "../knowledge/embedder.ts";
 import { ingestFile } from "../knowledge/ingest.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
@@ -483,23 +481,37 @@ Deno.test(`vector store [${DRIVER}]: an empty database takes the embedder's dime
   }
 });
 
-Deno.test("embeddings: behind PHI redaction (as main.ts wraps any remote embedder) the server sees placeholders", async () => {
+Deno.test("embeddings: a remote embedder replaces identifiers inside itself, unless PHI_REDACTION is off", async () => {
   const stub = stubServer((path, body) =>
     path === "/api/tags"
       ? json({ models: [{ name: "nomic-embed-text" }] })
       : json({ embeddings: inputsOf(body).map((t) => vectorOf(t)) })
   );
+  const text = "John Smith, born 03/04/1948, MRN 2231-889, has a dry cough";
   try {
+    // Nothing to wrap: whoever builds the embedder (the app, ingest, search, eval) gets the redacting one.
     const remote = await createEmbedder(
       { embeddingUrl: stub.url, embeddingApi: "ollama", embeddingModel: null, hfToken: null },
       FAST,
     );
-    const wrapped = withRedaction(remote, (text) => redactPhi(text).text);
-    assert.equal(wrapped.dimensions, 8);
-    await wrapped.embed(["John Smith, born 03/04/1948, MRN 2231-889, has a dry cough"]);
+    assert.equal(remote.dimensions, 8);
+    await remote.embed([text]);
     const sent = JSON.stringify(stub.posts("/api/embed").at(-1)!.body);
     assert.doesNotMatch(sent, /John|Smith|1948|2231/);
     assert.match(sent, /\[NAME_1\]/);
+
+    const off = await createEmbedder(
+      {
+        embeddingUrl: stub.url,
+        embeddingApi: "ollama",
+        embeddingModel: null,
+        hfToken: null,
+        security: { phiRedaction: "off" },
+      },
+      FAST,
+    );
+    await off.embed([text]);
+    assert.match(JSON.stringify(stub.posts("/api/embed").at(-1)!.body), /John Smith/);
   } finally {
     await stub.close();
   }

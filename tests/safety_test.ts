@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import { listMessages } from "../db/messages.ts";
 import { clipTitle, getChat, setChatTitle } from "../db/chats.ts";
 import { redactOldTitles } from "../chat/intake.ts";
-import { withRedaction } from "../knowledge/embedder.ts";
 import { redactPhi } from "../safety/phi.ts";
 import { withChat } from "./support/chat_helpers.ts";
 import { readAll, sseReader } from "./support/sse_client.ts";
@@ -178,23 +177,4 @@ Deno.test(`safety [${DRIVER}]: application logs never contain message text, even
     captured.some((line) => line.includes("/sessions/x%0AGET%20/admin")),
     "the path is logged as sent",
   );
-});
-
-Deno.test("safety: a remote embedder gets questions with identifiers replaced, under the same embedder id", async () => {
-  const seen: string[] = [];
-  const remote = {
-    id: "tei:test",
-    description: "test endpoint",
-    dimensions: 384,
-    batchSize: 8,
-    embed: (texts: string[]) => {
-      seen.push(...texts);
-      return Promise.resolve(texts.map(() => new Float32Array(384)));
-    },
-  };
-  const wrapped = withRedaction(remote, (text) => redactPhi(text).text);
-  assert.equal(wrapped.id, remote.id);
-  await wrapped.embed([IDENTIFIED]);
-  assert.doesNotMatch(seen[0], /John|Smith|1948|2231/);
-  assert.match(seen[0], /\[NAME_1\]/);
 });
