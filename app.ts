@@ -2,6 +2,7 @@
  * createApp(deps): the Hono application, with middleware, route groups and error mapping.
  * No I/O happens on import; everything the app touches arrives in deps.
  */
+import { createModelCallLimiter } from "./routes/model_calls.ts";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Context } from "hono";
@@ -184,6 +185,8 @@ export function createApp(deps: AppDeps): Hono {
     }),
   );
   app.route("/", knowledgeRoutes({ db, knowledge: deps.knowledge, pageContext }));
+  // Case generation and debriefs share the chat's per-user limits.
+  const modelCalls = createModelCallLimiter(db, security);
   app.route(
     "/",
     caseRoutes({
@@ -196,6 +199,7 @@ export function createApp(deps: AppDeps): Hono {
       guards,
       redactPhi: security.phiRedaction !== "off",
       retry: deps.retry,
+      modelCalls,
     }),
   );
   app.route(
@@ -207,6 +211,7 @@ export function createApp(deps: AppDeps): Hono {
       pageContext,
       guards,
       redactPhi: security.phiRedaction !== "off",
+      modelCalls,
     }),
   );
   app.route("/", adminRoutes({ db, guard, guards, pageContext, passwordCost: deps.passwordCost }));

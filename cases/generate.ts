@@ -3,6 +3,7 @@
  * validation with bounded retries that tell the model what was wrong. Nothing unvalidated is ever returned.
  */
 import { authored } from "../safety/gate.ts";
+import { estimateTokens } from "../inference/tokenizer.ts";
 import {
   contextSizeOf,
   DEFAULT_RETRY_LIMITS,
@@ -227,6 +228,8 @@ export async function generateCase(
     maxAttempts?: number;
     onProgress?: (progress: GenerationProgress) => void;
     retry?: Partial<RetryLimits>;
+    /** Told what each attempt generated, in tokens (the server's count, else an estimate), for the budget. */
+    onTokens?: (tokens: number) => void | Promise<void>;
   },
 ): Promise<GenerationOutcome> {
   const maxAttempts = options.maxAttempts ?? 3;
@@ -244,6 +247,7 @@ export async function generateCase(
       keepSystem: true,
     };
     let text = "";
+    let reported: number | undefined;
     let finishReason: string | null = null;
     let granted = maxNewTokens;
     let waiting: string | null = null;
@@ -280,6 +284,7 @@ export async function generateCase(
           }
           text += chunk.text;
           if (chunk.finishReason) finishReason = chunk.finishReason;
+          if (chunk.outputTokens !== undefined) reported = chunk.outputTokens;
           if (text.length - lastReport >= 200) {
             lastReport = text.length;
             report();
@@ -313,6 +318,7 @@ export async function generateCase(
       }
     }
     report();
+    await options.onTokens?.(reported ?? estimateTokens(text));
     const accepted = acceptCase(text, request);
     if (accepted.ok) return { ...accepted, attempts: attempt };
     // Cut off: the JSON is unfinished, and what the model needs to hear is to be brief.

@@ -10,6 +10,7 @@ import { listMessages } from "../db/messages.ts";
 import { type Chat, createPracticeChat, getChat, saveDebrief } from "../db/chats.ts";
 import type { ModelRegistry } from "../inference/models.ts";
 import { streamGeneration } from "../inference/completion.ts";
+import { estimateTokens } from "../inference/tokenizer.ts";
 import {
   type DebriefScore,
   feedbackPrompt,
@@ -83,7 +84,11 @@ export async function endPractice(
   models: ModelRegistry,
   sessionId: string,
   signal: AbortSignal,
-  options: { redactPhi: boolean } = { redactPhi: true },
+  options: {
+    redactPhi: boolean;
+    /** Told what the feedback generated, in tokens, for the user's daily budget. */
+    onTokens?: (tokens: number) => void | Promise<void>;
+  } = { redactPhi: true },
 ): Promise<Debrief | null> {
   const session = await getChat(db, sessionId);
   if (!session) return null;
@@ -95,7 +100,7 @@ export async function endPractice(
   // whole conversation, so a name keeps its placeholder throughout. Scoring above stays on this server.
   const redactor = options.redactPhi ? createRedactor() : null;
   const outward = redactor ? turns.map((t) => ({ ...t, text: redactor.redact(t.text).text })) : turns;
-  const feedback = await narrative(models, c, outward, score, signal);
+  const feedback = await narrative(models, c, outward, score, signal, options.onTokens);
   const debrief: Debrief = { endedAt: new Date().toISOString(), caseTitle: c.title, score, feedback };
   await saveDebrief(db, sessionId, debrief);
   return debrief;
@@ -107,6 +112,7 @@ async function narrative(
   turns: { role: "learner" | "patient"; text: string }[],
   score: DebriefScore,
   signal: AbortSignal,
+  onTokens?: (tokens: number) => void | Promise<void>,
 ): Promise<Debrief["feedback"]> {
   const spec = models.get(null);
   if (!spec) return { text: null, reason: "No model is configured, so there is no narrative feedback." };
@@ -128,7 +134,15 @@ async function narrative(
       maxNewTokens: Math.min(400, spec.maxNewTokensLimit),
     }, { signal });
     let text = "";
-    for await (const chunk of chunks) text += chunk.text;
+    let reported: number | undefined;
+    try {
+      for await (const chunk of chunks) {
+        text += chunk.text;
+        if (chunk.outputTokens !== undefined) reported = chunk.outputTokens;
+      }
+    } finally {
+      await onTokens?.(reported ?? estimateTokens(text));
+    }
     text = text.trim();
     return text ? { text, model: spec.label } : { text: null, reason: "The model returned no feedback." };
   } catch (error) {

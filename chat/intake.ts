@@ -78,6 +78,15 @@ function refuseWhileDraining(deps: IntakeDeps): void {
   }
 }
 
+/** The refusal when the user's replies being written are at the cap (checked again as each one starts). */
+function tooManyReplies(deps: IntakeDeps): ChatRefusal {
+  return new ChatRefusal(
+    429,
+    `${deps.security.maxConcurrentStreams} of your replies are being written already. Wait for one ` +
+      `to finish, or stop it, then send again.`,
+  );
+}
+
 /**
  * Per-user limits on starting a reply, held in the database so they apply across instances: replies being
  * written at once, output tokens per day, messages per minute (counted only when the others pass).
@@ -95,20 +104,14 @@ async function checkSendLimits(
   }, repeatOf);
   // A repeated request (the same client id) is answered with what it started, whatever the limits say now.
   if (allowance.repeat) return;
-  if (allowance.active >= security.maxConcurrentStreams) {
-    throw new ChatRefusal(
-      429,
-      `${security.maxConcurrentStreams} of your replies are being written already. Wait for one ` +
-        `to finish, or stop it, then send again.`,
-    );
-  }
+  if (allowance.active >= security.maxConcurrentStreams) throw tooManyReplies(deps);
   if (security.dailyTokenBudget > 0 && allowance.tokensToday >= security.dailyTokenBudget) {
     const midnight = new Date();
     midnight.setUTCHours(24, 0, 0, 0);
     throw new ChatRefusal(
       429,
       `You have used today's budget of ${security.dailyTokenBudget.toLocaleString("en")} generated ` +
-        `tokens. It renews at midnight UTC; an administrator can raise DAILY_TOKEN_BUDGET.`,
+        `tokens. It renews at midnight UTC; your Rounds administrator can raise it.`,
       Math.ceil((midnight.getTime() - Date.now()) / 1000),
     );
   }
@@ -170,9 +173,11 @@ export async function takeMessage(
     redactions,
     // The sidebar, the heading, the tab and the browser's history show the title: never the identifiers.
     title: (found ?? redactPhi(content)).text,
+    maxActive: deps.security.maxConcurrentStreams,
   });
   if (result.kind === "no_session") throw new ChatRefusal(404, "This session does not exist.");
   if (result.kind === "busy") throw new ChatRefusal(409, BUSY_MESSAGE);
+  if (result.kind === "limited") throw tooManyReplies(deps);
   if (result.kind !== "created") return { user: result.user, assistant: result.assistant, job: null };
   refuseWhileDraining(deps);
   return {
@@ -220,11 +225,17 @@ export async function restartReply(
       messageId: request.messageId,
       model: spec?.id ?? null,
       clientId,
+      maxActive: deps.security.maxConcurrentStreams,
     })
-    : await beginContinue(db, { sessionId: chat.id, messageId: request.messageId });
+    : await beginContinue(db, {
+      sessionId: chat.id,
+      messageId: request.messageId,
+      maxActive: deps.security.maxConcurrentStreams,
+    });
   if (result.kind === "not_found") throw new ChatRefusal(404, "This reply does not exist.");
   if (result.kind === "busy") throw new ChatRefusal(409, BUSY_MESSAGE);
   if (result.kind === "not_allowed") throw new ChatRefusal(409, result.reason);
+  if (result.kind === "limited") throw tooManyReplies(deps);
   return {
     user: result.user,
     assistant: result.assistant,

@@ -58,6 +58,14 @@ export async function addTokensForChat(db: Db, sessionId: string, tokens: number
     on conflict (user_id, day) do update set tokens = ${tokenUsage.tokens} + excluded.tokens`);
 }
 
+/** Adds generated tokens (a case generation, a debrief) to a user's count for today. */
+export async function addTokensForUser(db: Db, userId: string, tokens: number): Promise<void> {
+  if (tokens <= 0 || !isUuid(userId)) return;
+  await db.execute(sql`
+    insert into ${tokenUsage} (user_id, day, tokens) values (${userId}, ${utcDay()}, ${tokens})
+    on conflict (user_id, day) do update set tokens = ${tokenUsage.tokens} + excluded.tokens`);
+}
+
 /** What the per-user send limits found, in one round trip. */
 export interface SendAllowance {
   /** The message asked about exists already: a repeated request, for which nothing was counted or refused. */

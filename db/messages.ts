@@ -33,6 +33,8 @@ export type StartExchangeResult =
   | ({ kind: "duplicate" } & Exchange)
   /** Another reply is still being written in this session. */
   | { kind: "busy"; active: Message }
+  /** The owner has `maxActive` replies being written already (in any of their sessions, on any instance). */
+  | { kind: "limited" }
   | { kind: "no_session" };
 
 /**
@@ -52,6 +54,8 @@ export async function startExchange(
     redactions?: StoredRedactions | null;
     /** What titles a chat that has none yet (its first question with identifiers replaced); else the content. */
     title?: string;
+    /** Most replies the session's owner may have being written at once (MAX_CONCURRENT_STREAMS). */
+    maxActive?: number;
   },
 ): Promise<StartExchangeResult> {
   if (!isUuid(input.sessionId)) return { kind: "no_session" };
@@ -59,9 +63,17 @@ export async function startExchange(
   // and touched by the update that also reports a repeat or a reply still being written, and both messages go
   // in one insert (the reply's id is made here, so it can name the question it answers).
   const title = clipTitle(input.title ?? input.content, 60);
+  let limited = false;
   const outcome = await db.transaction(async (tx) => {
-    const [state] = rows<{ repeat: string | null; active: string | null }>(
+    // With a cap, the owner's row is locked too: one owner's replies start one at a time on any instance, so
+    // the count below sees every reply started before (sendAllowance's earlier check can be raced).
+    const [state] = rows<{ repeat: string | null; active: string | null; owner: string | null }>(
       await tx.execute(sql`
+      with owner as (
+        select u.id from users u join ${chatSessions} s on s.owner_id = u.id
+        where s.id = ${input.sessionId} and ${input.maxActive ?? null}::int is not null
+        for no key update of u
+      )
       update ${chatSessions} set updated_at = now(),
         title = case when title = ${DEFAULT_TITLE} then ${title} else title end
       where id = ${input.sessionId}
@@ -69,11 +81,16 @@ export async function startExchange(
         (select m.id from ${messages} m where m.session_id = ${input.sessionId} and m.role = 'user'
           and ${input.clientId}::text is not null and m.client_id = ${input.clientId}::text limit 1) as repeat,
         (select m.id from ${messages} m where m.session_id = ${input.sessionId}
-          and m.status in ('pending', 'streaming') limit 1) as active`),
+          and m.status in ('pending', 'streaming') limit 1) as active,
+        (select id from owner) as owner`),
     );
     if (!state) return { kind: "no_session" } as const;
     // A repeat or a busy session changes nothing: the rollback undoes the touch.
     if (state.repeat || state.active) tx.rollback();
+    if (state.owner && input.maxActive !== undefined) {
+      limited = !(await ownerHasRoom(tx, state.owner, input.maxActive));
+      if (limited) tx.rollback();
+    }
     const userId = crypto.randomUUID();
     const inserted = await tx.insert(messages).values([{
       id: userId,
@@ -99,6 +116,7 @@ export async function startExchange(
     throw error;
   });
   if (outcome) return outcome;
+  if (limited) return { kind: "limited" };
   // Rolled back: read what the repeat or the busy session is, outside the hot path.
   return await previousExchange(db, input.sessionId, input.clientId);
 }
@@ -133,6 +151,7 @@ async function previousExchange(
 export type RestartResult =
   | ({ kind: "started" } & Exchange)
   | { kind: "busy"; active: Message }
+  | { kind: "limited" }
   | { kind: "not_found" }
   | { kind: "not_allowed"; reason: string };
 
@@ -142,9 +161,15 @@ export type RestartResult =
  */
 export async function beginRegenerate(
   db: Db,
-  input: { sessionId: string; messageId: string; model: string | null; clientId: string | null },
+  input: {
+    sessionId: string;
+    messageId: string;
+    model: string | null;
+    clientId: string | null;
+    maxActive?: number;
+  },
 ): Promise<RestartResult> {
-  return await restart(db, input.sessionId, input.messageId, async (tx, old, user) => {
+  return await restart(db, input, async (tx, old, user) => {
     await tx.update(messages).set({ superseded: true, updatedAt: sql`now()` }).where(eq(messages.id, old.id));
     return await insertPendingReply(tx, { ...input, replyTo: user.id });
   });
@@ -156,9 +181,9 @@ export async function beginRegenerate(
  */
 export async function beginContinue(
   db: Db,
-  input: { sessionId: string; messageId: string },
+  input: { sessionId: string; messageId: string; maxActive?: number },
 ): Promise<RestartResult> {
-  return await restart(db, input.sessionId, input.messageId, async (tx, old) => {
+  return await restart(db, input, async (tx, old) => {
     if (old.status === "completed" && old.finishReason !== "length") {
       return { reason: "This reply is complete; only a reply cut short can be continued" };
     }
@@ -178,6 +203,20 @@ export async function beginContinue(
 
 type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
+/**
+ * Whether an owner, whose row this transaction has locked, may start another reply: fewer than `maxActive`
+ * being written in all their sessions. A statement of its own, after the lock: it sees every reply a
+ * transaction that held the lock before committed.
+ */
+async function ownerHasRoom(tx: Tx, ownerId: string, maxActive: number): Promise<boolean> {
+  const [row] = rows<{ n: number }>(
+    await tx.execute(sql`
+      select count(*)::int as n from ${messages} m join ${chatSessions} s on s.id = m.session_id
+      where s.owner_id = ${ownerId} and m.status in ('pending', 'streaming')`),
+  );
+  return Number(row.n) < maxActive;
+}
+
 /** The empty assistant message a generation writes into. */
 async function insertPendingReply(
   tx: Tx,
@@ -196,16 +235,20 @@ async function insertPendingReply(
 
 async function restart(
   db: Db,
-  sessionId: string,
-  messageId: string,
+  input: { sessionId: string; messageId: string; maxActive?: number },
   change: (tx: Tx, old: Message, user: Message) => Promise<Message | { reason: string }>,
 ): Promise<RestartResult> {
+  const { sessionId, messageId } = input;
   if (!isUuid(sessionId) || !isUuid(messageId)) return { kind: "not_found" };
   return await db.transaction(async (tx) => {
     const [session] = await tx.select().from(chatSessions).where(eq(chatSessions.id, sessionId)).for(
       "update",
     );
     if (!session) return { kind: "not_found" } as const;
+    if (session.ownerId && input.maxActive !== undefined) {
+      await tx.execute(sql`select id from users where id = ${session.ownerId} for no key update`);
+      if (!(await ownerHasRoom(tx, session.ownerId, input.maxActive))) return { kind: "limited" } as const;
+    }
     const [old] = await tx.select().from(messages).where(and(
       eq(messages.id, messageId),
       eq(messages.sessionId, sessionId),

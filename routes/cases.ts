@@ -74,6 +74,7 @@ import {
   newCasePage,
 } from "../views/cases/new.tsx";
 import type { PageContext } from "../views/page.ts";
+import type { ModelCall, ModelCallLimiter } from "./model_calls.ts";
 
 /** What the case routes need. */
 export interface CaseDeps {
@@ -88,6 +89,8 @@ export interface CaseDeps {
   redactPhi?: boolean;
   /** How long to wait on a busy or waking model server (tests shorten it). */
   retry?: Partial<RetryLimits>;
+  /** The user's limits on model work (a case generation counts as one model call). */
+  modelCalls: ModelCallLimiter;
 }
 
 const NO_MODEL =
@@ -242,6 +245,8 @@ export function caseRoutes(deps: CaseDeps): Hono {
     }
     const spec = deps.models.get(null);
     if (!spec) throw new HTTPException(503, { message: NO_MODEL });
+    // Up to three model calls: one against the user's limits, every attempt's tokens against the budget.
+    const call = await deps.modelCalls.begin(signedInUser(c).id, "generate the case");
     const save = async (outcome: GenerationOutcome) => {
       if (!outcome.ok) return null;
       const attempts = outcome.attempts === 1 ? "" : ` after ${outcome.attempts} attempts`;
@@ -252,7 +257,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
       });
     };
     if (!htmx) {
-      const outcome = await generate(spec, request, c.req.raw.signal);
+      const outcome = await generate(spec, request, c.req.raw.signal, call).finally(() => call.end());
       const saved = await save(outcome);
       if (saved) return c.redirect(`/cases/${saved.id}`, 303);
       const failed = outcome as Extract<GenerationOutcome, { ok: false }>;
@@ -265,7 +270,13 @@ export function caseRoutes(deps: CaseDeps): Hono {
       let n = 0;
       const send = (data: string, event?: string) => sse.send({ id: String(++n), data, event });
       try {
-        const outcome = await generate(spec, request, sse.signal, (p) => send(generationProgressFragment(p)));
+        const outcome = await generate(
+          spec,
+          request,
+          sse.signal,
+          call,
+          (p) => send(generationProgressFragment(p)),
+        );
         const saved = await save(outcome);
         send(
           saved
@@ -285,6 +296,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
         if (sse.signal.aborted) return;
         send(generationResultFragment({ ok: false, message: failureMessage(error), errors: [] }));
       } finally {
+        call.end();
         // The result above is an ordinary message (swapped into the page); `done` only tells the form it ended.
         send("", "done");
         sse.close();
@@ -297,6 +309,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
     spec: ModelSpec,
     request: CaseRequest,
     signal: AbortSignal,
+    call: ModelCall,
     onProgress?: (p: GenerationProgress) => void,
   ): Promise<GenerationOutcome> {
     return await deps.lifecycle.run(async (shutdown) => {
@@ -306,6 +319,7 @@ export function caseRoutes(deps: CaseDeps): Hono {
           signal: both,
           onProgress,
           retry: deps.retry,
+          onTokens: (tokens) => call.charge(tokens),
         });
       } catch (error) {
         if (both.aborted) throw new Error("The generation was stopped");

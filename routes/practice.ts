@@ -12,6 +12,7 @@ import type { ModelRegistry } from "../inference/models.ts";
 import type { Lifecycle } from "../lifecycle.ts";
 import type { PageContext } from "../views/page.ts";
 import { debriefPage } from "../views/practice.tsx";
+import type { ModelCallLimiter } from "./model_calls.ts";
 
 /** What the practice routes need. */
 export interface PracticeDeps {
@@ -22,6 +23,8 @@ export interface PracticeDeps {
   guards: Guards;
   /** Replace identifiers in the transcript the debrief sends to the model (as the chat does). */
   redactPhi: boolean;
+  /** The user's limits on model work (a debrief counts as one model call). */
+  modelCalls: ModelCallLimiter;
 }
 
 /** The practice routes. */
@@ -48,11 +51,16 @@ export function practiceRoutes(deps: PracticeDeps): Hono {
 
   app.post("/sessions/:id/debrief", audit("practice.debrief", onChat), ownChat, async (c) => {
     const id = c.req.param("id");
+    // Feedback is a model call, under the user's limits; without a model the debrief is only the score.
+    const call = deps.models.get(null)
+      ? await deps.modelCalls.begin(signedInUser(c).id, "end the practice")
+      : null;
     const debrief = await deps.lifecycle.run((shutdown) =>
       endPractice(db, deps.models, id, AbortSignal.any([c.req.raw.signal, shutdown]), {
         redactPhi: deps.redactPhi,
+        onTokens: (tokens) => call?.charge(tokens),
       })
-    );
+    ).finally(() => call?.end());
     if (!debrief) {
       throw new HTTPException(404, {
         message: "There is no practice session here to debrief, or the case it was started from was deleted.",

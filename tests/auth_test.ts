@@ -355,6 +355,26 @@ Deno.test(`auth [${DRIVER}]: per-user message rate, concurrent replies and the d
   });
 });
 
+Deno.test(`auth [${DRIVER}]: parallel messages cannot race past the concurrent-reply cap (issue 19, item 11)`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    stub.defaultScript = { hang: true };
+    const sessions = await Promise.all(Array.from({ length: 10 }, () => session()));
+    // Ten messages at once, in ten sessions: before, the cap was read before any reply was stored, and 9 ran.
+    const responses = await Promise.all(sessions.map((id, i) => send(id, `Parallel question ${i}`)));
+    const started = responses.filter((r) => r.status === 200);
+    const refused = responses.filter((r) => r.status === 429);
+    assert.equal(started.length, 2, `${started.length} replies started with a cap of 2`);
+    assert.equal(refused.length, 8);
+    for (const r of refused) assert.match(await r.text(), /2 of your replies are being written already/);
+    const [{ n }] = rows<{ n: number }>(
+      await t.database.db.execute(sql`select count(*)::int as n from messages where role = 'assistant'`),
+    );
+    assert.equal(Number(n), 2, "refused messages store no reply");
+    for (const id of sessions) await t.runner.stop(id);
+    for (const r of started) await r.body?.cancel();
+  }, { env: { MAX_CONCURRENT_STREAMS: "2", RATE_LIMIT_MESSAGES_PER_MINUTE: "100" } });
+});
+
 Deno.test(`auth [${DRIVER}]: five failed sign-ins lock the account for the window, even with the right password`, async () => {
   await withTestApp(async (t) => {
     for (let i = 0; i < 5; i++) assert.equal((await signIn(t, t.user.email, `wrong ${i}`)).status, 401);

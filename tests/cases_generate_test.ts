@@ -283,3 +283,45 @@ Deno.test(`generate [${DRIVER}]: identifiers in the focus are replaced before th
     assert.match(sent, /\[NAME_1\]/);
   }, { INFERENCE_API: "tgi", INFERENCE_TEMPLATE: "llama2-chat" });
 });
+
+Deno.test(`generate [${DRIVER}]: case generations are capped at once and per minute (issue 19, item 10)`, async () => {
+  await withGenerator(async (t, stub) => {
+    const answer = JSON.stringify(example("acute-gout.json"), null, 1);
+    // One at a time: a second generation while the first is written is refused, and nothing reaches the model.
+    stub.enqueue({ tokens: tokens(answer), delayMs: 5 });
+    const first = t.request("/cases", { method: "POST", headers: HX, body: form(REQUEST) });
+    await stub.waitFor((r) => r.length === 1);
+    const second = await t.request("/cases", { method: "POST", headers: HX, body: form(REQUEST) });
+    assert.equal(second.status, 429);
+    assert.match(await second.text(), /1 of your replies, case generations or debriefs are running already/);
+    await readAll(await first);
+    assert.equal(stub.requests.length, 1);
+    // Three a minute: the first counted; two more; the fourth is refused in plain words.
+    stub.defaultScript = { tokens: tokens(answer) };
+    for (let i = 0; i < 2; i++) {
+      const r = await t.request("/cases", { method: "POST", body: form(REQUEST), redirect: "manual" });
+      assert.equal(r.status, 303);
+      await r.body?.cancel();
+    }
+    const over = await t.request("/cases", { method: "POST", headers: HX, body: form(REQUEST) });
+    assert.equal(over.status, 429);
+    assert.match(await over.text(), /You have asked the model 3 times this minute/);
+    assert.equal(stub.requests.length, 3);
+  }, { MAX_CONCURRENT_STREAMS: "1", RATE_LIMIT_MESSAGES_PER_MINUTE: "3", DAILY_TOKEN_BUDGET: "0" });
+});
+
+Deno.test(`generate [${DRIVER}]: what a generation writes counts against the daily token budget (issue 19, item 10)`, async () => {
+  await withGenerator(async (t, stub) => {
+    stub.defaultScript = { tokens: tokens(JSON.stringify(example("acute-gout.json"), null, 1)) };
+    const r = await t.request("/cases", { method: "POST", body: form(REQUEST), redirect: "manual" });
+    assert.equal(r.status, 303);
+    const [{ tokens: used }] = rows<{ tokens: number }>(
+      await t.database.db.execute(sql`select tokens from token_usage`),
+    );
+    assert.ok(Number(used) > 400, `${used} tokens charged`);
+    const over = await t.request("/cases", { method: "POST", headers: HX, body: form(REQUEST) });
+    assert.equal(over.status, 429);
+    assert.match(await over.text(), /used today(&#39;|')s budget of 400 generated tokens/);
+    assert.equal(stub.requests.length, 1);
+  }, { DAILY_TOKEN_BUDGET: "400" });
+});

@@ -3,6 +3,8 @@
  * (checked in what the stub received), checklist scoring on scripted transcripts, and the debrief pages.
  */
 import assert from "node:assert/strict";
+import { sql } from "drizzle-orm";
+import { rows } from "../db/migrate.ts";
 import { readExampleCases, seedExampleCases } from "../cases/library.ts";
 import { matchesTrigger, patientSystemPrompt, revealedFacts, scoreTranscript } from "../cases/practice.ts";
 import type { Case } from "../cases/schema.ts";
@@ -198,4 +200,22 @@ Deno.test(`practice [${DRIVER}]: the debrief sends the transcript with identifie
     const debrief = await (await f.t.request(`/sessions/${id}/debrief`)).text();
     assert.match(debrief, /Turn 1: “Hello, I(&#39;|')m Dr Amara Okafor/);
   });
+});
+
+Deno.test(`practice [${DRIVER}]: debriefs count against the user's model calls per minute and tokens (issue 19, item 10)`, async () => {
+  await withChat(async (f) => {
+    const id = await startPractice(f);
+    f.stub.defaultScript = { tokens: ["It ", "started ", "this ", "morning."] };
+    await readAll(await f.send(id, "When did the pain start?")); // one model call
+    f.stub.defaultScript = { tokens: ["Good ", "opening."] };
+    assert.equal((await f.post(`/sessions/${id}/debrief`)).status, 303); // two
+    assert.equal((await f.post(`/sessions/${id}/debrief`)).status, 303); // three
+    const before = f.stub.requests.length;
+    const over = await f.post(`/sessions/${id}/debrief`, {}, { "hx-request": "true" });
+    assert.equal(over.status, 429);
+    assert.match(await over.text(), /You have asked the model 3 times this minute/);
+    assert.equal(f.stub.requests.length, before, "the refused debrief did not reach the model");
+    const usage = await f.t.database.db.execute(sql`select tokens from token_usage`);
+    assert.ok(Number(rows<{ tokens: number }>(usage)[0].tokens) > 0, "the feedback's tokens were charged");
+  }, { env: { RATE_LIMIT_MESSAGES_PER_MINUTE: "3" } });
 });
