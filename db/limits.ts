@@ -35,6 +35,26 @@ export async function countEvent(
   return { count: Number(row.count), resetInSeconds: Math.max(1, Number(row.reset_in)) };
 }
 
+/** The count so far in the current window of a key, without counting anything. */
+export async function peekEvents(db: Db, key: string, windowMs: number): Promise<number> {
+  const seconds = Math.max(1, Math.round(windowMs / 1000));
+  const [row] = rows<{ count: number }>(
+    await db.execute(sql`
+      select coalesce((select count from ${rateLimits} where key = ${key} and window_start = ${
+      windowStart(seconds)
+    }), 0) as count`),
+  );
+  return Number(row.count);
+}
+
+/** Takes back one event counted in the current window (a sign-in that succeeded does not use the budget). */
+export async function uncountEvent(db: Db, key: string, windowMs: number): Promise<void> {
+  const seconds = Math.max(1, Math.round(windowMs / 1000));
+  await db.execute(sql`
+    update ${rateLimits} set count = greatest(${rateLimits.count} - 1, 0)
+    where key = ${key} and window_start = ${windowStart(seconds)}`);
+}
+
 /** Forgets a key's counts (a successful login clears the account's failures). */
 export async function clearEvents(db: Db, key: string): Promise<void> {
   await db.delete(rateLimits).where(eq(rateLimits.key, key));

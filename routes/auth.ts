@@ -17,7 +17,7 @@ import {
   type SignedIn,
   touchSignIn,
 } from "../db/sign_ins.ts";
-import { clearEvents, countEvent } from "../db/limits.ts";
+import { clearEvents, countEvent, peekEvents, uncountEvent } from "../db/limits.ts";
 import { readAccountForm } from "../safety/account_form.ts";
 import { DEFAULT_COST, hashPassword, type ScryptCost, verifyPassword } from "../safety/passwords.ts";
 import { loginPage, setupPage } from "../views/auth.tsx";
@@ -40,9 +40,18 @@ const LOGIN_COOKIE = "rounds_login";
 /** Header htmx requests carry the session's anti-forgery token in (static/app.js sets it). */
 export const CSRF_HEADER = "x-csrf-token";
 
-/** Failed sign-ins an account may have per window before it is locked for the rest of the window. */
+/**
+ * Failed sign-ins an account may have per window at full speed; after them it is slowed, not locked: one attempt
+ * a minute from each address (so failures from elsewhere cannot keep its owner out for long).
+ */
 export const LOGIN_FAILURES_PER_ACCOUNT = 5;
-/** Sign-in attempts one address may make per window. */
+/** While an account is slowed, how often each address may try it. */
+export const LOGIN_SLOW_MS = 60_000;
+/**
+ * Failed sign-ins one address may make per window (a clinic behind one NAT shares it). Past it, an address may
+ * still sign in to an account it has not failed on in the window: a correct password is never stopped by
+ * others' mistakes or by made-up e-mails.
+ */
 export const LOGIN_ATTEMPTS_PER_ADDRESS = 30;
 /** The sign-in rate-limit window. */
 export const LOGIN_WINDOW_MS = 15 * 60_000;
@@ -190,25 +199,36 @@ export function authRoutes(deps: AuthDeps): Hono {
         status,
       );
 
-    const byAddress = await countEvent(db, `login:address:${address ?? "unknown"}`, LOGIN_WINDOW_MS);
+    // Counted before the password is checked, each in one statement: parallel attempts cannot all slip under
+    // a limit while the first ones are still being checked. A success takes its count back.
+    const addressKey = `login:address:${address ?? "unknown"}`;
     const accountKey = `login:account:${known ?? "(not an e-mail address)"}`;
-    // Counted before the password is checked, in one statement: parallel attempts cannot all slip under the
-    // limit while the first ones are still being checked. A success clears the count.
-    const attempts = await countEvent(db, accountKey, LOGIN_WINDOW_MS);
-    if (byAddress.count > LOGIN_ATTEMPTS_PER_ADDRESS || attempts.count > LOGIN_FAILURES_PER_ACCOUNT) {
-      await recordAudit(db, {
-        actor,
-        action: "login.limited",
-        address,
-        outcome: "429",
-      });
-      const minutes = Math.ceil(byAddress.resetInSeconds / 60);
-      c.header("Retry-After", String(byAddress.resetInSeconds));
+    const pairKey = `login:pair:${known ?? "(not an e-mail address)"}|${address ?? "unknown"}`;
+    const [byAddress, attempts, failedHere] = await Promise.all([
+      countEvent(db, addressKey, LOGIN_WINDOW_MS),
+      countEvent(db, accountKey, LOGIN_WINDOW_MS),
+      peekEvents(db, pairKey, LOGIN_WINDOW_MS),
+    ]);
+    const limited = async (why: string, resetInSeconds: number) => {
+      await recordAudit(db, { actor, action: "login.limited", address, outcome: `429 ${why}` });
+      c.header("Retry-After", String(resetInSeconds));
+      const wait = resetInSeconds < 90
+        ? `${resetInSeconds} seconds`
+        : `${Math.ceil(resetInSeconds / 60)} minutes`;
       return refuse(
         429,
-        `Too many sign-in attempts. Wait ${minutes} minute${minutes === 1 ? "" : "s"} and try again, ` +
-          `or ask an administrator to check the account.`,
+        `Too many sign-in attempts. Wait ${wait} and try again, or ask your Rounds administrator to check ` +
+          `the account.`,
       );
+    };
+    // An address over its budget keeps the accounts it has not failed on: their owners' correct passwords.
+    if (byAddress.count > LOGIN_ATTEMPTS_PER_ADDRESS && failedHere > 0) {
+      return await limited("address", byAddress.resetInSeconds);
+    }
+    // An account past its failures is slowed: one attempt a minute from each address.
+    if (attempts.count > LOGIN_FAILURES_PER_ACCOUNT) {
+      const slot = await countEvent(db, `login:slow:${pairKey}`, LOGIN_SLOW_MS);
+      if (slot.count > 1) return await limited("account slowed", slot.resetInSeconds);
     }
     const user = email ? await findUserByEmail(db, email) : null;
     const valid = password.length > 0 && password.length <= 1024 &&
@@ -224,9 +244,15 @@ export function authRoutes(deps: AuthDeps): Hono {
         address,
         outcome: user?.disabledAt && valid ? "disabled" : "wrong email or password",
       });
+      await countEvent(db, pairKey, LOGIN_WINDOW_MS);
       return refuse(401, "That email and password do not match an active account.");
     }
-    await clearEvents(db, accountKey);
+    // Successes do not count: the account's failures are forgotten and the address gets its attempt back.
+    await Promise.all([
+      clearEvents(db, accountKey),
+      clearEvents(db, pairKey),
+      uncountEvent(db, addressKey, LOGIN_WINDOW_MS),
+    ]);
     await signIn(c, deps, user.id);
     await recordAudit(db, { userId: user.id, actor: user.email, action: "login.succeeded", address });
     return c.redirect(next, 303);
