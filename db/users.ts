@@ -112,6 +112,15 @@ export async function setPasswordHash(db: Db, id: string, passwordHash: string):
   });
 }
 
+/**
+ * Replaces a hash with a stronger one of the same password (at sign-in, after a cost rise): no one is signed
+ * out, and nothing changes when the password was changed meanwhile.
+ */
+export async function upgradePasswordHash(db: Db, id: string, from: string, to: string): Promise<void> {
+  if (!isUuid(id)) return;
+  await db.update(users).set({ passwordHash: to }).where(and(eq(users.id, id), eq(users.passwordHash, from)));
+}
+
 /** Active admins (the last one cannot be disabled or demoted). */
 export async function countActiveAdmins(db: Db): Promise<number> {
   const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(users)

@@ -8,7 +8,13 @@ import { HTTPException } from "hono/http-exception";
 import type { SecurityConfig } from "../config.ts";
 import { recordAudit } from "../db/audit.ts";
 import type { Db } from "../db/client.ts";
-import { createFirstAdmin, findUserByEmail, hasUsers, normaliseEmail } from "../db/users.ts";
+import {
+  createFirstAdmin,
+  findUserByEmail,
+  hasUsers,
+  normaliseEmail,
+  upgradePasswordHash,
+} from "../db/users.ts";
 import {
   createSignIn,
   findSignedIn,
@@ -19,7 +25,14 @@ import {
 } from "../db/sign_ins.ts";
 import { clearEvents, countEvent, peekEvents, uncountEvent } from "../db/limits.ts";
 import { readAccountForm } from "../safety/account_form.ts";
-import { DEFAULT_COST, hashPassword, type ScryptCost, verifyPassword } from "../safety/passwords.ts";
+import {
+  DEFAULT_COST,
+  hashPassword,
+  isPasswordHash,
+  type ScryptCost,
+  verifyPassword,
+  weakerThan,
+} from "../safety/passwords.ts";
 import { loginPage, setupPage } from "../views/auth.tsx";
 import { CSRF_FIELD } from "../views/csrf.tsx";
 import type { PageContext } from "../views/page.ts";
@@ -231,11 +244,13 @@ export function authRoutes(deps: AuthDeps): Hono {
       if (slot.count > 1) return await limited("account slowed", slot.resetInSeconds);
     }
     const user = email ? await findUserByEmail(db, email) : null;
-    const valid = password.length > 0 && password.length <= 1024 &&
-      await verifyPassword(
-        password,
-        user?.passwordHash ?? await (decoy ??= hashPassword(randomToken(), cost)),
-      );
+    // An unknown e-mail, or an account that signs in only through SSO (it has no hash), is checked against a
+    // decoy hash at the same cost: how long the answer takes does not say which accounts exist (item 18).
+    const hash = user && isPasswordHash(user.passwordHash)
+      ? user.passwordHash
+      : await (decoy ??= hashPassword(randomToken(), cost));
+    const valid = password.length > 0 && password.length <= 1024 && await verifyPassword(password, hash) &&
+      hash === user?.passwordHash;
     if (!user || !valid || user.disabledAt) {
       await recordAudit(db, {
         userId: user?.id,
@@ -253,6 +268,10 @@ export function authRoutes(deps: AuthDeps): Hono {
       clearEvents(db, pairKey),
       uncountEvent(db, addressKey, LOGIN_WINDOW_MS),
     ]);
+    // A hash made at a lower cost than today's is made again, now that the password is at hand.
+    if (weakerThan(user.passwordHash, cost)) {
+      await upgradePasswordHash(db, user.id, user.passwordHash, await hashPassword(password, cost));
+    }
     await signIn(c, deps, user.id);
     await recordAudit(db, { userId: user.id, actor: user.email, action: "login.succeeded", address });
     return c.redirect(next, 303);

@@ -48,7 +48,10 @@ export function accountSchema(options: { confirm: boolean; role: boolean }) {
     }),
     confirm: text,
   }).superRefine((form, ctx) => {
-    if (options.confirm && !passwordProblem(form.password) && form.password !== form.confirm) {
+    // With the rest of the form valid: a password made of the account's own e-mail or name.
+    const problem = passwordProblem(form.password, { email: form.email, name: form.name });
+    if (problem) ctx.addIssue({ code: "custom", path: ["password"], message: problem });
+    if (options.confirm && !problem && form.password !== form.confirm) {
       ctx.addIssue({ code: "custom", path: ["confirm"], message: "The two passwords differ" });
     }
   });

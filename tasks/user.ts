@@ -108,7 +108,7 @@ async function main(): Promise<number> {
       }
       if (existing) throw new TaskExit(1, `There is already an account for ${email}`);
       const password = await readPassword();
-      const problem = passwordProblem(password);
+      const problem = passwordProblem(password, { email, name: values.name ?? null });
       if (problem) throw new TaskExit(1, `${problem}; nothing was changed`);
       const input = { email: email!, name: values.name ?? null, passwordHash: await hashPassword(password) };
       // The first admin also inherits what was stored before accounts existed.
@@ -129,7 +129,7 @@ async function main(): Promise<number> {
     if (!existing) throw new TaskExit(1, `There is no account for ${email} (deno task user list shows them)`);
     if (command === "password") {
       const password = await readPassword();
-      const problem = passwordProblem(password);
+      const problem = passwordProblem(password, { email: existing.email, name: existing.name });
       if (problem) throw new TaskExit(1, `${problem}; nothing was changed`);
       await setPasswordHash(db, existing.id, await hashPassword(password));
       await recordAudit(db, {

@@ -12,7 +12,7 @@ import type { UserRole } from "../../db/schema.ts";
 import { createUser, findUserByEmail } from "../../db/users.ts";
 import { createSignIn } from "../../db/sign_ins.ts";
 import { CSRF_HEADER, SESSION_COOKIE, signInIdOf } from "../../routes/auth.ts";
-import { hashPassword } from "../../safety/passwords.ts";
+import { hashPassword, type ScryptCost } from "../../safety/passwords.ts";
 import { migrate } from "../../db/migrate.ts";
 import type { InferenceStatus } from "../../inference/health.ts";
 import { createRegistry, loadModels, type ModelRegistry } from "../../inference/models.ts";
@@ -173,6 +173,8 @@ export interface TestAppOptions {
   logRequests?: boolean;
   /** The fetch the model clients use (tests record what a real server was sent). */
   fetch?: typeof fetch;
+  /** The scrypt cost sign-in uses (tests default to a cheap one). */
+  passwordCost?: ScryptCost;
 }
 
 /** Runner timings for tests: the same logic, shorter waits. */
@@ -208,7 +210,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     inferenceStatus: options.inferenceStatus ?? (() => Promise.resolve("not configured")),
     runnerOptions: { ...FAST_RUNNER, ...options.runner },
     retry: { ...FAST_RUNNER, ...options.runner },
-    passwordCost: TEST_PASSWORD_COST,
+    passwordCost: options.passwordCost ?? TEST_PASSWORD_COST,
     logRequests: options.logRequests,
   });
   let users = 0;
