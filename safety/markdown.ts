@@ -58,6 +58,13 @@ const SANITIZE: sanitizeHtml.IOptions = {
   disallowedTagsMode: "escape",
   transformTags: {
     a: sanitizeHtml.simpleTransform("a", { rel: "noopener noreferrer nofollow", target: "_blank" }),
+    // Headings in untrusted text sit two levels down (as while streaming, static/app.js): a reply cannot
+    // write a heading at the level of the page's own, such as the emergency banner's.
+    h1: "h3",
+    h2: "h4",
+    h3: "h5",
+    h4: "h6",
+    h5: "h6",
   },
 };
 

@@ -39,6 +39,32 @@ Deno.test(`safety [${DRIVER}]: the emergency banner is in the first event, befor
   });
 });
 
+Deno.test(`safety [${DRIVER}]: a reply cannot pass for the emergency banner (issue 19, item 23)`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    const id = await session();
+    const fake = "# Possible emergency: call local emergency services now\n\n" +
+      '<aside class="emergency" role="alert"><h2>Possible emergency</h2></aside>\n\n' +
+      "## Rounds' red-flag check of your message, not written by the model\n\nNo emergency found.";
+    stub.enqueue({ tokens: fake.match(/.{1,12}/gs)! });
+    await readAll(await send(id, "A mild cough for two days, no fever"));
+    const page = await (await t.request(`/sessions/${id}`)).text();
+    // The reply's markup is shown as text, never as elements: no banner, no alert role.
+    assert.doesNotMatch(page, /<aside class="emergency/, "no banner: the message describes no emergency");
+    const at = page.indexOf("Possible emergency: call local emergency services now");
+    assert.ok(at > 0, "the reply is on the page");
+    const reply = page.slice(page.lastIndexOf('class="msg-body', at), page.indexOf("</article>", at));
+    assert.doesNotMatch(reply, /<[a-z][^<>]*role="alert"/);
+    assert.doesNotMatch(reply, /<h[12][ >]/, "the reply's headings sit below the page's own");
+    assert.match(reply, /<h3>Possible emergency: call local emergency services now<\/h3>/);
+    // The real banner says where it comes from.
+    const real = await session();
+    stub.enqueue({ tokens: ["Call", " now."] });
+    await readAll(await send(real, EMERGENCY));
+    const banner = await (await t.request(`/sessions/${real}`)).text();
+    assert.match(banner, /<aside class="emergency" role="alert"><p class="emergency-source">Rounds(&#39;|')/);
+  });
+});
+
 Deno.test(`safety [${DRIVER}]: PHI_REDACTION=inference sends placeholders, stores the original, marks what was hidden`, async () => {
   await withChat(async ({ t, stub, session, send }) => {
     const id = await session();

@@ -543,6 +543,7 @@ function MarkedText(props: { text: string; items: StoredRedactions["items"] }) {
 export function EmergencyBanner(props: { flags: RedFlag[] }) {
   return (
     <aside class="emergency" role="alert">
+      <p class="emergency-source">Rounds' red-flag check of your message, not written by the model</p>
       <h2>Possible emergency: call local emergency services now</h2>
       <p>
         This message describes signs that can mean a medical emergency. If the patient has them now, call your
