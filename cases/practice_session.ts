@@ -4,7 +4,7 @@
  */
 import { createRedactor } from "../safety/phi.ts";
 import { authored } from "../safety/gate.ts";
-import { getCase, getVersion } from "../db/cases.ts";
+import { caseAccess, getCase, getVersion } from "../db/cases.ts";
 import type { Db } from "../db/client.ts";
 import { listMessages } from "../db/messages.ts";
 import { type Chat, createPracticeChat, getChat, saveDebrief } from "../db/chats.ts";
@@ -48,9 +48,20 @@ export async function startPractice(
   });
 }
 
-/** The case version a practice session plays, or null when it was deleted. */
+/**
+ * Whether the learner who owns a practice session may still see its case: their own, shared, or an example.
+ * A case unshared (or deleted) after the practice began takes its script and debrief with it.
+ */
+export async function practiceCaseVisible(db: Db, session: Chat): Promise<boolean> {
+  if (session.kind !== "practice" || !session.caseId) return false;
+  const access = await caseAccess(db, session.caseId);
+  return access !== null && (access.shared || access.ownerId === null || access.ownerId === session.ownerId);
+}
+
+/** The case version a practice session plays, or null when it was deleted or is no longer shared with them. */
 export async function practiceCase(db: Db, session: Chat): Promise<Case | null> {
   if (session.kind !== "practice" || !session.caseId || !session.caseVersion) return null;
+  if (!(await practiceCaseVisible(db, session))) return null;
   const version = await getVersion(db, session.caseId, session.caseVersion);
   if (!version) return null;
   const parsed = parseCase(version.data);

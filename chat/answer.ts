@@ -49,7 +49,8 @@ export interface AnswerDeps {
 /** What a practice session answers when it cannot play the patient. */
 export const NO_PATIENT_REPLY =
   "The simulated patient cannot answer: no model is connected, or the case this practice was started from " +
-  "was deleted. The transcript so far is kept; ask your Rounds administrator to connect a model to practise.";
+  "was deleted or is no longer shared with you. The transcript so far is kept; ask your Rounds administrator " +
+  "to connect a model, or the case's author to share it again.";
 
 /** The reply stored when no model is configured (clinicians read it: no variable names). */
 export const NO_MODEL_REPLY =

@@ -6,7 +6,7 @@ import { type Context, Hono } from "hono";
 import { signedInUser } from "./auth.ts";
 import { guardedChat, type Guards } from "./guards.ts";
 import { HTTPException } from "hono/http-exception";
-import { endPractice, startPractice } from "../cases/practice_session.ts";
+import { endPractice, practiceCaseVisible, startPractice } from "../cases/practice_session.ts";
 import type { Db } from "../db/client.ts";
 import type { ModelRegistry } from "../inference/models.ts";
 import type { Lifecycle } from "../lifecycle.ts";
@@ -63,13 +63,15 @@ export function practiceRoutes(deps: PracticeDeps): Hono {
     ).finally(() => call?.end());
     if (!debrief) {
       throw new HTTPException(404, {
-        message: "There is no practice session here to debrief, or the case it was started from was deleted.",
+        message:
+          "There is no practice session here to debrief, or the case it was started from was deleted or " +
+          "is no longer shared with you.",
       });
     }
     return c.redirect(`/sessions/${id}/debrief`, 303);
   });
 
-  app.get("/sessions/:id/debrief", audit("practice.read", onChat), ownChat, (c) => {
+  app.get("/sessions/:id/debrief", audit("practice.read", onChat), ownChat, async (c) => {
     const id = c.req.param("id");
     const chat = guardedChat(c);
     if (chat.kind !== "practice") {
@@ -78,6 +80,14 @@ export function practiceRoutes(deps: PracticeDeps): Hono {
     if (!chat.debrief) {
       throw new HTTPException(404, {
         message: "This practice session has not been ended yet: use End and debrief.",
+      });
+    }
+    // The debrief quotes the case's checklist and diagnosis: it goes with the case when it is unshared.
+    if (!(await practiceCaseVisible(db, chat))) {
+      throw new HTTPException(404, {
+        message:
+          "The case this practice was started from was deleted or is no longer shared with you, so its " +
+          "debrief is no longer shown. Your own messages are still in the session.",
       });
     }
     return c.html(debriefPage(deps.pageContext(c), {

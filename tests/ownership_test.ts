@@ -183,3 +183,51 @@ Deno.test(`ownership [${DRIVER}]: shared cases are readable by all; roles decide
     assert.doesNotMatch(own, /\/edit"|Delete…|Stop sharing/, "and is offered no write controls");
   });
 });
+
+Deno.test(`ownership [${DRIVER}]: a practice loses its case's script and debrief when the case is unshared (issue 19, item 16)`, async () => {
+  await withChat(async ({ t, stub }) => {
+    const educator = await t.addUser("educator");
+    const learner = await t.addUser("clinician");
+    const [example] = await readExampleCases();
+    const imported = await educator.request("/cases/import", {
+      method: "POST",
+      headers: FORM,
+      body: new URLSearchParams({ json: JSON.stringify(exportCase(example.value)) }),
+    });
+    const caseId = imported.headers.get("location")!.split("/")[2].replace(/\?.*/, "");
+    const share = (on: boolean) =>
+      educator.request(`/cases/${caseId}/share`, {
+        method: "POST",
+        headers: FORM,
+        body: new URLSearchParams(on ? { shared: "on" } : {}),
+      });
+    assert.equal((await share(true)).status, 303);
+    const started = await learner.request(`/cases/${caseId}/practice`, { method: "POST" });
+    const sessionId = started.headers.get("location")!.split("/")[2];
+    const ask = (content: string) =>
+      learner.request(`/sessions/${sessionId}/messages`, {
+        method: "POST",
+        headers: { ...FORM, "hx-request": "true" },
+        body: new URLSearchParams({ content }),
+      });
+    stub.enqueue({ tokens: ["It ", "hurts."] });
+    await (await ask("Where is the pain?")).text();
+    assert.equal(stub.requests.length, 1, "shared: the patient answers from the script");
+    assert.equal((await learner.request(`/sessions/${sessionId}/debrief`, { method: "POST" })).status, 303);
+    assert.equal((await learner.request(`/sessions/${sessionId}/debrief`)).status, 200);
+    const before = stub.requests.length;
+
+    assert.equal((await share(false)).status, 303);
+    await (await ask("And since when?")).text();
+    assert.equal(stub.requests.length, before, "unshared: the script no longer reaches the model");
+    const page = await (await learner.request(`/sessions/${sessionId}`)).text();
+    assert.match(page, /no longer shared with you/);
+    const debrief = await learner.request(`/sessions/${sessionId}/debrief`);
+    assert.equal(debrief.status, 404);
+    assert.match(await debrief.text(), /no longer shared with you/);
+    assert.equal((await learner.request(`/sessions/${sessionId}/debrief`, { method: "POST" })).status, 404);
+    // Shared again, it comes back.
+    assert.equal((await share(true)).status, 303);
+    assert.equal((await learner.request(`/sessions/${sessionId}/debrief`)).status, 200);
+  });
+});
