@@ -108,9 +108,16 @@ export function clientAddress(c: Context, trustProxy: number): string | null {
 }
 
 /** True when the request came to localhost over plain HTTP, where a Secure cookie would not be sent back. */
-function isLocalHttp(c: Context): boolean {
+/**
+ * Plain HTTP from this machine, with no proxy in front: the one case where cookies go without `Secure` (a
+ * laptop at http://localhost). A request a proxy forwarded is never that, whatever Host it carries: a proxy
+ * that ends TLS and forwards to localhost with `X-Forwarded-Proto: https` must still get Secure cookies.
+ */
+export function isLocalHttp(c: Context): boolean {
   const url = new URL(c.req.url);
-  return url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
+  const forwarded = ["x-forwarded-proto", "x-forwarded-for", "x-forwarded-host", "forwarded", "x-real-ip"]
+    .some((name) => c.req.header(name) !== undefined);
+  return !forwarded && url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
 }
 
 function cookieOptions(c: Context, maxAgeSeconds?: number) {
@@ -145,7 +152,7 @@ export async function signIn(
     userAgent: c.req.header("user-agent") ?? null,
   });
   setCookie(c, SESSION_COOKIE, token, cookieOptions(c, Math.round(deps.security.sessionAbsoluteMs / 1000)));
-  deleteCookie(c, LOGIN_COOKIE, { path: "/" });
+  deleteCookie(c, LOGIN_COOKIE, { path: "/", secure: !isLocalHttp(c) });
 }
 
 function loginToken(c: Context): string {

@@ -10,7 +10,7 @@ import type { OidcConfig } from "../config.ts";
 import { recordAudit } from "../db/audit.ts";
 import { createUser, findUserByEmail, normaliseEmail } from "../db/users.ts";
 import { loginPage } from "../views/auth.tsx";
-import { type AuthDeps, clientAddress, safeNext, signIn } from "./auth.ts";
+import { type AuthDeps, clientAddress, isLocalHttp, safeNext, signIn } from "./auth.ts";
 
 const FLOW_COOKIE = "rounds_sso";
 /** How long a sign-in at the provider may take. */
@@ -81,7 +81,7 @@ export function ssoRoutes(deps: SsoDeps): Hono {
     };
     setCookie(c, FLOW_COOKIE, btoa(JSON.stringify(flow)), {
       httpOnly: true,
-      secure: new URL(c.req.url).protocol === "https:",
+      secure: !isLocalHttp(c),
       // The provider sends the browser back with a top-level GET: Lax cookies come along.
       sameSite: "Lax",
       path: "/login/sso",
@@ -107,7 +107,7 @@ export function ssoRoutes(deps: SsoDeps): Hono {
     } catch {
       return refuse(c, "This sign-in has expired or was started in another browser. Start again.", 400);
     }
-    deleteCookie(c, FLOW_COOKIE, { path: "/login/sso" });
+    deleteCookie(c, FLOW_COOKIE, { path: "/login/sso", secure: !isLocalHttp(c) });
     const providerError = c.req.query("error");
     if (providerError) {
       await recordAudit(deps.db, {

@@ -542,6 +542,25 @@ Deno.test(`auth [${DRIVER}]: the anti-forgery token goes into the app's own fiel
   });
 });
 
+Deno.test(`auth [${DRIVER}]: behind a proxy that forwards to localhost over https, cookies keep Secure (issue 19, item 19)`, async () => {
+  await withTestApp(async (t) => {
+    const local = await signIn(t, t.user.email, TEST_PASSWORD);
+    assert.equal(local.status, 303);
+    const plain = local.headers.getSetCookie().find((h) => h.startsWith("rounds_session="))!;
+    assert.doesNotMatch(plain, /;\s*Secure/i, "a laptop at http://127.0.0.1 gets a cookie it can send back");
+    const proxies: Record<string, string>[] = [{ "x-forwarded-proto": "https" }, {
+      forwarded: "for=192.0.2.1;proto=https",
+    }];
+    for (const headers of proxies) {
+      const proxied = await signIn(t, t.user.email, TEST_PASSWORD, undefined, headers);
+      assert.equal(proxied.status, 303);
+      for (const cookie of proxied.headers.getSetCookie()) {
+        assert.match(cookie, /;\s*Secure/i, `${JSON.stringify(headers)}: ${cookie.split("=")[0]}`);
+      }
+    }
+  });
+});
+
 Deno.test(`auth [${DRIVER}]: behind TRUST_PROXY, the proxy's X-Forwarded-Host names the site`, async () => {
   await withTestApp(async (t) => {
     const forwarded = await t.request("http://10.0.0.5:8000/sessions", {
