@@ -10,14 +10,13 @@ import { NONCE, secureHeaders } from "hono/secure-headers";
 import type { Config } from "./config.ts";
 import { EMBEDDING_DIMENSIONS } from "./db/schema.ts";
 import type { Database } from "./db/client.ts";
-import { bodyLimit } from "hono/body-limit";
 import type { InferenceStatus } from "./inference/health.ts";
 import type { ModelRegistry } from "./inference/models.ts";
 import type { GenerationRunner } from "./inference/runner.ts";
 import type { KnowledgeSettings } from "./knowledge/retrieve.ts";
 import type { Lifecycle } from "./lifecycle.ts";
 import { healthRoutes } from "./routes/health.ts";
-import { inputHygiene } from "./routes/hygiene.ts";
+import { bodyDeadline, inputHygiene } from "./routes/hygiene.ts";
 import { ssoRoutes } from "./routes/sso.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { createGuards } from "./routes/guards.ts";
@@ -78,6 +77,7 @@ const ERROR_TITLES: Record<number, string> = {
   413: "Too large",
   415: "Unsupported content type",
   422: "Invalid input",
+  408: "Request too slow",
   429: "Too many requests",
   503: "Temporarily unavailable",
 };
@@ -143,9 +143,10 @@ export function createApp(deps: AppDeps): Hono {
     referrerPolicy: "same-origin",
   }));
 
-  app.use(bodyLimit({
-    maxSize: MAX_BODY_BYTES,
-    onError: () => {
+  // The body is read here, whole, within its size and in time (a slow or stalled sender gets 408).
+  app.use(bodyDeadline({
+    maxBytes: MAX_BODY_BYTES,
+    tooLarge: () => {
       throw new HTTPException(413, {
         message: `The request is larger than ${
           MAX_BODY_BYTES / 1024

@@ -51,3 +51,59 @@ export function inputHygiene(): MiddlewareHandler {
     await next();
   };
 }
+
+/** How long a request body may take to arrive in all, and between two of its pieces. */
+export const BODY_TOTAL_MS = 30_000;
+export const BODY_IDLE_MS = 10_000;
+
+/**
+ * Reads the request body before any handler, within `maxBytes` and in time: a client that sends a body slowly
+ * (or stops halfway) gets 408 after `idleMs` without a byte or `totalMs` in all, instead of holding the
+ * request open. Bodies are small here (256 KB at most), so holding one in memory costs little.
+ */
+export function bodyDeadline(options: {
+  maxBytes: number;
+  tooLarge: () => never;
+  idleMs?: number;
+  totalMs?: number;
+}): MiddlewareHandler {
+  const idleMs = options.idleMs ?? BODY_IDLE_MS;
+  const totalMs = options.totalMs ?? BODY_TOTAL_MS;
+  return async (c, next) => {
+    const body = c.req.raw.body;
+    if (!body) return await next();
+    const declared = Number(c.req.header("content-length") ?? NaN);
+    if (declared > options.maxBytes) options.tooLarge();
+    const reader = body.getReader();
+    const pieces: Uint8Array[] = [];
+    let size = 0;
+    const started = performance.now();
+    for (;;) {
+      const wait = Math.max(0, Math.min(idleMs, totalMs - (performance.now() - started)));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<"late">((resolve) => timer = setTimeout(() => resolve("late"), wait));
+      const piece = await Promise.race([reader.read(), late]).finally(() => clearTimeout(timer));
+      if (piece === "late") {
+        reader.cancel().catch(() => {});
+        throw new HTTPException(408, {
+          message: "The request took too long to arrive, so it was not read. Nothing was saved; send it again.",
+        });
+      }
+      if (piece.done) break;
+      size += piece.value.length;
+      if (size > options.maxBytes) {
+        reader.cancel().catch(() => {});
+        options.tooLarge();
+      }
+      pieces.push(piece.value);
+    }
+    const whole = new Uint8Array(size);
+    let at = 0;
+    for (const piece of pieces) {
+      whole.set(piece, at);
+      at += piece.length;
+    }
+    c.req.raw = new Request(c.req.raw, { body: whole });
+    await next();
+  };
+}
