@@ -86,7 +86,8 @@ export function bodyDeadline(options: {
       if (piece === "late") {
         reader.cancel().catch(() => {});
         throw new HTTPException(408, {
-          message: "The request took too long to arrive, so it was not read. Nothing was saved; send it again.",
+          message:
+            "The request took too long to arrive, so it was not read. Nothing was saved; send it again.",
         });
       }
       if (piece.done) break;
