@@ -104,10 +104,14 @@ export async function parseFile(
     const raw = await peek(stream, 2);
     stream = raw.stream;
     if (raw.head[0] === 0x1f && raw.head[1] === 0x8b) {
+      // The decompressor hands back all that one input chunk expands to at once, and deflate expands up to
+      // 1,032 times: fed whole 64 KB reads, 1 MB of gzipped blank space became 64 MB chunks and 1.1 GB of
+      // memory. Fed 4 KB at a time, no chunk it makes exceeds about 4 MB.
       // DecompressionStream's writable side is typed BufferSource, a supertype of what flows here.
-      stream = stream.pipeThrough(
+      const compressed = { bytes: 0 };
+      stream = stream.pipeThrough(inPiecesOf(GZIP_INPUT_BYTES, compressed)).pipeThrough(
         new DecompressionStream("gzip") as ReadableWritablePair<Uint8Array, Uint8Array>,
-      );
+      ).pipeThrough(expansionGuard(compressed, fileName));
     }
     let format = options.format;
     if (!format) {
@@ -167,6 +171,54 @@ async function peek(
     },
   });
   return { head, stream: rest };
+}
+
+/** Compressed bytes fed to the decompressor at a time (see parseFile). */
+const GZIP_INPUT_BYTES = 4096;
+
+/** How many times its size a gzip file may grow: text datasets grow 3–20 times; a bomb, a thousand. */
+export const MAX_GZIP_EXPANSION = 200;
+/** Below this much unzipped text, no file is refused for how much it grew. */
+const EXPANSION_FLOOR_BYTES = 64 * 1024 * 1024;
+
+/** A gzip file that unzips to far more than any dataset would: refused before it fills memory or disk. */
+export class GzipBombError extends Error {
+  constructor(fileName: string, compressed: number, expanded: number) {
+    super(
+      `${fileName} grows more than ${MAX_GZIP_EXPANSION} times when unzipped (${
+        (compressed / 1024).toFixed(0)
+      } KB became over ${(expanded / (1024 * 1024)).toFixed(0)} MB): that is not a dataset. Check the file; ` +
+        `nothing after this point was read.`,
+    );
+    this.name = "GzipBombError";
+  }
+}
+
+/** Passes bytes through in pieces of at most `size` bytes, counting them. */
+function inPiecesOf(size: number, counted: { bytes: number }): TransformStream<Uint8Array, Uint8Array> {
+  return new TransformStream({
+    transform(chunk, controller) {
+      counted.bytes += chunk.byteLength;
+      for (let at = 0; at < chunk.byteLength; at += size) controller.enqueue(chunk.subarray(at, at + size));
+    },
+  });
+}
+
+/** Stops a decompression that grows past MAX_GZIP_EXPANSION times the compressed bytes read so far. */
+function expansionGuard(
+  compressed: { bytes: number },
+  fileName: string,
+): TransformStream<Uint8Array, Uint8Array> {
+  let expanded = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      expanded += chunk.byteLength;
+      if (expanded > EXPANSION_FLOOR_BYTES && expanded > compressed.bytes * MAX_GZIP_EXPANSION) {
+        throw new GzipBombError(fileName, compressed.bytes, expanded);
+      }
+      controller.enqueue(chunk);
+    },
+  });
 }
 
 /** Passes bytes through, reporting the running total. */

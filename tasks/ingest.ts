@@ -28,7 +28,7 @@ import { createEmbedder } from "../inference/embeddings.ts";
 import { EndpointError } from "../inference/endpoint.ts";
 import { type Embedder, prepareVectorStore } from "../knowledge/embedder.ts";
 import { ingestFile, type IngestSummary, inputFiles, readManifest, reembedAll } from "../knowledge/ingest.ts";
-import { UnknownFormatError } from "../knowledge/parsers.ts";
+import { GzipBombError, UnknownFormatError } from "../knowledge/parsers.ts";
 import { type FormatName, FORMATS } from "../knowledge/records.ts";
 import { openTaskDatabase, parseTaskArgs, runTask, TaskExit } from "./cli.ts";
 import { formatDuration, startProgress } from "./progress.ts";
@@ -199,7 +199,7 @@ async function ingestAll(
           );
           return 130;
         }
-        if (error instanceof UnknownFormatError) {
+        if (error instanceof UnknownFormatError || error instanceof GzipBombError) {
           console.error(error.message);
           totals.failed++;
           continue;
@@ -244,7 +244,7 @@ async function ingestAll(
   console.log(
     `Done: ${number(totals.files)} file(s) · read ${number(totals.read)} · added ${number(totals.added)} · ` +
       `duplicates ${number(totals.duplicates)} · skipped ${number(totals.skipped)}` +
-      (totals.failed ? ` · ${totals.failed} file(s) in no known format` : "") +
+      (totals.failed ? ` · ${totals.failed} file(s) not read (said above)` : "") +
       ` · ${formatDuration(seconds)} · knowledge base now ${
         number(await countSnippets(database.db))
       } snippets`,

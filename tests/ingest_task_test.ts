@@ -73,3 +73,50 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "ingest task: a 1 MB gzip file of 1 GB blank space is refused early, in bounded memory (issue 19, item 22)",
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "rounds-ingest-bomb-" });
+    try {
+      // 1 GiB of spaces inside a JSON array, gzipped to about 1 MB, written without holding it in memory.
+      const path = join(dir, "healthcaremagic.json.gz");
+      const spaces = new Uint8Array(1 << 20).fill(0x20);
+      const source = ReadableStream.from((function* () {
+        yield new TextEncoder().encode("[");
+        for (let i = 0; i < 1024; i++) yield spaces;
+        yield new TextEncoder().encode("]");
+      })());
+      await source.pipeThrough(new CompressionStream("gzip")).pipeTo((await Deno.create(path)).writable);
+      assert.ok((await Deno.stat(path)).size < 2 * 1024 * 1024);
+
+      const started = performance.now();
+      // GNU time gives the peak memory where it is installed; without it the messages are still checked.
+      const timed = await Deno.stat("/usr/bin/time").then(() => true, () => false);
+      const command = [Deno.execPath(), "run", "-A", "tasks/ingest.ts", path];
+      const result = await new Deno.Command(timed ? "/usr/bin/time" : command[0], {
+        args: timed ? ["-f", "max-rss-kb %M", ...command] : command.slice(1),
+        cwd: new URL("../", import.meta.url).pathname,
+        env: { NO_COLOR: "1", DATA_DIR: join(dir, "data"), PATH: Deno.env.get("PATH") ?? "" },
+        clearEnv: true,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
+      assert.equal(result.code, 1, text);
+      assert.match(text, /grows more than 200 times when unzipped .*: that is not a dataset/);
+      assert.match(text, /1 file\(s\) not read \(said above\)/);
+      assert.doesNotMatch(text, /Uncaught|at file:/, "a plain message, no stack trace");
+      if (timed) {
+        const rssMb = Number(/max-rss-kb (\d+)/.exec(text)?.[1]) / 1024;
+        // Before: 1.75 GB. An empty file's ingest takes about 800 MB here (PGlite and the index).
+        assert.ok(rssMb < 1000, `max RSS ${rssMb.toFixed(0)} MB`);
+      }
+      assert.ok(performance.now() - started < 60_000);
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});

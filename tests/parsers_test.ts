@@ -3,7 +3,14 @@ import { join } from "node:path";
 import { chunkText, splitSentences } from "../knowledge/chunk.ts";
 import { JsonArraySplitter, type SplitItem } from "../knowledge/json_stream.ts";
 import { parseChatDoctor } from "../knowledge/parse_qa.ts";
-import { detectFormat, FORMAT_LABELS, parseFile, PARSERS, UnknownFormatError } from "../knowledge/parsers.ts";
+import {
+  detectFormat,
+  FORMAT_LABELS,
+  GzipBombError,
+  parseFile,
+  PARSERS,
+  UnknownFormatError,
+} from "../knowledge/parsers.ts";
 import { type FormatName, FORMATS, type ParseEvent, type SnippetDraft } from "../knowledge/records.ts";
 
 const DATA = new URL("../data/", import.meta.url).pathname;
@@ -838,4 +845,39 @@ Deno.test("streaming: a 200 MB input parses in bounded memory", async () => {
       `${(megabytes / seconds).toFixed(0)} MB/s, peak RSS growth ${growthMb.toFixed(0)} MB`,
   );
   assert.ok(growthMb < 150, `RSS grew by ${growthMb.toFixed(0)} MB`);
+});
+
+Deno.test("parseFile: a gzip file that grows a thousandfold is refused after 64 MB, not read to the end", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "rounds-gzip-bomb-" });
+  try {
+    const path = `${dir}/meddialog.json.gz`;
+    const spaces = new Uint8Array(1 << 20).fill(0x20);
+    await ReadableStream.from((function* () {
+      yield new TextEncoder().encode("[");
+      for (let i = 0; i < 512; i++) yield spaces;
+      yield new TextEncoder().encode("]");
+    })()).pipeThrough(new CompressionStream("gzip")).pipeTo((await Deno.create(path)).writable);
+    const { events } = await parseFile(path, { format: "chatdoctor" });
+    await assert.rejects(async () => {
+      for await (const _ of events) { /* drain */ }
+    }, (error: unknown) => {
+      assert.ok(error instanceof GzipBombError);
+      assert.match(error.message, /meddialog\.json\.gz grows more than 200 times when unzipped/);
+      return true;
+    });
+    // An ordinary gzipped dataset is read whole.
+    const normal = `${dir}/healthcaremagic.json.gz`;
+    const records = Array.from({ length: 200 }, (_, i) => ({
+      instruction: "If you are a doctor, please answer the medical questions.",
+      input: `Hypothetical patient ${i}: a cough for ${i + 2} days.`,
+      output: `Hypothetical reply ${i}: rest and fluids.`,
+    }));
+    await ReadableStream.from([new TextEncoder().encode(JSON.stringify(records))])
+      .pipeThrough(new CompressionStream("gzip")).pipeTo((await Deno.create(normal)).writable);
+    let read = 0;
+    for await (const event of (await parseFile(normal)).events) if (event.kind === "record") read++;
+    assert.equal(read, 200);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
