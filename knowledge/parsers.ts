@@ -187,7 +187,9 @@ export class GzipBombError extends Error {
     super(
       `${fileName} grows more than ${MAX_GZIP_EXPANSION} times when unzipped (${
         (compressed / 1024).toFixed(0)
-      } KB became over ${(expanded / (1024 * 1024)).toFixed(0)} MB): that is not a dataset. Check the file; ` +
+      } KB became over ${
+        (expanded / (1024 * 1024)).toFixed(0)
+      } MB): that is not a dataset. Check the file; ` +
         `nothing after this point was read.`,
     );
     this.name = "GzipBombError";
