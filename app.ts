@@ -172,6 +172,8 @@ export function createApp(deps: AppDeps): Hono {
   if (deps.config.oidc) app.route("/", ssoRoutes({ ...auth, oidc: deps.config.oidc }));
   app.use(requireSignIn(auth));
 
+  // Case generation and debriefs share the chat's per-user limits (and the replies being written, theirs).
+  const modelCalls = createModelCallLimiter(db, security);
   app.route(
     "/",
     chatRoutes({
@@ -183,11 +185,11 @@ export function createApp(deps: AppDeps): Hono {
       guard,
       guards,
       security,
+      modelCalls,
     }),
   );
   app.route("/", knowledgeRoutes({ db, knowledge: deps.knowledge, pageContext }));
-  // Case generation and debriefs share the chat's per-user limits.
-  const modelCalls = createModelCallLimiter(db, security);
+
   app.route(
     "/",
     caseRoutes({

@@ -179,11 +179,23 @@ export async function redactConversation(chatId: string, texts: string[]): Promi
     if (redacted === undefined) {
       redacted = redactedAlready(known.redactor.redact(text).text);
       known.outward.set(text, redacted);
-      known.chars += text.length + redacted.length;
-      conversationChars += text.length + redacted.length;
     }
     out[i] = redacted;
   });
+  // Only the conversation's texts as they stand are kept: a superseded or edited text is not asked for again.
+  const kept = new Map<string, string>();
+  let chars = 0;
+  texts.forEach((text, i) => {
+    if (kept.has(text)) return;
+    kept.set(text, out[i]);
+    chars += text.length + out[i].length;
+  });
+  known.outward = kept;
+  // Counted only while it is still held: another request may have let it go while this one yielded.
+  if (conversations.get(chatId) === known) {
+    conversationChars += chars - known.chars;
+    known.chars = chars;
+  }
   for (const [id, old] of conversations) {
     if (conversationChars <= CONVERSATION_CACHE_CHARS || id === chatId) break;
     conversations.delete(id);

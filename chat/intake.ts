@@ -49,6 +49,8 @@ export interface IntakeDeps {
   >;
   /** True while the server shuts down: nothing new is started. */
   draining(): boolean;
+  /** Case generations and debriefs the user has running on this instance: they share the reply cap. */
+  otherModelWork?: (userId: string) => number;
 }
 
 /** A reply to stream: the question, the reply, and the job for the engine when it has to be started. */
@@ -78,12 +80,17 @@ function refuseWhileDraining(deps: IntakeDeps): void {
   }
 }
 
+/** How many replies the user may have being written: the cap, less their generations and debriefs running. */
+function capFor(deps: IntakeDeps, userId: string): number {
+  return Math.max(0, deps.security.maxConcurrentStreams - (deps.otherModelWork?.(userId) ?? 0));
+}
+
 /** The refusal when the user's replies being written are at the cap (checked again as each one starts). */
 function tooManyReplies(deps: IntakeDeps): ChatRefusal {
   return new ChatRefusal(
     429,
-    `${deps.security.maxConcurrentStreams} of your replies are being written already. Wait for one ` +
-      `to finish, or stop it, then send again.`,
+    `${deps.security.maxConcurrentStreams} of your replies are being written already (case generations and ` +
+      `debriefs count too). Wait for one to finish, or stop it, then send again.`,
   );
 }
 
@@ -98,13 +105,13 @@ async function checkSendLimits(
 ): Promise<void> {
   const { security } = deps;
   const allowance = await sendAllowance(deps.db, userId, {
-    maxActive: security.maxConcurrentStreams,
+    maxActive: capFor(deps, userId),
     dailyTokens: security.dailyTokenBudget,
     windowMs: 60_000,
   }, repeatOf);
   // A repeated request (the same client id) is answered with what it started, whatever the limits say now.
   if (allowance.repeat) return;
-  if (allowance.active >= security.maxConcurrentStreams) throw tooManyReplies(deps);
+  if (allowance.active >= capFor(deps, userId)) throw tooManyReplies(deps);
   if (security.dailyTokenBudget > 0 && allowance.tokensToday >= security.dailyTokenBudget) {
     const midnight = new Date();
     midnight.setUTCHours(24, 0, 0, 0);
@@ -173,7 +180,7 @@ export async function takeMessage(
     redactions,
     // The sidebar, the heading, the tab and the browser's history show the title: never the identifiers.
     title: (found ?? redactPhi(content)).text,
-    maxActive: deps.security.maxConcurrentStreams,
+    maxActive: capFor(deps, request.userId),
   });
   if (result.kind === "no_session") throw new ChatRefusal(404, "This session does not exist.");
   if (result.kind === "busy") throw new ChatRefusal(409, BUSY_MESSAGE);
@@ -225,12 +232,12 @@ export async function restartReply(
       messageId: request.messageId,
       model: spec?.id ?? null,
       clientId,
-      maxActive: deps.security.maxConcurrentStreams,
+      maxActive: capFor(deps, request.userId),
     })
     : await beginContinue(db, {
       sessionId: chat.id,
       messageId: request.messageId,
-      maxActive: deps.security.maxConcurrentStreams,
+      maxActive: capFor(deps, request.userId),
     });
   if (result.kind === "not_found") throw new ChatRefusal(404, "This reply does not exist.");
   if (result.kind === "busy") throw new ChatRefusal(409, BUSY_MESSAGE);

@@ -30,7 +30,7 @@ import {
   hashPassword,
   isPasswordHash,
   type ScryptCost,
-  verifyPassword,
+  verifyPasswordAtCost,
   weakerThan,
 } from "../safety/passwords.ts";
 import { loginPage, setupPage } from "../views/auth.tsx";
@@ -68,6 +68,24 @@ export const LOGIN_SLOW_MS = 60_000;
 export const LOGIN_ATTEMPTS_PER_ADDRESS = 30;
 /** The sign-in rate-limit window. */
 export const LOGIN_WINDOW_MS = 15 * 60_000;
+/** While an account is slowed, how often it may be tried from all addresses together. */
+export const LOGIN_SLOW_ALL_MS = 10_000;
+/** Past this many times its budget, an address may not try even accounts it has not failed on. */
+export const LOGIN_ADDRESS_HARD_FACTOR = 10;
+
+/**
+ * The address sign-in limits count: an IPv4 address as it is, an IPv6 address by its /64 (one subscriber's
+ * network, where every address is the attacker's to use).
+ */
+export function limitedAddress(address: string | null): string {
+  if (!address) return "unknown";
+  if (!address.includes(":")) return address;
+  const [head, tail] = address.split("::");
+  const groups = head ? head.split(":") : [];
+  const rest = tail === undefined ? [] : tail ? tail.split(":") : [];
+  const full = [...groups, ...Array(Math.max(0, 8 - groups.length - rest.length)).fill("0"), ...rest];
+  return `${full.slice(0, 4).map((g) => (parseInt(g || "0", 16) || 0).toString(16)).join(":")}::/64`;
+}
 
 const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
@@ -113,17 +131,20 @@ export function clientAddress(c: Context, trustProxy: number): string | null {
  * laptop at http://localhost). A request a proxy forwarded is never that, whatever Host it carries: a proxy
  * that ends TLS and forwards to localhost with `X-Forwarded-Proto: https` must still get Secure cookies.
  */
-export function isLocalHttp(c: Context): boolean {
+export function isLocalHttp(c: Context, trustProxy: number): boolean {
+  // Behind a trusted proxy, every request came through it (nginx's bare proxy_pass sends Host: localhost and
+  // no X-Forwarded-* at all).
+  if (trustProxy > 0) return false;
   const url = new URL(c.req.url);
   const forwarded = ["x-forwarded-proto", "x-forwarded-for", "x-forwarded-host", "forwarded", "x-real-ip"]
     .some((name) => c.req.header(name) !== undefined);
   return !forwarded && url.protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname);
 }
 
-function cookieOptions(c: Context, maxAgeSeconds?: number) {
+function cookieOptions(c: Context, trustProxy: number, maxAgeSeconds?: number) {
   return {
     httpOnly: true,
-    secure: !isLocalHttp(c),
+    secure: !isLocalHttp(c, trustProxy),
     sameSite: "Lax" as const,
     path: "/",
     ...(maxAgeSeconds ? { maxAge: maxAgeSeconds } : {}),
@@ -151,14 +172,19 @@ export async function signIn(
     address: clientAddress(c, deps.security.trustProxy),
     userAgent: c.req.header("user-agent") ?? null,
   });
-  setCookie(c, SESSION_COOKIE, token, cookieOptions(c, Math.round(deps.security.sessionAbsoluteMs / 1000)));
-  deleteCookie(c, LOGIN_COOKIE, { path: "/", secure: !isLocalHttp(c) });
+  setCookie(
+    c,
+    SESSION_COOKIE,
+    token,
+    cookieOptions(c, deps.security.trustProxy, Math.round(deps.security.sessionAbsoluteMs / 1000)),
+  );
+  deleteCookie(c, LOGIN_COOKIE, { path: "/", secure: !isLocalHttp(c, deps.security.trustProxy) });
 }
 
-function loginToken(c: Context): string {
+function loginToken(c: Context, trustProxy: number): string {
   const existing = getCookie(c, LOGIN_COOKIE);
   const token = existing && /^[\w-]{20,64}$/.test(existing) ? existing : randomToken();
-  if (token !== existing) setCookie(c, LOGIN_COOKIE, token, cookieOptions(c, 3600));
+  if (token !== existing) setCookie(c, LOGIN_COOKIE, token, cookieOptions(c, trustProxy, 3600));
   c.set("loginCsrf", token);
   return token;
 }
@@ -185,7 +211,7 @@ export function authRoutes(deps: AuthDeps): Hono {
 
   app.get("/login", async (c) => {
     if (!(await anyUsers())) return c.redirect("/setup", 303);
-    loginToken(c);
+    loginToken(c, security.trustProxy);
     const reason = c.req.query("reason");
     return c.html(loginPage(deps.pageContext(c), {
       email: "",
@@ -203,7 +229,7 @@ export function authRoutes(deps: AuthDeps): Hono {
   app.post("/login", async (c) => {
     const form = await c.req.parseBody();
     checkLoginToken(c, form);
-    loginToken(c);
+    loginToken(c, security.trustProxy);
     const rawEmail = typeof form.email === "string" ? form.email : "";
     const password = typeof form.password === "string" ? form.password : "";
     const next = safeNext(typeof form.next === "string" ? form.next : "/");
@@ -221,9 +247,10 @@ export function authRoutes(deps: AuthDeps): Hono {
 
     // Counted before the password is checked, each in one statement: parallel attempts cannot all slip under
     // a limit while the first ones are still being checked. A success takes its count back.
-    const addressKey = `login:address:${address ?? "unknown"}`;
+    const network = limitedAddress(address);
+    const addressKey = `login:address:${network}`;
     const accountKey = `login:account:${known ?? "(not an e-mail address)"}`;
-    const pairKey = `login:pair:${known ?? "(not an e-mail address)"}|${address ?? "unknown"}`;
+    const pairKey = `login:pair:${known ?? "(not an e-mail address)"}|${network}`;
     const [byAddress, attempts, failedHere] = await Promise.all([
       countEvent(db, addressKey, LOGIN_WINDOW_MS),
       countEvent(db, accountKey, LOGIN_WINDOW_MS),
@@ -242,13 +269,26 @@ export function authRoutes(deps: AuthDeps): Hono {
       );
     };
     // An address over its budget keeps the accounts it has not failed on: their owners' correct passwords.
-    if (byAddress.count > LOGIN_ATTEMPTS_PER_ADDRESS && failedHere > 0) {
+    // Far over it (trying password after password across accounts), it keeps none.
+    if (
+      (byAddress.count > LOGIN_ATTEMPTS_PER_ADDRESS && failedHere > 0) ||
+      byAddress.count > LOGIN_ATTEMPTS_PER_ADDRESS * LOGIN_ADDRESS_HARD_FACTOR
+    ) {
       return await limited("address", byAddress.resetInSeconds);
     }
-    // An account past its failures is slowed: one attempt a minute from each address.
+    // An account past its failures is slowed: one attempt a minute from each address, and one every 10 s from
+    // all addresses together (guesses from many addresses do not add up; its owner waits seconds, not minutes).
     if (attempts.count > LOGIN_FAILURES_PER_ACCOUNT) {
-      const slot = await countEvent(db, `login:slow:${pairKey}`, LOGIN_SLOW_MS);
-      if (slot.count > 1) return await limited("account slowed", slot.resetInSeconds);
+      // In this order: an address refused its minute does not use up the account's turn, and an attempt
+      // refused the account's turn gets its minute back.
+      const slowKey = `login:slow:${pairKey}`;
+      const here = await countEvent(db, slowKey, LOGIN_SLOW_MS);
+      if (here.count > 1) return await limited("account slowed", here.resetInSeconds);
+      const anywhere = await countEvent(db, `login:slow-all:${accountKey}`, LOGIN_SLOW_ALL_MS);
+      if (anywhere.count > 1) {
+        await uncountEvent(db, slowKey, LOGIN_SLOW_MS);
+        return await limited("account slowed", anywhere.resetInSeconds);
+      }
     }
     const user = email ? await findUserByEmail(db, email) : null;
     // An unknown e-mail, or an account that signs in only through SSO (it has no hash), is checked against a
@@ -256,7 +296,8 @@ export function authRoutes(deps: AuthDeps): Hono {
     const hash = user && isPasswordHash(user.passwordHash)
       ? user.passwordHash
       : await (decoy ??= hashPassword(randomToken(), cost));
-    const valid = password.length > 0 && password.length <= 1024 && await verifyPassword(password, hash) &&
+    const valid = password.length > 0 && password.length <= 1024 &&
+      await verifyPasswordAtCost(password, hash, cost) &&
       hash === user?.passwordHash;
     if (!user || !valid || user.disabledAt) {
       await recordAudit(db, {
@@ -309,7 +350,7 @@ export function authRoutes(deps: AuthDeps): Hono {
         });
       }
     }
-    deleteCookie(c, SESSION_COOKIE, { path: "/", secure: !isLocalHttp(c) });
+    deleteCookie(c, SESSION_COOKIE, { path: "/", secure: !isLocalHttp(c, deps.security.trustProxy) });
     if (c.req.header("hx-request")) {
       c.header("HX-Redirect", "/login?reason=signed-out");
       return c.body(null, 204);
@@ -319,7 +360,7 @@ export function authRoutes(deps: AuthDeps): Hono {
 
   app.get("/setup", async (c) => {
     if (await anyUsers()) return c.redirect("/login", 303);
-    loginToken(c);
+    loginToken(c, security.trustProxy);
     return c.html(setupPage(deps.pageContext(c), { email: "", name: "", errors: [] }));
   });
 
@@ -329,7 +370,7 @@ export function authRoutes(deps: AuthDeps): Hono {
     }
     const form = await c.req.parseBody();
     checkLoginToken(c, form);
-    loginToken(c);
+    loginToken(c, security.trustProxy);
     const { values, account, errors } = readAccountForm(form, { role: false, confirm: true });
     const view = { email: values.email, name: values.name, errors };
     if (!account) return c.html(setupPage(deps.pageContext(c), view), 422);
@@ -399,7 +440,9 @@ export function requireSignIn(deps: AuthDeps): MiddlewareHandler {
       ? await findSignedIn(db, await signInIdOf(token), security.sessionIdleMs)
       : null;
     if (!signedIn) {
-      if (token) deleteCookie(c, SESSION_COOKIE, { path: "/", secure: !isLocalHttp(c) });
+      if (token) {
+        deleteCookie(c, SESSION_COOKIE, { path: "/", secure: !isLocalHttp(c, deps.security.trustProxy) });
+      }
       if (!usersExist && !(usersExist = await hasUsers(db))) {
         if (c.req.method === "GET" && !c.req.header("hx-request")) return c.redirect("/setup", 303);
         throw new HTTPException(401, {

@@ -1,6 +1,7 @@
 /**
  * The chat: sessions, messages streamed as server-sent events, Stop, regenerate / continue, feedback, settings.
  */
+import type { ModelCallLimiter } from "./model_calls.ts";
 import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Db } from "../db/client.ts";
@@ -57,6 +58,8 @@ export interface ChatDeps {
     SecurityConfig,
     "messagesPerMinute" | "dailyTokenBudget" | "maxConcurrentStreams" | "phiRedaction"
   >;
+  /** Case generations and debriefs: replies share the concurrency cap with them. */
+  modelCalls?: Pick<ModelCallLimiter, "running">;
 }
 
 type Form = Record<string, string | File | (string | File)[]>;
@@ -113,7 +116,13 @@ export function chatRoutes(deps: ChatDeps): Hono {
   const onChat = { type: "session", param: "id" } as const;
   const onMessage = { type: "message", param: "messageId" } as const;
 
-  const intake: IntakeDeps = { db, models, security: deps.security, draining: () => deps.lifecycle.draining };
+  const intake: IntakeDeps = {
+    db,
+    models,
+    security: deps.security,
+    draining: () => deps.lifecycle.draining,
+    otherModelWork: deps.modelCalls?.running,
+  };
 
   /** Runs a step of the chat, turning its refusal into the HTTP answer (with Retry-After where it says). */
   async function refusalsAsHttp<T>(c: Context, step: () => Promise<T>): Promise<T> {

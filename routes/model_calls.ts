@@ -23,6 +23,8 @@ export interface ModelCall {
 /** Starts model work for a user, or refuses it with a 429 in plain words. */
 export interface ModelCallLimiter {
   begin(userId: string, what: string): Promise<ModelCall>;
+  /** Generations and debriefs the user has running on this instance (chat replies count them too). */
+  running(userId: string): number;
 }
 
 /** A limiter over the configured limits. */
@@ -37,6 +39,7 @@ export function createModelCallLimiter(
     else running.delete(userId);
   };
   return {
+    running: (userId) => running.get(userId) ?? 0,
     async begin(userId, what) {
       // The slot is taken before the database is asked, so two requests at once cannot both see room.
       const mine = (running.get(userId) ?? 0) + 1;

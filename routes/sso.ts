@@ -81,7 +81,7 @@ export function ssoRoutes(deps: SsoDeps): Hono {
     };
     setCookie(c, FLOW_COOKIE, btoa(JSON.stringify(flow)), {
       httpOnly: true,
-      secure: !isLocalHttp(c),
+      secure: !isLocalHttp(c, deps.security.trustProxy),
       // The provider sends the browser back with a top-level GET: Lax cookies come along.
       sameSite: "Lax",
       path: "/login/sso",
@@ -107,7 +107,7 @@ export function ssoRoutes(deps: SsoDeps): Hono {
     } catch {
       return refuse(c, "This sign-in has expired or was started in another browser. Start again.", 400);
     }
-    deleteCookie(c, FLOW_COOKIE, { path: "/login/sso", secure: !isLocalHttp(c) });
+    deleteCookie(c, FLOW_COOKIE, { path: "/login/sso", secure: !isLocalHttp(c, deps.security.trustProxy) });
     const providerError = c.req.query("error");
     if (providerError) {
       await recordAudit(deps.db, {

@@ -11,7 +11,7 @@
  * so that a long conversation costs only its new text.
  */
 import type { PromptInput } from "../inference/templates.ts";
-import { createRedactor, type PhiRedactor } from "./phi.ts";
+import { createRedactor, foldedForSearch, type PhiRedactor } from "./phi.ts";
 import { inSlices } from "../slices.ts";
 
 /** Passes prompts and texts on their way to an endpoint. */
@@ -125,8 +125,8 @@ export function createOutboundGate(options: { redact: boolean; cacheChars?: numb
       }
       for (const r of result.redactions) {
         if (r.type !== "NAME") continue;
-        for (const word of r.original.split(/[^\p{L}'’-]+/u)) {
-          if (word.length >= 3) learned.add(word.toLowerCase());
+        for (const word of foldedForSearch(r.original).split(/[^\p{L}'’-]+/u)) {
+          if (word.length >= 3) learned.add(word);
         }
       }
     });
@@ -134,8 +134,9 @@ export function createOutboundGate(options: { redact: boolean; cacheChars?: numb
       // Only the skipped texts that hold a learned name word are redacted again (a substring test, no patterns).
       const words = [...learned];
       const again = skipped.filter((i) => {
-        const lower = texts[i].toLowerCase();
-        return words.some((w) => lower.includes(w));
+        // In the folded view, as the redactor reads it: "Ｓｍｉｔｈ" and "Sm\u00adith" are "smith" too.
+        const folded = foldedForSearch(texts[i]);
+        return words.some((w) => folded.includes(w));
       });
       await inSlices(again.length, (j) => {
         out[again[j]] = redactor.redact(texts[again[j]]).text;

@@ -112,6 +112,26 @@ function isRun(text: string): boolean {
   return false;
 }
 
+/**
+ * Verifies a password, then does the work that hashing at `cost` would take beyond the stored hash's own: an
+ * account whose hash predates a cost rise answers as slowly as a current one and as an unknown e-mail (whose
+ * decoy is at `cost`), so timing does not tell which accounts exist.
+ */
+export async function verifyPasswordAtCost(
+  password: string,
+  stored: string,
+  cost: ScryptCost,
+): Promise<boolean> {
+  const valid = await verifyPassword(password, stored);
+  const parts = stored.split("$");
+  if (parts.length === 6 && parts[0] === "scrypt" && weakerThan(stored, cost)) {
+    const [N, r, p] = parts.slice(1, 4).map(Number);
+    const pad = N === cost.N && r === cost.r ? { ...cost, p: Math.max(1, cost.p - p) } : cost;
+    await derive(password, new Uint8Array(16), pad);
+  }
+  return valid;
+}
+
 /** Why a new password is not acceptable, or null when it is. `about` holds the account's e-mail and name. */
 export function passwordProblem(
   password: string,

@@ -718,9 +718,12 @@ interface View {
 
 // deno-lint-ignore no-control-regex -- the ASCII range, control characters included, needs no folding
 const NEEDS_VIEW = /[^\x00-\x7f]/;
-/** ASCII runs go through unchanged; anything else goes one character (with its combining marks) at a time. */
+/**
+ * ASCII runs go through unchanged; anything else goes one character with its combining marks at a time, and so
+ * does an ASCII letter followed by marks: "Jose\u0301" (é typed as e and an accent) is composed back to "José".
+ */
 // deno-lint-ignore no-control-regex -- as above
-const VIEW_UNIT_RE = /[\x00-\x7f]+|\P{M}\p{M}*|\p{M}+/gsu;
+const VIEW_UNIT_RE = /(?:[\x00-\x7f](?!\p{M}))+|\P{M}\p{M}*|\p{M}+/gsu;
 const INVISIBLE_RE = /[\p{Cf}\u034f\u115f\u1160\u3164\uffa0\ufe00-\ufe0f]/gu;
 const DASH_RE = /[\u2010-\u2015\u2043\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d]/g;
 const SPACE_RE = /\p{Zs}/gu;
@@ -743,13 +746,19 @@ function foldUnit(unit: string): string {
   return folded;
 }
 
+/** The text as detection reads it, in lower case: for finding known words in it without the patterns. */
+export function foldedForSearch(text: string): string {
+  return normalisedView(text).text.toLowerCase();
+}
+
 function normalisedView(text: string): View {
   if (!NEEDS_VIEW.test(text)) return { text, from: null, to: null };
   let out = "";
   const from: number[] = [], to: number[] = [];
   for (const m of text.matchAll(VIEW_UNIT_RE)) {
     const unit = m[0], start = m.index, end = start + unit.length;
-    if (unit.charCodeAt(0) < 0x80) {
+    // A run of ASCII (a unit ending in ASCII is one: a letter with marks ends in the mark).
+    if (unit.charCodeAt(unit.length - 1) < 0x80) {
       out += unit;
       for (let i = start; i < end; i++) from.push(i), to.push(i + 1);
       continue;

@@ -139,6 +139,10 @@ add(ex("Patient {n} reports dizziness.", { n: ["NAME", spaces("Elena Petrova", N
 add(ex("Seen by Dr {n} in the emergency department.", { n: ["NAME", interleave("Nakamura", BOM)] }));
 add(ex("My name is {n}; I have a rash.", { n: ["NAME", interleave("Farah Haddad", WJ)] }));
 add(ex("named {n}", { n: ["NAME", "jonas varga"] }));
+// Accents typed as a letter and a combining mark (NFD), as some keyboards and pasted text give them.
+add(ex("Dr {n} reviewed the scan.", { n: ["NAME", "Jose\u0301 Garci\u0301a"] }));
+add(ex("My name is {n} and I have a headache.", { n: ["NAME", "Mari\u0301a Nu\u0303n\u0303ez"] }));
+add(ex("Patient {n} is waiting.", { n: ["NAME", "Zoe\u0308 Mu\u0308ller"] }));
 
 // ---------------------------------------------------------------- addresses and postcodes
 add(ex("Lives at {a} with her husband.", { a: ["ADDRESS", spaces("17 Birch Lane", NBSP)] }));

@@ -279,6 +279,10 @@ Deno.test({
         await page.locator("aside.emergency").textContent() ?? "",
         /call local emergency services/i,
       );
+      // It says whose words these are: a reply cannot pass for it (issue 19, item 23).
+      assert.ok(
+        await page.getByText("Rounds' red-flag check of your message, not written by the model").isVisible(),
+      );
       assert.equal(await page.locator('mark.phi[title="The model saw [NAME_1]"]').textContent(), "Tom Reid");
       await page.locator("article.msg.assistant.status-completed").waitFor({ timeout: 10_000 });
       await page.screenshot({ path: new URL("emergency.png", ARTIFACTS).pathname, fullPage: true });

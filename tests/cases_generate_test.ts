@@ -294,6 +294,15 @@ Deno.test(`generate [${DRIVER}]: case generations are capped at once and per min
     const second = await t.request("/cases", { method: "POST", headers: HX, body: form(REQUEST) });
     assert.equal(second.status, 429);
     assert.match(await second.text(), /1 of your replies, case generations or debriefs are running already/);
+    // A chat reply shares the cap with it.
+    const session = (await t.request("/sessions", { method: "POST" })).headers.get("location")!;
+    const chat = await t.request(`${session}/messages`, {
+      method: "POST",
+      headers: { ...HX, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ content: "A question while the case is written" }),
+    });
+    assert.equal(chat.status, 429);
+    assert.match(await chat.text(), /1 of your replies are being written already/);
     await readAll(await first);
     assert.equal(stub.requests.length, 1);
     // Three a minute: the first counted; two more; the fourth is refused in plain words.
