@@ -24,6 +24,7 @@ import {
 } from "../knowledge/retrieve.ts";
 import { createRedactor, type PhiRedactor } from "../safety/phi.ts";
 import { authored, redactedAlready } from "../safety/gate.ts";
+import { retrievalQuery } from "./follow_up.ts";
 import { inSlices } from "../slices.ts";
 
 /** What preparing an answer needs. */
@@ -109,8 +110,8 @@ export function effectiveSettings(
 }
 
 /**
- * Searches the knowledge base for the question (with the previous question, so a follow-up such as "and the
- * dose?" keeps its subject) and stores what was found with the reply. A continuation reuses the stored sources.
+ * Searches the knowledge base for the question (with the questions before it when it is a follow-up, so "and the
+ * dose?" keeps its subject: chat/follow_up.ts) and stores what was found with the reply. A continuation reuses the stored sources.
  * A failed search is logged and the answer goes on ungrounded: the stored evidence state stays empty.
  */
 async function gatherEvidence(
@@ -129,8 +130,9 @@ async function gatherEvidence(
     );
     return { evidence: job.assistant.evidence ?? "none_relevant", results, bestScore: null };
   }
-  const previous = history.at(-1)?.user;
-  const query = previous ? `${question}\n${previous}` : question;
+  // A follow-up ("and the dose?") carries the subject of the questions it continues; a new subject starts clean,
+  // so its sources are not the last topic's.
+  const query = retrievalQuery(question, history.map((turn) => turn.user));
   try {
     const result = await retrieve(deps.db, knowledge.embedder, query, {
       k: knowledge.k,

@@ -30,11 +30,13 @@ import { startProgress } from "./progress.ts";
 import { evaluatePhi, formatPhiReport } from "./eval_phi.ts";
 import { evaluateRedFlags, formatRedFlagReport } from "./eval_red_flags.ts";
 import { evaluateTokens, formatTokenReport } from "./eval_tokens.ts";
+import { evaluateFollowUps, formatFollowUpReport } from "./eval_follow_ups.ts";
 
 const USAGE = `Usage: deno task eval retrieval [--corpus DIR|FILE] [--source S]… [--json PATH]
        deno task eval redflags [FILE…] [--json PATH]   red-flag recall and false-positive rate
        deno task eval phi [FILE…] [--json PATH]        PHI redaction precision and recall
        deno task eval tokens [--json PATH]             token estimates against Llama-2's tokenizer
+       deno task eval followups [FILE…] [--json PATH]  follow-ups found, topic switches kept new
 
   --corpus   dataset file or directory (default: the sample corpus, data/corpus)
   --source   evaluate only questions from this source (repeatable; the index always holds everything)
@@ -98,6 +100,16 @@ async function main(): Promise<number> {
     console.log(`\nfigures written to ${out}`);
     return 0;
   }
+  if (positionals[0] === "followups") {
+    const files = positionals.slice(1);
+    const reports = await evaluateFollowUps(files.length ? files : undefined);
+    console.log(formatFollowUpReport(reports));
+    const out = values.json ?? ".data/eval/followups.json";
+    await Deno.mkdir(dirname(out), { recursive: true });
+    await Deno.writeTextFile(out, JSON.stringify(reports, null, 2) + "\n");
+    console.log(`figures written to ${out}`);
+    return 0;
+  }
   if (positionals[0] === "tokens") {
     const figures = await evaluateTokens();
     console.log(formatTokenReport(figures));
@@ -111,7 +123,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (positionals[0] !== "retrieval") {
-    console.error(`Name what to evaluate: retrieval, redflags, phi or tokens.\n\n${USAGE}`);
+    console.error(`Name what to evaluate: retrieval, redflags, phi, tokens or followups.\n\n${USAGE}`);
     return 2;
   }
   const config = loadConfig(Deno.env.toObject());
