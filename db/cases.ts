@@ -309,14 +309,21 @@ export async function searchCases(
     return list.map((summary) => ({ summary, score: 0, matchedBy: [] }));
   }
   const extra = conditions.length ? sql`and ${and(...conditions)}` : sql``;
-  const text = rows<{ id: string }>(
+  // Any word matches, but a case with every word of the query comes first, and one with them as a phrase
+  // before that: "chest pain" lists chest-pain cases before every case with "pain" in it.
+  const textRows = rows<{ id: string; every: boolean; phrase: boolean }>(
     await db.execute(sql`
       with q as (
-        select nullif(replace(plainto_tsquery('english', ${query})::text, ' & ', ' | '), '')::tsquery as query
+        select nullif(replace(plainto_tsquery('english', ${query})::text, ' & ', ' | '), '')::tsquery as any_word,
+          plainto_tsquery('english', ${query}) as every_word,
+          phraseto_tsquery('english', ${query}) as phrase
       )
-      select id from ${cases}, q where q.query is not null and search @@ q.query ${extra}
-      order by ts_rank_cd(search, q.query, 1) desc, id limit ${limit}`),
-  ).map((r) => r.id);
+      select id, search @@ q.every_word as every, search @@ q.phrase as phrase
+      from ${cases}, q where q.any_word is not null and search @@ q.any_word ${extra}
+      order by search @@ q.phrase desc, search @@ q.every_word desc, ts_rank_cd(search, q.any_word, 1) desc, id
+      limit ${limit}`),
+  );
+  const text = textRows.map((r) => r.id);
   const meaning = options.embedding
     ? rows<{ id: string }>(
       await db.execute(sql`
@@ -335,6 +342,11 @@ export async function searchCases(
     });
   add(text, "text");
   add(meaning, "meaning");
+  // Whole-query matches outrank anything the fusion of ranks can give (at most 2/61 each).
+  for (const row of textRows) {
+    const entry = fused.get(row.id)!;
+    entry.score += (row.every ? 1 : 0) + (row.phrase ? 1 : 0);
+  }
   if (fused.size === 0) return [];
   const summaries = await db.select(SUMMARY).from(cases)
     .where(

@@ -222,6 +222,27 @@ Deno.test(`library [${DRIVER}]: examples seeded once; search by words and by mea
   });
 });
 
+Deno.test(`library [${DRIVER}]: a search lists the cases with every word, as a phrase first, before the rest (issue 20, item 5)`, async () => {
+  await withLibrary(async (t) => {
+    const db = t.database.db;
+    const chest = byFile("atrial-fibrillation.json");
+    chest.title = "Central chest pain on climbing stairs in a 63-year-old builder";
+    chest.tags = ["chest pain"];
+    await addCase(db, embedder, chest, { origin: "imported", note: "Imported", ownerId: null });
+    const titles = async (q: string) => {
+      const html = await (await t.request(`/cases?q=${encodeURIComponent(q)}`)).text();
+      return [...html.matchAll(/class="case-title">([^<]+)</g)].map((m) => m[1]);
+    };
+    // Before, every case with "pain" came in the order of how often it said it: renal colic and the red eye first.
+    assert.equal((await titles("chest pain"))[0], escapeHtml(chest.title));
+    assert.equal((await titles("loin pain"))[0], escapeHtml(byFile("renal-colic.json").title));
+    assert.equal(
+      (await titles("worst headache"))[0],
+      escapeHtml(byFile("subarachnoid-haemorrhage.json").title),
+    );
+  });
+});
+
 function escapeHtml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
     .replace(/'/g, "&#39;");
