@@ -332,6 +332,42 @@ Deno.test(`cited answers [${DRIVER}]: sources go into the prompt as quoted data 
   });
 });
 
+Deno.test(`cited answers [${DRIVER}]: the sources a reply cites come first; the others are folded as not cited (issue 20, item 4)`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    await ingestFile(t.database.db, embedder, (await writeCorpus(ROWS)).path);
+    stub.enqueue({
+      tokens: ["Croup is likely [2], ", "and see [2] again; `[1]` in code is not a citation."],
+    });
+    const id = await session();
+    await readAll(await send(id, "Barking cough in a toddler with a dry cough after a cold?"));
+    const [, reply] = await listMessages(t.database.db, id);
+    const sources = (await sourcesOfMessages(t.database.db, [reply.id])).get(reply.id)!;
+    assert.ok(sources.length >= 2, `${sources.length} sources`);
+    const html = await (await t.request(`/sessions/${id}`)).text();
+    const list = html.slice(html.indexOf('class="sources"'));
+    assert.match(list, /Sources cited \(1\)/);
+    // [2] first and alone in the open list; [1] and the rest folded, numbers kept.
+    const open = list.slice(0, list.indexOf('class="uncited-sources"'));
+    assert.match(open, new RegExp(`<li id="src-${reply.id}-2" value="2">`));
+    assert.doesNotMatch(open, new RegExp(`id="src-${reply.id}-1"`));
+    assert.match(
+      list,
+      new RegExp(
+        `<details class="uncited-sources"><summary>Also retrieved, not cited in the reply \\(${
+          sources.length - 1
+        }\\)</summary><ol class="source-list"><li id="src-${reply.id}-1" value="1">`,
+      ),
+    );
+    // A reply that cites nothing lists every source as before.
+    stub.enqueue({ tokens: ["No markers here."] });
+    const other = await session();
+    await readAll(await send(other, "Barking cough in a toddler?"));
+    const plain = await (await t.request(`/sessions/${other}`)).text();
+    assert.match(plain, /<strong>Sources \(\d\)<\/strong>/);
+    assert.doesNotMatch(plain, /uncited-sources/);
+  });
+});
+
 Deno.test(`cited answers [${DRIVER}]: no relevant evidence is said plainly, and the prompt carries none`, async () => {
   await withChat(async ({ t, stub, session, send }) => {
     await ingestFile(t.database.db, embedder, (await writeCorpus(ROWS)).path);

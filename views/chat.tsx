@@ -581,9 +581,28 @@ function excerpt(text: string): string {
   return flat.length > EXCERPT_CHARS ? flat.slice(0, EXCERPT_CHARS).replace(/\s+\S*$/, "") + " …" : flat;
 }
 
-/** The numbered sources under a reply, or a plain note that it stands on none. */
+/** The source numbers a reply cites with `[n]` markers, in the order it first cites them (code left out). */
+export function citedRanks(content: string, count: number): number[] {
+  const prose = content.replace(/```[\s\S]*?(?:```|$)|`[^`\n]*`/g, " ");
+  const ranks: number[] = [];
+  for (const m of prose.matchAll(/\[(\d{1,2})\]/g)) {
+    const n = Number(m[1]);
+    if (n >= 1 && n <= count && !ranks.includes(n)) ranks.push(n);
+  }
+  return ranks;
+}
+
+/**
+ * The numbered sources under a reply, or a plain note that it stands on none. The sources the reply cites come
+ * first, in the order it cites them; the others are folded away as retrieved but not cited.
+ */
 export function SourceList(props: { message: Message; sources: CitedSource[] }) {
-  const { message: m, sources } = props;
+  const { message: m } = props;
+  const cited = m.finishReason === "no_model" ? [] : citedRanks(m.content, props.sources.length);
+  const sources = cited.length
+    ? cited.flatMap((rank) => props.sources.filter((s) => s.rank === rank))
+    : props.sources;
+  const uncited = cited.length ? props.sources.filter((s) => !cited.includes(s.rank)) : [];
   if (sources.length === 0) {
     if (m.evidence === "none_relevant") {
       return (
@@ -600,54 +619,59 @@ export function SourceList(props: { message: Message; sources: CitedSource[] }) 
     }
     return null;
   }
+  const item = (s: CitedSource) => (
+    <li id={`src-${m.id}-${s.rank}`} value={s.rank}>
+      {s.snippet
+        ? m.finishReason === "no_model"
+          ? (
+            <a href={`/snippets/${s.snippet.id}`} target="_blank" rel="noopener" class="source-link">
+              <span class="source-rank">[{s.rank}]</span> <span class="source-name">{s.snippet.source}</span>
+              <span class="source-meta">
+                {[s.snippet.sourceId, s.snippet.specialty].filter(Boolean).map((part) => ` · ${part}`)
+                  .join("")}
+              </span>
+            </a>
+          )
+          : (
+            <details class="source">
+              <summary>
+                <span class="source-rank">[{s.rank}]</span>{" "}
+                <span class="source-name">{s.snippet.source}</span>
+                <span class="source-meta">
+                  {[s.snippet.sourceId, s.snippet.specialty, `similarity ${s.score.toFixed(2)}`]
+                    .filter(Boolean).map((part) => ` · ${part}`).join("")}
+                </span>
+              </summary>
+              <blockquote class="excerpt">{excerpt(s.snippet.answer)}</blockquote>
+              <a href={`/snippets/${s.snippet.id}`} target="_blank" rel="noopener">
+                The whole snippet (opens in a new tab)
+              </a>
+            </details>
+          )
+        : (
+          <span class="muted">
+            <span class="source-rank">[{s.rank}]</span>{" "}
+            This source has since been removed from the knowledge base.
+          </span>
+        )}
+    </li>
+  );
   return (
-    <section class="sources" aria-label={`Sources (${sources.length})`}>
+    <section class="sources" aria-label={`Sources (${props.sources.length})`}>
       <p class="sources-head">
-        <strong>Sources ({sources.length})</strong>{" "}
+        <strong>{cited.length ? `Sources cited (${sources.length})` : `Sources (${sources.length})`}</strong>
+        {" "}
         <span class="muted">
           retrieved text, not verified; similarity measures overlap with the question, not reliability
         </span>
       </p>
-      <ol class="source-list">
-        {sources.map((s) => (
-          <li id={`src-${m.id}-${s.rank}`} value={s.rank}>
-            {s.snippet
-              ? m.finishReason === "no_model"
-                ? (
-                  <a href={`/snippets/${s.snippet.id}`} target="_blank" rel="noopener" class="source-link">
-                    <span class="source-rank">[{s.rank}]</span>{" "}
-                    <span class="source-name">{s.snippet.source}</span>
-                    <span class="source-meta">
-                      {[s.snippet.sourceId, s.snippet.specialty].filter(Boolean).map((part) => ` · ${part}`)
-                        .join("")}
-                    </span>
-                  </a>
-                )
-                : (
-                  <details class="source">
-                    <summary>
-                      <span class="source-rank">[{s.rank}]</span>{" "}
-                      <span class="source-name">{s.snippet.source}</span>
-                      <span class="source-meta">
-                        {[s.snippet.sourceId, s.snippet.specialty, `similarity ${s.score.toFixed(2)}`]
-                          .filter(Boolean).map((part) => ` · ${part}`).join("")}
-                      </span>
-                    </summary>
-                    <blockquote class="excerpt">{excerpt(s.snippet.answer)}</blockquote>
-                    <a href={`/snippets/${s.snippet.id}`} target="_blank" rel="noopener">
-                      The whole snippet (opens in a new tab)
-                    </a>
-                  </details>
-                )
-              : (
-                <span class="muted">
-                  <span class="source-rank">[{s.rank}]</span>{" "}
-                  This source has since been removed from the knowledge base.
-                </span>
-              )}
-          </li>
-        ))}
-      </ol>
+      <ol class="source-list">{sources.map(item)}</ol>
+      {uncited.length > 0 && (
+        <details class="uncited-sources">
+          <summary>Also retrieved, not cited in the reply ({uncited.length})</summary>
+          <ol class="source-list">{uncited.map(item)}</ol>
+        </details>
+      )}
     </section>
   );
 }
