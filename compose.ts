@@ -15,6 +15,7 @@ import type { ModelRegistry } from "./inference/models.ts";
 import { createRunner, type GenerationRunner, type RunnerOptions } from "./inference/runner.ts";
 import { DEFAULT_SYSTEM_PROMPT } from "./inference/templates.ts";
 import type { Embedder } from "./knowledge/embedder.ts";
+import type { Vocabulary } from "./knowledge/vocabulary.ts";
 import { defaultMinScore, type KnowledgeSettings } from "./knowledge/retrieve.ts";
 import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
 import type { AssetStore } from "./routes/static.ts";
@@ -29,6 +30,8 @@ export interface RoundsParts {
   models: ModelRegistry;
   /** The embedder the configuration names (already checked against the stored vectors). */
   embedder: Embedder;
+  /** Clinical vocabulary questions are expanded with before a search (knowledge/vocabulary.ts). */
+  vocabulary?: Vocabulary | null;
   assets: AssetStore;
   inferenceStatus: () => Promise<InferenceStatus>;
   lifecycle?: Lifecycle;
@@ -57,6 +60,7 @@ export function composeRounds(parts: RoundsParts): Rounds {
   // here, so nothing leaves the server.
   const knowledge: KnowledgeSettings = {
     embedder,
+    vocabulary: parts.vocabulary ?? null,
     k: config.retrievalK,
     minScore: config.retrievalMinScore ?? defaultMinScore(embedder.id),
   };

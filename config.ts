@@ -129,6 +129,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Replaces the built-in clinical-assistant system prompt when set. */
   systemPrompt: string | null;
+  /** CLINICAL_VOCABULARY: a file of term groups added to the shipped clinical vocabulary; null for none. */
+  clinicalVocabulary: string | null;
   /** How long a generation keeps running after its last viewer disconnects, waiting for one to reattach. */
   streamGraceMs: number;
   /** Log a warning when the event loop was held this long (other requests waited); 0 turns the watch off. */
@@ -251,6 +253,7 @@ export const ENV_SCHEMA = z.object({
     message: (v) => `must be a model id such as "org/name", got ${got(v)}`,
   }),
   MODELS_FILE: text(),
+  CLINICAL_VOCABULARY: text(),
   INFERENCE_TEMPLATE: text({
     test: (v) => parseTemplateName(v) !== null,
     message: (v) =>
@@ -443,6 +446,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     retrievalMinScore: e.RETRIEVAL_MIN_SCORE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,
     systemPrompt: e.SYSTEM_PROMPT,
+    clinicalVocabulary: e.CLINICAL_VOCABULARY,
     streamGraceMs: e.STREAM_GRACE_SECONDS * 1000,
     eventLoopWarnMs: e.EVENT_LOOP_WARN_MS,
     security: Object.freeze(security),

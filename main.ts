@@ -4,6 +4,7 @@
  */
 import { describeSystem } from "./app.ts";
 import { composeRounds } from "./compose.ts";
+import { loadVocabulary } from "./knowledge/vocabulary.ts";
 import { warmRedactor } from "./safety/phi.ts";
 import { watchEventLoop } from "./slices.ts";
 import { detectRedFlags } from "./safety/red_flags.ts";
@@ -168,6 +169,7 @@ async function main(): Promise<number> {
     database,
     models,
     embedder,
+    vocabulary: await loadVocabulary(config.clinicalVocabulary),
     assets: await loadAssets(),
     inferenceStatus: createInferenceProbe(inferenceTargets),
     logRequests: true,

@@ -138,6 +138,7 @@ async function gatherEvidence(
       k: knowledge.k,
       minScore: knowledge.minScore,
       signal: AbortSignal.timeout(EVIDENCE_TIMEOUT_MS),
+      vocabulary: knowledge.vocabulary,
     });
     // Stored while the model works: the request need not wait for it (the engine does, before the reply ends).
     saves.push(saveMessageSources(deps.db, job.assistant.id, {

@@ -2,6 +2,7 @@
  * Hybrid retrieval: nearest vectors (pgvector HNSW, cosine) and full-text matches (GIN tsvector), fused by
  * reciprocal rank, then held to a minimum similarity so weak matches never pad a prompt.
  */
+import { expandQuery, type Vocabulary } from "./vocabulary.ts";
 import type { Db } from "../db/client.ts";
 import type { EvidenceState } from "../db/schema.ts";
 import {
@@ -22,6 +23,8 @@ const RRF_K = 60;
 /** How answers are grounded in the knowledge base: the embedder, and how many snippets count as evidence. */
 export interface KnowledgeSettings {
   embedder: Embedder;
+  /** Clinical vocabulary questions are expanded with; null: searched as written. */
+  vocabulary?: Vocabulary | null;
   /** Snippets quoted per answer at most. */
   k: number;
   /** Cosine similarity a snippet needs to count as evidence. */
@@ -37,6 +40,8 @@ export interface RetrievalOptions {
   filters?: SnippetFilters;
   /** Gives up on the query's embedding when aborted (a stalled embedding server must not hold an answer). */
   signal?: AbortSignal;
+  /** Clinical vocabulary the query is expanded with (knowledge/vocabulary.ts); absent or null: as written. */
+  vocabulary?: Vocabulary | null;
 }
 
 /** A snippet found for a query. */
@@ -65,8 +70,10 @@ export async function retrieve(
   query: string,
   options: RetrievalOptions,
 ): Promise<RetrievalResult> {
-  const text = query.trim();
-  if (!text) return { evidence: "none_relevant", results: [], bestScore: null };
+  const asked = query.trim();
+  if (!asked) return { evidence: "none_relevant", results: [], bestScore: null };
+  // Other words for what the question names ("MI": heart attack, myocardial infarction), after its own.
+  const text = options.vocabulary ? expandQuery(asked, options.vocabulary) : asked;
   const [vector] = await embedder.embed([text], { signal: options.signal });
   const embedding = vectorLiteral(vector);
   const pool = Math.max(options.k * 5, 40);

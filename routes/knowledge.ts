@@ -65,6 +65,7 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Hono {
       k: RESULTS,
       minScore: knowledge.minScore,
       filters: { sources: source ? [source] : [], specialties: specialty ? [specialty] : [] },
+      vocabulary: knowledge.vocabulary,
     });
     return { ...base, result };
   }

@@ -25,6 +25,7 @@ import { prepareVectorStore, vectorLiteral } from "../knowledge/embedder.ts";
 import { contentHash, corpusSnippets, SAMPLE_CORPUS } from "../knowledge/ingest.ts";
 import type { SnippetDraft } from "../knowledge/records.ts";
 import { defaultMinScore, retrieve } from "../knowledge/retrieve.ts";
+import { expandQuery, loadVocabulary } from "../knowledge/vocabulary.ts";
 import { parseTaskArgs, runTask } from "./cli.ts";
 import { startProgress } from "./progress.ts";
 import { evaluatePhi, formatPhiReport } from "./eval_phi.ts";
@@ -210,6 +211,34 @@ async function main(): Promise<number> {
       ask.update(i + 1);
     }
     ask.finish();
+    // 2b. Paraphrased questions: a clinician's words for a dialogue written in a patient's (and the other way),
+    // each mode with and without the clinical vocabulary.
+    const vocabulary = await loadVocabulary(config.clinicalVocabulary);
+    const paraphrases = values.source?.length ? [] : await readParaphrases(queries);
+    const paraphraseRanks: Record<string, number[]> = {};
+    for (const withVocabulary of [false, true]) {
+      for (const mode of MODES) paraphraseRanks[`${mode}${withVocabulary ? " + vocabulary" : ""}`] = [];
+      for (const p of paraphrases) {
+        const question = withVocabulary ? expandQuery(p.question, vocabulary) : p.question;
+        const suffix = withVocabulary ? " + vocabulary" : "";
+        const rankOf = (ids: string[]) => ids.findIndex((id) => p.targets.has(id)) + 1;
+        const hybrid = await retrieve(db, embedder, question, { k: 10, minScore: 0 });
+        paraphraseRanks[`hybrid${suffix}`].push(rankOf(hybrid.results.map((r) => r.snippet.id)));
+        const [vector] = await embedder.embed([question]);
+        const byVector = await vectorCandidates(db, vectorLiteral(vector), { limit: 10 });
+        paraphraseRanks[`vector${suffix}`].push(rankOf(byVector.map((c) => c.id)));
+        const byText = await textCandidates(db, question, { limit: 10 });
+        paraphraseRanks[`text${suffix}`].push(rankOf(byText.map((c) => c.id)));
+      }
+    }
+    // The held-out questions again with the vocabulary: it must not cost them.
+    const heldOutWithVocabulary: number[] = [];
+    for (const q of queries) {
+      const hybrid = await retrieve(db, embedder, q.question, { k: 10, minScore: 0, vocabulary });
+      const hit = hybrid.results.findIndex((r) => r.snippet.id === q.target);
+      heldOutWithVocabulary.push(hit === -1 ? 0 : hit + 1);
+    }
+
     const offTopic: number[] = [];
     for (const question of OFF_TOPIC) {
       const result = await retrieve(db, embedder, question, { k: 1, minScore: 0 });
@@ -241,6 +270,35 @@ async function main(): Promise<number> {
         ]);
       }
     }
+    const withVocabulary = metrics(heldOutWithVocabulary);
+    rows.push({ source: "all", mode: "hybrid + vocabulary", queries: queries.length, ...withVocabulary });
+    line([
+      "all · hybrid + vocabulary",
+      String(queries.length),
+      withVocabulary.recallAt1.toFixed(3),
+      withVocabulary.recallAt5.toFixed(3),
+      withVocabulary.recallAt10.toFixed(3),
+      withVocabulary.mrr.toFixed(3),
+    ]);
+    const paraphraseRows: Record<string, unknown>[] = [];
+    if (paraphrases.length) {
+      console.log(
+        `\nParaphrased questions (${PARAPHRASES.pathname.split("/").pop()}, ${paraphrases.length})\n`,
+      );
+      line(["mode", "queries", "R@1", "R@5", "R@10", "MRR"]);
+      for (const [mode, picked] of Object.entries(paraphraseRanks)) {
+        const figures = metrics(picked);
+        paraphraseRows.push({ mode, queries: picked.length, ...figures });
+        line([
+          mode,
+          String(picked.length),
+          figures.recallAt1.toFixed(3),
+          figures.recallAt5.toFixed(3),
+          figures.recallAt10.toFixed(3),
+          figures.mrr.toFixed(3),
+        ]);
+      }
+    }
     const thresholds = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5].map((t) => ({
       threshold: t,
       correctTopHitsKept: share(topScores, (s) => s >= t),
@@ -264,6 +322,7 @@ async function main(): Promise<number> {
       snippetsIndexed: indexed.length,
       minScore,
       results: rows,
+      paraphrases: paraphraseRows,
       thresholds,
       offTopicBestScores: offTopic,
     };
@@ -274,6 +333,20 @@ async function main(): Promise<number> {
   } finally {
     await database.close();
   }
+}
+
+/** Paraphrased questions, each naming its dialogue by words of that dialogue's own question. */
+const PARAPHRASES = new URL("../data/eval/retrieval_paraphrase.jsonl", import.meta.url);
+
+/** The paraphrase set with, for each question, the held-out snippets of the dialogue it means. */
+async function readParaphrases(queries: Query[]): Promise<{ question: string; targets: Set<string> }[]> {
+  const lines = (await Deno.readTextFile(PARAPHRASES)).split("\n").filter((l) => l.trim());
+  return lines.map((raw, i) => {
+    const { question, target } = JSON.parse(raw) as { question: string; target: string };
+    const targets = new Set(queries.filter((q) => q.question.includes(target)).map((q) => q.target));
+    if (!targets.size) throw new Error(`${PARAPHRASES.pathname} line ${i + 1}: no dialogue asks "${target}"`);
+    return { question, targets };
+  });
 }
 
 function metrics(ranks: number[]): { recallAt1: number; recallAt5: number; recallAt10: number; mrr: number } {

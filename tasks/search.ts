@@ -4,6 +4,7 @@
  * Searches the knowledge base of the configured database exactly as chat answers do (hybrid vector + full text,
  * fused, held to the minimum similarity) and prints the top k.
  */
+import { loadVocabulary } from "../knowledge/vocabulary.ts";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config.ts";
 import { createEmbedder } from "../inference/embeddings.ts";
@@ -69,6 +70,7 @@ async function main(): Promise<number> {
       k,
       minScore,
       filters: { sources: values.source ?? [], specialties: values.specialty ?? [] },
+      vocabulary: await loadVocabulary(config.clinicalVocabulary),
     }).catch(asTaskExit);
     if (values.json) {
       const out = result.results.map((r) => ({

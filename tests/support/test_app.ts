@@ -3,6 +3,7 @@
  * the Postgres server at TEST_DATABASE_URL when that is set. Every call gets its own database, so tests never
  * share state.
  */
+import { loadVocabulary } from "../../knowledge/vocabulary.ts";
 import type { PGlite } from "@electric-sql/pglite";
 import type { Hono } from "hono";
 import postgres from "postgres";
@@ -206,6 +207,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     database,
     models,
     embedder: createLexicalEmbedder(),
+    vocabulary: await loadVocabulary(config.clinicalVocabulary),
     assets: await (assets ??= loadAssets()),
     inferenceStatus: options.inferenceStatus ?? (() => Promise.resolve("not configured")),
     runnerOptions: { ...FAST_RUNNER, ...options.runner },
