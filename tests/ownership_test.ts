@@ -122,18 +122,23 @@ Deno.test(`ownership [${DRIVER}]: every id-taking route answers 404 to a user wh
   });
 });
 
+/** An educator imports the first example case (private until shared); its id. */
+async function importExample(educator: TestUser): Promise<string> {
+  const [example] = await readExampleCases();
+  const imported = await educator.request("/cases/import", {
+    method: "POST",
+    headers: FORM,
+    body: new URLSearchParams({ json: JSON.stringify(exportCase(example.value)) }),
+  });
+  return imported.headers.get("location")!.split("/")[2].replace(/\?.*/, "");
+}
+
 Deno.test(`ownership [${DRIVER}]: shared cases are readable by all; roles decide who writes`, async () => {
   await withChat(async ({ t }) => {
     const educator = await t.addUser("educator");
     const colleague = await t.addUser("educator");
     const clinician = await t.addUser("clinician");
-    const [example] = await readExampleCases();
-    const imported = await educator.request("/cases/import", {
-      method: "POST",
-      headers: FORM,
-      body: new URLSearchParams({ json: JSON.stringify(exportCase(example.value)) }),
-    });
-    const caseId = imported.headers.get("location")!.split("/")[2].replace(/\?.*/, "");
+    const caseId = await importExample(educator);
     assert.equal((await clinician.request(`/cases/${caseId}`)).status, 404, "private until shared");
     const shared = await educator.request(`/cases/${caseId}/share`, {
       method: "POST",
@@ -188,13 +193,7 @@ Deno.test(`ownership [${DRIVER}]: a practice loses its case's script and debrief
   await withChat(async ({ t, stub }) => {
     const educator = await t.addUser("educator");
     const learner = await t.addUser("clinician");
-    const [example] = await readExampleCases();
-    const imported = await educator.request("/cases/import", {
-      method: "POST",
-      headers: FORM,
-      body: new URLSearchParams({ json: JSON.stringify(exportCase(example.value)) }),
-    });
-    const caseId = imported.headers.get("location")!.split("/")[2].replace(/\?.*/, "");
+    const caseId = await importExample(educator);
     const share = (on: boolean) =>
       educator.request(`/cases/${caseId}/share`, {
         method: "POST",
