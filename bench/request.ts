@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     PATH: Deno.env.get("PATH") ?? "",
   });
   try {
-    await server.waitFor(/listening on/, 120_000);
+    await server.waitFor(/listening on http/, 120_000);
     const base = `http://127.0.0.1:${port}`;
     const http = await signInOverHttp(base);
     const added: number[] = [];

@@ -336,9 +336,12 @@ export async function textCandidates(
   const extra = conditions.length ? sql`and ${and(...conditions)}` : sql``;
   // The query's terms, rarest first, each with the number of snippets it occurs in (search_terms); only those
   // in at most 2% of the knowledge base (or 2,000 snippets) count, the rarest of them are ORed while their
-  // snippets add up to POSTINGS_BUDGET, and at most MATCHED snippets are ranked.
+  // snippets add up to POSTINGS_BUDGET (when even the rarest is past it, pairs of the rarest are ANDed), and at
+  // most MATCHED snippets are ranked.
   // Ranking every snippet that contains "pain" took seconds at 100,000 snippets and told nothing. A query of
-  // common words only falls back to all of them ANDed. Terms the statistics do not know yet count as rare.
+  // common words only falls back to all of them ANDed. Terms the statistics do not know (a word no snippet had at
+  // the last count, which the vocabulary's expansions often are) cost nothing and are always searched, but they
+  // never take the place of the rarest known term: with them alone, a question matched nothing.
   // With the question's embedding, each candidate's cosine similarity comes in the same statement.
   const similarity = options.embedding
     ? sql`(select 1 - (s.embedding <=> ${options.embedding}::vector) from ${snippets} s where s.id = ranked.id)`
@@ -419,18 +422,27 @@ function textMatches(text: string, extra: SQL): SQL {
         from unnest(tsvector_to_array(to_tsvector('english', ${text}))) as t(lexeme)
         left join ${searchTerms} st on st.term = t.lexeme
       ),
-      chosen as (
-        select lexeme from (
-          select lexeme, row_number() over (order by ndoc, lexeme) as n,
-            sum(ndoc) over (order by ndoc, lexeme) as postings
-          from terms, total
-          where ndoc <= greatest(${RARE_TERM_DOCS}::int, total.n * ${RARE_TERM_SHARE}::real)
-        ) rarest
-        where n = 1 or (n <= ${MAX_QUERY_TERMS} and postings <= ${POSTINGS_BUDGET})
+      known as (
+        select lexeme, ndoc, row_number() over (order by ndoc, lexeme) as n,
+          sum(ndoc) over (order by ndoc, lexeme) as postings
+        from terms, total
+        where ndoc > 0 and ndoc <= greatest(${RARE_TERM_DOCS}::int, total.n * ${RARE_TERM_SHARE}::real)
+      ),
+      parts as (
+        select quote_literal(lexeme) as part from terms where ndoc = 0
+        union all
+        select quote_literal(lexeme) from known where n <= ${MAX_QUERY_TERMS} and postings <= ${POSTINGS_BUDGET}
+        union all
+        select '(' || quote_literal(a.lexeme) || ' & ' || quote_literal(b.lexeme) || ')'
+        from known a join known b on a.n < b.n
+        where b.n <= ${PAIRED_TERMS} and (select ndoc from known where n = 1) > ${POSTINGS_BUDGET}
+        union all
+        select quote_literal(lexeme) from known
+        where n = 1 and ndoc > ${POSTINGS_BUDGET} and not exists (select from known where n = 2)
       ),
       q as (
         select coalesce(
-          (select string_agg(quote_literal(lexeme), ' | ') from chosen)::tsquery,
+          (select string_agg(part, ' | ') from parts)::tsquery,
           nullif(plainto_tsquery('english', ${text})::text, '')::tsquery
         ) as query
       ),
@@ -446,18 +458,24 @@ const TOTAL_TERM = " total";
 const RARE_TERM_DOCS = 2000;
 const RARE_TERM_SHARE = 0.02;
 /**
- * The rarest terms are taken while the snippets they occur in add up to at most this many (the rarest always):
- * the rarer a term, the more it says, and ranking stays bounded. Without it, at 100,000 snippets (bench:request's
- * project corpus) a question of mid-frequency words hit the 4,000-snippet cap, an arbitrary 4,000: asking each
- * of 60 snippets' own questions found the snippet first for 87% in 84 / 123 ms (p50 / p95); with a budget of
- * 1,000, 100% in 12.7 / 21.2 ms; with 500, 100% in 6.3 / 11.5 ms (and for 9-word excerpts, 100% in 1.2 / 6.3 ms
- * against 98% in 21.6 / 67.8 ms). The sample-corpus eval is unchanged (every term there is rarer than this).
+ * The rarest terms are taken while the snippets they occur in add up to at most this many; when even the rarest
+ * is in more, the snippets holding two of the PAIRED_TERMS rarest are ranked instead of all that hold one. The
+ * rarer a term, the more it says, and ranking stays bounded. History at 100,000 snippets (bench:request's project
+ * corpus, retrieve() called directly): without a budget, a question of mid-frequency words hit an arbitrary
+ * 4,000-snippet cap, 84 / 123 ms (p50 / p95) on Postgres; a budget of 500 took that to 6.3 / 11.5 ms, but a
+ * question whose rarest term was still in ~2,000 snippets ranked all of them (PGlite p95 144 ms, max 1.7 s on the
+ * bench's questions). With 200, pairs and a cap of 300 (2026-12-04, 2-core VM): the bench's questions 15.6 / 25.1
+ * ms on Postgres (was 20.1 / 63.0) and 26.4 / 50.6 ms on PGlite (was 37.1 / 143.6); 60 snippets' own questions
+ * still all found first; 9-word excerpts of them found first 47% on Postgres (was 15%). The sample-corpus eval
+ * moved within a question or two (docs/knowledge.md).
  */
-const POSTINGS_BUDGET = 500;
+const POSTINGS_BUDGET = 200;
 /** Query terms searched by, at most (the rarest). */
 const MAX_QUERY_TERMS = 12;
-/** Snippets ranked by full text, at most: a bound on the work whatever the query. */
-const MATCHED = 4000;
+/** When even the rarest term is in more than POSTINGS_BUDGET snippets, snippets with two of this many rarest. */
+const PAIRED_TERMS = 4;
+/** Snippets ranked by full text, at most (which ones, when more match, is the table's order): a bound on the work. */
+const MATCHED = 300;
 
 /**
  * Recounts how many snippets each full-text term occurs in (after an ingest: ts_stat reads every snippet's

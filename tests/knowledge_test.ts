@@ -453,7 +453,7 @@ Deno.test(`full text [${DRIVER}]: a question is searched by its rarer terms; com
       source: null,
     });
     // 3,000 snippets about pain (the common word), one about shingles: more than the 2,000 a term may occur in.
-    // 700 about an itchy rash: "rash" counts as rare (under 2,000) but its 700 snippets are past the 500 the
+    // 700 about an itchy rash: "rash" counts as rare (under 2,000) but its 700 snippets are past the 200 the
     // rarest terms may add up to once "zoster" (1) is taken.
     const texts = [
       ...Array.from({ length: 3000 }, (_, i) => `Back pain case ${i}: rest, simple analgesia and review.`),
@@ -506,6 +506,58 @@ Deno.test(`full text [${DRIVER}]: a question is searched by its rarer terms; com
     );
     const common = await textCandidates(db, "back pain", { limit: 5 });
     assert.equal(common.length, 5, "a question of common words only still finds snippets");
+  });
+});
+
+Deno.test(`full text [${DRIVER}]: words no snippet has never stand in for the rarest real one; when even that is common, two of the rarest must meet`, async () => {
+  await withDatabase(async ({ db }) => {
+    const { run } = await openIngestRun(db, {
+      inputKey: "pairs",
+      path: "pairs",
+      format: "chatdoctor",
+      source: null,
+    });
+    // Groups of 600 and 300, each over the 200 snippets the rarest terms may add up to, and one snippet that has
+    // the words of two groups.
+    const texts = [
+      ...Array.from(
+        { length: 600 },
+        (_, i) => `Itchy rash number ${i}: emollients and a mild steroid cream.`,
+      ),
+      ...Array.from({ length: 300 }, (_, i) => `Dry scalp number ${i}: a gentle shampoo and less washing.`),
+      ...Array.from({ length: 300 }, (_, i) => `Dandruff number ${i}: keep using the shampoo twice weekly.`),
+      "Itchy scalp with dandruff and greasy yellow scales: seborrhoeic dermatitis; ketoconazole shampoo.",
+    ];
+    const batch: NewSnippet[] = texts.map((text, i) => ({
+      source: "Pairs",
+      sourceId: `p#${i}`,
+      url: null,
+      specialty: null,
+      title: null,
+      question: null,
+      answer: text,
+      text,
+      contentHash: `pairs-${i}`,
+      embedder: "lexical-hash-v1",
+      embedding: lexicalVector(text),
+    }));
+    await storeBatch(db, batch, { runId: run.id, recordsDone: batch.length, duplicates: 0, skipped: 0 });
+    await refreshSearchTerms(db);
+    const ask = (question: string) =>
+      textCandidates(db, question, { limit: 5, embedding: vectorLiteral(lexicalVector(question)) });
+
+    // "HTN" is in no snippet: it used to be taken as the rarest term, alone, and the question found nothing.
+    const unknown = await ask("HTN and an itchy rash");
+    assert.equal(unknown.length, 5, "the rarest term the snippets have is searched");
+    for (const [snippet] of await Promise.all(unknown.map((c) => getSnippets(db, [c.id])))) {
+      assert.match(snippet.text, /Itchy rash/);
+    }
+
+    // Every term is in 300 snippets or more: only snippets with two of them are ranked, not the 600 with one.
+    const paired = await ask("scalp dandruff");
+    assert.equal(paired.length, 1, "one snippet has both words");
+    const [top] = await getSnippets(db, [paired[0].id]);
+    assert.match(top.text, /seborrhoeic dermatitis/);
   });
 });
 
