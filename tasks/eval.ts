@@ -32,6 +32,7 @@ import { evaluatePhi, formatPhiReport } from "./eval_phi.ts";
 import { evaluateRedFlags, formatRedFlagReport } from "./eval_red_flags.ts";
 import { evaluateTokens, formatTokenReport } from "./eval_tokens.ts";
 import { evaluateFollowUps, formatFollowUpReport } from "./eval_follow_ups.ts";
+import { retrievalQuery } from "../chat/follow_up.ts";
 
 const USAGE = `Usage: deno task eval retrieval [--corpus DIR|FILE] [--source S]… [--json PATH]
        deno task eval redflags [FILE…] [--json PATH]   red-flag recall and false-positive rate
@@ -231,12 +232,45 @@ async function main(): Promise<number> {
         paraphraseRanks[`text${suffix}`].push(rankOf(byText.map((c) => c.id)));
       }
     }
-    // The held-out questions again with the vocabulary: it must not cost them.
-    const heldOutWithVocabulary: number[] = [];
+    // The held-out questions again with the vocabulary, in every mode: it must not cost them.
+    const heldOutWithVocabulary: Record<Mode, number[]> = { hybrid: [], vector: [], text: [] };
     for (const q of queries) {
+      const rankOf = (ids: string[]) => ids.indexOf(q.target) + 1;
       const hybrid = await retrieve(db, embedder, q.question, { k: 10, minScore: 0, vocabulary });
-      const hit = hybrid.results.findIndex((r) => r.snippet.id === q.target);
-      heldOutWithVocabulary.push(hit === -1 ? 0 : hit + 1);
+      heldOutWithVocabulary.hybrid.push(rankOf(hybrid.results.map((r) => r.snippet.id)));
+      const expanded = expandQuery(q.question, vocabulary);
+      const [vector] = await embedder.embed([expanded]);
+      heldOutWithVocabulary.vector.push(
+        rankOf((await vectorCandidates(db, vectorLiteral(vector), { limit: 10 })).map((c) => c.id)),
+      );
+      heldOutWithVocabulary.text.push(
+        rankOf((await textCandidates(db, expanded, { limit: 10 })).map((c) => c.id)),
+      );
+    }
+    // Topic switches: each paraphrased question asked right after another dialogue's, as chat asks it (the
+    // previous question joins only a follow-up; chat/follow_up.ts). An error is a switch whose query carried
+    // the previous question, or whose first source is the previous question's dialogue.
+    const switchRanks: Record<Mode, number[]> = { hybrid: [], vector: [], text: [] };
+    let switchesCarried = 0;
+    let previousFirst = 0;
+    const switches = paraphrases.flatMap((p, i) => {
+      const previous = paraphrases[(i + SWITCH_OFFSET) % paraphrases.length];
+      return [...previous.targets].some((id) => p.targets.has(id)) ? [] : [{ ...p, previous }];
+    });
+    for (const s of switches) {
+      const query = retrievalQuery(s.question, [s.previous.question]);
+      if (query !== s.question) switchesCarried++;
+      const rankOf = (ids: string[]) => ids.findIndex((id) => s.targets.has(id)) + 1;
+      const hybrid = await retrieve(db, embedder, query, { k: 10, minScore: 0, vocabulary });
+      const ids = hybrid.results.map((r) => r.snippet.id);
+      if (ids.length && s.previous.targets.has(ids[0])) previousFirst++;
+      switchRanks.hybrid.push(rankOf(ids));
+      const expanded = expandQuery(query, vocabulary);
+      const [vector] = await embedder.embed([expanded]);
+      switchRanks.vector.push(
+        rankOf((await vectorCandidates(db, vectorLiteral(vector), { limit: 10 })).map((c) => c.id)),
+      );
+      switchRanks.text.push(rankOf((await textCandidates(db, expanded, { limit: 10 })).map((c) => c.id)));
     }
 
     const offTopic: number[] = [];
@@ -270,16 +304,18 @@ async function main(): Promise<number> {
         ]);
       }
     }
-    const withVocabulary = metrics(heldOutWithVocabulary);
-    rows.push({ source: "all", mode: "hybrid + vocabulary", queries: queries.length, ...withVocabulary });
-    line([
-      "all · hybrid + vocabulary",
-      String(queries.length),
-      withVocabulary.recallAt1.toFixed(3),
-      withVocabulary.recallAt5.toFixed(3),
-      withVocabulary.recallAt10.toFixed(3),
-      withVocabulary.mrr.toFixed(3),
-    ]);
+    for (const mode of MODES) {
+      const figures = metrics(heldOutWithVocabulary[mode]);
+      rows.push({ source: "all", mode: `${mode} + vocabulary`, queries: queries.length, ...figures });
+      line([
+        `all · ${mode} + vocabulary`,
+        String(queries.length),
+        figures.recallAt1.toFixed(3),
+        figures.recallAt5.toFixed(3),
+        figures.recallAt10.toFixed(3),
+        figures.mrr.toFixed(3),
+      ]);
+    }
     const paraphraseRows: Record<string, unknown>[] = [];
     if (paraphrases.length) {
       console.log(
@@ -298,6 +334,30 @@ async function main(): Promise<number> {
           figures.mrr.toFixed(3),
         ]);
       }
+    }
+    const switchRows: Record<string, unknown>[] = [];
+    if (switches.length) {
+      console.log(
+        `\nTopic switches (each paraphrased question after another dialogue's, ${switches.length}; ` +
+          `with the vocabulary, as chat asks)\n`,
+      );
+      line(["mode", "queries", "R@1", "R@5", "R@10", "MRR"]);
+      for (const mode of MODES) {
+        const figures = metrics(switchRanks[mode]);
+        switchRows.push({ mode, queries: switches.length, ...figures });
+        line([
+          mode,
+          String(switches.length),
+          figures.recallAt1.toFixed(3),
+          figures.recallAt5.toFixed(3),
+          figures.recallAt10.toFixed(3),
+          figures.mrr.toFixed(3),
+        ]);
+      }
+      console.log(
+        `  topic-switch errors: ${switchesCarried + previousFirst} (previous question carried into the ` +
+          `search ${switchesCarried}, previous dialogue first ${previousFirst})`,
+      );
     }
     const thresholds = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5].map((t) => ({
       threshold: t,
@@ -323,6 +383,7 @@ async function main(): Promise<number> {
       minScore,
       results: rows,
       paraphrases: paraphraseRows,
+      topicSwitches: { results: switchRows, carried: switchesCarried, previousFirst },
       thresholds,
       offTopicBestScores: offTopic,
     };
@@ -337,6 +398,8 @@ async function main(): Promise<number> {
 
 /** Paraphrased questions, each naming its dialogue by words of that dialogue's own question. */
 const PARAPHRASES = new URL("../data/eval/retrieval_paraphrase.jsonl", import.meta.url);
+/** Each topic switch's previous question is the paraphrase this many lines further on (another dialogue). */
+const SWITCH_OFFSET = 7;
 
 /** The paraphrase set with, for each question, the held-out snippets of the dialogue it means. */
 async function readParaphrases(queries: Query[]): Promise<{ question: string; targets: Set<string> }[]> {

@@ -40,7 +40,7 @@ export interface TaskResult {
 
 /** Runs a `deno task` as an operator does (its command line from deno.json) with args, in a minimal environment. */
 export async function runTask(
-  task: "ingest" | "search" | "user",
+  task: "ingest" | "search" | "user" | "eval",
   args: string[],
   env: Record<string, string>,
 ): Promise<TaskResult> {
