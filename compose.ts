@@ -16,7 +16,7 @@ import { createRunner, type GenerationRunner, type RunnerOptions } from "./infer
 import { DEFAULT_SYSTEM_PROMPT } from "./inference/templates.ts";
 import type { Embedder } from "./knowledge/embedder.ts";
 import type { Vocabulary } from "./knowledge/vocabulary.ts";
-import { defaultMinScore, type KnowledgeSettings } from "./knowledge/retrieve.ts";
+import { defaultMinScore, type KnowledgeSettings, type Reranker } from "./knowledge/retrieve.ts";
 import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
 import type { AssetStore } from "./routes/static.ts";
 import type { StreamGuard } from "./routes/auth.ts";
@@ -32,6 +32,8 @@ export interface RoundsParts {
   embedder: Embedder;
   /** Clinical vocabulary questions are expanded with before a search (knowledge/vocabulary.ts). */
   vocabulary?: Vocabulary | null;
+  /** The reranker RERANK_URL names (already asked once), if any. */
+  reranker?: Reranker | null;
   assets: AssetStore;
   inferenceStatus: () => Promise<InferenceStatus>;
   lifecycle?: Lifecycle;
@@ -61,6 +63,8 @@ export function composeRounds(parts: RoundsParts): Rounds {
   const knowledge: KnowledgeSettings = {
     embedder,
     vocabulary: parts.vocabulary ?? null,
+    reranker: parts.reranker ?? null,
+    rerankTop: config.rerankTop,
     k: config.retrievalK,
     minScore: config.retrievalMinScore ?? defaultMinScore(embedder.id),
   };

@@ -35,6 +35,10 @@ export const DEFAULT_CONTEXT_SIZE = 4096;
 export const EMBEDDING_API_NAMES = ["openai", "ollama", "tei", "hf"] as const;
 /** One of EMBEDDING_API_NAMES. */
 export type EmbeddingApiName = typeof EMBEDDING_API_NAMES[number];
+/** The rerank formats RERANK_API may name (inference/rerank.ts). */
+export const RERANK_API_NAMES = ["tei", "cohere"] as const;
+/** One of RERANK_API_NAMES. */
+export type RerankApiName = typeof RERANK_API_NAMES[number];
 
 /** Sampling settings a model starts with; sessions may override them within the model's limits. */
 export interface GenerationDefaults {
@@ -121,6 +125,14 @@ export interface Config {
   embeddingApi: EmbeddingApiName | null;
   /** EMBEDDING_API_KEY: the embedding server's key, when it is not HF_TOKEN. */
   embeddingApiKey: string | null;
+  /** RERANK_URL: a reranker (TEI, llama.cpp --reranking, vLLM, Cohere/Jina-style); null: none. */
+  rerankUrl: string | null;
+  rerankModel: string | null;
+  /** How to call RERANK_URL (RERANK_API); null learns it from the URL's path. */
+  rerankApi: RerankApiName | null;
+  rerankApiKey: string | null;
+  /** RERANK_TOP: how many of retrieval's best candidates the reranker reorders. */
+  rerankTop: number;
   /** Snippets quoted per answer; 0 turns grounding off. */
   retrievalK: number;
   /** Cosine similarity a snippet needs to count as evidence; null uses the embedder's calibrated default. */
@@ -281,6 +293,18 @@ export const ENV_SCHEMA = z.object({
     }).optional(),
   ).transform((v) => (v as EmbeddingApiName | undefined) ?? null),
   EMBEDDING_API_KEY: text(),
+  RERANK_URL: httpUrl(),
+  RERANK_MODEL: text(),
+  RERANK_API: z.preprocess(
+    (v) => typeof blank(v) === "string" ? (blank(v) as string).toLowerCase() : undefined,
+    z.string().refine((v) => RERANK_API_NAMES.includes(v as RerankApiName), {
+      error: (i) =>
+        `must be one of ${RERANK_API_NAMES.join(", ")} (or unset, to follow the path of RERANK_URL), ` +
+        `got ${got(i.input)}`,
+    }).optional(),
+  ).transform((v) => (v as RerankApiName | undefined) ?? null),
+  RERANK_API_KEY: text(),
+  RERANK_TOP: integer(20, 2, 100),
   RETRIEVAL_K: integer(4, 0, 20),
   RETRIEVAL_MIN_SCORE: decimal(null, 0, 1),
   SHUTDOWN_TIMEOUT_SECONDS: integer(10, 0, 3600),
@@ -378,6 +402,9 @@ export function loadConfig(env: Env): Readonly<Config> {
   if (e.EMBEDDING_API !== null && e.EMBEDDING_API !== "hf" && e.EMBEDDING_URL === null) {
     problems.push(`EMBEDDING_URL must be set with EMBEDDING_API=${e.EMBEDDING_API} (the server's address)`);
   }
+  if (e.RERANK_URL === null && (e.RERANK_API !== null || e.RERANK_MODEL !== null)) {
+    problems.push("RERANK_URL must be set with RERANK_API or RERANK_MODEL (the reranker's address)");
+  }
   const security: SecurityConfig = {
     sessionIdleMs: e.SESSION_IDLE_MINUTES * 60_000,
     sessionAbsoluteMs: e.SESSION_MAX_HOURS * 3_600_000,
@@ -442,6 +469,11 @@ export function loadConfig(env: Env): Readonly<Config> {
     embeddingModel: e.EMBEDDING_MODEL,
     embeddingApi: e.EMBEDDING_API,
     embeddingApiKey: e.EMBEDDING_API_KEY,
+    rerankUrl: e.RERANK_URL,
+    rerankModel: e.RERANK_MODEL,
+    rerankApi: e.RERANK_API,
+    rerankApiKey: e.RERANK_API_KEY,
+    rerankTop: e.RERANK_TOP,
     retrievalK: e.RETRIEVAL_K,
     retrievalMinScore: e.RETRIEVAL_MIN_SCORE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,

@@ -13,6 +13,7 @@ import { DatabaseLockedError, openDatabase } from "./db/client.ts";
 import { migrate } from "./db/migrate.ts";
 import { ensureVectorIndex, refreshSearchTerms, searchTermsMissing } from "./db/snippets.ts";
 import { createEmbedder } from "./inference/embeddings.ts";
+import { createConfiguredReranker } from "./inference/rerank.ts";
 import { createInferenceProbe, HF_ROUTER_URL } from "./inference/health.ts";
 import { EmbedderMismatchError, prepareVectorStore } from "./knowledge/embedder.ts";
 import { EndpointError } from "./inference/endpoint.ts";
@@ -82,10 +83,12 @@ async function main(): Promise<number> {
   // The embedding server answers a probe (its dimension) before anything is stored with it; a refusal, or stored
   // vectors of another embedder or dimension, end the start with one line.
   let embedder;
+  let reranker;
   try {
     embedder = await createEmbedder(config);
     const switched = await prepareVectorStore(database.db, embedder);
     if (switched) console.log(switched);
+    reranker = await createConfiguredReranker(config);
   } catch (error) {
     if (!(error instanceof EmbedderMismatchError || error instanceof EndpointError)) throw error;
     console.error(error.message);
@@ -111,6 +114,7 @@ async function main(): Promise<number> {
     return 1;
   }
   console.log(`embeddings: ${system.embeddings}`);
+  if (reranker) console.log(`reranker: ${reranker.description}, the best ${config.rerankTop} candidates`);
   console.log(
     `security: PHI redaction ${config.security.phiRedaction}, sessions idle ${
       config.security.sessionIdleMs / 60_000
@@ -170,6 +174,7 @@ async function main(): Promise<number> {
     models,
     embedder,
     vocabulary: await loadVocabulary(config.clinicalVocabulary),
+    reranker,
     assets: await loadAssets(),
     inferenceStatus: createInferenceProbe(inferenceTargets),
     logRequests: true,

@@ -139,6 +139,8 @@ async function gatherEvidence(
       minScore: knowledge.minScore,
       signal: AbortSignal.timeout(EVIDENCE_TIMEOUT_MS),
       vocabulary: knowledge.vocabulary,
+      reranker: knowledge.reranker,
+      rerankTop: knowledge.rerankTop,
     });
     // Stored while the model works: the request need not wait for it (the engine does, before the reply ends).
     saves.push(saveMessageSources(deps.db, job.assistant.id, {

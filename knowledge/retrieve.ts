@@ -1,6 +1,7 @@
 /**
  * Hybrid retrieval: nearest vectors (pgvector HNSW, cosine) and full-text matches (GIN tsvector), fused by
- * reciprocal rank, then held to a minimum similarity so weak matches never pad a prompt.
+ * reciprocal rank, then held to a minimum similarity so weak matches never pad a prompt; with a reranker, the
+ * best 20 that pass are reordered by it.
  */
 import { expandQuery, type Vocabulary } from "./vocabulary.ts";
 import type { Db } from "../db/client.ts";
@@ -20,9 +21,19 @@ import { type Embedder, vectorLiteral } from "./embedder.ts";
 /** The constant of reciprocal rank fusion (Cormack et al.): damps the weight of the very top ranks. */
 const RRF_K = 60;
 
+/** Scores texts against a query (a cross-encoder endpoint, inference/rerank.ts): one score per text, higher better. */
+export interface Reranker {
+  id: string;
+  description: string;
+  rerank(query: string, texts: string[], options?: { signal?: AbortSignal }): Promise<number[]>;
+}
+
 /** How answers are grounded in the knowledge base: the embedder, and how many snippets count as evidence. */
 export interface KnowledgeSettings {
   embedder: Embedder;
+  /** Reorders the best `rerankTop` candidates (RERANK_URL); null or absent: retrieval's own order. */
+  reranker?: Reranker | null;
+  rerankTop?: number;
   /** Clinical vocabulary questions are expanded with; null: searched as written. */
   vocabulary?: Vocabulary | null;
   /** Snippets quoted per answer at most. */
@@ -42,6 +53,9 @@ export interface RetrievalOptions {
   signal?: AbortSignal;
   /** Clinical vocabulary the query is expanded with (knowledge/vocabulary.ts); absent or null: as written. */
   vocabulary?: Vocabulary | null;
+  /** Reorders the best `rerankTop` (20) candidates that pass minScore; if it fails, the fused order stands. */
+  reranker?: Reranker | null;
+  rerankTop?: number;
 }
 
 /** A snippet found for a query. */
@@ -51,8 +65,10 @@ export interface Retrieved {
   snippet: Snippet;
   /** Cosine similarity between query and snippet, 0–1: the score users see. */
   score: number;
-  /** Reciprocal-rank fusion score the order comes from. */
+  /** Reciprocal-rank fusion score. */
   fused: number;
+  /** The reranker's score, which the order comes from when a reranker answered. */
+  reranked?: number;
 }
 
 /** What retrieval found. */
@@ -117,8 +133,13 @@ export async function retrieve(
 
   const ordered = [...fused.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   const bestScore = Math.max(...similarity.values());
-  const kept = ordered.filter(([id]) => (similarity.get(id) ?? 0) >= options.minScore).slice(0, options.k);
-  if (kept.length === 0) return { evidence: "none_relevant", results: [], bestScore };
+  const passing = ordered.filter(([id]) => (similarity.get(id) ?? 0) >= options.minScore);
+  if (passing.length === 0) return { evidence: "none_relevant", results: [], bestScore };
+  if (options.reranker && passing.length > 1) {
+    const reranked = await rerankCandidates(db, asked, passing, similarity, options);
+    if (reranked) return { evidence: "sources", results: reranked.slice(0, options.k), bestScore };
+  }
+  const kept = passing.slice(0, options.k);
   const byId = new Map((await getSnippets(db, kept.map(([id]) => id))).map((s) => [s.id, s]));
   const results = kept.flatMap(([id, score], i) => {
     const snippet = byId.get(id);
@@ -126,6 +147,42 @@ export async function retrieve(
   });
   return { evidence: "sources", results, bestScore };
 }
+
+/**
+ * The best candidates in the reranker's order, or null when it failed (logged; the fused order stands). The
+ * reranker reads the question as asked, not its vocabulary expansion: a cross-encoder knows the synonyms.
+ */
+async function rerankCandidates(
+  db: Db,
+  question: string,
+  passing: [string, number][],
+  similarity: Map<string, number>,
+  options: RetrievalOptions,
+): Promise<Retrieved[] | null> {
+  const pool = passing.slice(0, options.rerankTop ?? DEFAULT_RERANK_TOP);
+  const byId = new Map((await getSnippets(db, pool.map(([id]) => id))).map((s) => [s.id, s]));
+  const found = pool.flatMap(([id, fused]) => {
+    const snippet = byId.get(id);
+    return snippet ? [{ snippet, fused }] : [];
+  });
+  let scores: number[];
+  try {
+    scores = await options.reranker!.rerank(question, found.map((c) => c.snippet.text), {
+      signal: options.signal,
+    });
+  } catch (error) {
+    if (options.signal?.aborted) throw error;
+    console.warn(`reranking failed, retrieval's own order used: ${(error as Error)?.message ?? error}`);
+    return null;
+  }
+  return found
+    .map((c, i) => ({ ...c, reranked: scores[i] }))
+    .sort((a, b) => b.reranked - a.reranked || b.fused - a.fused)
+    .map((c, i) => ({ ...c, rank: i + 1, score: similarity.get(c.snippet.id) ?? 0 }));
+}
+
+/** Candidates a reranker reorders when RERANK_TOP is not set. */
+export const DEFAULT_RERANK_TOP = 20;
 
 /** The numbered reference blocks a prompt quotes (the templates defuse anything inside that looks like markup). */
 export function referenceBlocks(results: Retrieved[]): string[] {

@@ -66,6 +66,8 @@ export function knowledgeRoutes(deps: KnowledgeDeps): Hono {
       minScore: knowledge.minScore,
       filters: { sources: source ? [source] : [], specialties: specialty ? [specialty] : [] },
       vocabulary: knowledge.vocabulary,
+      reranker: knowledge.reranker,
+      rerankTop: knowledge.rerankTop,
     });
     return { ...base, result };
   }

@@ -21,6 +21,7 @@ import {
   vectorCandidates,
 } from "../db/snippets.ts";
 import { createEmbedder } from "../inference/embeddings.ts";
+import { createConfiguredReranker } from "../inference/rerank.ts";
 import { prepareVectorStore, vectorLiteral } from "../knowledge/embedder.ts";
 import { contentHash, corpusSnippets, SAMPLE_CORPUS } from "../knowledge/ingest.ts";
 import type { SnippetDraft } from "../knowledge/records.ts";
@@ -132,6 +133,8 @@ async function main(): Promise<number> {
   const corpus = values.corpus ?? SAMPLE_CORPUS.pathname;
   const outPath = values.json ?? ".data/eval/retrieval.json";
   const embedder = await createEmbedder(config);
+  // With RERANK_URL, the hybrid is also asked through the reranker (the rows "+ reranker").
+  const reranker = await createConfiguredReranker(config);
   const minScore = config.retrievalMinScore ?? defaultMinScore(embedder.id);
 
   // 1. Read the corpus; every question-answer snippet becomes a held-out query.
@@ -230,14 +233,37 @@ async function main(): Promise<number> {
         paraphraseRanks[`vector${suffix}`].push(rankOf(byVector.map((c) => c.id)));
         const byText = await textCandidates(db, question, { limit: 10 });
         paraphraseRanks[`text${suffix}`].push(rankOf(byText.map((c) => c.id)));
+        if (reranker && withVocabulary) {
+          const reranked = await retrieve(db, embedder, p.question, {
+            k: 10,
+            minScore: 0,
+            vocabulary,
+            reranker,
+            rerankTop: config.rerankTop,
+          });
+          (paraphraseRanks["hybrid + vocabulary + reranker"] ??= []).push(
+            rankOf(reranked.results.map((r) => r.snippet.id)),
+          );
+        }
       }
     }
     // The held-out questions again with the vocabulary, in every mode: it must not cost them.
     const heldOutWithVocabulary: Record<Mode, number[]> = { hybrid: [], vector: [], text: [] };
+    const heldOutReranked: number[] = [];
     for (const q of queries) {
       const rankOf = (ids: string[]) => ids.indexOf(q.target) + 1;
       const hybrid = await retrieve(db, embedder, q.question, { k: 10, minScore: 0, vocabulary });
       heldOutWithVocabulary.hybrid.push(rankOf(hybrid.results.map((r) => r.snippet.id)));
+      if (reranker) {
+        const reranked = await retrieve(db, embedder, q.question, {
+          k: 10,
+          minScore: 0,
+          vocabulary,
+          reranker,
+          rerankTop: config.rerankTop,
+        });
+        heldOutReranked.push(rankOf(reranked.results.map((r) => r.snippet.id)));
+      }
       const expanded = expandQuery(q.question, vocabulary);
       const [vector] = await embedder.embed([expanded]);
       heldOutWithVocabulary.vector.push(
@@ -286,7 +312,7 @@ async function main(): Promise<number> {
       console.log(cells.map((c, i) => i === 0 ? c.padEnd(36) : c.padStart(8)).join(" "));
     console.log(
       `\nRetrieval on held-out exchanges · ${drafts.length} snippets parsed, ${indexed.length} indexed · ` +
-        `embedder ${embedder.id}\n`,
+        `embedder ${embedder.id}${reranker ? ` · ${reranker.description}` : ""}\n`,
     );
     line(["source / mode", "queries", "R@1", "R@5", "R@10", "MRR"]);
     for (const source of [...sources, "all"]) {
@@ -304,11 +330,15 @@ async function main(): Promise<number> {
         ]);
       }
     }
-    for (const mode of MODES) {
-      const figures = metrics(heldOutWithVocabulary[mode]);
-      rows.push({ source: "all", mode: `${mode} + vocabulary`, queries: queries.length, ...figures });
+    const heldOutRows: [string, number[]][] = MODES.map((
+      mode,
+    ) => [`${mode} + vocabulary`, heldOutWithVocabulary[mode]]);
+    if (reranker) heldOutRows.push(["hybrid + vocabulary + reranker", heldOutReranked]);
+    for (const [mode, picked] of heldOutRows) {
+      const figures = metrics(picked);
+      rows.push({ source: "all", mode, queries: queries.length, ...figures });
       line([
-        `all · ${mode} + vocabulary`,
+        `all · ${mode}`,
         String(queries.length),
         figures.recallAt1.toFixed(3),
         figures.recallAt5.toFixed(3),

@@ -8,6 +8,7 @@ import { loadVocabulary } from "../knowledge/vocabulary.ts";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config.ts";
 import { createEmbedder } from "../inference/embeddings.ts";
+import { createConfiguredReranker } from "../inference/rerank.ts";
 import { EndpointError } from "../inference/endpoint.ts";
 import { prepareVectorStore } from "../knowledge/embedder.ts";
 import { defaultMinScore, retrieve } from "../knowledge/retrieve.ts";
@@ -71,6 +72,8 @@ async function main(): Promise<number> {
       minScore,
       filters: { sources: values.source ?? [], specialties: values.specialty ?? [] },
       vocabulary: await loadVocabulary(config.clinicalVocabulary),
+      reranker: await createConfiguredReranker(config).catch(asTaskExit),
+      rerankTop: config.rerankTop,
     }).catch(asTaskExit);
     if (values.json) {
       const out = result.results.map((r) => ({
