@@ -201,12 +201,15 @@ async function main(): Promise<number> {
     // 2. Ask every question in every mode.
     const ranks: Record<Mode, number[]> = { hybrid: [], vector: [], text: [] };
     const topScores: number[] = [];
+    /** Every held-out question's first source: its similarity, and whether it is the question's own answer. */
+    const firstSources: { score: number; correct: boolean }[] = [];
     const ask = startProgress("asking", { unit: "questions", total: queries.length });
     for (const [i, q] of queries.entries()) {
       const hybrid = await retrieve(db, embedder, q.question, { k: 10, minScore: 0 });
       const hit = hybrid.results.findIndex((r) => r.snippet.id === q.target);
       ranks.hybrid.push(hit === -1 ? 0 : hit + 1);
       if (hit === 0) topScores.push(hybrid.results[0].score);
+      if (hybrid.results.length) firstSources.push({ score: hybrid.results[0].score, correct: hit === 0 });
       const [vector] = await embedder.embed([q.question]);
       const byVector = await vectorCandidates(db, vectorLiteral(vector), { limit: 10 });
       ranks.vector.push(byVector.findIndex((c) => c.id === q.target) + 1);
@@ -389,18 +392,36 @@ async function main(): Promise<number> {
           `search ${switchesCarried}, previous dialogue first ${previousFirst})`,
       );
     }
-    const thresholds = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5].map((t) => ({
-      threshold: t,
-      correctTopHitsKept: share(topScores, (s) => s >= t),
-      offTopicRejected: share(offTopic, (s) => s < t),
-    }));
+    // The threshold's trade-off: recall is the share of held-out questions whose own answer comes first and is
+    // kept; precision the share of first sources kept (held-out and off-topic questions alike) that are the
+    // question's own answer. Another dialogue on the same subject counts as wrong, so precision is a lower bound.
+    const correct = firstSources.filter((f) => f.correct).length;
+    const thresholds = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5].map((t) => {
+      const keptCorrect = firstSources.filter((f) => f.correct && f.score >= t).length;
+      const kept = firstSources.filter((f) => f.score >= t).length + offTopic.filter((s) => s >= t).length;
+      const recall = correct ? keptCorrect / correct : 0;
+      const precision = kept ? keptCorrect / kept : 0;
+      return {
+        threshold: t,
+        correctTopHitsKept: share(topScores, (s) => s >= t),
+        offTopicRejected: share(offTopic, (s) => s < t),
+        precision,
+        recall,
+        f1: precision + recall ? (2 * precision * recall) / (precision + recall) : 0,
+      };
+    });
+    const best = thresholds.reduce((a, b) => (b.f1 > a.f1 ? b : a));
     console.log(
-      `\nMinimum similarity (current ${minScore}): correct top hits kept vs off-topic questions rejected`,
+      `\nMinimum similarity (current ${minScore}): precision and recall of the first source, off-topic questions ` +
+        `rejected (${OFF_TOPIC.length})`,
     );
     for (const t of thresholds) {
+      const pct = (n: number) => `${(n * 100).toFixed(1).padStart(5)}%`;
       console.log(
-        `  ${t.threshold.toFixed(2)}  kept ${(t.correctTopHitsKept * 100).toFixed(1).padStart(5)}%  ` +
-          `rejected ${(t.offTopicRejected * 100).toFixed(1).padStart(5)}%`,
+        `  ${t.threshold.toFixed(2)}  precision ${pct(t.precision)}  recall ${pct(t.recall)}  F1 ${
+          t.f1.toFixed(3)
+        }  off-topic rejected ${pct(t.offTopicRejected)}` +
+          (t.threshold === minScore ? "  ← current" : "") + (t === best ? "  ← best F1" : ""),
       );
     }
     const report = {
@@ -415,6 +436,7 @@ async function main(): Promise<number> {
       paraphrases: paraphraseRows,
       topicSwitches: { results: switchRows, carried: switchesCarried, previousFirst },
       thresholds,
+      bestF1Threshold: best.threshold,
       offTopicBestScores: offTopic,
     };
     await Deno.mkdir(dirname(outPath), { recursive: true });

@@ -32,6 +32,8 @@ Deno.test("eval retrieval: every mode with and without the vocabulary, paraphras
       results: Row[];
       paraphrases: Row[];
       topicSwitches: { results: Row[]; carried: number; previousFirst: number };
+      thresholds: { threshold: number; precision: number; recall: number; f1: number }[];
+      bestF1Threshold: number;
     };
     const held = (mode: string) => report.results.find((r) => r.source === "all" && r.mode === mode)!;
     for (const mode of ["hybrid", "vector", "text"]) {
@@ -52,6 +54,10 @@ Deno.test("eval retrieval: every mode with and without the vocabulary, paraphras
     assert.ok(report.topicSwitches.results[0].queries >= 50, "the topic switches");
     assert.equal(report.topicSwitches.carried, 0, "no new subject carries the previous question");
     assert.equal(report.topicSwitches.previousFirst, 0, "no new subject gets the last topic's source first");
+    // The threshold's trade-off: recall falls and precision rises as it goes up.
+    const [low, , , , high] = report.thresholds;
+    assert.ok(low.recall > high.recall && low.precision < high.precision, JSON.stringify(report.thresholds));
+    assert.ok(report.thresholds.some((t) => t.threshold === report.bestF1Threshold));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
