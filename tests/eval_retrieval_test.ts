@@ -43,10 +43,10 @@ Deno.test("eval retrieval: every mode with and without the vocabulary, paraphras
       assert.ok(report.topicSwitches.results.some((r) => r.mode === mode));
     }
     assert.ok(held("hybrid").queries >= 250, "the held-out questions of the sample corpus");
-    // Floors a little under today's figures (0.859 and 0.848): a ranking change that costs more fails here.
-    assert.ok(held("hybrid").recallAt5 >= 0.83, `held-out hybrid R@5 ${held("hybrid").recallAt5}`);
+    // Floors a little under today's figures (0.886 and 0.875): a ranking change that costs more fails here.
+    assert.ok(held("hybrid").recallAt5 >= 0.86, `held-out hybrid R@5 ${held("hybrid").recallAt5}`);
     assert.ok(
-      held("hybrid + vocabulary").recallAt5 >= 0.82,
+      held("hybrid + vocabulary").recallAt5 >= 0.85,
       `held-out hybrid + vocabulary R@5 ${held("hybrid + vocabulary").recallAt5}`,
     );
     const paraphrased = report.paraphrases.find((r) => r.mode === "hybrid + vocabulary")!;
