@@ -138,16 +138,20 @@ Deno.test("gate: no code path reaches a model or embedding endpoint around the g
   // Generation requests are sent from one function, which gates the prompt and releases the request (models.ts
   // holds the check that refuses anything else).
   assert.deepEqual(callers(/\bclient\.stream\(/), ["inference/completion.ts", "inference/models.ts"]);
-  // The remote embedder redacts inside itself; nothing else builds one.
+  // The remote embedder and the reranker redact inside themselves; nothing else builds one.
   assert.deepEqual(callers(/createEndpointEmbedder\(/), ["inference/embeddings.ts"]);
-  // Raw HTTP to a configured model or embedding address happens only in the inference clients, server discovery
-  // and the health probe (which send no user text), and the server tokenizer (which counts gated prompts only).
+  assert.deepEqual(callers(/createReranker\(/), ["inference/rerank.ts"]);
+  assert.match(sources.get("inference/rerank.ts")!, /await gate\.texts\(\[query, \.\.\.texts\]\)/);
+  // Raw HTTP to a configured model, embedding or rerank address happens only in the inference clients (the
+  // reranker's through its gate), server discovery and the health probe (which send no user text), and the
+  // server tokenizer (which counts gated prompts only).
   assert.deepEqual(
     callers(/\bfetch(Fn)?\(\s*(?:`\$\{|target\.url|route\.url|url\b)/).filter((p) => !p.startsWith("bench/")),
     [
       "inference/embeddings.ts",
       "inference/endpoint.ts",
       "inference/health.ts",
+      "inference/rerank.ts",
       "inference/server.ts",
       "inference/tokenizer.ts",
     ],
