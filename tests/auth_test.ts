@@ -8,7 +8,7 @@ import { listAudit } from "../db/audit.ts";
 import { rows } from "../db/migrate.ts";
 import { setUserDisabled } from "../db/users.ts";
 import { MAX_BODY_BYTES } from "../safety/limits.ts";
-import { HX, withChat } from "./support/chat_helpers.ts";
+import { HX, startEarlyInAMinute, withChat } from "./support/chat_helpers.ts";
 import { limitedAddress } from "../routes/auth.ts";
 import { sseReader } from "./support/sse_client.ts";
 import { cookieOf } from "./support/server_process.ts";
@@ -314,6 +314,7 @@ Deno.test(`auth [${DRIVER}]: oversized bodies and messages get 413 with a readab
 });
 
 Deno.test(`auth [${DRIVER}]: per-user message rate, concurrent replies and the daily token budget are enforced`, async () => {
+  await startEarlyInAMinute();
   await withChat(async ({ t, stub, session, send }) => {
     // Rate: 3 a minute.
     const a = await session();

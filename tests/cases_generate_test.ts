@@ -12,6 +12,7 @@ import { caseFacets, getCase, listVersions } from "../db/cases.ts";
 import { startStub, type Stub } from "./support/endpoint_stub.ts";
 import { readAll, type SseEvent } from "./support/sse_client.ts";
 import { DRIVER, type TestApp, withTestApp } from "./support/test_app.ts";
+import { startEarlyInAMinute } from "./support/chat_helpers.ts";
 
 const HX = { "hx-request": "true" };
 const examples = await readExampleCases();
@@ -285,6 +286,7 @@ Deno.test(`generate [${DRIVER}]: identifiers in the focus are replaced before th
 });
 
 Deno.test(`generate [${DRIVER}]: case generations are capped at once and per minute (issue 19, item 10)`, async () => {
+  await startEarlyInAMinute();
   await withGenerator(async (t, stub) => {
     const answer = JSON.stringify(example("acute-gout.json"), null, 1);
     // One at a time: a second generation while the first is written is refused, and nothing reaches the model.

@@ -12,7 +12,7 @@ import { listMessages } from "../db/messages.ts";
 import { getChat } from "../db/chats.ts";
 import { NO_PATIENT_REPLY } from "../chat/answer.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
-import { type ChatFixture, withChat } from "./support/chat_helpers.ts";
+import { type ChatFixture, startEarlyInAMinute, withChat } from "./support/chat_helpers.ts";
 import { readAll } from "./support/sse_client.ts";
 import { DRIVER } from "./support/test_app.ts";
 
@@ -203,6 +203,7 @@ Deno.test(`practice [${DRIVER}]: the debrief sends the transcript with identifie
 });
 
 Deno.test(`practice [${DRIVER}]: debriefs count against the user's model calls per minute and tokens (issue 19, item 10)`, async () => {
+  await startEarlyInAMinute();
   await withChat(async (f) => {
     const id = await startPractice(f);
     f.stub.defaultScript = { tokens: ["It ", "started ", "this ", "morning."] };

@@ -7,6 +7,16 @@ import { createTestApp, type TestApp, type TestAppOptions } from "./test_app.ts"
 /** htmx's request header: asks for fragments and event streams instead of pages and redirects. */
 export const HX = { "hx-request": "true" };
 
+/**
+ * Per-minute limits count in fixed windows on the clock's minutes. A test that counts to a limit calls this
+ * first: past 40 s into a minute it waits for the next one, so its requests (seconds on a loaded host) cannot
+ * straddle two windows and find the count reset.
+ */
+export async function startEarlyInAMinute(): Promise<void> {
+  const intoMinute = Date.now() % 60_000;
+  if (intoMinute > 40_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - intoMinute + 50));
+}
+
 /** A test app and the stub it talks to. */
 export interface ChatFixture {
   t: TestApp;
