@@ -43,7 +43,7 @@ export interface SnippetFilters {
 /** A search candidate: the snippet id and its score on that search's own scale. */
 export interface Candidate {
   id: string;
-  /** Cosine similarity for vector search (1 − distance); ts_rank_cd for full text. */
+  /** Cosine similarity for vector search (1 − distance); ts_rank for full text. */
   score: number;
 }
 
@@ -325,7 +325,10 @@ function toCandidate(row: { id: string; score: number | string }): Candidate {
 
 /**
  * Full-text candidates: any of the question's words (stemmed by Postgres's English configuration), ranked by
- * cover density. Natural questions rarely contain every word of an answer, so the words are OR-ed.
+ * ts_rank (term frequency over the snippet's log length). Natural questions rarely contain every word of an
+ * answer, so the words are OR-ed. Cover density (ts_rank_cd) ranked worse on every eval set (held-out full-text
+ * R@1 0.624 against 0.684, paraphrases' MRR 0.816 against 0.850 with the vocabulary) and cost ~5 ms more at p95
+ * for 300 matches on PGlite, as it walks every term's positions.
  */
 export async function textCandidates(
   db: Db,
@@ -349,7 +352,7 @@ export async function textCandidates(
   const result = await db.execute(sql`
     with ${textMatches(text, extra)},
       ranked as (
-        select id, ts_rank_cd(search, q.query, 1) as score from matched, q order by score desc, id limit ${options.limit}
+        select id, ts_rank(search, q.query, 1) as score from matched, q order by score desc, id limit ${options.limit}
       )
     select id, score, ${similarity} as similarity from ranked order by score desc, id`);
   return rows<{ id: string; score: number; similarity: number | null }>(result).map((row) => ({
@@ -366,7 +369,7 @@ export interface TextCandidate extends Candidate {
 /** A full-text match with its cosine similarity to the question, and its place in either order. */
 export interface MatchedCandidate {
   id: string;
-  /** ts_rank_cd of the match. */
+  /** ts_rank of the match. */
   score: number;
   /** Cosine similarity between question and snippet, 0–1. */
   similarity: number;
@@ -391,7 +394,7 @@ export async function matchedCandidates(
   const result = await db.execute(sql`
     with ${textMatches(text, extra)},
       scored as (
-        select id, ts_rank_cd(search, q.query, 1) as score, 1 - (embedding <=> ${options.embedding}::vector) as similarity
+        select id, ts_rank(search, q.query, 1) as score, 1 - (embedding <=> ${options.embedding}::vector) as similarity
         from matched, q
       ),
       placed as (
