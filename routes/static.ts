@@ -1,8 +1,11 @@
 /**
  * Static files from static/: loaded once at start-up, served from memory with content-hash URLs so they can
- * be cached for a year and still change on deploy.
+ * be cached for a year and still change on deploy. Text files are compressed once, at load, with Brotli and
+ * gzip, and sent in whichever the browser accepts: the first page's scripts and styles go from about 99 KB to
+ * about 29 KB.
  */
 import { Hono } from "hono";
+import { brotliCompressSync, constants as zlib, gzipSync } from "node:zlib";
 import { extname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Assets } from "../views/page.ts";
@@ -23,6 +26,26 @@ interface Asset {
   body: Uint8Array<ArrayBuffer>;
   contentType: string;
   hash: string;
+  /** The body compressed, where that made it smaller (text files). */
+  br?: Uint8Array<ArrayBuffer>;
+  gzip?: Uint8Array<ArrayBuffer>;
+}
+
+/** Types worth compressing: images here are already compressed (PNG) or tiny. */
+const COMPRESSIBLE = /^(text\/|image\/svg)/;
+
+/**
+ * The body in Brotli and gzip. Brotli at quality 9, not 11: 11 saves another 2.3 KB over these files but takes
+ * ~290 ms of CPU at every start (measured on this project's 2-core VM), 9 about 50 ms.
+ */
+function compressed(body: Uint8Array<ArrayBuffer>): Pick<Asset, "br" | "gzip"> {
+  const smaller = (bytes: Uint8Array) => bytes.length < body.length ? new Uint8Array(bytes) : undefined;
+  return {
+    br: smaller(brotliCompressSync(body, {
+      params: { [zlib.BROTLI_PARAM_QUALITY]: 9, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length },
+    })),
+    gzip: smaller(gzipSync(body, { level: 9 })),
+  };
 }
 
 /** Static assets held in memory, with their URLs. */
@@ -45,7 +68,12 @@ export async function loadAssets(dir: string = STATIC_DIR): Promise<AssetStore> 
       const body = await Deno.readFile(path);
       const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", body));
       const hash = Array.from(digest.slice(0, 6), (b) => b.toString(16).padStart(2, "0")).join("");
-      assets.set(relative(dir, path).split("\\").join("/"), { body, contentType: type, hash });
+      assets.set(relative(dir, path).split("\\").join("/"), {
+        body,
+        contentType: type,
+        hash,
+        ...(COMPRESSIBLE.test(type) ? compressed(body) : {}),
+      });
     }
   }
   await walk(dir);
@@ -59,14 +87,39 @@ export async function loadAssets(dir: string = STATIC_DIR): Promise<AssetStore> 
   };
 }
 
-/** GET /static/<name>: immutable for a year when the URL carries the current hash, revalidated otherwise. */
+/**
+ * The encoding to send: Brotli, then gzip, when the request accepts it (a q of 0 refuses), else none. Only
+ * the two the assets come in are looked for; `*` accepts either.
+ */
+export function chooseEncoding(acceptEncoding: string | undefined): "br" | "gzip" | null {
+  const accepted = new Map<string, number>();
+  for (const part of (acceptEncoding ?? "").toLowerCase().split(",")) {
+    const [name, ...params] = part.trim().split(";");
+    if (!name) continue;
+    const q = params.map((p) => /^\s*q\s*=\s*([0-9.]+)\s*$/.exec(p)?.[1]).find((v) => v !== undefined);
+    accepted.set(name.trim(), q === undefined ? 1 : Number(q) || 0);
+  }
+  const wildcard = accepted.get("*") ?? 0;
+  const allows = (name: string) => (accepted.get(name) ?? wildcard) > 0;
+  if (allows("br")) return "br";
+  if (allows("gzip") || allows("x-gzip")) return "gzip";
+  return null;
+}
+
+/**
+ * GET /static/<name>: immutable for a year when the URL carries the current hash, revalidated otherwise;
+ * compressed when the browser accepts it (each encoding its own ETag, as RFC 9110 asks of distinct bodies).
+ */
 export function staticRoutes(assets: AssetStore): Hono {
   const app = new Hono();
   app.get("/static/*", (c) => {
     const name = decodeURIComponent(c.req.path.slice("/static/".length));
     const asset = assets.get(name);
     if (!asset) return c.text("Not found", 404);
-    const etag = `"${asset.hash}"`;
+    const wanted = asset.br || asset.gzip ? chooseEncoding(c.req.header("accept-encoding")) : null;
+    const encoding = wanted === "br" && asset.br ? "br" : wanted && asset.gzip ? "gzip" : null;
+    const body = encoding === "br" ? asset.br! : encoding === "gzip" ? asset.gzip! : asset.body;
+    const etag = `"${asset.hash}${encoding ? `-${encoding}` : ""}"`;
     const versioned = c.req.query("v") === asset.hash;
     const headers: Record<string, string> = {
       "content-type": asset.contentType,
@@ -74,8 +127,11 @@ export function staticRoutes(assets: AssetStore): Hono {
       etag,
       "x-content-type-options": "nosniff",
     };
-    if (c.req.header("if-none-match") === etag) return c.body(null, 304, headers);
-    return c.body(asset.body, 200, headers);
+    if (asset.br || asset.gzip) headers["vary"] = "Accept-Encoding";
+    if (encoding) headers["content-encoding"] = encoding;
+    const tags = (c.req.header("if-none-match") ?? "").split(",").map((t) => t.trim().replace(/^W\//, ""));
+    if (tags.includes(etag) || tags.includes("*")) return c.body(null, 304, headers);
+    return c.body(body, 200, headers);
   });
   return app;
 }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { DRIVER, withTestApp } from "./support/test_app.ts";
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
+import { chooseEncoding } from "../routes/static.ts";
 
 Deno.test(`home [${DRIVER}]: the layout loads the vendored, versioned htmx 4 and hx-sse`, async () => {
   await withTestApp(async ({ request }) => {
@@ -57,6 +59,64 @@ Deno.test(`static [${DRIVER}]: versioned URLs are immutable for a year; others r
     }
     assert.equal((await request("/static/nope.js")).status, 404);
   });
+});
+
+Deno.test(`static [${DRIVER}]: scripts and styles go compressed to browsers that accept it`, async () => {
+  await withTestApp(async ({ request }) => {
+    const html = await (await request("/")).text();
+    const urls = [...html.matchAll(/(?:src|href)="(\/static\/[^"?]+\?v=[0-9a-f]+)"/g)].map((m) => m[1]);
+    assert.ok(urls.length >= 4, `the page's scripts and styles: ${urls.join(", ")}`);
+    let plain = 0;
+    let brotli = 0;
+    for (const url of urls) {
+      const identity = await request(url, { headers: { "accept-encoding": "identity" } });
+      assert.equal(identity.headers.get("content-encoding"), null, url);
+      assert.equal(identity.headers.get("vary"), "Accept-Encoding", url);
+      const original = new Uint8Array(await identity.arrayBuffer());
+      plain += original.length;
+
+      // Chromium sends "gzip, deflate, br, zstd": Brotli is chosen.
+      const br = await request(url, { headers: { "accept-encoding": "gzip, deflate, br, zstd" } });
+      assert.equal(br.headers.get("content-encoding"), "br", url);
+      assert.equal(br.headers.get("cache-control"), "public, max-age=31536000, immutable");
+      const brBytes = new Uint8Array(await br.arrayBuffer());
+      brotli += brBytes.length;
+      assert.deepEqual(new Uint8Array(brotliDecompressSync(brBytes)), original, `${url}: the same file`);
+
+      // Brotli refused with q=0: gzip.
+      const gz = await request(url, { headers: { "accept-encoding": "br;q=0, gzip" } });
+      assert.equal(gz.headers.get("content-encoding"), "gzip", url);
+      assert.deepEqual(new Uint8Array(gunzipSync(new Uint8Array(await gz.arrayBuffer()))), original, url);
+
+      // Each encoding has its own ETag, and revalidates against it.
+      const tags = [identity, br, gz].map((r) => r.headers.get("etag"));
+      assert.equal(new Set(tags).size, 3, `${url}: ${tags.join(" ")}`);
+      const again = await request(url, {
+        headers: { "accept-encoding": "br", "if-none-match": br.headers.get("etag")! },
+      });
+      assert.equal(again.status, 304);
+      assert.equal(again.headers.get("content-encoding"), "br");
+    }
+    // htmx, its SSE extension, the app's script and styles: about 99 KB as files.
+    assert.ok(brotli < plain * 0.35, `${brotli} bytes compressed of ${plain}`);
+    const favicon = await request("/static/favicon.svg", { headers: { "accept-encoding": "br" } });
+    await favicon.body?.cancel();
+    assert.equal(favicon.status, 200);
+  });
+});
+
+Deno.test("static: the encoding follows Accept-Encoding and its q-values", () => {
+  assert.equal(chooseEncoding(undefined), null);
+  assert.equal(chooseEncoding(""), null);
+  assert.equal(chooseEncoding("identity"), null);
+  assert.equal(chooseEncoding("gzip, deflate, br, zstd"), "br");
+  assert.equal(chooseEncoding("gzip"), "gzip");
+  assert.equal(chooseEncoding("GZIP;q=0.5"), "gzip");
+  assert.equal(chooseEncoding("br;q=0, gzip;q=0.8"), "gzip");
+  assert.equal(chooseEncoding("br; q=0 , gzip ; q=0"), null);
+  assert.equal(chooseEncoding("*"), "br");
+  assert.equal(chooseEncoding("*;q=0, gzip"), "gzip");
+  assert.equal(chooseEncoding("x-gzip"), "gzip");
 });
 
 Deno.test(`errors [${DRIVER}]: unknown paths get a 404 page, or a fragment for htmx`, async () => {
