@@ -504,6 +504,38 @@ export async function searchTermsMissing(db: Db): Promise<boolean> {
   return (await countSnippets(db)) > 0;
 }
 
+/** Where the snippets table's bytes are: in its rows, or out of line in its TOAST table. */
+export interface SnippetStorage {
+  rows: number;
+  tableBytes: number;
+  outOfLineBytes: number;
+}
+
+/** The snippets table's size, in its rows and out of line (migration 0011 keeps vectors in the row). */
+export async function snippetStorage(db: Db): Promise<SnippetStorage> {
+  const [row] = rows<{ rows: number; table_bytes: string; out_of_line_bytes: string }>(
+    await db.execute(sql`
+      select (select count(*)::int from ${snippets}) as rows,
+        pg_relation_size(c.oid)::text as table_bytes,
+        coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0)::text as out_of_line_bytes
+      from pg_class c where c.oid = 'snippets'::regclass`),
+  );
+  return {
+    rows: Number(row.rows),
+    tableBytes: Number(row.table_bytes),
+    outOfLineBytes: Number(row.out_of_line_bytes),
+  };
+}
+
+/**
+ * Rewrites the snippets table in its current storage layout (VACUUM FULL: an exclusive lock while it runs) and
+ * refreshes the planner's statistics. Rows stored before migration 0011 move their vectors into the row.
+ */
+export async function compactSnippets(db: Db): Promise<void> {
+  await db.execute(sql`vacuum full ${snippets}`);
+  await db.execute(sql`analyze ${snippets}`);
+}
+
 /** Cosine similarity of each listed snippet to the query vector. */
 export async function similarities(db: Db, embedding: string, ids: string[]): Promise<Map<string, number>> {
   if (ids.length === 0) return new Map();

@@ -1,11 +1,13 @@
 /**
  * deno task ingest <file|dir>… [--format F] [--source-name S] [--specialty X] [--batch-size N]
  * deno task ingest --reembed
+ * deno task ingest --compact
  *
  * Reads dataset files into the knowledge base of the configured database (DATABASE_URL, or PGlite in DATA_DIR),
  * embedding with the configured embedder. Safe to repeat (nothing is added twice) and to interrupt (the same
  * command resumes where it stopped). `--reembed` moves the knowledge base and the case library to the configured
- * embedder, changing the embedding columns' dimension when it differs.
+ * embedder, changing the embedding columns' dimension when it differs. `--compact` rewrites the knowledge base's
+ * table in its current layout (snippets stored before migration 0011 keep their vectors out of line until then).
  */
 import { parseArgs } from "node:util";
 import { relative, resolve } from "node:path";
@@ -13,6 +15,7 @@ import { loadConfig } from "../config.ts";
 import type { Database } from "../db/client.ts";
 import {
   closeVectorColumns,
+  compactSnippets,
   countSnippets,
   dropVectorIndex,
   ensureVectorIndex,
@@ -20,6 +23,7 @@ import {
   openVectorColumns,
   refreshSearchTerms,
   searchTermsMissing,
+  snippetStorage,
   vectorColumns,
   vectorIndexBuildProgress,
 } from "../db/snippets.ts";
@@ -37,6 +41,9 @@ const USAGE = `Usage:
   deno task ingest <file|dir>… [options]   add dataset files to the knowledge base
   deno task ingest --reembed               re-embed every snippet and case with the configured embedder
                                            (changing the stored dimension to the embedder's when it differs)
+  deno task ingest --compact               rewrite the knowledge base's table so that every snippet is stored
+                                           in the current layout (after upgrading past migration 0011, or after
+                                           deleting many snippets); searches wait while it runs
 
 Options:
   --format <name>        ${FORMATS.join(", ")} (default: detected from content)
@@ -66,6 +73,7 @@ async function main(): Promise<number> {
         "batch-size": { type: "string" },
         "show-skips": { type: "string" },
         reembed: { type: "boolean" },
+        compact: { type: "boolean" },
         bulk: { type: "boolean" },
         "no-bulk": { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -89,7 +97,11 @@ async function main(): Promise<number> {
     return 2;
   }
   const showSkips = Number(values["show-skips"] ?? 20);
-  if (!values.reembed && positionals.length === 0) {
+  if (values.compact && (values.reembed || positionals.length > 0)) {
+    console.error(`--compact runs on its own: give it no files and no --reembed.\n\n${USAGE}`);
+    return 2;
+  }
+  if (!values.reembed && !values.compact && positionals.length === 0) {
     console.error(`Name a file or directory to ingest.\n\n${USAGE}`);
     return 2;
   }
@@ -104,6 +116,13 @@ async function main(): Promise<number> {
 
   const config = loadConfig(Deno.env.toObject());
   const database = await openTaskDatabase(config);
+  if (values.compact) {
+    try {
+      return await compact(database);
+    } finally {
+      await database.close();
+    }
+  }
   const controller = new AbortController();
   const onSignal = () => controller.abort(new DOMException("Interrupted", "AbortError"));
   Deno.addSignalListener("SIGINT", onSignal);
@@ -309,6 +328,26 @@ function asTaskExit(error: unknown): never {
  * one, the columns first accept any dimension (rows change one by one; an interrupted run resumes), then declare
  * the new one, and the vector index is built again.
  */
+/** `--compact`: VACUUM FULL of the snippets table, with its size before and after. */
+async function compact(database: Database): Promise<number> {
+  console.error(`database: ${database.description}`);
+  const before = await snippetStorage(database.db);
+  console.error(
+    `compacting ${number(before.rows)} snippets (${megabytes(before.tableBytes)} in the table, ` +
+      `${megabytes(before.outOfLineBytes)} stored out of line); searches wait until it ends…`,
+  );
+  const started = performance.now();
+  await compactSnippets(database.db);
+  const after = await snippetStorage(database.db);
+  console.log(
+    `Compacted ${number(after.rows)} snippets in ${formatDuration((performance.now() - started) / 1000)}: ` +
+      `${megabytes(after.tableBytes)} in the table, ${megabytes(after.outOfLineBytes)} out of line.`,
+  );
+  return 0;
+}
+
+const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
 async function reembed(database: Database, embedder: Embedder): Promise<number> {
   const db = database.db;
   if (embedder.dimensions > MAX_INDEXED_DIMENSIONS) {

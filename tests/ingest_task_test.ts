@@ -6,7 +6,7 @@ import { sql } from "drizzle-orm";
 import { join } from "node:path";
 import { type Database, openPglite } from "../db/client.ts";
 import { rows } from "../db/migrate.ts";
-import { countSnippets } from "../db/snippets.ts";
+import { countSnippets, snippetStorage } from "../db/snippets.ts";
 import { runTask } from "./support/server_process.ts";
 import { createTestDatabase, DRIVER } from "./support/test_app.ts";
 
@@ -69,6 +69,75 @@ Deno.test({
       assert.equal(index.present, true, "the bulk load ends with the vector index built");
     } finally {
       await database?.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    `ingest task [${DRIVER}]: snippets keep their vectors in the row, and --compact moves older ones there`,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "rounds-ingest-compact-" });
+    const postgres = DRIVER === "postgres" ? await createTestDatabase() : null;
+    const env: Record<string, string> = postgres?.driver === "postgres"
+      ? { DATABASE_URL: postgres.url }
+      : { DATA_DIR: dir };
+    // PGlite allows one process per directory: the test opens it only while no task runs.
+    const open = async () => postgres ?? await openPglite({ dataDir: join(dir, "pglite") });
+    const release = async (database: Database) => {
+      if (database !== postgres) await database.close();
+    };
+    try {
+      const records = Array.from({ length: 30 }, (_, i) => ({
+        instruction: "If you are a doctor, please answer the medical questions.",
+        input: `Hypothetical patient ${i}: ankle swelling for ${
+          i + 3
+        } days after a long flight, no chest pain.`,
+        output:
+          `Hypothetical reply ${i}: a calf that is swollen and tender needs a same-day assessment for a clot.`,
+      }));
+      const file = join(dir, "healthcaremagic.json");
+      await Deno.writeTextFile(file, JSON.stringify(records));
+      const loaded = await ingest(env, [file]);
+      assert.equal(loaded.code, 0, loaded.text);
+
+      let database = await open();
+      let storage = await snippetStorage(database.db);
+      assert.equal(storage.rows, 30);
+      assert.equal(
+        storage.outOfLineBytes,
+        0,
+        "a search reads each candidate's vector without a TOAST lookup",
+      );
+      // A knowledge base stored before migration 0011: pgvector's own layout puts every vector out of line.
+      await database.db.execute(sql`alter table snippets alter column embedding set storage external`);
+      await database.db.execute(sql`alter table snippets reset (toast_tuple_target)`);
+      await database.db.execute(sql`update snippets set embedding = embedding`);
+      await database.db.execute(sql`alter table snippets alter column embedding set storage main`);
+      await database.db.execute(sql`alter table snippets set (toast_tuple_target = 8160)`);
+      assert.ok((await snippetStorage(database.db)).outOfLineBytes > 0, "the older layout, reproduced");
+      await release(database);
+
+      const compacted = await ingest(env, ["--compact"]);
+      assert.equal(compacted.code, 0, compacted.text);
+      assert.match(compacted.text, /compacting 30 snippets \(.* MB in the table, .* MB stored out of line\)/);
+      assert.match(
+        compacted.text,
+        /Compacted 30 snippets in \d+:\d\d: .* MB in the table, 0\.0 MB out of line\./,
+      );
+      database = await open();
+      storage = await snippetStorage(database.db);
+      assert.equal(storage.rows, 30, "nothing lost");
+      assert.equal(storage.outOfLineBytes, 0);
+      await release(database);
+
+      const misuse = await ingest(env, ["--compact", file]);
+      assert.equal(misuse.code, 2);
+      assert.match(misuse.text, /--compact runs on its own: give it no files and no --reembed/);
+    } finally {
+      await postgres?.close();
       await Deno.remove(dir, { recursive: true });
     }
   },
