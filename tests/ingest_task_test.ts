@@ -127,10 +127,15 @@ Deno.test({
         compacted.text,
         /Compacted 30 snippets in \d+:\d\d: .* MB in the table, 0\.0 MB out of line\./,
       );
+      assert.match(compacted.text, /vector index built in \d+:\d\d/, "rebuilt with a bulk load's memory");
       database = await open();
       storage = await snippetStorage(database.db);
       assert.equal(storage.rows, 30, "nothing lost");
       assert.equal(storage.outOfLineBytes, 0);
+      const [index] = rows<{ present: boolean }>(
+        await database.db.execute(sql`select to_regclass('snippets_embedding_idx') is not null as present`),
+      );
+      assert.equal(index.present, true, "the vector index is there again");
       await release(database);
 
       const misuse = await ingest(env, ["--compact", file]);
