@@ -7,7 +7,7 @@
  * message per query. PGlite has one connection, so queries run one at a time, and a transaction holds the line
  * from BEGIN to COMMIT so no other query lands inside it.
  */
-import type { CheckpointPolicy, ThreadRequest } from "./pglite_thread_worker.ts";
+import type { CheckpointPolicy, ThreadRequest, VacuumPolicy } from "./pglite_thread_worker.ts";
 
 type Result = { rows: unknown[]; fields: { name: string; dataTypeID: number }[]; affectedRows?: number };
 type QueryOptions = {
@@ -64,15 +64,18 @@ export class PgliteThread {
     };
   }
 
-  /** Starts the thread and opens PGlite (with pgvector) on dataDir; the thread checkpoints by the policy given. */
+  /**
+   * Starts the thread and opens PGlite (with pgvector) on dataDir; the thread checkpoints and vacuums by the
+   * policies given.
+   */
   static async open(
     dataDir: string,
-    options: { checkpoints?: CheckpointPolicy } = {},
+    options: { checkpoints?: CheckpointPolicy; vacuum?: VacuumPolicy } = {},
   ): Promise<PgliteThread> {
     const worker = new Worker(new URL("./pglite_thread_worker.ts", import.meta.url), { type: "module" });
     const thread = new PgliteThread(worker);
     try {
-      await thread.#call({ op: "open", dataDir, checkpoints: options.checkpoints });
+      await thread.#call({ op: "open", dataDir, checkpoints: options.checkpoints, vacuum: options.vacuum });
     } catch (error) {
       worker.terminate();
       throw error;

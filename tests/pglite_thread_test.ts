@@ -182,3 +182,42 @@ Deno.test("pglite thread: drizzle, migrations and the query modules run on it, a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("pglite thread: vacuums and analyzes the tables chat writes to, as autovacuum would", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "rounds-thread-" });
+  // PGlite has no autovacuum: replies that went from pending to completed stay in the partial index of replies
+  // being written, and the check of a user's limits reads every one of them.
+  const checkpoints = { walBytes: 2 ** 40, maxIntervalMs: 3_600_000, lookIntervalMs: 0 };
+  const vacuum = { tables: ["replies", "not_created_yet"], walBytes: 2 ** 20, maxIntervalMs: 3_600_000 };
+  const thread = await PgliteThread.open(join(dir, "pg"), { checkpoints, vacuum });
+  /** Index entries the partial index hands over, live or dead (the heap then drops the dead ones). */
+  const entriesRead = async () => {
+    const plan = await thread.query(
+      "explain (analyze, costs off) select count(*) from replies where status = 'pending'",
+    );
+    const line = (plan.rows as { "QUERY PLAN": string }[]).map((r) => r["QUERY PLAN"])
+      .find((l) => /Bitmap Index Scan/.test(l))!;
+    return Number(/actual time=\S+ rows=([\d.]+)/.exec(line)![1]);
+  };
+  try {
+    await thread.exec(`create table replies (id int primary key, status text, body text);
+      create index replies_pending on replies (status) where status = 'pending';
+      set enable_seqscan = off; set enable_indexscan = off`);
+    await thread.query("insert into replies select g, 'pending', '' from generate_series(1, 2000) g");
+    await thread.query("update replies set status = 'completed', body = repeat('x', 1000)");
+    const analyzed = async () =>
+      Number(
+        ((await thread.query("select reltuples as n from pg_class where relname = 'replies'")).rows[0] as {
+          n: number;
+        }).n,
+      );
+    // The round starts after a request once 1 MB of WAL is written, one table between two requests.
+    for (let i = 0; i < 4; i++) await thread.query("select 1");
+    assert.equal(await entriesRead(), 0, "the dead entries are gone from the index");
+    assert.equal(await analyzed(), 2000, "and the planner knows the table's size");
+    assert.deepEqual((await thread.query("select count(*)::int as n from replies")).rows, [{ n: 2000 }]);
+  } finally {
+    await thread.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
