@@ -24,7 +24,7 @@ import {
 } from "../knowledge/retrieve.ts";
 import { createRedactor, type PhiRedactor } from "../safety/phi.ts";
 import { authored, redactedAlready } from "../safety/gate.ts";
-import { retrievalQuery } from "./follow_up.ts";
+import { isFollowUp, retrievalQuery } from "./follow_up.ts";
 import { inSlices } from "../slices.ts";
 
 /** What preparing an answer needs. */
@@ -154,6 +154,15 @@ async function gatherEvidence(
   }
 }
 
+/**
+ * A question as the search may send it out (to an embedding or reranking server), before the conversation is
+ * read: identifiers replaced by a redactor of its own. Placeholders may be numbered apart from the prompt's; the
+ * search does not use them.
+ */
+function redactedAlone(deps: AnswerDeps, question: string): string {
+  return deps.redactPhi ? redactedAlready(createRedactor().redact(question).text) : question;
+}
+
 /** A conversation's redactor and what each of its texts became. */
 interface ConversationRedaction {
   redactor: PhiRedactor;
@@ -215,6 +224,13 @@ export async function redactConversation(chatId: string, texts: string[]): Promi
  */
 export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<PreparedGeneration> {
   const { db } = deps;
+  const saves: Promise<void>[] = [];
+  // A question with a subject of its own is searched alone (chat/follow_up.ts): its search need not wait for the
+  // conversation, and runs beside the reads of the chat and its turns (on Postgres, on another connection).
+  const alone = !job.practice && job.mode === "answer" && deps.knowledge
+    ? redactedAlone(deps, job.user.content)
+    : null;
+  const early = alone !== null && !isFollowUp(alone) ? gatherEvidence(deps, job, alone, [], saves) : null;
   const [chat, stored] = await Promise.all([
     getChat(db, job.sessionId),
     turnsBefore(db, job.sessionId, job.user.seq),
@@ -240,8 +256,11 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
   if (practice && (!roleplay || !spec)) {
     return { kind: "reply", text: NO_PATIENT_REPLY, finishReason: "no_model" };
   }
-  const saves: Promise<void>[] = [];
-  const evidence = practice ? null : await gatherEvidence(deps, job, question, history, saves);
+  const evidence = practice
+    ? null
+    : early
+    ? await early
+    : await gatherEvidence(deps, job, question, history, saves);
   const settled = () =>
     Promise.all(saves).then(
       () => {},

@@ -190,7 +190,13 @@ export async function takeMessage(
   return {
     user: result.user,
     assistant: result.assistant,
-    job: { sessionId: chat.id, user: result.user, assistant: result.assistant, mode: "answer" },
+    job: {
+      sessionId: chat.id,
+      user: result.user,
+      assistant: result.assistant,
+      mode: "answer",
+      practice: chat.kind === "practice",
+    },
   };
 }
 
@@ -252,6 +258,7 @@ export async function restartReply(
       user: result.user,
       assistant: result.assistant,
       mode: request.kind === "continue" ? "continue" : "answer",
+      practice: chat.kind === "practice",
     },
   };
 }

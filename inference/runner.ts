@@ -83,6 +83,8 @@ export interface Job {
   assistant: Message;
   /** `continue` appends to the assistant's existing text. */
   mode: "answer" | "continue";
+  /** A learner talking to a simulated patient (no evidence is searched for). */
+  practice?: boolean;
 }
 
 /** The running generations of this process, and followers of any generation. */
