@@ -155,9 +155,9 @@ async function gatherEvidence(
 }
 
 /**
- * A question as the search may send it out (to an embedding or reranking server), before the conversation is
- * read: identifiers replaced by a redactor of its own. Placeholders may be numbered apart from the prompt's; the
- * search does not use them.
+ * A question searched before the conversation is read, as the search would have had it after: identifiers
+ * replaced, here by a redactor of its own (placeholders may be numbered apart from the prompt's; the search
+ * does not use them).
  */
 function redactedAlone(deps: AnswerDeps, question: string): string {
   return deps.redactPhi ? redactedAlready(createRedactor().redact(question).text) : question;
@@ -226,8 +226,11 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
   const { db } = deps;
   const saves: Promise<void>[] = [];
   // A question with a subject of its own is searched alone (chat/follow_up.ts): its search need not wait for the
-  // conversation, and runs beside the reads of the chat and its turns (on Postgres, on another connection).
-  const alone = !job.practice && job.mode === "answer" && deps.knowledge
+  // conversation, and runs beside the reads of the chat and its turns (on Postgres, on another connection). Only
+  // where its text stays in this process (the built-in embedder, no reranker) or redaction is off: redacted here,
+  // it has not learned the names of earlier turns, which the conversation's redactor would replace in it.
+  const staysHere = !deps.redactPhi || (deps.knowledge?.embedder.local && !deps.knowledge.reranker);
+  const alone = !job.practice && job.mode === "answer" && deps.knowledge && staysHere
     ? redactedAlone(deps, job.user.content)
     : null;
   const early = alone !== null && !isFollowUp(alone) ? gatherEvidence(deps, job, alone, [], saves) : null;

@@ -26,6 +26,8 @@ export interface Embedder {
    * when they share words, so retrieval ranks full text's matches by similarity instead of walking the index.
    */
   readonly wordsOnly?: boolean;
+  /** Runs in this process (the built-in embedder): nothing it is given leaves the server. */
+  readonly local?: boolean;
   embed(texts: string[], options?: { signal?: AbortSignal }): Promise<Float32Array[]>;
 }
 

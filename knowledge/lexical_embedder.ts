@@ -96,6 +96,7 @@ export function createLexicalEmbedder(): Embedder {
     dimensions: LEXICAL_DIMENSIONS,
     batchSize: 256,
     wordsOnly: true,
+    local: true,
     embed: (texts) => Promise.resolve(texts.map(lexicalVector)),
   };
 }

@@ -6,6 +6,7 @@ import { DEFAULT_TOKENS, syntheticTokens } from "./support/endpoint_stub.ts";
 import { HX, withChat } from "./support/chat_helpers.ts";
 import { readAll, sseReader, streamedText } from "./support/sse_client.ts";
 import { DRIVER } from "./support/test_app.ts";
+import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
 
 const ANSWER = DEFAULT_TOKENS.join("");
 
@@ -320,4 +321,29 @@ Deno.test(`chat [${DRIVER}]: the stream is gzip-compressed for clients that acce
     assert.equal(streamedText(events), ANSWER);
     assert.equal(events.at(-1)!.event, "done");
   });
+});
+
+Deno.test(`chat [${DRIVER}]: a name from an earlier turn is replaced in the next question's search too`, async () => {
+  // An embedding server sees the question the search embeds. Searched before the conversation is read, a bare
+  // surname the conversation's redactor learned from an earlier turn ("Mrs Anita Okonkwo") would go out as typed.
+  const lexical = createLexicalEmbedder();
+  const embedded: string[] = [];
+  const remote = {
+    ...lexical,
+    id: lexical.id,
+    local: false,
+    embed: (texts: string[]) => {
+      embedded.push(...texts);
+      return lexical.embed(texts);
+    },
+  };
+  await withChat(async ({ session, send }) => {
+    const id = await session();
+    await readAll(await send(id, "Mrs Anita Okonkwo, 67, has had chest pain since Tuesday."));
+    await readAll(await send(id, "Should Okonkwo stop apixaban before the hip surgery?"));
+    const second = embedded.find((text) => /apixaban/.test(text));
+    assert.ok(second, `the second question was searched: ${JSON.stringify(embedded)}`);
+    assert.match(second, /Should \[NAME_1\] stop apixaban/);
+    assert.ok(!embedded.some((text) => /Okonkwo/.test(text)), JSON.stringify(embedded));
+  }, { embedder: remote });
 });

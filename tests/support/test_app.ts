@@ -19,6 +19,7 @@ import type { InferenceStatus } from "../../inference/health.ts";
 import { createRegistry, loadModels, type ModelRegistry } from "../../inference/models.ts";
 import type { GenerationRunner, RunnerOptions } from "../../inference/runner.ts";
 import { createLexicalEmbedder } from "../../knowledge/lexical_embedder.ts";
+import type { Embedder } from "../../knowledge/embedder.ts";
 import type { Lifecycle } from "../../lifecycle.ts";
 import { composeRounds } from "../../compose.ts";
 import { type AssetStore, loadAssets } from "../../routes/static.ts";
@@ -176,6 +177,8 @@ export interface TestAppOptions {
   fetch?: typeof fetch;
   /** The scrypt cost sign-in uses (tests default to a cheap one). */
   passwordCost?: ScryptCost;
+  /** The knowledge base's embedder (default: the built-in lexical one). */
+  embedder?: Embedder;
 }
 
 /** Runner timings for tests: the same logic, shorter waits. */
@@ -206,7 +209,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     config,
     database,
     models,
-    embedder: createLexicalEmbedder(),
+    embedder: options.embedder ?? createLexicalEmbedder(),
     vocabulary: await loadVocabulary(config.clinicalVocabulary),
     assets: await (assets ??= loadAssets()),
     inferenceStatus: options.inferenceStatus ?? (() => Promise.resolve("not configured")),
