@@ -712,7 +712,9 @@ Deno.test({
       PORT: String(freePort()),
     });
     try {
-      await server.waitFor(/^listening on http/, 60_000);
+      // A first start embeds the sample corpus and the example cases through a CPU llama-server: 50-54 s alone on
+      // this 2-core machine, and past 60 s beside the rest of CI. What is tested is the switch, not the time.
+      await server.waitFor(/^listening on http/, 180_000);
       const output = server.output();
       assert.match(
         output,
