@@ -111,6 +111,11 @@ export interface Config {
   /** postgres:// URL of a real Postgres with pgvector; null selects the embedded PGlite. */
   databaseUrl: string | null;
   databasePoolSize: number;
+  /**
+   * Named prepared statements on Postgres (one round trip a statement instead of two). Off for a transaction
+   * pooler that cannot keep them (Supavisor's transaction mode, PgBouncer before 1.21 in transaction mode).
+   */
+  databasePreparedStatements: boolean;
   /** Directory for PGlite's data (and other local state) when no DATABASE_URL is set. */
   dataDir: string;
   hfToken: string | null;
@@ -256,6 +261,7 @@ export const ENV_SCHEMA = z.object({
     message: (v) => `must be a postgres:// or postgresql:// URL, got ${got(redactUrl(v))}`,
   }),
   DATABASE_POOL_SIZE: integer(10, 1, 1000),
+  DATABASE_PREPARED_STATEMENTS: oneOf(["on", "off"], "on"),
   DATA_DIR: text().transform((v) => v ?? "./.data"),
   DENO_DEPLOYMENT_ID: text(),
   HF_TOKEN: text(),
@@ -461,6 +467,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS === "on",
     dataDir: e.DATA_DIR,
     hfToken: e.HF_TOKEN,
     inference: inference && Object.freeze(inference),

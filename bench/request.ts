@@ -11,7 +11,7 @@
  * the round trip of `GET /healthz` (HTTP plus one database query), and on Postgres a bare `select 1` from here.
  *
  *   deno task bench:request [--snippets 100000] [--messages 200] [--corpus project|uniform]
- *                           [--database-url postgres://…] [--data-dir D]
+ *                           [--database-url postgres://…] [--prepared on|off] [--data-dir D]
  *
  * A Postgres database holds one corpus: give each its own database.
  */
@@ -111,6 +111,7 @@ async function main(): Promise<void> {
     RATE_LIMIT_MESSAGES_PER_MINUTE: "10000",
     DAILY_TOKEN_BUDGET: "0",
     PATH: Deno.env.get("PATH") ?? "",
+    ...(args.has("prepared") ? { DATABASE_PREPARED_STATEMENTS: args.get("prepared")! } : {}),
   });
   try {
     await server.waitFor(/listening on http/, 120_000);

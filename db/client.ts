@@ -7,7 +7,7 @@ import { vector } from "@electric-sql/pglite-pgvector";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
-import postgres from "postgres";
+import postgres, { type Sql } from "postgres";
 import { join, resolve } from "node:path";
 import type { Config } from "../config.ts";
 import { PgliteThread } from "./pglite_thread.ts";
@@ -57,12 +57,20 @@ export class DatabaseLockedError extends Error {
 
 /** Opens the database the configuration names. Migrations are applied separately (db/migrate.ts). */
 export function openDatabase(
-  config: Pick<Config, "databaseUrl" | "databasePoolSize" | "dataDir">,
+  config: DatabaseConfig,
 ): Promise<Database> {
   return config.databaseUrl
-    ? Promise.resolve(openPostgres(config.databaseUrl, { poolSize: config.databasePoolSize }))
+    ? Promise.resolve(openPostgres(config.databaseUrl, {
+      poolSize: config.databasePoolSize,
+      preparedStatements: config.databasePreparedStatements,
+    }))
     : openPglite({ dataDir: join(config.dataDir, "pglite") });
 }
+
+/** What opening the database reads from the configuration (prepared statements are on unless said). */
+export type DatabaseConfig =
+  & Pick<Config, "databaseUrl" | "databasePoolSize" | "dataDir">
+  & Partial<Pick<Config, "databasePreparedStatements">>;
 
 /** HNSW candidates per vector search, on every connection. */
 export const CONNECTION_EF_SEARCH = 100;
@@ -75,14 +83,64 @@ export const SESSION_SETTINGS: Readonly<Record<string, string>> = {
   "hnsw.ef_search": String(CONNECTION_EF_SEARCH),
 };
 
+/** A nearest-neighbour search: whether the vector index serves it best depends on its filters' values. */
+const NEAREST = /order by \w+(\.\w+)? <=>/i;
+
+/**
+ * Which statements are kept prepared: those with values (one without is sent in one round trip anyway, and DDL
+ * need not stay cached), up to 64 of them (bulk inserts and long id lists would each keep a statement of its
+ * own), except nearest-neighbour searches. A prepared statement saves a round trip, and after five runs Postgres
+ * may plan it once for any values (when that plan costs no more than the plans made for each): planning the
+ * limits check took 0.7 ms and running it 0.09 ms; the full-text search, 2.6 ms prepared against 4.3 unprepared.
+ * A nearest-neighbour search with a filter is planned for its values every time.
+ */
+const preparable = (query: string, parameters: number) =>
+  parameters > 0 && parameters <= 64 && !NEAREST.test(query);
+
+/**
+ * The client drizzle is given: its statements are named prepared statements that each connection keeps. drizzle
+ * asks postgres.js for unnamed ones, which postgres.js sends in two round trips when they have values (describe
+ * first, then run): a prepared one is described once per connection and then runs in one. Transactions and
+ * savepoints hand their own client to drizzle, so they are wrapped too.
+ */
+function preparing(client: Sql): Sql {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (property === "unsafe") {
+        return (query: string, parameters?: unknown[], options?: { prepare?: boolean }) =>
+          target.unsafe(query, parameters as never, {
+            ...options,
+            prepare: preparable(query, parameters?.length ?? 0),
+          });
+      }
+      if (property === "begin" || property === "savepoint") {
+        return (...args: unknown[]) => {
+          const body = args.pop() as (tx: Sql) => unknown;
+          return (value as (...a: unknown[]) => unknown).apply(target, [
+            ...args,
+            (tx: Sql) => body(preparing(tx)),
+          ]);
+        };
+      }
+      return value;
+    },
+  });
+}
+
 /** Connects to a real Postgres (lazily: the first query opens the connection). */
-export function openPostgres(url: string, options: { poolSize?: number } = {}): PostgresDatabase {
+export function openPostgres(
+  url: string,
+  options: { poolSize?: number; preparedStatements?: boolean } = {},
+): PostgresDatabase {
   const client = postgres(url, {
     max: options.poolSize ?? 10,
     connect_timeout: 10,
     idle_timeout: 60,
     onnotice: () => {},
     connection: { application_name: "rounds", ...SESSION_SETTINGS },
+    // Off: nothing is prepared, not even postgres.js's own statements (a transaction pooler would lose them).
+    prepare: options.preparedStatements !== false,
   });
   const parsed = new URL(url);
   let closed = false;
@@ -90,7 +148,9 @@ export function openPostgres(url: string, options: { poolSize?: number } = {}): 
     driver: "postgres",
     client,
     url,
-    db: drizzlePostgres(client, { schema }) as unknown as Db,
+    db: drizzlePostgres(options.preparedStatements === false ? client : preparing(client), {
+      schema,
+    }) as unknown as Db,
     description: `Postgres at ${parsed.hostname}:${parsed.port || "5432"}${parsed.pathname}`,
     ping: (timeoutMs = 3000) => withTimeout(client`select 1`.execute(), timeoutMs, "Postgres did not answer"),
     close: async () => {

@@ -2,8 +2,8 @@
  * What every command-line task shares: the errors a user can act on become one message and an exit code, and
  * the configured database opens migrated.
  */
-import { type Config, ConfigError } from "../config.ts";
-import { type Database, DatabaseLockedError, openDatabase } from "../db/client.ts";
+import { ConfigError } from "../config.ts";
+import { type Database, type DatabaseConfig, DatabaseLockedError, openDatabase } from "../db/client.ts";
 import { migrate } from "../db/migrate.ts";
 import { EmbedderMismatchError } from "../knowledge/embedder.ts";
 
@@ -52,7 +52,7 @@ export function parseTaskArgs<T>(parse: () => T, usage: string): T {
 }
 
 /** Opens the configured database and applies migrations. */
-export async function openTaskDatabase(config: Pick<Config, "databaseUrl" | "databasePoolSize" | "dataDir">) {
+export async function openTaskDatabase(config: DatabaseConfig) {
   const database: Database = await openDatabase(config);
   try {
     await migrate(database);

@@ -18,6 +18,7 @@ Deno.test("config: defaults select PGlite in ./.data, port 8000 on localhost, no
   assert.equal(config.databaseUrl, null);
   assert.equal(config.dataDir, "./.data");
   assert.equal(config.databasePoolSize, 10);
+  assert.equal(config.databasePreparedStatements, true);
   assert.equal(config.inference, null);
   assert.equal(config.modelsFile, null);
   assert.equal(config.embeddingUrl, null);
@@ -55,6 +56,7 @@ Deno.test("config: a full valid environment", () => {
     HOST: "0.0.0.0",
     DATABASE_URL: "postgres://rounds:secret@db.example.org:5432/rounds",
     DATABASE_POOL_SIZE: "20",
+    DATABASE_PREPARED_STATEMENTS: "off",
     INFERENCE_URL: "https://abc.endpoints.huggingface.cloud/",
     HF_TOKEN: "hf_x",
     INFERENCE_TEMPLATE: "llama2-chat",
@@ -66,6 +68,7 @@ Deno.test("config: a full valid environment", () => {
   assert.equal(config.port, 9000);
   assert.equal(config.host, "0.0.0.0");
   assert.equal(config.databasePoolSize, 20);
+  assert.equal(config.databasePreparedStatements, false);
   assert.deepEqual(config.inference, {
     url: "https://abc.endpoints.huggingface.cloud",
     model: null,
@@ -139,6 +142,7 @@ const BAD_VALUES: [Record<string, string>, string][] = [
     "does not have. Use a managed Postgres with pgvector (Neon, Supabase)",
   ],
   [{ DATABASE_POOL_SIZE: "0" }, 'DATABASE_POOL_SIZE must be an integer between 1 and 1000, got "0"'],
+  [{ DATABASE_PREPARED_STATEMENTS: "no" }, 'DATABASE_PREPARED_STATEMENTS must be one of on, off, got "no"'],
   [{ INFERENCE_URL: "not a url" }, 'INFERENCE_URL must be an http:// or https:// URL, got "not a url"'],
   [{ INFERENCE_URL: "ftp://host/x" }, 'INFERENCE_URL must be an http:// or https:// URL, got "ftp://host/x"'],
   [
