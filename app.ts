@@ -19,6 +19,7 @@ import { healthRoutes } from "./routes/health.ts";
 import { bodyDeadline, inputHygiene } from "./routes/hygiene.ts";
 import { ssoRoutes } from "./routes/sso.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { DEFAULT_SYSTEM_PROMPT } from "./inference/templates.ts";
 import { createGuards } from "./routes/guards.ts";
 import {
   authRoutes,
@@ -217,7 +218,18 @@ export function createApp(deps: AppDeps): Hono {
       modelCalls,
     }),
   );
-  app.route("/", adminRoutes({ db, guard, guards, pageContext, passwordCost: deps.passwordCost }));
+  app.route(
+    "/",
+    adminRoutes({
+      db,
+      guard,
+      guards,
+      pageContext,
+      passwordCost: deps.passwordCost,
+      models: deps.models,
+      systemPrompt: deps.config.systemPrompt ?? DEFAULT_SYSTEM_PROMPT,
+    }),
+  );
 
   app.notFound((c) => {
     const props = { status: 404, title: "Not found", detail: `There is nothing at ${c.req.path}.` };

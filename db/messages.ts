@@ -322,15 +322,46 @@ export async function turnsBefore(db: Db, sessionId: string, beforeSeq: number):
     lt(messages.seq, beforeSeq),
     eq(messages.superseded, false),
   )).orderBy(asc(messages.seq));
+  return turnsOf(rows, beforeSeq);
+}
+
+/** {@link turnsBefore} over a conversation's messages already read (in order; superseded ones are skipped). */
+export function turnsOf(rows: readonly Message[], beforeSeq: number): Turn[] {
   const questions = new Map<string, string>();
   const turns: Turn[] = [];
   for (const row of rows) {
+    if (row.seq >= beforeSeq || row.superseded) continue;
     if (row.role === "user") questions.set(row.id, row.content);
     else if (row.replyTo && row.content.trim() && questions.has(row.replyTo)) {
       turns.push({ user: questions.get(row.replyTo)!, assistant: row.content });
     }
   }
   return turns;
+}
+
+/**
+ * The conversations clinicians left feedback in (a thumb or a correction on a reply), each with every message
+ * in order, superseded replies included: the material of the training export (chat/training.ts). Practice
+ * sessions are left out: their replies are a simulated patient's, not answers.
+ */
+export async function conversationsWithFeedback(db: Db): Promise<Map<string, Message[]>> {
+  const found = await db.select().from(messages).where(inArray(
+    messages.sessionId,
+    db.selectDistinct({ id: messages.sessionId }).from(messages)
+      .innerJoin(chatSessions, eq(chatSessions.id, messages.sessionId))
+      .where(and(
+        eq(chatSessions.kind, "chat"),
+        eq(messages.role, "assistant"),
+        sql`(${messages.feedback} is not null or btrim(coalesce(${messages.correction}, '')) <> '')`,
+      )),
+  )).orderBy(asc(messages.sessionId), asc(messages.seq));
+  const byChat = new Map<string, Message[]>();
+  for (const row of found) {
+    const list = byChat.get(row.sessionId);
+    if (list) list.push(row);
+    else byChat.set(row.sessionId, [row]);
+  }
+  return byChat;
 }
 
 /**

@@ -25,6 +25,7 @@ import type { Debrief } from "../cases/practice_session.ts";
 import type { CaseFlag } from "../cases/consistency.ts";
 import type { PhiType } from "../safety/phi.ts";
 import type { RedFlag } from "../safety/red_flags.ts";
+import type { AnswerFigures } from "../chat/answer_scores.ts";
 
 /**
  * The dimension a new database's embedding columns start with: the built-in lexical embedder's. The columns then
@@ -201,6 +202,8 @@ export const messages = pgTable("messages", {
   correction: text("correction"),
   /** For an assistant message: what retrieval found before generating (null when it did not run). */
   evidence: text("evidence", { enum: ["sources", "none_relevant", "empty"] }),
+  /** For an assistant message: what the clinician should know about its evidence ("PubMed could not be…"). */
+  evidenceNote: text("evidence_note"),
   ...timestamps,
 }, (t) => [
   index("messages_session_seq_idx").on(t.sessionId, t.seq),
@@ -348,3 +351,13 @@ export const seeds = pgTable("seeds", {
   name: text("name").primaryKey(),
   doneAt: timestamp("done_at", { withTimezone: true }).notNull().defaultNow(),
 });
+
+/** A run of `deno task eval answers`: each model's figures over a question set (no question or answer text). */
+export const answerEvals = pgTable("answer_evals", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  /** What was asked: "held out of data/corpus", "questions file". */
+  questionSet: text("question_set").notNull(),
+  questions: integer("questions").notNull(),
+  figures: jsonb("figures").$type<AnswerFigures[]>().notNull(),
+}, (t) => [index("answer_evals_created_idx").on(t.createdAt.desc())]);

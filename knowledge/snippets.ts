@@ -185,3 +185,20 @@ function missingExchangeReason(turns: Turn[]): string {
   if (!spoken.some((turn) => turn.speaker === "patient")) return "no patient question";
   return "no doctor reply";
 }
+
+/** Snippets with the chunks of one answer (ids `x`, `x#2`, `x#3`…, in a row) joined back into one exchange. */
+export function joinChunks(drafts: readonly SnippetDraft[]): SnippetDraft[] {
+  const out: SnippetDraft[] = [];
+  let next = 2;
+  for (const draft of drafts) {
+    const last = out.at(-1);
+    if (last && draft.sourceId === `${last.sourceId}#${next}` && draft.question === last.question) {
+      out[out.length - 1] = { ...last, answer: `${last.answer} ${draft.answer}` };
+      next++;
+    } else {
+      out.push(draft);
+      next = 2;
+    }
+  }
+  return out;
+}

@@ -1,6 +1,6 @@
 /**
- * Administration: users (add, disable, enable, change role) and the audit log; administrators only (the role guard
- * below covers every /admin path).
+ * Administration: users (add, disable, enable, change role), the audit log and the training data from clinicians'
+ * feedback; administrators only (the role guard below covers every /admin path).
  */
 import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
@@ -20,7 +20,17 @@ import {
 import { revokeUserSignIns } from "../db/sign_ins.ts";
 import { readAccountForm } from "../safety/account_form.ts";
 import { DEFAULT_COST, hashPassword, type ScryptCost } from "../safety/passwords.ts";
-import { auditPage, type NewUserForm, usersPage } from "../views/admin.tsx";
+import { auditPage, evalsPage, type NewUserForm, trainingPage, usersPage } from "../views/admin.tsx";
+import { latestAnswerEvals } from "../db/evals.ts";
+import {
+  chooseTemplate,
+  type ExampleKind,
+  exportFeedback,
+  type Split,
+  trainingWriter,
+} from "../chat/training.ts";
+import { BUILTIN_TEMPLATES } from "../inference/templates.ts";
+import type { ModelRegistry } from "../inference/models.ts";
 import type { PageContext } from "../views/page.ts";
 import type { Guards } from "./guards.ts";
 import { signedInUser, type StreamGuard } from "./auth.ts";
@@ -32,6 +42,32 @@ export interface AdminDeps {
   guards: Guards;
   pageContext: (c: Context, path?: string) => PageContext;
   passwordCost?: ScryptCost;
+  /** The configured models: the training export writes in their prompt formats. */
+  models: ModelRegistry;
+  /** The system prompt answers are served with (it opens the training prompts). */
+  systemPrompt: string;
+}
+
+/** The training files, in the order the page lists them. */
+const TRAINING_FILES: { kind: ExampleKind; split: Split; label: string }[] = [
+  { kind: "sft", split: "train", label: "Answers to learn (supervised fine-tuning), for training" },
+  { kind: "sft", split: "test", label: "Answers to learn, held out for testing" },
+  {
+    kind: "preference",
+    split: "train",
+    label: "Preferred and rejected answers (DPO and similar), for training",
+  },
+  { kind: "preference", split: "test", label: "Preferred and rejected answers, held out for testing" },
+];
+
+/** The training export's choices, from the page's query (defaults: the default model's format, 10% held out). */
+function trainingChoices(q: Record<string, string>) {
+  const percent = Number(q.test ?? 10);
+  return {
+    format: q.format ?? "",
+    testPercent: Number.isFinite(percent) ? Math.min(50, Math.max(0, Math.round(percent))) : 10,
+    references: q.chosen ? q.sources === "on" : true,
+  };
 }
 
 const AUDIT_PAGE_SIZE = 100;
@@ -168,6 +204,90 @@ export function adminRoutes(deps: AdminDeps): Hono {
       unknownUser: Boolean(q.user && !user),
       nextBefore: entries.length > AUDIT_PAGE_SIZE ? entries[AUDIT_PAGE_SIZE - 1].id : null,
     }));
+  });
+
+  /** Runs the export over the feedback in the database, handing each line of the files asked for to keep. */
+  const runTrainingExport = async (
+    q: Record<string, string>,
+    keep: (kind: ExampleKind, split: Split, line: string) => void,
+  ) => {
+    const choices = trainingChoices(q);
+    const chosen = chooseTemplate(choices.format || null, deps.models);
+    if ("error" in chosen) {
+      return { choices, error: chosen.error, counts: null, skipped: {}, conversations: 0 };
+    }
+    const writer = trainingWriter({
+      template: chosen.template,
+      testFraction: choices.testPercent / 100,
+      seed: "rounds",
+      write: keep,
+    });
+    const result = await exportFeedback(db, writer, {
+      systemPrompt: deps.systemPrompt,
+      references: choices.references,
+    });
+    return { choices, error: null, counts: writer.counts, ...result };
+  };
+  const query = (choices: ReturnType<typeof trainingChoices>) =>
+    new URLSearchParams({
+      ...(choices.format ? { format: choices.format } : {}),
+      test: String(choices.testPercent),
+      ...(choices.references ? { sources: "on" } : {}),
+      chosen: "1",
+    }).toString();
+
+  app.get("/admin/training", async (c) => {
+    const result = await runTrainingExport(c.req.query(), () => {});
+    const { choices } = result;
+    const formats = [
+      { value: "", label: "The default model's format" },
+      ...deps.models.list().map((m) => ({
+        value: `model:${m.id}`,
+        label: `${m.label}'s format (${m.templateName})`,
+      })),
+      ...Object.keys(BUILTIN_TEMPLATES).map((name) => ({
+        value: name,
+        label: name === "chat" ? "chat: conversational messages" : name,
+      })),
+    ];
+    return c.html(
+      trainingPage(deps.pageContext(c, "/admin"), {
+        formats,
+        format: choices.format,
+        testPercent: choices.testPercent,
+        references: choices.references,
+        files: TRAINING_FILES.map(({ kind, split, label }) => ({
+          name: `${kind}-${split}.jsonl`,
+          label,
+          records: result.counts?.written[kind][split] ?? 0,
+          href: `/admin/training/${kind}-${split}.jsonl?${query(choices)}`,
+        })),
+        conversations: result.conversations,
+        duplicates: result.counts?.duplicates ?? 0,
+        skipped: Object.entries(result.skipped),
+        error: result.error,
+      }),
+      result.error ? 422 : 200,
+    );
+  });
+
+  app.get("/admin/evals", async (c) => {
+    return c.html(evalsPage(deps.pageContext(c, "/admin"), { runs: await latestAnswerEvals(db, 20) }));
+  });
+
+  app.get("/admin/training/:file", guards.audit("training.export"), async (c) => {
+    const file = TRAINING_FILES.find((f) => `${f.kind}-${f.split}.jsonl` === c.req.param("file"));
+    if (!file) throw new HTTPException(404, { message: "There is no such training file." });
+    const lines: string[] = [];
+    const result = await runTrainingExport(c.req.query(), (kind, split, line) => {
+      if (kind === file.kind && split === file.split) lines.push(line);
+    });
+    if (result.error) throw new HTTPException(422, { message: result.error });
+    return c.body(lines.join(""), 200, {
+      "content-type": "application/x-ndjson; charset=utf-8",
+      "content-disposition": `attachment; filename="rounds-${file.kind}-${file.split}.jsonl"`,
+      "cache-control": "no-store",
+    });
   });
 
   return app;

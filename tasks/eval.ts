@@ -27,23 +27,38 @@ import { contentHash, corpusSnippets, SAMPLE_CORPUS } from "../knowledge/ingest.
 import type { SnippetDraft } from "../knowledge/records.ts";
 import { defaultMinScore, retrieve } from "../knowledge/retrieve.ts";
 import { expandQuery, loadVocabulary } from "../knowledge/vocabulary.ts";
-import { parseTaskArgs, runTask } from "./cli.ts";
-import { startProgress } from "./progress.ts";
+import { parseTaskArgs, runTask, TaskExit } from "./cli.ts";
+import { type Progress, startProgress } from "./progress.ts";
 import { evaluatePhi, formatPhiReport } from "./eval_phi.ts";
 import { evaluateRedFlags, formatRedFlagReport } from "./eval_red_flags.ts";
 import { evaluateTokens, formatTokenReport } from "./eval_tokens.ts";
 import { evaluateFollowUps, formatFollowUpReport } from "./eval_follow_ups.ts";
 import { retrievalQuery } from "../chat/follow_up.ts";
+import { formatFigures } from "../chat/answer_scores.ts";
+import { loadModels, ModelsError } from "../inference/models.ts";
+import {
+  AnswerEvalError,
+  type EvalQuestion,
+  evaluateAnswers,
+  parseQuestions,
+  storeAnswerEval,
+} from "./eval_answers.ts";
 
 const USAGE = `Usage: deno task eval retrieval [--corpus DIR|FILE] [--source S]… [--json PATH]
        deno task eval redflags [FILE…] [--json PATH]   red-flag recall and false-positive rate
        deno task eval phi [FILE…] [--json PATH]        PHI redaction precision and recall
        deno task eval tokens [--json PATH]             token estimates against Llama-2's tokenizer
        deno task eval followups [FILE…] [--json PATH]  follow-ups found, topic switches kept new
+       deno task eval answers [--corpus DIR|FILE] [--questions FILE.jsonl] [--model ID]… [--limit N] [--json PATH]
+                                                       answers of each model through the whole pipeline, scored
 
   --corpus   dataset file or directory (default: the sample corpus, data/corpus)
   --source   evaluate only questions from this source (repeatable; the index always holds everything)
-  --json     where to write the figures (default: .data/eval/retrieval.json)`;
+  --json     where to write the figures (default: .data/eval/<what>.json)
+  --questions  answers: a JSONL question set ({"question", "reference"?, "emergency"?} per line) instead of
+               exchanges held out of the corpus
+  --model      answers: a configured model's id (repeatable; default: every configured model)
+  --limit      answers: questions at most (default 40)`;
 
 /** Questions no snippet of a clinical corpus should answer: they show where the minimum similarity belongs. */
 const OFF_TOPIC = [
@@ -79,6 +94,9 @@ async function main(): Promise<number> {
         corpus: { type: "string" },
         source: { type: "string", multiple: true },
         json: { type: "string" },
+        questions: { type: "string" },
+        model: { type: "string", multiple: true },
+        limit: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }), USAGE);
@@ -113,6 +131,7 @@ async function main(): Promise<number> {
     console.log(`figures written to ${out}`);
     return 0;
   }
+  if (positionals[0] === "answers") return await runAnswers(values);
   if (positionals[0] === "tokens") {
     const figures = await evaluateTokens();
     console.log(formatTokenReport(figures));
@@ -126,7 +145,9 @@ async function main(): Promise<number> {
     return 0;
   }
   if (positionals[0] !== "retrieval") {
-    console.error(`Name what to evaluate: retrieval, redflags, phi, tokens or followups.\n\n${USAGE}`);
+    console.error(
+      `Name what to evaluate: retrieval, answers, redflags, phi, tokens or followups.\n\n${USAGE}`,
+    );
     return 2;
   }
   const config = loadConfig(Deno.env.toObject());
@@ -476,6 +497,71 @@ function metrics(ranks: number[]): { recallAt1: number; recallAt5: number; recal
 
 function share(values: number[], test: (v: number) => boolean): number {
   return values.length ? values.filter(test).length / values.length : 0;
+}
+
+/** `deno task eval answers`: every configured (or named) model answers the question set; figures side by side. */
+async function runAnswers(values: {
+  corpus?: string;
+  json?: string;
+  questions?: string;
+  model?: string[];
+  limit?: string;
+}): Promise<number> {
+  const limit = Number(values.limit ?? 40);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+    throw new TaskExit(2, `--limit must be a whole number from 1 to 10000, got ${values.limit}`);
+  }
+  const config = loadConfig(Deno.env.toObject());
+  const models = await loadModels(config, { readTextFile: Deno.readTextFile, env: Deno.env.toObject() })
+    .catch((error) => {
+      throw error instanceof ModelsError ? new TaskExit(1, error.message) : error;
+    });
+  let questions: EvalQuestion[] | undefined;
+  if (values.questions) {
+    const text = await Deno.readTextFile(values.questions).catch(() => {
+      throw new TaskExit(1, `Cannot read the question set ${values.questions}`);
+    });
+    try {
+      questions = parseQuestions(text, values.questions);
+    } catch (error) {
+      throw new TaskExit(1, (error as Error).message);
+    }
+    if (questions.length === 0) throw new TaskExit(1, `${values.questions} holds no questions.`);
+  }
+  let progress: Progress | null = null;
+  let report;
+  try {
+    report = await evaluateAnswers({
+      config,
+      models,
+      modelIds: values.model ?? [],
+      embedder: await createEmbedder(config),
+      vocabulary: await loadVocabulary(config.clinicalVocabulary),
+      reranker: await createConfiguredReranker(config),
+      corpus: values.corpus ?? SAMPLE_CORPUS.pathname,
+      questions,
+      limit,
+      onProgress: (done, total) => {
+        progress ??= startProgress("answering", { unit: "answers", total });
+        progress.update(done);
+      },
+    });
+  } catch (error) {
+    if (error instanceof AnswerEvalError) throw new TaskExit(1, error.message);
+    throw error;
+  } finally {
+    (progress as Progress | null)?.finish();
+  }
+  console.log(`${report.questions} questions (${report.questionSet})\n`);
+  console.log(formatFigures(report.figures));
+  const errors = report.answers.filter((a) => a.result.error);
+  if (errors.length) console.log(`\nfirst error: ${errors[0].result.error}`);
+  const out = values.json ?? ".data/eval/answers.json";
+  await Deno.mkdir(dirname(out), { recursive: true });
+  await Deno.writeTextFile(out, JSON.stringify({ task: "answers", ...report }, null, 2) + "\n");
+  console.log(`\nfigures and answers written to ${out}`);
+  console.log(await storeAnswerEval(config, report));
+  return 0;
 }
 
 if (import.meta.main) Deno.exit(await runTask(main));

@@ -54,6 +54,7 @@ Deno.test(`ownership [${DRIVER}]: every id-taking route answers 404 to a user wh
       version: "1",
       name: EDIT_SECTIONS[0].name,
       userId: owner.id,
+      file: "sft-train.jsonl",
     });
     const fill = (path: string) =>
       path.replace(/:(\w+)(\{[^}]*\})?/g, (_, name: string, pattern?: string) => {

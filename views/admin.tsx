@@ -1,6 +1,7 @@
 /**
- * Administration pages: users and the audit log.
+ * Administration pages: users, the audit log, the training data from clinicians' feedback, and answer quality.
  */
+import { type AnswerFigures, FIGURE_ROWS } from "../chat/answer_scores.ts";
 import { CsrfField } from "./csrf.tsx";
 import { renderPage } from "./layout.tsx";
 import type { PageContext } from "./page.ts";
@@ -37,6 +38,7 @@ const ACTION_LABELS: Record<string, string> = {
   "session.create": "Started a chat",
   "session.delete": "Deleted a chat",
   "session.export": "Exported a chat",
+  "training.export": "Downloaded training data",
   "session.search": "Searched their chats",
   "session.read": "Opened a chat",
   "session.rename": "Renamed a chat",
@@ -113,11 +115,14 @@ function when(date: Date | null): string {
   return date ? date.toISOString().replace("T", " ").slice(0, 16) + " UTC" : "never";
 }
 
-function AdminTabs(props: { current: "users" | "audit" }) {
+function AdminTabs(props: { current: "users" | "audit" | "training" | "evals" }) {
+  const current = (tab: typeof props.current) => props.current === tab ? "page" : undefined;
   return (
     <nav class="tabs" aria-label="Administration">
-      <a href="/admin/users" aria-current={props.current === "users" ? "page" : undefined}>Users</a>
-      <a href="/admin/audit" aria-current={props.current === "audit" ? "page" : undefined}>Audit log</a>
+      <a href="/admin/users" aria-current={current("users")}>Users</a>
+      <a href="/admin/audit" aria-current={current("audit")}>Audit log</a>
+      <a href="/admin/training" aria-current={current("training")}>Training data</a>
+      <a href="/admin/evals" aria-current={current("evals")}>Answer quality</a>
     </nav>
   );
 }
@@ -352,6 +357,177 @@ export function auditPage(
           </p>
         )
         : null}
+    </section>,
+  );
+}
+
+/** What the training-data page shows: the export's counts for the chosen format, and the files to download. */
+export interface TrainingView {
+  formats: { value: string; label: string }[];
+  /** The chosen format's value ("" for the default). */
+  format: string;
+  /** Held out, in percent. */
+  testPercent: number;
+  references: boolean;
+  /** Records per file ("sft-train.jsonl" …), in file order. */
+  files: { name: string; label: string; records: number; href: string }[];
+  conversations: number;
+  duplicates: number;
+  skipped: [string, number][];
+  /** A choice that could not be used, in words. */
+  error: string | null;
+}
+
+/** A file name that may wrap after its hyphens and dots only (on a phone), never mid-word. */
+function breakable(name: string) {
+  return name.split(/(?<=[-.])/).map((part, i) => i ? [<wbr />, part] : part);
+}
+
+/** Training data: clinicians' feedback as JSON Lines for the next fine-tune. */
+export function trainingPage(page: PageContext, view: TrainingView): string {
+  const total = view.files.reduce((n, f) => n + f.records, 0);
+  return renderPage(
+    page,
+    "Training data",
+    <section class="admin">
+      <h1>Administration</h1>
+      <AdminTabs current="training" />
+      <p class="muted">
+        Answers clinicians marked good, their written corrections, and a bad version of an answer beside a
+        good one, as training data for the next fine-tune (JSON Lines in the shapes TRL's trainers read).
+        Names, dates, numbers and other identifiers are replaced with placeholders; duplicates are left out;
+        whole conversations are held out for testing. How to train on it, and to serve the result:
+        docs/training.md in the Rounds repository.
+      </p>
+      <form class="audit-filter" method="get" action="/admin/training">
+        <label>
+          Format
+          <select name="format">
+            {view.formats.map((f) => (
+              <option value={f.value} selected={f.value === view.format}>{f.label}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Held out (%)
+          <input type="number" name="test" min="0" max="50" step="1" value={String(view.testPercent)} />
+        </label>
+        <label class="checkbox">
+          <input type="checkbox" name="sources" value="on" checked={view.references} />
+          Include the quoted sources in prompts
+        </label>
+        <input type="hidden" name="chosen" value="1" />
+        <button type="submit">Update</button>
+      </form>
+      {view.error ? <p class="notice warning" role="alert">{view.error}</p> : null}
+      {total === 0
+        ? (
+          <p class="empty">
+            No training data yet. When clinicians mark an answer good (thumbs up) or write a correction under
+            it, it appears here. A dataset file can be converted with{" "}
+            <code>deno task export training --dataset</code>.
+          </p>
+        )
+        : (
+          <div class="table-scroll" tabindex={0} role="region" aria-label="Training data files">
+            <table class="data-table training-files">
+              <thead>
+                <tr>
+                  <th scope="col">File</th>
+                  <th scope="col">What it holds</th>
+                  <th scope="col">Records</th>
+                </tr>
+              </thead>
+              <tbody>
+                {view.files.map((f) => (
+                  <tr>
+                    <td>
+                      {f.records > 0
+                        ? <a href={f.href} download={f.name}>{breakable(f.name)}</a>
+                        : breakable(f.name)}
+                    </td>
+                    <td>{f.label}</td>
+                    <td>{f.records}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      <p class="muted">
+        From {view.conversations} conversation{view.conversations === 1 ? "" : "s"} with feedback
+        {view.duplicates
+          ? `; ${view.duplicates} duplicate record${view.duplicates === 1 ? "" : "s"} left out`
+          : ""}.
+      </p>
+      {view.skipped.length
+        ? (
+          <ul class="muted">
+            {view.skipped.map(([reason, n]) => <li>Not used ({n}): {reason}</li>)}
+          </ul>
+        )
+        : null}
+    </section>,
+  );
+}
+
+/** One run of `deno task eval answers`, as the answer-quality page lists it. */
+export interface AnswerEvalRow {
+  id: string;
+  createdAt: Date;
+  questionSet: string;
+  questions: number;
+  figures: AnswerFigures[];
+}
+
+/** Answer quality: the latest evaluation runs, each model's figures side by side. */
+export function evalsPage(page: PageContext, view: { runs: AnswerEvalRow[] }): string {
+  return renderPage(
+    page,
+    "Answer quality",
+    <section class="admin">
+      <h1>Administration</h1>
+      <AdminTabs current="evals" />
+      <p class="muted">
+        How the configured models answer a question set through the whole pipeline (retrieval, template,
+        model), scored by word overlap with reference answers, citations, grounding in the quoted sources, and
+        safety signs. The scores are lexical: they compare models and templates on the same questions; they do
+        not judge clinical correctness. Runs come from <code>deno task eval answers</code>.
+      </p>
+      {view.runs.length === 0
+        ? (
+          <p class="empty">
+            No evaluation has been run yet. Run <code>deno task eval answers</code>{" "}
+            on the server (or with the same DATABASE_URL) to compare the configured models; the figures appear
+            here.
+          </p>
+        )
+        : view.runs.map((run) => (
+          <section class="eval-run">
+            <h2 id={`run-${run.id}`}>
+              {when(run.createdAt)}: {run.questions} question{run.questions === 1 ? "" : "s"},{" "}
+              {run.questionSet}
+            </h2>
+            <div class="table-scroll" tabindex={0} role="region" aria-labelledby={`run-${run.id}`}>
+              <table class="data-table eval-figures">
+                <thead>
+                  <tr>
+                    <th scope="col">Figure</th>
+                    {run.figures.map((f) => <th scope="col">{f.label}</th>)}
+                  </tr>
+                </thead>
+                <tbody>
+                  {FIGURE_ROWS.map(([label, cell]) => (
+                    <tr>
+                      <th scope="row">{label}</th>
+                      {run.figures.map((f) => <td>{cell(f)}</td>)}
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          </section>
+        ))}
     </section>,
   );
 }
