@@ -15,6 +15,8 @@ import type { ModelRegistry } from "./inference/models.ts";
 import { createRunner, type GenerationRunner, type RunnerOptions } from "./inference/runner.ts";
 import { DEFAULT_SYSTEM_PROMPT } from "./inference/templates.ts";
 import type { Embedder } from "./knowledge/embedder.ts";
+import { createPubmedClient } from "./knowledge/pubmed.ts";
+import { takeTurn } from "./db/limits.ts";
 import type { Vocabulary } from "./knowledge/vocabulary.ts";
 import { defaultMinScore, type KnowledgeSettings, type Reranker } from "./knowledge/retrieve.ts";
 import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
@@ -67,6 +69,10 @@ export function composeRounds(parts: RoundsParts): Rounds {
     rerankTop: config.rerankTop,
     k: config.retrievalK,
     minScore: config.retrievalMinScore ?? defaultMinScore(embedder.id),
+    // NCBI's limit is per caller: every instance takes its turns from the same counter in the database.
+    pubmed: config.pubmed.mode === "off" ? null : createPubmedClient(config.pubmed, {
+      throttle: (perSecond, signal) => takeTurn(parts.database.db, "ncbi", perSecond, signal),
+    }),
   };
   const lifecycle = parts.lifecycle ?? createLifecycle();
   const db = database.db;

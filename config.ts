@@ -4,6 +4,7 @@
  * Only main.ts and tasks/ read Deno.env; everything else receives a Config.
  */
 import { z } from "zod";
+import { NCBI_EUTILS, PUBMED_MODES, type PubmedSettings } from "./knowledge/pubmed.ts";
 
 /** The prompt templates Rounds can render itself; `chat` means the endpoint's chat API renders it. */
 export const TEMPLATE_NAMES = [
@@ -140,6 +141,8 @@ export interface Config {
   rerankTop: number;
   /** Snippets quoted per answer; 0 turns grounding off. */
   retrievalK: number;
+  /** Live PubMed through NCBI's E-utilities (knowledge/pubmed.ts); mode "off" asks nothing. */
+  pubmed: PubmedSettings;
   /** Cosine similarity a snippet needs to count as evidence; null uses the embedder's calibrated default. */
   retrievalMinScore: number | null;
   /** How long shutdown waits for in-flight work before aborting it. */
@@ -312,6 +315,16 @@ export const ENV_SCHEMA = z.object({
   RERANK_API_KEY: text(),
   RERANK_TOP: integer(20, 2, 100),
   RETRIEVAL_K: integer(4, 0, 20),
+  PUBMED: oneOf(PUBMED_MODES, "off"),
+  PUBMED_URL: httpUrl(),
+  PUBMED_RESULTS: integer(3, 1, 10),
+  PUBMED_TIMEOUT_MS: integer(6000, 500, 30000),
+  NCBI_API_KEY: text(),
+  NCBI_TOOL: text(),
+  NCBI_EMAIL: text({
+    test: (v) => /^[^\s@]+@[^\s@]+$/.test(v),
+    message: (v) => `must be an email address, got ${got(v)}`,
+  }),
   RETRIEVAL_MIN_SCORE: decimal(null, 0, 1),
   SHUTDOWN_TIMEOUT_SECONDS: integer(10, 0, 3600),
   STREAM_GRACE_SECONDS: integer(15, 0, 3600),
@@ -481,6 +494,15 @@ export function loadConfig(env: Env): Readonly<Config> {
     rerankApi: e.RERANK_API,
     rerankApiKey: e.RERANK_API_KEY,
     rerankTop: e.RERANK_TOP,
+    pubmed: {
+      mode: e.PUBMED,
+      baseUrl: e.PUBMED_URL ? `${e.PUBMED_URL}/` : NCBI_EUTILS,
+      apiKey: e.NCBI_API_KEY,
+      tool: e.NCBI_TOOL ?? "rounds",
+      email: e.NCBI_EMAIL,
+      results: e.PUBMED_RESULTS,
+      timeoutMs: e.PUBMED_TIMEOUT_MS,
+    },
     retrievalK: e.RETRIEVAL_K,
     retrievalMinScore: e.RETRIEVAL_MIN_SCORE,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_SECONDS * 1000,

@@ -25,6 +25,7 @@ import {
 import { createRedactor, type PhiRedactor } from "../safety/phi.ts";
 import { authored, redactedAlready } from "../safety/gate.ts";
 import { isFollowUp, retrievalQuery } from "./follow_up.ts";
+import { askPubmed, PubmedError } from "../knowledge/pubmed.ts";
 import { inSlices } from "../slices.ts";
 
 /** What preparing an answer needs. */
@@ -134,24 +135,54 @@ async function gatherEvidence(
   // so its sources are not the last topic's.
   const query = retrievalQuery(question, history.map((turn) => turn.user));
   try {
-    const result = await retrieve(deps.db, knowledge.embedder, query, {
+    const options = {
       k: knowledge.k,
       minScore: knowledge.minScore,
       signal: AbortSignal.timeout(EVIDENCE_TIMEOUT_MS),
       vocabulary: knowledge.vocabulary,
       reranker: knowledge.reranker,
       rerankTop: knowledge.rerankTop,
-    });
+    };
+    let result = await retrieve(deps.db, knowledge.embedder, query, options);
+    let note: string | null = null;
+    const pubmed = knowledge.pubmed;
+    if (pubmed && (pubmed.settings.mode === "always" || weakEvidence(result, knowledge.minScore))) {
+      // PubMed's abstracts join the knowledge base; the search is made again so they rank with the rest.
+      try {
+        const outcome = await askPubmed(
+          deps.db,
+          knowledge.embedder,
+          pubmed,
+          question,
+          AbortSignal.timeout(pubmed.settings.timeoutMs),
+        );
+        if (outcome.found > 0) result = await retrieve(deps.db, knowledge.embedder, query, options);
+        if (outcome.found === 0) note = "PubMed was searched too and found no article on this question.";
+      } catch (error) {
+        const why = error instanceof PubmedError ? error.message : "PubMed failed";
+        if (!(error instanceof PubmedError)) console.error(`PubMed for message ${job.assistant.id}:`, error);
+        note = `PubMed could not be searched (${why}): these sources are from the local knowledge base only.`;
+      }
+    }
     // Stored while the model works: the request need not wait for it (the engine does, before the reply ends).
     saves.push(saveMessageSources(deps.db, job.assistant.id, {
       state: result.evidence,
       sources: result.results.map((r) => ({ snippetId: r.snippet.id, score: r.score })),
+      note,
     }));
     return result;
   } catch (error) {
     console.error(`retrieval for message ${job.assistant.id} failed:`, (error as Error)?.message ?? error);
     return null;
   }
+}
+
+/**
+ * Local evidence too weak to stand alone (PUBMED=fallback asks PubMed then): fewer than two sources, or a best
+ * one that only just passes the minimum similarity.
+ */
+export function weakEvidence(result: RetrievalResult, minScore: number): boolean {
+  return result.results.length < 2 || result.results[0].score < Math.min(0.95, minScore * 2);
 }
 
 /**

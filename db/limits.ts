@@ -35,6 +35,26 @@ export async function countEvent(
   return { count: Number(row.count), resetInSeconds: Math.max(1, Number(row.reset_in)) };
 }
 
+/**
+ * Waits for a turn of at most `perSecond` a second under a key, counted in the database so every instance
+ * shares the limit (NCBI's 3 requests a second per caller). A turn not granted waits for the next second.
+ */
+export async function takeTurn(db: Db, key: string, perSecond: number, signal: AbortSignal): Promise<void> {
+  for (;;) {
+    signal.throwIfAborted();
+    const { count } = await countEvent(db, key, 1000);
+    if (count <= perSecond) return;
+    const wait = 1000 - (Date.now() % 1000) + 5;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(resolve, wait);
+      signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        reject(signal.reason);
+      }, { once: true });
+    });
+  }
+}
+
 /** The count so far in the current window of a key, without counting anything. */
 export async function peekEvents(db: Db, key: string, windowMs: number): Promise<number> {
   const seconds = Math.max(1, Math.round(windowMs / 1000));

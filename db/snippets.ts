@@ -620,15 +620,21 @@ export interface CitedSource {
   snippet: Snippet | null;
 }
 
-/** Stores the sources of an assistant reply and how retrieval went, replacing any earlier ones. */
+/**
+ * Stores the sources of an assistant reply and how retrieval went (with a note for the clinician, such as
+ * PubMed being unreachable), replacing any earlier ones.
+ */
 export async function saveMessageSources(
   db: Db,
   messageId: string,
-  evidence: { state: EvidenceState; sources: { snippetId: string; score: number }[] },
+  evidence: { state: EvidenceState; sources: { snippetId: string; score: number }[]; note?: string | null },
 ): Promise<void> {
   const { sources } = evidence;
   await db.transaction(async (tx) => {
-    await tx.update(messages).set({ evidence: evidence.state }).where(eq(messages.id, messageId));
+    await tx.update(messages).set({
+      evidence: evidence.state,
+      ...(evidence.note === undefined ? {} : { evidenceNote: evidence.note }),
+    }).where(eq(messages.id, messageId));
     await tx.delete(messageSources).where(eq(messageSources.messageId, messageId));
     if (sources.length === 0) return;
     await tx.insert(messageSources).values(
@@ -640,6 +646,19 @@ export async function saveMessageSources(
       })),
     );
   });
+}
+
+/** Which of these PubMed articles the knowledge base already holds (snippets `PMID:<id>#…`). */
+export async function storedPmids(db: Db, pmids: string[]): Promise<Set<string>> {
+  if (pmids.length === 0) return new Set();
+  const found = rows<{ pmid: string }>(
+    await db.execute(sql`
+      select distinct split_part(substring(source_id from 6), '#', 1) as pmid from snippets
+      where source_id like any (${
+      sql.raw(`array[${pmids.map((p) => `'PMID:${p.replace(/\D/g, "")}#%'`).join(",")}]`)
+    })`),
+  );
+  return new Set(found.map((r) => r.pmid));
 }
 
 /** The cited sources of each listed message, in rank order. */

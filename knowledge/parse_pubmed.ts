@@ -46,6 +46,9 @@ const TRUNCATED = "the file ends inside this article (truncated XML)";
 interface Article {
   pmid: string;
   title: string;
+  /** The journal's abbreviation (ISOAbbreviation), else its title, and the year of the issue. */
+  journal: string;
+  year: string;
   sections: { label: string | null; text: string }[];
   mesh: { name: string; major: boolean }[];
   sawAbstract: boolean;
@@ -95,7 +98,16 @@ export async function* parsePubmed(
       stack.push(name);
       if (capture) return;
       if (name === "PubmedArticle") {
-        article = { pmid: "", title: "", sections: [], mesh: [], sawAbstract: false, chars: 0 };
+        article = {
+          pmid: "",
+          title: "",
+          journal: "",
+          year: "",
+          sections: [],
+          mesh: [],
+          sawAbstract: false,
+          chars: 0,
+        };
         return;
       }
       if (name === "PubmedBookArticle") {
@@ -108,6 +120,12 @@ export async function* parsePubmed(
         startCapture(name, (text) => current.pmid = text);
       } else if (name === "ArticleTitle" && parent() === "Article") {
         startCapture(name, (text) => current.title = text);
+      } else if (name === "ISOAbbreviation" && parent() === "Journal") {
+        startCapture(name, (text) => current.journal = text);
+      } else if (name === "Title" && parent() === "Journal") {
+        startCapture(name, (text) => current.journal ||= text);
+      } else if ((name === "Year" || name === "MedlineDate") && parent() === "PubDate" && !current.year) {
+        startCapture(name, (text) => current.year = text.match(/\d{4}/)?.[0] ?? "");
       } else if (name === "Abstract" && parent() === "Article") {
         current.sawAbstract = true;
       } else if (name === "AbstractText" && parent() === "Abstract" && parent(2) === "Article") {
@@ -178,13 +196,25 @@ function articleSnippets(article: Article, source: string, defaultSpecialty: str
       sourceId: `PMID:${article.pmid}#${key}`,
       url,
       specialty,
-      title: article.title || null,
+      title: citationTitle(article),
       question: null,
       answer: text,
       questionLabel: null,
       answerLabel: label,
     })
   );
+}
+
+/**
+ * The article's title as a citation names it: "Title. J Abbrev. 2021." when the journal and year are known (a
+ * source cited from PubMed says where and when it was published), else the title alone.
+ */
+function citationTitle(article: Article): string | null {
+  const title = article.title;
+  if (!title) return null;
+  if (!article.journal || !article.year) return title;
+  const ended = /[.?!]$/.test(title) ? title : `${title}.`;
+  return `${ended} ${article.journal.replace(/\.$/, "")}. ${article.year}.`;
 }
 
 /** Abstract sections with text, keyed for ids: sections sharing a label (or all unlabelled ones) are joined. */

@@ -4,6 +4,7 @@
  * best 20 that pass are reordered by it.
  */
 import { expandQuery, type Vocabulary } from "./vocabulary.ts";
+import type { PubmedClient } from "./pubmed.ts";
 import type { Db } from "../db/client.ts";
 import type { EvidenceState } from "../db/schema.ts";
 import {
@@ -48,6 +49,8 @@ export interface KnowledgeSettings {
   k: number;
   /** Cosine similarity a snippet needs to count as evidence. */
   minScore: number;
+  /** Live PubMed (PUBMED=fallback|always); null or absent when off. */
+  pubmed?: PubmedClient | null;
 }
 
 /** Retrieval settings. */

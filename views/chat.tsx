@@ -603,21 +603,30 @@ export function SourceList(props: { message: Message; sources: CitedSource[] }) 
     ? cited.flatMap((rank) => props.sources.filter((s) => s.rank === rank))
     : props.sources;
   const uncited = cited.length ? props.sources.filter((s) => !cited.includes(s.rank)) : [];
+  const note = m.evidenceNote ? <p class="evidence-note">{m.evidenceNote}</p> : null;
   if (sources.length === 0) {
     if (m.evidence === "none_relevant") {
       return (
-        <p class="evidence-note">
-          No good evidence was found in the knowledge base for this question, so this reply is not grounded in
-          any retrieved source.
-        </p>
+        <>
+          <p class="evidence-note">
+            No good evidence was found in the knowledge base for this question, so this reply is not grounded
+            in any retrieved source.
+          </p>
+          {note}
+        </>
       );
     }
     if (m.evidence === "empty") {
       return (
-        <p class="evidence-note">The knowledge base is empty, so this reply is not grounded in any source.</p>
+        <>
+          <p class="evidence-note">
+            The knowledge base is empty, so this reply is not grounded in any source.
+          </p>
+          {note}
+        </>
       );
     }
-    return null;
+    return note;
   }
   const item = (s: CitedSource) => (
     <li id={`src-${m.id}-${s.rank}`} value={s.rank}>
@@ -642,10 +651,23 @@ export function SourceList(props: { message: Message; sources: CitedSource[] }) 
                     .filter(Boolean).map((part) => ` · ${part}`).join("")}
                 </span>
               </summary>
+              {s.snippet.source === "PubMed" && s.snippet.title
+                ? <p class="source-title">{s.snippet.title}</p>
+                : null}
               <blockquote class="excerpt">{excerpt(s.snippet.answer)}</blockquote>
               <a href={`/snippets/${s.snippet.id}`} target="_blank" rel="noopener">
                 The whole snippet (opens in a new tab)
               </a>
+              {s.snippet.url && /^https:\/\/pubmed\.ncbi\.nlm\.nih\.gov\/\d+\/$/.test(s.snippet.url)
+                ? (
+                  <>
+                    {" · "}
+                    <a href={s.snippet.url} target="_blank" rel="noopener noreferrer">
+                      The article on PubMed (opens in a new tab)
+                    </a>
+                  </>
+                )
+                : null}
             </details>
           )
         : (
@@ -666,6 +688,7 @@ export function SourceList(props: { message: Message; sources: CitedSource[] }) 
         </span>
       </p>
       <ol class="source-list">{sources.map(item)}</ol>
+      {note}
       {uncited.length > 0 && (
         <details class="uncited-sources">
           <summary>Also retrieved, not cited in the reply ({uncited.length})</summary>
