@@ -14,7 +14,7 @@ import { addTokensForChat } from "../db/limits.ts";
 import type { FittedPrompt, Sampling } from "../inference/completion.ts";
 import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
 import type { Job, PreparedGeneration } from "../inference/runner.ts";
-import type { PromptInput } from "../inference/templates.ts";
+import { cutAtStop, type PromptInput } from "../inference/templates.ts";
 import {
   type KnowledgeSettings,
   referenceBlocks,
@@ -25,7 +25,8 @@ import {
 import { createRedactor, type PhiRedactor } from "../safety/phi.ts";
 import { authored, redactedAlready } from "../safety/gate.ts";
 import { isFollowUp, retrievalQuery } from "./follow_up.ts";
-import { askPubmed, PubmedError } from "../knowledge/pubmed.ts";
+import { askPubmed, parseKeywords, PubmedError } from "../knowledge/pubmed.ts";
+import { streamGeneration } from "../inference/completion.ts";
 import { inSlices } from "../slices.ts";
 
 /** What preparing an answer needs. */
@@ -149,12 +150,25 @@ async function gatherEvidence(
     if (pubmed && (pubmed.settings.mode === "always" || weakEvidence(result, knowledge.minScore))) {
       // PubMed's abstracts join the knowledge base; the search is made again so they rank with the rest.
       try {
+        const spec = deps.models.get(job.assistant.model ?? null);
         const outcome = await askPubmed(
           deps.db,
           knowledge.embedder,
           pubmed,
           question,
           AbortSignal.timeout(pubmed.settings.timeoutMs),
+          {
+            vocabulary: knowledge.vocabulary,
+            keywords: spec
+              ? (text, signal) =>
+                modelKeywords(
+                  deps,
+                  spec,
+                  text,
+                  AbortSignal.any([signal, AbortSignal.timeout(KEYWORDS_TIMEOUT_MS)]),
+                )
+              : undefined,
+          },
         );
         if (outcome.found > 0) result = await retrieve(deps.db, knowledge.embedder, query, options);
         if (outcome.found === 0) note = "PubMed was searched too and found no article on this question.";
@@ -175,6 +189,35 @@ async function gatherEvidence(
     console.error(`retrieval for message ${job.assistant.id} failed:`, (error as Error)?.message ?? error);
     return null;
   }
+}
+
+/** What the model is asked for PubMed keywords (the design's chatbot searched with the model's keywords). */
+const KEYWORDS_INSTRUCTION =
+  "List two to five PubMed search keywords (medical terms, no sentences) for the clinical question below, " +
+  "separated by commas. Reply with the keywords only.";
+/** The longest wait for the model's keywords: past it, the question's own terms are searched. */
+const KEYWORDS_TIMEOUT_MS = 2500;
+
+/** Keywords for a PubMed search from the model (the question is redacted, and passes the gate again). */
+async function modelKeywords(
+  deps: AnswerDeps,
+  spec: ModelSpec,
+  question: string,
+  signal: AbortSignal,
+): Promise<string[] | null> {
+  let reply = "";
+  const input: PromptInput = {
+    system: authored(KEYWORDS_INSTRUCTION),
+    history: [],
+    question,
+    keepSystem: true,
+  };
+  const sampling = { temperature: 0, topP: 1, maxNewTokens: 32 };
+  for await (const chunk of streamGeneration(deps.models, spec, input, sampling, { signal })) {
+    reply += chunk.text;
+    if (reply.length > 400) break;
+  }
+  return parseKeywords(cutAtStop(reply, spec.template.stop));
 }
 
 /**

@@ -351,3 +351,9 @@ export function promptForServer(template: RawTemplate, input: PromptInput): stri
   const prompt = template.render(input);
   return template.bos && prompt.startsWith(template.bos) ? prompt.slice(template.bos.length) : prompt;
 }
+
+/** The text before the first of a template's stop sequences (a server that ignores `stop` writes past it). */
+export function cutAtStop(text: string, stops: readonly string[]): string {
+  const ends = stops.map((s) => (s ? text.indexOf(s) : -1)).filter((i) => i >= 0);
+  return ends.length ? text.slice(0, Math.min(...ends)) : text;
+}

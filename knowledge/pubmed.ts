@@ -11,6 +11,7 @@ import { redactPhi } from "../safety/phi.ts";
 import type { Embedder } from "./embedder.ts";
 import { contentHash } from "./ingest.ts";
 import { parsePubmed } from "./parse_pubmed.ts";
+import { type Vocabulary, withGroupNames } from "./vocabulary.ts";
 import type { SnippetDraft } from "./records.ts";
 
 /** How the knowledge base asks PubMed: never, when local evidence is weak, or for every question. */
@@ -82,6 +83,24 @@ export function pubmedTerms(question: string, max = 6): string[] {
     if (out.length >= max) break;
   }
   return out;
+}
+
+/**
+ * Keywords from a model's reply to "list PubMed keywords": the first line, split on commas, each a short run of
+ * words. Anything else (a sentence, a refusal, noise from a small model) is null: the question's terms are used.
+ */
+export function parseKeywords(reply: string): string[] | null {
+  const line = reply.split("\n").map((l) => l.trim()).find(Boolean) ?? "";
+  const parts = line.replace(/^(key ?words?|search terms?)\s*:\s*/i, "").split(/\s*[,;]\s*/)
+    .map((p) => p.replace(/^[-*•\d.)\s"']+|[\s"'.]+$/g, "")).filter(Boolean);
+  if (parts.length === 0 || parts.length > 6) return null;
+  const word = /^\p{L}[\p{L}\p{N}'-]*$/u;
+  const ok = parts.every((p) => {
+    const words = p.split(/\s+/);
+    return p.length <= 40 && words.length <= 4 && words.every((w) => word.test(w)) &&
+      !NOT_TERMS.has(p.toLowerCase());
+  });
+  return ok ? parts : null;
 }
 
 /** A client over fetch, throttled to NCBI's rate. */
@@ -195,8 +214,14 @@ export async function askPubmed(
   client: PubmedClient,
   question: string,
   signal: AbortSignal,
+  options: {
+    vocabulary?: Vocabulary | null;
+    /** Search keywords a model suggests for the (redacted) question; null when it has none worth using. */
+    keywords?: (question: string, signal: AbortSignal) => Promise<string[] | null>;
+  } = {},
 ): Promise<PubmedOutcome> {
-  const terms = pubmedTerms(redactPhi(question).text);
+  const redacted = redactPhi(question).text;
+  const terms = pubmedTerms(options.vocabulary ? withGroupNames(redacted, options.vocabulary) : redacted);
   if (terms.length === 0) return { found: 0, added: 0 };
   const search = async (words: string[]) => {
     const key = words.join(" ");
@@ -208,8 +233,13 @@ export async function askPubmed(
     if (recentSearches.size > SEARCH_CACHE_SIZE) recentSearches.delete(recentSearches.keys().next().value!);
     return pmids;
   };
-  // All the terms first; a question of many words may match nothing, so then its first three.
-  let pmids = await search(terms);
+  // The model's keywords first, as the design's chatbot searched; a model that suggests none, or nothing
+  // PubMed finds, leaves the question's own terms.
+  let pmids: string[] = [];
+  const suggested = options.keywords ? await options.keywords(redacted, signal).catch(() => null) : null;
+  if (suggested?.length) pmids = await search(suggested.map((k) => k.toLowerCase()));
+  if (pmids.length === 0) pmids = await search(terms);
+  // A question of many words may match nothing: then its first three.
   if (pmids.length === 0 && terms.length > 3) pmids = await search(terms.slice(0, 3));
   if (pmids.length === 0) return { found: 0, added: 0 };
   const known = await storedPmids(db, pmids);

@@ -106,3 +106,24 @@ export function expandQuery(question: string, vocabulary: Vocabulary): string {
   }
   return added.length ? `${question}\n${added.join("; ")}` : question;
 }
+
+/**
+ * The text with abbreviations and everyday phrases written as their group's name ("AF" → "atrial fibrillation",
+ * "water infection" → "urinary tract infection"): the words a literature search indexes. A single word (a
+ * drug's name) is kept, being more precise than its class, and no term becomes an abbreviation.
+ */
+export function withGroupNames(text: string, vocabulary: Vocabulary): string {
+  let out = text;
+  for (const { group, found } of groupsIn(text, vocabulary)) {
+    const name = vocabulary.groups[group][0];
+    const exact = /^[\p{Lu}\p{N}-]+$/u.test(found);
+    if (found.toLowerCase() === name.toLowerCase() || /^[\p{Lu}\p{N}-]+$/u.test(name)) continue;
+    if (!exact && !/\s/.test(found)) continue;
+    const escaped = found.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    out = out.replace(
+      new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, exact ? "u" : "iu"),
+      name,
+    );
+  }
+  return out;
+}

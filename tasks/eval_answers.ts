@@ -24,7 +24,7 @@ import { defaultMinScore, referenceBlocks, type Reranker, retrieve } from "../kn
 import type { Vocabulary } from "../knowledge/vocabulary.ts";
 import { streamGeneration } from "../inference/completion.ts";
 import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
-import { DEFAULT_SYSTEM_PROMPT } from "../inference/templates.ts";
+import { cutAtStop, DEFAULT_SYSTEM_PROMPT } from "../inference/templates.ts";
 import { effectiveSettings } from "../chat/answer.ts";
 import { type AnswerFigures, scoreAnswer, type ScoredAnswer, summarise } from "../chat/answer_scores.ts";
 import { detectRedFlags } from "../safety/red_flags.ts";
@@ -253,16 +253,6 @@ function pickModels(models: ModelRegistry, ids: string[]): ModelSpec[] {
     }
     return spec;
   });
-}
-
-/** The text before the first stop sequence (a server that ignores `stop` keeps writing past it). */
-function cutAtStop(text: string, stops: readonly string[]): string {
-  let end = text.length;
-  for (const stop of stops) {
-    const at = stop ? text.indexOf(stop) : -1;
-    if (at >= 0 && at < end) end = at;
-  }
-  return text.slice(0, end);
 }
 
 /** Stores the drafts in the evaluation's database, embedded, as an ingest would. */

@@ -9,10 +9,12 @@ import { takeTurn } from "../db/limits.ts";
 import {
   createPubmedClient,
   NCBI_EUTILS,
+  parseKeywords,
   PubmedError,
   type PubmedSettings,
   pubmedTerms,
 } from "../knowledge/pubmed.ts";
+import { loadVocabulary, withGroupNames } from "../knowledge/vocabulary.ts";
 import { loadConfig } from "../config.ts";
 import { startEutilsStub, type StubArticle } from "./support/eutils_stub.ts";
 import { withChat } from "./support/chat_helpers.ts";
@@ -50,6 +52,26 @@ const settings = (url: string, extra: Partial<PubmedSettings> = {}): PubmedSetti
   ...extra,
 });
 const noWait = () => Promise.resolve();
+
+Deno.test("pubmed: a model's keyword list is taken only when it is one; clinical words get their group's name", async () => {
+  assert.deepEqual(parseKeywords("Keywords: spironolactone, resistant hypertension, aldosterone"), [
+    "spironolactone",
+    "resistant hypertension",
+    "aldosterone",
+  ]);
+  assert.deepEqual(parseKeywords("1. atrial fibrillation; 2. apixaban\nmore text"), [
+    "atrial fibrillation",
+    "apixaban",
+  ]);
+  assert.equal(parseKeywords("I think the patient should see a cardiologist as soon as possible."), null);
+  assert.equal(parseKeywords("[NAME_1], hypertension"), null);
+  assert.equal(parseKeywords("ĠĠ<0x0A> zx@@ ##"), null);
+  const vocabulary = await loadVocabulary();
+  assert.equal(
+    withGroupNames("Should someone with AF and a water infection stop apixaban?", vocabulary),
+    "Should someone with atrial fibrillation and a urinary tract infection stop apixaban?",
+  );
+});
 
 Deno.test("pubmed: search terms are the question's content words, never its identifier placeholders", () => {
   assert.deepEqual(
