@@ -16,30 +16,12 @@ import {
 } from "../knowledge/pubmed.ts";
 import { loadVocabulary, withGroupNames } from "../knowledge/vocabulary.ts";
 import { loadConfig } from "../config.ts";
-import { startEutilsStub, type StubArticle } from "./support/eutils_stub.ts";
+import { HYPOTHETICAL_ARTICLES, startEutilsStub } from "./support/eutils_stub.ts";
 import { withChat } from "./support/chat_helpers.ts";
 import { readAll } from "./support/sse_client.ts";
 import { createTestDatabase, DRIVER } from "./support/test_app.ts";
 
-const ARTICLES: StubArticle[] = [{
-  pmid: "39000001",
-  title: "Home blood pressure telemonitoring in resistant hypertension: a hypothetical trial",
-  journal: "J Hypothet Cardiol",
-  year: "2024",
-  sections: {
-    BACKGROUND: "Telemonitoring of home blood pressure may help resistant hypertension.",
-    RESULTS:
-      "Telemonitoring lowered systolic blood pressure in resistant hypertension by 9 mmHg at 12 months.",
-  },
-}, {
-  pmid: "39000002",
-  title: "Spironolactone as a fourth drug for resistant hypertension (hypothetical)",
-  journal: "Hypothet Hypertens Rev",
-  year: "2023",
-  sections: {
-    CONCLUSIONS: "Spironolactone lowered blood pressure in resistant hypertension more than placebo.",
-  },
-}];
+const ARTICLES = HYPOTHETICAL_ARTICLES;
 
 const settings = (url: string, extra: Partial<PubmedSettings> = {}): PubmedSettings => ({
   mode: "always",

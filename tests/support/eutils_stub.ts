@@ -14,6 +14,27 @@ export interface StubArticle {
   sections: Record<string, string>;
 }
 
+/** Two articles written for the tests (hypothetical: no real PMID, journal or finding). */
+export const HYPOTHETICAL_ARTICLES: StubArticle[] = [{
+  pmid: "39000001",
+  title: "Home blood pressure telemonitoring in resistant hypertension: a hypothetical trial",
+  journal: "J Hypothet Cardiol",
+  year: "2024",
+  sections: {
+    BACKGROUND: "Telemonitoring of home blood pressure may help resistant hypertension.",
+    RESULTS:
+      "Telemonitoring lowered systolic blood pressure in resistant hypertension by 9 mmHg at 12 months.",
+  },
+}, {
+  pmid: "39000002",
+  title: "Spironolactone as a fourth drug for resistant hypertension (hypothetical)",
+  journal: "Hypothet Hypertens Rev",
+  year: "2023",
+  sections: {
+    CONCLUSIONS: "Spironolactone lowered blood pressure in resistant hypertension more than placebo.",
+  },
+}];
+
 /** A request the stub received: the path and its query parameters. */
 export interface EutilsRequest {
   path: string;
