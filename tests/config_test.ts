@@ -238,3 +238,19 @@ Deno.test("config: every variable the schema reads is documented in docs/configu
   const missing = Object.keys(ENV_SCHEMA.shape).filter((name) => !docs.includes(`\`${name}\``));
   assert.deepEqual(missing, [], "add a row for each to docs/configuration.md");
 });
+
+Deno.test("config: .env.example names every variable config.ts reads, and the values it sets are the defaults", async () => {
+  const example = await Deno.readTextFile(new URL("../.env.example", import.meta.url));
+  const named = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+  const read = Object.keys(ENV_SCHEMA.shape);
+  assert.deepEqual(read.filter((name) => !named.has(name)), [], "variables .env.example does not mention");
+  assert.deepEqual(
+    [...named].filter((name) => !read.includes(name)),
+    [],
+    "variables config.ts does not read",
+  );
+  const set = Object.fromEntries(
+    [...example.matchAll(/^([A-Z][A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1], m[2]]),
+  );
+  assert.deepEqual(loadConfig(set), loadConfig({}), "a value set in .env.example that is not the default");
+});
