@@ -114,19 +114,42 @@ export function createApp(deps: AppDeps): Hono {
     c.res = new Response(fillCsrfToken(html, token), { status: c.res.status, headers });
   });
 
+  // Every request gets an id: sent back as X-Request-Id, written with its log line and audit entry, and shown
+  // on error pages, so a clinician's "it failed at 10:42" can be found. A proxy's id is kept when it looks like
+  // one.
+  app.use(async (c, next) => {
+    const given = c.req.header("x-request-id");
+    c.set("requestId", given && /^[\w.:-]{8,64}$/.test(given) ? given : crypto.randomUUID());
+    await next();
+    c.header("x-request-id", c.get("requestId"));
+  });
   if (deps.logRequests) {
+    const json = deps.config.logFormat === "json";
     app.use(async (c, next) => {
       const started = performance.now();
       await next();
-      const ms = (performance.now() - started).toFixed(1);
+      const ms = Number((performance.now() - started).toFixed(1));
       // The path as sent (still percent-encoded), with any raw control character escaped: a %0A cannot forge a
-      // log line, nor %1B[ drive a terminal.
+      // log line, nor %1B[ drive a terminal. Never a body or a query string: they can hold patient details.
       const path = new URL(c.req.url).pathname.replace(
         // deno-lint-ignore no-control-regex -- control characters are exactly what must not reach the log
         /[\u0000-\u001f\u007f-\u009f]/g,
         (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`,
       );
-      console.log(`${c.req.method} ${path} ${c.res.status} ${ms}ms`);
+      const id = c.get("requestId");
+      if (!json) return console.log(`${c.req.method} ${path} ${c.res.status} ${ms}ms ${id}`);
+      const user = c.get("auth")?.user.id;
+      console.log(JSON.stringify({
+        time: new Date().toISOString(),
+        level: c.res.status >= 500 ? "error" : "info",
+        msg: "request",
+        method: c.req.method,
+        path,
+        status: c.res.status,
+        ms,
+        request_id: id,
+        ...(user ? { user_id: user } : {}),
+      }));
     });
   }
   app.use(secureHeaders({
@@ -232,7 +255,12 @@ export function createApp(deps: AppDeps): Hono {
   );
 
   app.notFound((c) => {
-    const props = { status: 404, title: "Not found", detail: `There is nothing at ${c.req.path}.` };
+    const props = {
+      status: 404,
+      title: "Not found",
+      detail: `There is nothing at ${c.req.path}.`,
+      reference: c.get("requestId"),
+    };
     return c.html(
       c.req.header("hx-request") ? String(ErrorMessage(props)) : errorPage(pageContext(c), props),
       404,
@@ -247,9 +275,25 @@ export function createApp(deps: AppDeps): Hono {
       detail = error.message || ERROR_TITLES[status] || detail;
     } else {
       // Log the error and where it happened, never request bodies (they can hold patient details).
-      console.error(`${c.req.method} ${c.req.path} failed:`, error);
+      if (deps.config.logFormat === "json") {
+        console.error(JSON.stringify({
+          time: new Date().toISOString(),
+          level: "error",
+          msg: "request failed",
+          method: c.req.method,
+          path: c.req.path,
+          request_id: c.get("requestId"),
+          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+          stack: error instanceof Error ? error.stack : undefined,
+        }));
+      } else console.error(`${c.req.method} ${c.req.path} failed (request ${c.get("requestId")}):`, error);
     }
-    const props = { status, title: ERROR_TITLES[status] ?? "Server error", detail };
+    const props = {
+      status,
+      title: ERROR_TITLES[status] ?? "Server error",
+      detail,
+      reference: c.get("requestId"),
+    };
     const body = c.req.header("hx-request") ? String(ErrorMessage(props)) : errorPage(pageContext(c), props);
     return c.html(body, status as 500);
   });

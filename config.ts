@@ -155,6 +155,8 @@ export interface Config {
   streamGraceMs: number;
   /** Log a warning when the event loop was held this long (other requests waited); 0 turns the watch off. */
   eventLoopWarnMs: number;
+  /** LOG_FORMAT: request and error lines as plain text, or one JSON object a line (with the request id). */
+  logFormat: "text" | "json";
   security: Readonly<SecurityConfig>;
   /** Present when OIDC_ISSUER is set. */
   oidc: Readonly<OidcConfig> | null;
@@ -329,6 +331,7 @@ export const ENV_SCHEMA = z.object({
   SHUTDOWN_TIMEOUT_SECONDS: integer(10, 0, 3600),
   STREAM_GRACE_SECONDS: integer(15, 0, 3600),
   EVENT_LOOP_WARN_MS: integer(200, 0, 60_000),
+  LOG_FORMAT: oneOf(["text", "json"], "text"),
   SYSTEM_PROMPT: text({
     test: (v) => v.length <= 4000,
     message: (v) => `must be at most 4000 characters, got ${v.length}`,
@@ -510,6 +513,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     clinicalVocabulary: e.CLINICAL_VOCABULARY,
     streamGraceMs: e.STREAM_GRACE_SECONDS * 1000,
     eventLoopWarnMs: e.EVENT_LOOP_WARN_MS,
+    logFormat: e.LOG_FORMAT,
     security: Object.freeze(security),
     oidc: oidc && Object.freeze(oidc),
   });

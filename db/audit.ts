@@ -19,6 +19,8 @@ export interface AuditEvent {
   objectId?: string | null;
   address?: string | null;
   outcome?: string | null;
+  /** The HTTP request that did it (X-Request-Id); absent for tasks and background work. */
+  requestId?: string | null;
 }
 
 /** Appends one entry. */
@@ -31,6 +33,7 @@ export async function recordAudit(db: Db, event: AuditEvent): Promise<void> {
     objectId: event.objectId?.slice(0, 200) ?? null,
     address: event.address?.slice(0, 100) ?? null,
     outcome: event.outcome?.slice(0, 100) ?? null,
+    requestId: event.requestId?.slice(0, 64) ?? null,
   });
 }
 
@@ -41,6 +44,8 @@ export interface AuditFilter {
   action?: string;
   objectType?: string;
   objectId?: string;
+  /** Entries of one HTTP request (its X-Request-Id, as an error page shows it). */
+  requestId?: string;
   since?: Date;
   until?: Date;
   /** Entries older than this id (the next page). */
@@ -60,6 +65,7 @@ export async function listAudit(db: Db, filter: AuditFilter, limit = 100): Promi
   }
   if (filter.objectType) conditions.push(eq(auditLog.objectType, filter.objectType));
   if (filter.objectId) conditions.push(eq(auditLog.objectId, filter.objectId));
+  if (filter.requestId) conditions.push(eq(auditLog.requestId, filter.requestId));
   if (filter.since) conditions.push(gte(auditLog.at, filter.since));
   if (filter.until) conditions.push(lt(auditLog.at, filter.until));
   if (filter.before) conditions.push(lt(auditLog.id, filter.before));

@@ -121,6 +121,8 @@ export const auditLog = pgTable("audit_log", {
   address: text("address"),
   /** HTTP status or a short outcome; never message text. */
   outcome: text("outcome"),
+  /** The request's id (X-Request-Id), as its log line and error page show it; null for tasks and background work. */
+  requestId: text("request_id"),
 }, (t) => [
   index("audit_log_at_idx").on(t.at.desc()),
   index("audit_log_user_idx").on(t.userId, t.at.desc()),

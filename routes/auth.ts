@@ -43,6 +43,8 @@ declare module "hono" {
     auth: SignedIn;
     /** The sign-in form's anti-forgery token, before anyone is signed in. */
     loginCsrf: string;
+    /** This request's id (app.ts): in its log line, its audit entries and its error page. */
+    requestId: string;
   }
 }
 
@@ -257,7 +259,13 @@ export function authRoutes(deps: AuthDeps): Hono {
       peekEvents(db, pairKey, LOGIN_WINDOW_MS),
     ]);
     const limited = async (why: string, resetInSeconds: number) => {
-      await recordAudit(db, { actor, action: "login.limited", address, outcome: `429 ${why}` });
+      await recordAudit(db, {
+        requestId: c.get("requestId"),
+        actor,
+        action: "login.limited",
+        address,
+        outcome: `429 ${why}`,
+      });
       c.header("Retry-After", String(resetInSeconds));
       const wait = resetInSeconds < 90
         ? `${resetInSeconds} seconds`
@@ -301,6 +309,7 @@ export function authRoutes(deps: AuthDeps): Hono {
       hash === user?.passwordHash;
     if (!user || !valid || user.disabledAt) {
       await recordAudit(db, {
+        requestId: c.get("requestId"),
         userId: user?.id,
         actor,
         action: "login.failed",
@@ -321,7 +330,13 @@ export function authRoutes(deps: AuthDeps): Hono {
       await upgradePasswordHash(db, user.id, user.passwordHash, await hashPassword(password, cost));
     }
     await signIn(c, deps, user.id);
-    await recordAudit(db, { userId: user.id, actor: user.email, action: "login.succeeded", address });
+    await recordAudit(db, {
+      requestId: c.get("requestId"),
+      userId: user.id,
+      actor: user.email,
+      action: "login.succeeded",
+      address,
+    });
     return c.redirect(next, 303);
   });
 
@@ -343,6 +358,7 @@ export function authRoutes(deps: AuthDeps): Hono {
         await revokeSignIn(db, id);
         deps.guard.revoke([id]);
         await recordAudit(db, {
+          requestId: c.get("requestId"),
           userId: signedIn.user.id,
           actor: signedIn.user.email,
           action: "logout",
@@ -382,6 +398,7 @@ export function authRoutes(deps: AuthDeps): Hono {
     if (!admin) throw new HTTPException(403, { message: "Rounds is already set up. Sign in instead." });
     usersExist = true;
     await recordAudit(db, {
+      requestId: c.get("requestId"),
       userId: admin.id,
       actor: admin.email,
       action: "user.create",

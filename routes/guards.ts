@@ -105,6 +105,7 @@ export function createGuards(deps: AccessDeps): Guards {
       userId: user?.id ?? null,
       actor: user?.email ?? "anonymous",
       address: clientAddress(c, deps.trustProxy),
+      requestId: c.get("requestId"),
     });
   };
 

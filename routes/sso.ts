@@ -111,6 +111,7 @@ export function ssoRoutes(deps: SsoDeps): Hono {
     const providerError = c.req.query("error");
     if (providerError) {
       await recordAudit(deps.db, {
+        requestId: c.get("requestId"),
         actor: "anonymous",
         action: "login.failed",
         address,
@@ -133,6 +134,7 @@ export function ssoRoutes(deps: SsoDeps): Hono {
       claims = tokens.claims();
     } catch (error) {
       await recordAudit(deps.db, {
+        requestId: c.get("requestId"),
         actor: "anonymous",
         action: "login.failed",
         address,
@@ -146,6 +148,7 @@ export function ssoRoutes(deps: SsoDeps): Hono {
     // administrator's included, must never be taken over by whoever registers its address elsewhere).
     if (!email || claims?.email_verified !== true) {
       await recordAudit(deps.db, {
+        requestId: c.get("requestId"),
         actor: "anonymous",
         action: "login.failed",
         address,
@@ -166,6 +169,7 @@ export function ssoRoutes(deps: SsoDeps): Hono {
       }) ?? await findUserByEmail(deps.db, email);
       if (user) {
         await recordAudit(deps.db, {
+          requestId: c.get("requestId"),
           userId: user.id,
           actor: email,
           action: "user.create",
@@ -178,6 +182,7 @@ export function ssoRoutes(deps: SsoDeps): Hono {
     }
     if (!user || user.disabledAt) {
       await recordAudit(deps.db, {
+        requestId: c.get("requestId"),
         userId: user?.id,
         actor: email,
         action: "login.failed",
@@ -193,6 +198,7 @@ export function ssoRoutes(deps: SsoDeps): Hono {
     }
     await signIn(c, deps, user.id);
     await recordAudit(deps.db, {
+      requestId: c.get("requestId"),
       userId: user.id,
       actor: user.email,
       action: "login.succeeded",

@@ -247,6 +247,7 @@ export interface AuditRow {
   objectId: string | null;
   address: string | null;
   outcome: string | null;
+  requestId?: string | null;
 }
 
 /** The audit log with its filters. */
@@ -256,7 +257,15 @@ export function auditPage(
     entries: AuditRow[];
     /** What each entry's object is called now, keyed "type:id". */
     names?: Map<string, string>;
-    query: { user: string; action: string; type: string; object: string; from: string; to: string };
+    query: {
+      user: string;
+      action: string;
+      type: string;
+      object: string;
+      request: string;
+      from: string;
+      to: string;
+    };
     unknownUser: boolean;
     nextBefore: number | null;
   },
@@ -293,6 +302,9 @@ export function auditPage(
         </label>
         <label>
           Object id <input type="search" name="object" value={q.object} />
+        </label>
+        <label>
+          Request id <input type="search" name="request" value={q.request} />
         </label>
         <label>
           From <input type="date" name="from" value={q.from} />
@@ -343,7 +355,23 @@ export function auditPage(
                         : ""}
                     </td>
                     <td>{e.address ?? ""}</td>
-                    <td>{outcomeLabel(e.outcome)}</td>
+                    <td>
+                      {outcomeLabel(e.outcome)}
+                      {e.requestId
+                        ? (
+                          <>
+                            {" "}
+                            <a
+                              class="request-id"
+                              href={`/admin/audit?request=${encodeURIComponent(e.requestId)}`}
+                              title={`Request ${e.requestId}: every entry it made`}
+                            >
+                              request {e.requestId.slice(0, 8)}
+                            </a>
+                          </>
+                        )
+                        : null}
+                    </td>
                   </tr>
                 ))}
               </tbody>

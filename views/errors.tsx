@@ -5,12 +5,17 @@ import type { PageContext } from "./page.ts";
 import { renderPage } from "./layout.tsx";
 
 /** The part of an error page an htmx request swaps in. */
-export function ErrorMessage(props: { status: number; title: string; detail: string }) {
+export function ErrorMessage(props: { status: number; title: string; detail: string; reference?: string }) {
   return (
     <section class="error-panel" role="alert">
       <h1>{props.title}</h1>
       <p>{props.detail}</p>
-      <p class="muted">HTTP {props.status}</p>
+      <p class="muted">
+        HTTP {props.status}
+        {props.reference
+          ? <>· reference {props.reference} (give it to your administrator if you report this)</>
+          : null}
+      </p>
     </section>
   );
 }
@@ -18,7 +23,7 @@ export function ErrorMessage(props: { status: number; title: string; detail: str
 /** A whole error page. */
 export function errorPage(
   page: PageContext,
-  props: { status: number; title: string; detail: string },
+  props: { status: number; title: string; detail: string; reference?: string },
 ): string {
   return renderPage(
     page,
