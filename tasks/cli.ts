@@ -4,7 +4,7 @@
  */
 import { ConfigError } from "../config.ts";
 import { type Database, type DatabaseConfig, DatabaseLockedError, openDatabase } from "../db/client.ts";
-import { migrate } from "../db/migrate.ts";
+import { migrate, type MigrationResult } from "../db/migrate.ts";
 import { EmbedderMismatchError } from "../knowledge/embedder.ts";
 
 /** A task stopping with a message for the user: code 2 for wrong usage, 1 for everything else. */
@@ -52,13 +52,20 @@ export function parseTaskArgs<T>(parse: () => T, usage: string): T {
 }
 
 /** Opens the configured database and applies migrations. */
-export async function openTaskDatabase(config: DatabaseConfig) {
+export async function openTaskDatabase(config: DatabaseConfig): Promise<Database>;
+/** The same, saying what the migrations did. */
+export async function openTaskDatabase(
+  config: DatabaseConfig,
+  options: { reportMigrations: true },
+): Promise<{ database: Database; migrations: MigrationResult }>;
+export async function openTaskDatabase(config: DatabaseConfig, options?: { reportMigrations: true }) {
   const database: Database = await openDatabase(config);
+  let migrations: MigrationResult;
   try {
-    await migrate(database);
+    migrations = await migrate(database);
   } catch (error) {
     await database.close();
     throw error;
   }
-  return database;
+  return options?.reportMigrations ? { database, migrations } : database;
 }

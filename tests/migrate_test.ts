@@ -76,3 +76,46 @@ Deno.test({
     }
   },
 });
+
+Deno.test("migrations: deno task migrate applies them alone, then finds nothing to do", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const run = async (...args: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        // The task's own permissions (deno.json): no --allow-run, no --allow-ffi.
+        args: [
+          "run",
+          "--allow-net",
+          "--allow-env",
+          "--allow-read",
+          "--allow-write",
+          "--allow-sys",
+          "tasks/migrate.ts",
+          ...args,
+        ],
+        env: { DATA_DIR: dir, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = (b: Uint8Array) => new TextDecoder().decode(b);
+      return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+    };
+    const first = await run();
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(
+      first.stdout,
+      new RegExp(`applied ${JOURNAL.entries.length} migration\\(s\\), ${JOURNAL.entries.length} in all`),
+    );
+    const again = await run();
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(
+      again.stdout,
+      new RegExp(`up to date \\(${JOURNAL.entries.length} migrations applied before\\)`),
+    );
+    const wrong = await run("now");
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /takes no arguments/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
