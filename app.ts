@@ -9,7 +9,7 @@ import type { Context } from "hono";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import type { Config } from "./config.ts";
 import { EMBEDDING_DIMENSIONS } from "./db/schema.ts";
-import type { Database } from "./db/client.ts";
+import { type Database, loggable } from "./db/client.ts";
 import type { InferenceStatus } from "./inference/health.ts";
 import type { ModelRegistry } from "./inference/models.ts";
 import type { GenerationRunner } from "./inference/runner.ts";
@@ -115,11 +115,13 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   // Every request gets an id: sent back as X-Request-Id, written with its log line and audit entry, and shown
-  // on error pages, so a clinician's "it failed at 10:42" can be found. A proxy's id is kept when it looks like
-  // one.
+  // on error pages, so a clinician's "it failed at 10:42" can be found.
   app.use(async (c, next) => {
     const given = c.req.header("x-request-id");
-    c.set("requestId", given && /^[\w.:-]{8,64}$/.test(given) ? given : crypto.randomUUID());
+    // Only a trusted proxy's id is kept (TRUST_PROXY): anyone else could tag their requests with an id read
+    // off someone's error page, and mix their entries into that id's audit trail.
+    const trusted = security.trustProxy > 0 && given && /^[\w.:-]{8,64}$/.test(given);
+    c.set("requestId", trusted ? given : crypto.randomUUID());
     await next();
     c.header("x-request-id", c.get("requestId"));
   });
@@ -275,18 +277,26 @@ export function createApp(deps: AppDeps): Hono {
       detail = error.message || ERROR_TITLES[status] || detail;
     } else {
       // Log the error and where it happened, never request bodies (they can hold patient details).
+      // A failed statement's values (message text, names) are left out (db/client.ts:loggable), and the path
+      // loses control characters, as in the request log.
+      const safe = loggable(error);
+      const path = c.req.path.replace(
+        // deno-lint-ignore no-control-regex -- control characters are exactly what must not reach the log
+        /[\u0000-\u001f\u007f-\u009f]/g,
+        (ch) => `\\x${ch.charCodeAt(0).toString(16).padStart(2, "0")}`,
+      );
       if (deps.config.logFormat === "json") {
         console.error(JSON.stringify({
           time: new Date().toISOString(),
           level: "error",
           msg: "request failed",
           method: c.req.method,
-          path: c.req.path,
+          path,
           request_id: c.get("requestId"),
-          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-          stack: error instanceof Error ? error.stack : undefined,
+          error: safe instanceof Error ? `${safe.name}: ${safe.message}` : String(safe),
+          stack: safe instanceof Error ? safe.stack : undefined,
         }));
-      } else console.error(`${c.req.method} ${c.req.path} failed (request ${c.get("requestId")}):`, error);
+      } else console.error(`${c.req.method} ${path} failed (request ${c.get("requestId")}):`, safe);
     }
     const props = {
       status,

@@ -9,7 +9,7 @@ import { warmRedactor } from "./safety/phi.ts";
 import { watchEventLoop } from "./slices.ts";
 import { detectRedFlags } from "./safety/red_flags.ts";
 import { ConfigError, loadConfig } from "./config.ts";
-import { DatabaseLockedError, openDatabase } from "./db/client.ts";
+import { DatabaseLockedError, loggableMessage, openDatabase } from "./db/client.ts";
 import { migrate } from "./db/migrate.ts";
 import { ensureVectorIndex, refreshSearchTerms, searchTermsMissing } from "./db/snippets.ts";
 import { createEmbedder } from "./inference/embeddings.ts";
@@ -186,9 +186,11 @@ async function main(): Promise<number> {
     console.log(`marked ${abandoned} reply(ies) left unfinished by an earlier process as interrupted`);
   }
   const sweeper = setInterval(() => {
-    runner.sweep().catch((error) => console.error("sweeping abandoned replies failed:", error.message));
+    runner.sweep().catch((error) =>
+      console.error("sweeping abandoned replies failed:", loggableMessage(error))
+    );
     pruneRateLimits(database.db).catch((error) =>
-      console.error("pruning rate limits failed:", error.message)
+      console.error("pruning rate limits failed:", loggableMessage(error))
     );
   }, 30_000);
 

@@ -4,7 +4,7 @@
  * sampling settings, and the prompt input. What it returns is all the generation engine (inference/runner.ts)
  * needs; the engine knows nothing of chats, users or the knowledge base.
  */
-import type { Db } from "../db/client.ts";
+import { type Db, loggable, loggableMessage } from "../db/client.ts";
 import { recordAudit } from "../db/audit.ts";
 import { type Message, turnsBefore } from "../db/messages.ts";
 import { getUser } from "../db/users.ts";
@@ -120,7 +120,7 @@ async function gatherEvidence(
   deps: AnswerDeps,
   job: Job,
   question: string,
-  history: { user: string }[],
+  history: { user: string; assistant?: string }[],
   saves: Promise<void>[],
 ): Promise<RetrievalResult | null> {
   const knowledge = deps.knowledge;
@@ -158,6 +158,8 @@ async function gatherEvidence(
           question,
           AbortSignal.timeout(pubmed.settings.timeoutMs),
           {
+            // Names the earlier turns taught are replaced in the question too, whatever PHI_REDACTION says.
+            earlier: history.flatMap((turn) => [turn.user, turn.assistant ?? ""]),
             vocabulary: knowledge.vocabulary,
             keywords: spec
               ? (text, signal) =>
@@ -174,7 +176,9 @@ async function gatherEvidence(
         if (outcome.found === 0) note = "PubMed was searched too and found no article on this question.";
       } catch (error) {
         const why = error instanceof PubmedError ? error.message : "PubMed failed";
-        if (!(error instanceof PubmedError)) console.error(`PubMed for message ${job.assistant.id}:`, error);
+        if (!(error instanceof PubmedError)) {
+          console.error(`PubMed for message ${job.assistant.id}:`, loggable(error));
+        }
         note = `PubMed could not be searched (${why}): these sources are from the local knowledge base only.`;
       }
     }
@@ -186,7 +190,7 @@ async function gatherEvidence(
     }));
     return result;
   } catch (error) {
-    console.error(`retrieval for message ${job.assistant.id} failed:`, (error as Error)?.message ?? error);
+    console.error(`retrieval for message ${job.assistant.id} failed:`, loggableMessage(error));
     return null;
   }
 }
@@ -303,7 +307,9 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
   // conversation, and runs beside the reads of the chat and its turns (on Postgres, on another connection). Only
   // where its text stays in this process (the built-in embedder, no reranker) or redaction is off: redacted here,
   // it has not learned the names of earlier turns, which the conversation's redactor would replace in it.
-  const staysHere = !deps.redactPhi || (deps.knowledge?.embedder.local && !deps.knowledge.reranker);
+  // With PubMed on, its terms leave: the question must be redacted knowing the conversation's names.
+  const staysHere = !deps.redactPhi ||
+    (deps.knowledge?.embedder.local && !deps.knowledge.reranker && !deps.knowledge.pubmed);
   const alone = !job.practice && job.mode === "answer" && deps.knowledge && staysHere
     ? redactedAlone(deps, job.user.content)
     : null;
@@ -342,7 +348,7 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
     Promise.all(saves).then(
       () => {},
       (error) =>
-        console.error(`storing the sources of message ${job.assistant.id} failed:`, error?.message ?? error),
+        console.error(`storing the sources of message ${job.assistant.id} failed:`, loggableMessage(error)),
     );
   if (!spec) {
     await settled();

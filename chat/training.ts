@@ -23,6 +23,7 @@ import type { ParseEvent } from "../knowledge/records.ts";
 import { joinChunks } from "../knowledge/snippets.ts";
 import { referenceBlocks } from "../knowledge/retrieve.ts";
 import { createRedactor } from "../safety/phi.ts";
+import { yieldToEventLoop } from "../slices.ts";
 
 /** Where an example came from. */
 export type ExampleOrigin =
@@ -65,9 +66,14 @@ function sameText(a: string, b: string): boolean {
   return norm(a) === norm(b);
 }
 
-/** A redactor that gives the same text the same result, so the prompt and the answer agree on placeholders. */
-function conversationRedactor(): (text: string) => string {
+/**
+ * A redactor for one conversation that has read all of it first: a name it learns from a later text (a
+ * correction naming the patient, "Mr Haddad is 80" after "Haddad has new AF") is then replaced in the earlier
+ * ones too. The same text gives the same result, so the prompt and the answer agree on placeholders.
+ */
+function conversationRedactor(all: readonly string[]): (text: string) => string {
   const redactor = createRedactor();
+  for (const text of all) redactor.redact(text);
   const seen = new Map<string, string>();
   return (text) => {
     let out = seen.get(text);
@@ -91,18 +97,24 @@ function conversationRedactor(): (text: string) => string {
  * Replies written without a model (the retrieval-only reply) are never a target or a rejected answer; a
  * correction of one still teaches what the answer should have been.
  */
-export function examplesFromFeedback(
+export async function examplesFromFeedback(
   conversations: ReadonlyMap<string, readonly Message[]>,
   sources: ReadonlyMap<string, readonly CitedSource[]>,
   options: { systemPrompt: string; references?: boolean },
-): { examples: TrainingExample[]; skipped: SkipCounts } {
+): Promise<{ examples: TrainingExample[]; skipped: SkipCounts }> {
   const examples: TrainingExample[] = [];
   const skipped: SkipCounts = {};
   const skip = (reason: string) => skipped[reason] = (skipped[reason] ?? 0) + 1;
   for (const [chatId, rows] of conversations) {
-    const redact = conversationRedactor();
-    // Oldest first, as the conversation was redacted when it was served: placeholders are numbered in order.
-    for (const row of rows) redact(row.content);
+    // Other requests go on between conversations: redacting a long one takes milliseconds.
+    await yieldToEventLoop();
+    // Oldest first, as the conversation was redacted when it was served (placeholders are numbered in order),
+    // then the corrections and the quoted sources.
+    const redact = conversationRedactor([
+      ...rows.map((r) => r.content),
+      ...rows.flatMap((r) => r.correction ? [r.correction] : []),
+      ...rows.flatMap((r) => (sources.get(r.id) ?? []).flatMap((s) => s.snippet ? [s.snippet.text] : [])),
+    ]);
     const questions = new Map(rows.filter((r) => r.role === "user").map((r) => [r.id, r]));
     const versions = new Map<string, Message[]>();
     for (const row of rows) {
@@ -214,8 +226,9 @@ export async function* examplesFromDataset(
       options.onSkip?.(event.reason);
       continue;
     }
-    const redact = conversationRedactor();
-    for (const exchange of joinChunks(event.snippets)) {
+    const exchanges = joinChunks(event.snippets);
+    const redact = conversationRedactor(exchanges.flatMap((e) => [e.question ?? "", e.answer]));
+    for (const exchange of exchanges) {
       if (!exchange.question?.trim()) {
         options.onSkip?.("no question to answer (literature)");
         continue;
@@ -355,7 +368,7 @@ export function chooseTemplate(
     }
     return { name: spec.templateName, template: spec.template };
   }
-  const template = BUILTIN_TEMPLATES[choice];
+  const template = Object.hasOwn(BUILTIN_TEMPLATES, choice) ? BUILTIN_TEMPLATES[choice] : undefined;
   if (!template) {
     return {
       error: `Unknown template "${choice}": use ${Object.keys(BUILTIN_TEMPLATES).join(", ")} or model:<id>.`,
@@ -380,7 +393,7 @@ export async function exportFeedback(
   const sources = options.references === false
     ? new Map<string, CitedSource[]>()
     : await sourcesOfMessages(db, replies.map((m) => m.id));
-  const { examples, skipped } = examplesFromFeedback(conversations, sources, options);
+  const { examples, skipped } = await examplesFromFeedback(conversations, sources, options);
   for (const example of examples) await writer.add(example);
   return { skipped, conversations: conversations.size };
 }

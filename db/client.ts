@@ -8,6 +8,7 @@ import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres, { type Sql } from "postgres";
+import { DrizzleQueryError } from "drizzle-orm";
 import { join, resolve } from "node:path";
 import type { Config } from "../config.ts";
 import { PgliteThread } from "./pglite_thread.ts";
@@ -260,4 +261,41 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, message: string):
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * An error as it may be logged. A failed statement's error (drizzle's DrizzleQueryError) carries the statement's
+ * values in its message and stack — a question's text, a name, a password hash — so it is replaced by one that
+ * names the statement and the database's reason only. Anything else is returned as it is.
+ */
+export function loggable(error: unknown): unknown {
+  if (!(error instanceof DrizzleQueryError)) return error;
+  // The database's own message can quote a value too ('invalid input syntax for type integer: "…"'): only its
+  // code (SQLSTATE) and the constraint or table it names are kept.
+  const cause = (error.cause ?? {}) as {
+    name?: string;
+    code?: string;
+    constraint?: string;
+    constraint_name?: string;
+    table?: string;
+    table_name?: string;
+    stack?: string;
+  };
+  const what = [
+    cause.code && `SQLSTATE ${cause.code}`,
+    (cause.constraint ?? cause.constraint_name) && `constraint ${cause.constraint ?? cause.constraint_name}`,
+    (cause.table ?? cause.table_name) && `table ${cause.table ?? cause.table_name}`,
+  ].filter(Boolean).join(", ");
+  const safe = new Error(
+    `a database statement failed${what ? ` (${what})` : ""}: ${error.query.slice(0, 300)}`,
+  );
+  safe.name = "DatabaseError";
+  safe.stack = `${safe.name}: ${safe.message}\n${(cause.stack ?? "").split("\n").slice(1).join("\n")}`;
+  return safe;
+}
+
+/** The message of an error as it may be logged (see {@link loggable}). */
+export function loggableMessage(error: unknown): string {
+  const safe = loggable(error);
+  return safe instanceof Error ? safe.message : String(safe);
 }

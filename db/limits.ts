@@ -6,7 +6,7 @@ import { eq, type SQL, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { rows } from "./migrate.ts";
-import { chatSessions, rateLimits, tokenUsage } from "./schema.ts";
+import { chatSessions, pacing, rateLimits, tokenUsage } from "./schema.ts";
 
 /** The start of the current fixed window of `seconds`, in SQL. */
 function windowStart(seconds: number): SQL {
@@ -36,23 +36,29 @@ export async function countEvent(
 }
 
 /**
- * Waits for a turn of at most `perSecond` a second under a key, counted in the database so every instance
- * shares the limit (NCBI's 3 requests a second per caller). A turn not granted waits for the next second.
+ * Waits for a turn of at most `perSecond` a second under a key, paced in the database so every instance shares
+ * it: each caller takes the next free start time (calls at least 1/perSecond s apart, with a margin) in one
+ * statement, and sleeps until it. Unlike counting per calendar second, no two seconds' bursts can meet at their
+ * boundary (NCBI counts any second).
  */
 export async function takeTurn(db: Db, key: string, perSecond: number, signal: AbortSignal): Promise<void> {
-  for (;;) {
-    signal.throwIfAborted();
-    const { count } = await countEvent(db, key, 1000);
-    if (count <= perSecond) return;
-    const wait = 1000 - (Date.now() % 1000) + 5;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(resolve, wait);
-      signal.addEventListener("abort", () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      }, { once: true });
-    });
-  }
+  signal.throwIfAborted();
+  const gap = `${Math.ceil(1000 / perSecond) + 50} milliseconds`;
+  const [row] = rows<{ wait_ms: number }>(
+    await db.execute(sql`
+      insert into ${pacing} (key, next_at) values (${key}, now() + ${gap}::interval)
+      on conflict (key) do update set next_at = greatest(${pacing.nextAt}, now()) + ${gap}::interval
+      returning greatest(0, extract(epoch from (next_at - ${gap}::interval - now())) * 1000)::int as wait_ms`),
+  );
+  const wait = Number(row?.wait_ms ?? 0);
+  if (wait <= 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(resolve, wait);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }, { once: true });
+  });
 }
 
 /** The count so far in the current window of a key, without counting anything. */

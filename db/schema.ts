@@ -136,6 +136,15 @@ export const rateLimits = pgTable("rate_limits", {
   count: integer("count").notNull().default(0),
 }, (t) => [primaryKey({ columns: [t.key, t.windowStart] })]);
 
+/**
+ * Paced calls shared by every instance: the time the next call under a key may start (NCBI's E-utilities take
+ * 3 requests a second per caller). One row per key.
+ */
+export const pacing = pgTable("pacing", {
+  key: text("key").primaryKey(),
+  nextAt: timestamp("next_at", { withTimezone: true }).notNull(),
+});
+
 /** Output tokens generated for each user per UTC day, against the daily budget. */
 export const tokenUsage = pgTable("token_usage", {
   userId: uuid("user_id").notNull().references(() => users.id, { onDelete: "cascade" }),

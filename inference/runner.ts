@@ -3,7 +3,7 @@
  * checkpoints it to the database, publishes each piece to listeners, and ends in a stored terminal status. What
  * to generate comes prepared (chat/answer.ts): the engine knows nothing of chats, users or the knowledge base.
  */
-import type { Db } from "../db/client.ts";
+import { type Db, loggable, loggableMessage } from "../db/client.ts";
 import {
   checkpoint,
   checkpointMany,
@@ -191,7 +191,7 @@ class Generation {
       try {
         listener(event);
       } catch (error) {
-        console.error("generation listener failed:", error);
+        console.error("generation listener failed:", loggable(error));
       }
     }
   }
@@ -302,7 +302,7 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
         const row = await checkpoint(db, item.messageId, item);
         if (row) stored.set(item.messageId, row);
       } catch (error) {
-        console.error(`checkpoint of message ${item.messageId} failed:`, (error as Error).message);
+        console.error(`checkpoint of message ${item.messageId} failed:`, loggableMessage(error));
       }
     }));
     return stored;
@@ -537,7 +537,7 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
         return await finishMessage(db, gen.messageId, state);
       } catch (error) {
         if (attempt >= 5) {
-          console.error(`storing the end of message ${gen.messageId} failed:`, (error as Error).message);
+          console.error(`storing the end of message ${gen.messageId} failed:`, loggableMessage(error));
           // The sweep will mark the stored row interrupted; listeners still learn how it ended.
           return { ...gen.job.assistant, ...state, stopRequested: false, updatedAt: new Date() };
         }
@@ -551,7 +551,7 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     try {
       state = await generate(gen);
     } catch (error) {
-      console.error(`generation of message ${gen.messageId} failed:`, error);
+      console.error(`generation of message ${gen.messageId} failed:`, loggable(error));
       gen.flushHeld();
       state = {
         content: gen.text,
@@ -565,7 +565,7 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     await gen.settled?.();
     const message = await finishStored(gen, state);
     await deps.onFinished?.(gen.job, state.outputTokens, message).catch((error) =>
-      console.error(`after-reply bookkeeping of message ${gen.messageId} failed:`, error.message)
+      console.error(`after-reply bookkeeping of message ${gen.messageId} failed:`, loggableMessage(error))
     );
     gen.ended = message;
     if (gen.graceTimer) clearTimeout(gen.graceTimer);
@@ -593,7 +593,7 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
         shutdown.addEventListener("abort", onShutdown, { once: true });
         if (shutdown.aborted) onShutdown();
         return run(gen).finally(() => shutdown.removeEventListener("abort", onShutdown));
-      }).catch((error) => console.error("generation crashed:", error));
+      }).catch((error) => console.error("generation crashed:", loggable(error)));
     },
     async follow(sessionId, messageId, fromOffset, listener, signal) {
       let offset = Math.max(0, fromOffset);

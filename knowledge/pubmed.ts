@@ -7,7 +7,7 @@
  */
 import type { Db } from "../db/client.ts";
 import { completeIngestRun, openIngestRun, storeBatch, storedPmids } from "../db/snippets.ts";
-import { redactPhi } from "../safety/phi.ts";
+import { createRedactor } from "../safety/phi.ts";
 import type { Embedder } from "./embedder.ts";
 import { contentHash } from "./ingest.ts";
 import { parsePubmed } from "./parse_pubmed.ts";
@@ -55,6 +55,9 @@ export interface PubmedClient {
   /** The abstracts of these articles as snippet drafts (one per abstract section), cited by PMID. */
   fetch(pmids: string[], signal: AbortSignal): Promise<SnippetDraft[]>;
 }
+
+/** Abstract sections (and chunks of long ones) stored per article at most. */
+const MAX_SECTIONS = 12;
 
 /** Words that make no search term. */
 const NOT_TERMS = new Set(
@@ -125,7 +128,7 @@ export function createPubmedClient(
         response = await fetcher(url, { signal, headers: { accept: "application/json, text/xml" } });
       } catch (error) {
         if (signal.aborted) throw new PubmedError("timeout", "PubMed did not answer in time");
-        throw new PubmedError("unavailable", `PubMed could not be reached (${(error as Error).message})`);
+        throw new PubmedError("unavailable", "PubMed could not be reached");
       }
       if (response.status === 429) {
         await response.body?.cancel();
@@ -135,9 +138,10 @@ export function createPubmedClient(
       }
       if (!response.ok) {
         await response.body?.cancel();
+        // The status only: what the server wrote beside it reaches clinicians' screens otherwise.
         throw new PubmedError(
           response.status >= 500 ? "unavailable" : "refused",
-          `PubMed answered ${response.status} ${response.statusText}`.trim(),
+          `PubMed answered HTTP ${response.status}`,
         );
       }
       return response;
@@ -161,17 +165,18 @@ export function createPubmedClient(
       } catch {
         throw new PubmedError("refused", "PubMed's search answered something that is not JSON");
       }
-      if (body.error) throw new PubmedError("refused", `PubMed: ${body.error}`);
+      if (body.error) throw new PubmedError("refused", "PubMed refused the search");
       const result = body.esearchresult;
       if (!result) throw new PubmedError("refused", "PubMed's search answered without results");
       if (result.ERROR && !Array.isArray(result.idlist)) {
-        throw new PubmedError("refused", `PubMed: ${result.ERROR}`);
+        throw new PubmedError("refused", "PubMed refused the search");
       }
       const ids = Array.isArray(result.idlist) ? result.idlist : [];
       return ids.filter((id): id is string => typeof id === "string" && /^\d{1,9}$/.test(id))
         .slice(0, settings.results);
     },
     async fetch(pmids, signal) {
+      pmids = pmids.filter((id) => /^\d{1,9}$/.test(id)).slice(0, settings.results);
       if (pmids.length === 0) return [];
       const response = await call("efetch.fcgi", {
         db: "pubmed",
@@ -180,8 +185,13 @@ export function createPubmedClient(
         rettype: "abstract",
       }, signal);
       const drafts: SnippetDraft[] = [];
+      // Only the articles asked for, and a bounded number of sections each: a server that sends more does not
+      // fill the knowledge base.
+      const asked = new Set(pmids);
       for await (const event of parsePubmed(response.body!, { fileName: "PubMed" })) {
-        if (event.kind === "record") drafts.push(...event.snippets);
+        if (event.kind !== "record") continue;
+        const pmid = /^PMID:(\d+)#/.exec(event.snippets[0]?.sourceId ?? "")?.[1];
+        if (pmid && asked.has(pmid)) drafts.push(...event.snippets.slice(0, MAX_SECTIONS));
       }
       return drafts;
     },
@@ -215,12 +225,16 @@ export async function askPubmed(
   question: string,
   signal: AbortSignal,
   options: {
+    /** The conversation before the question, oldest first: names it holds are replaced in the question. */
+    earlier?: readonly string[];
     vocabulary?: Vocabulary | null;
     /** Search keywords a model suggests for the (redacted) question; null when it has none worth using. */
     keywords?: (question: string, signal: AbortSignal) => Promise<string[] | null>;
   } = {},
 ): Promise<PubmedOutcome> {
-  const redacted = redactPhi(question).text;
+  const redactor = createRedactor();
+  for (const text of options.earlier ?? []) redactor.redact(text);
+  const redacted = redactor.redact(question).text;
   const terms = pubmedTerms(options.vocabulary ? withGroupNames(redacted, options.vocabulary) : redacted);
   if (terms.length === 0) return { found: 0, added: 0 };
   const search = async (words: string[]) => {

@@ -277,20 +277,24 @@ export function adminRoutes(deps: AdminDeps): Hono {
     return c.html(evalsPage(deps.pageContext(c, "/admin"), { runs: await latestAnswerEvals(db, 20) }));
   });
 
-  app.get("/admin/training/:file", guards.audit("training.export"), async (c) => {
-    const file = TRAINING_FILES.find((f) => `${f.kind}-${f.split}.jsonl` === c.req.param("file"));
-    if (!file) throw new HTTPException(404, { message: "There is no such training file." });
-    const lines: string[] = [];
-    const result = await runTrainingExport(c.req.query(), (kind, split, line) => {
-      if (kind === file.kind && split === file.split) lines.push(line);
-    });
-    if (result.error) throw new HTTPException(422, { message: result.error });
-    return c.body(lines.join(""), 200, {
-      "content-type": "application/x-ndjson; charset=utf-8",
-      "content-disposition": `attachment; filename="rounds-${file.kind}-${file.split}.jsonl"`,
-      "cache-control": "no-store",
-    });
-  });
+  app.get(
+    "/admin/training/:file",
+    guards.audit("training.export", { type: "training", param: "file" }),
+    async (c) => {
+      const file = TRAINING_FILES.find((f) => `${f.kind}-${f.split}.jsonl` === c.req.param("file"));
+      if (!file) throw new HTTPException(404, { message: "There is no such training file." });
+      const lines: string[] = [];
+      const result = await runTrainingExport(c.req.query(), (kind, split, line) => {
+        if (kind === file.kind && split === file.split) lines.push(line);
+      });
+      if (result.error) throw new HTTPException(422, { message: result.error });
+      return c.body(lines.join(""), 200, {
+        "content-type": "application/x-ndjson; charset=utf-8",
+        "content-disposition": `attachment; filename="rounds-${file.kind}-${file.split}.jsonl"`,
+        "cache-control": "no-store",
+      });
+    },
+  );
 
   return app;
 }

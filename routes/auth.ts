@@ -7,7 +7,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { HTTPException } from "hono/http-exception";
 import type { SecurityConfig } from "../config.ts";
 import { recordAudit } from "../db/audit.ts";
-import type { Db } from "../db/client.ts";
+import { type Db, loggableMessage } from "../db/client.ts";
 import {
   createFirstAdmin,
   findUserByEmail,
@@ -546,7 +546,7 @@ export function createStreamGuard(db: Db, options: { pollMs?: number } = {}): St
       const live = await liveSignIns(db, ids);
       revoke(ids.filter((id) => !live.has(id)));
     } catch (error) {
-      console.error("checking open streams' sessions failed:", (error as Error).message);
+      console.error("checking open streams' sessions failed:", loggableMessage(error));
     }
   };
   const stopTimerIfIdle = () => {

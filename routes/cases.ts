@@ -26,7 +26,7 @@ import {
   setCaseShared,
   type StoredVersion,
 } from "../db/cases.ts";
-import type { Db } from "../db/client.ts";
+import { type Db, loggable } from "../db/client.ts";
 import { vectorLiteral } from "../knowledge/embedder.ts";
 import type { KnowledgeSettings } from "../knowledge/retrieve.ts";
 import { stripControlCharacters } from "../safety/limits.ts";
@@ -588,7 +588,7 @@ function failureMessage(error: unknown): string {
       : "Nothing was saved. Try again in a few minutes; if it keeps failing, ask an operator to check the model server.";
     return `${error.message.replace(/\.$/, "")}. ${next}`;
   }
-  console.error("case generation failed:", error);
+  console.error("case generation failed:", loggable(error));
   return "An error on our side stopped it. It has been logged; please try again.";
 }
 

@@ -17,7 +17,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { type AuditEvent, recordAudit } from "../db/audit.ts";
 import { caseAccess } from "../db/cases.ts";
-import type { Db } from "../db/client.ts";
+import { type Db, loggableMessage } from "../db/client.ts";
 import { isUuid } from "../db/ids.ts";
 import type { UserRole } from "../db/schema.ts";
 import { type Chat, getChat } from "../db/chats.ts";
@@ -46,7 +46,7 @@ export type CaseRight = "read" | "duplicate" | "change";
 
 /** The object an audited route acts on: its type, and the route parameter naming it. */
 export interface AuditedObject {
-  type: "session" | "message" | "case" | "user";
+  type: "session" | "message" | "case" | "user" | "training";
   /** Without one, the object is the one the response sends the browser to (a created chat or case). */
   param?: string;
 }
@@ -189,7 +189,7 @@ export function createGuards(deps: AccessDeps): Guards {
           outcome: String(c.res.status),
         });
       } catch (error) {
-        console.error(`audit entry for ${action} failed:`, (error as Error).message);
+        console.error(`audit entry for ${action} failed:`, loggableMessage(error));
       }
     });
 

@@ -4,6 +4,7 @@
  */
 // @ts-types="@types/pako"
 import pako from "pako";
+import { loggable } from "../db/client.ts";
 
 /** One SSE message. */
 export interface SseMessage {
@@ -196,7 +197,7 @@ export function sseResponse(
         return;
       }
       Promise.resolve().then(() => run(writer)).catch((error) => {
-        console.error("event stream failed:", error);
+        console.error("event stream failed:", loggable(error));
         writer.close();
       });
     },

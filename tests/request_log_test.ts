@@ -4,7 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { listAudit } from "../db/audit.ts";
-import { withTestApp } from "./support/test_app.ts";
+import { createTestDatabase, DRIVER, withTestApp } from "./support/test_app.ts";
+import { loggable, loggableMessage } from "../db/client.ts";
+import { sql } from "drizzle-orm";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -52,8 +54,33 @@ Deno.test("request log: ids on every response, in JSON log lines, audit entries 
       assert.equal(knowledge.user_id, t.user.id);
       assert.doesNotMatch(lines.join("\n"), /Okonkwo|Adaeze/, "no query string reaches the log");
       assert.ok(records.some((r) => r.request_id === id && r.status === 404));
-    }, { logRequests: true, env: { LOG_FORMAT: "json" } });
+    }, { logRequests: true, env: { LOG_FORMAT: "json", TRUST_PROXY: "1" } });
+    // Without a trusted proxy, nobody chooses their request's id.
+    await withTestApp(async (t) => {
+      const direct = await t.request("/", { headers: { "x-request-id": "proxy-req-12345678" } });
+      assert.match(direct.headers.get("x-request-id") ?? "", UUID);
+    });
   } finally {
     console.log = log;
+  }
+});
+
+Deno.test(`request log [${DRIVER}]: a failed statement is logged without its values`, async () => {
+  const database = await createTestDatabase();
+  try {
+    const error = await database.db.execute(sql`select ${"Mrs Adaeze Okonkwo 48213377"}::int as n`).then(
+      () => null,
+      (e) => e,
+    );
+    assert.ok(error, "the statement failed");
+    assert.match(String(error.message), /Okonkwo/, "drizzle's own message quotes the value");
+    const safe = loggable(error) as Error;
+    assert.match(safe.message, /^a database statement failed \(SQLSTATE 22P02\): select \$1::int as n$/);
+    assert.doesNotMatch(`${safe.message}\n${safe.stack}`, /Okonkwo|48213377/);
+    assert.match(loggableMessage(error), /SQLSTATE 22P02/);
+    const other = new Error("not a statement");
+    assert.equal(loggable(other), other);
+  } finally {
+    await database.close();
   }
 });

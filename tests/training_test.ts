@@ -170,7 +170,9 @@ Deno.test(`training [${DRIVER}]: feedback becomes records in the served prompt f
     assert.deepEqual(downloaded.map((l) => l.origin).sort(), ["correction", "versions"]);
     for (const identifier of IDENTIFIERS) assert.doesNotMatch(JSON.stringify(downloaded), identifier);
     const audited = await listAudit(db, { action: "training.export" }, 10);
-    assert.deepEqual(audited.map((e) => [e.actor, e.outcome]), [["admin@example.test", "200"]]);
+    assert.deepEqual(audited.map((e) => [e.actor, e.objectType, e.objectId, e.outcome]), [
+      ["admin@example.test", "training", "preference-train.jsonl", "200"],
+    ]);
     const refused = await t.request("/admin/training?format=alpaca");
     assert.equal(refused.status, 422);
     assert.match(await refused.text(), /Unknown template &quot;alpaca&quot;|Unknown template "alpaca"/);
@@ -202,7 +204,14 @@ Deno.test("training: a reply written without a model is never a target, but a co
     updatedAt: now,
   };
   const rows = [
-    { ...base, id: "q1", seq: 1, role: "user" as const, content: "Dose of amoxicillin?", replyTo: null },
+    {
+      ...base,
+      id: "q1",
+      seq: 1,
+      role: "user" as const,
+      content: "Haddad has a chest infection: dose of amoxicillin?",
+      replyTo: null,
+    },
     {
       ...base,
       id: "a1",
@@ -222,7 +231,7 @@ Deno.test("training: a reply written without a model is never a target, but a co
       content: "No model is connected…",
       replyTo: "q2",
       finishReason: "no_model",
-      correction: "Weight-based: check the local formulary.",
+      correction: "Weight-based: check the local formulary. Mr Haddad is 80, so check his renal function.",
     },
     {
       ...base,
@@ -250,7 +259,7 @@ Deno.test("training: a reply written without a model is never a target, but a co
     seed: "s",
     write: (_kind, _split, line) => void lines.push(line),
   });
-  const { examples, skipped } = examplesFromFeedback(new Map([["c1", rows]]), new Map(), {
+  const { examples, skipped } = await examplesFromFeedback(new Map([["c1", rows]]), new Map(), {
     systemPrompt: "Be careful.",
   });
   assert.deepEqual(examples.map((e) => [e.kind, e.origin]), [["sft", "correction"]]);
@@ -262,8 +271,16 @@ Deno.test("training: a reply written without a model is never a target, but a co
   const record = JSON.parse(lines[0]);
   // Mistral: the system text before the first turn; the retrieval-only reply is not in the history either
   // (it is the stored text the model would have been shown, so it is kept as it was served).
-  assert.match(record.prompt, /^\[INST\] Be careful\.\n\nDose of amoxicillin\?/);
-  assert.equal(record.completion, "Weight-based: check the local formulary.</s>");
+  // The name is learnt from the correction, written last, and still replaced in the first question.
+  assert.match(
+    record.prompt,
+    /^\[INST\] Be careful\.\n\n\[NAME_1\] has a chest infection: dose of amoxicillin\?/,
+  );
+  assert.equal(
+    record.completion,
+    "Weight-based: check the local formulary. Mr [NAME_1] is 80, so check his renal function.</s>",
+  );
+  assert.doesNotMatch(lines.join(""), /Haddad/);
   const again = formatExample(examples[0], BUILTIN_TEMPLATES.mistral);
   assert.equal(again.id, record.id, "the same example, the same id");
 });

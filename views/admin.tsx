@@ -56,6 +56,7 @@ const OBJECT_LABELS: Record<string, string> = {
   message: "Reply",
   case: "Case",
   user: "Account",
+  training: "Training file",
 };
 
 /** An entry's outcome in words: an HTTP status says how the request went; other outcomes are shown as kept. */
