@@ -126,7 +126,7 @@ export function createPubmedClient(
       let response: Response;
       try {
         response = await fetcher(url, { signal, headers: { accept: "application/json, text/xml" } });
-      } catch (error) {
+      } catch {
         if (signal.aborted) throw new PubmedError("timeout", "PubMed did not answer in time");
         throw new PubmedError("unavailable", "PubMed could not be reached");
       }
