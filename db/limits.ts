@@ -37,19 +37,21 @@ export async function countEvent(
 
 /**
  * Waits for a turn of at most `perSecond` a second under a key, paced in the database so every instance shares
- * it: each caller takes the next free start time (calls at least 1/perSecond s apart, with a margin) in one
- * statement, and sleeps until it. Unlike counting per calendar second, no two seconds' bursts can meet at their
- * boundary (NCBI counts any second).
+ * it: each caller takes the next free start time (turns 1.25/perSecond s apart) in one statement, and returns
+ * no earlier than that time. Unlike counting per calendar second, no burst at the end of one second meets
+ * another at the start of the next (NCBI counts any second). The margin absorbs up to a quarter of a turn
+ * spent getting the statement's answer back.
  */
 export async function takeTurn(db: Db, key: string, perSecond: number, signal: AbortSignal): Promise<void> {
   signal.throwIfAborted();
-  const gap = `${Math.ceil(1000 / perSecond) + 50} milliseconds`;
+  const gap = `${Math.ceil(1250 / perSecond)} milliseconds`;
   const [row] = rows<{ wait_ms: number }>(
     await db.execute(sql`
       insert into ${pacing} (key, next_at) values (${key}, now() + ${gap}::interval)
       on conflict (key) do update set next_at = greatest(${pacing.nextAt}, now()) + ${gap}::interval
       returning greatest(0, extract(epoch from (next_at - ${gap}::interval - now())) * 1000)::int as wait_ms`),
   );
+  // Counted from when the answer arrived, not when the statement ran: the turn starts no earlier than its time.
   const wait = Number(row?.wait_ms ?? 0);
   if (wait <= 0) return;
   await new Promise<void>((resolve, reject) => {

@@ -125,20 +125,25 @@ Deno.test(`pubmed [${DRIVER}]: two instances together keep to 3 requests in any 
   const database = await createTestDatabase();
   try {
     const throttle = (n: number, signal: AbortSignal) => takeTurn(database.db, "ncbi-test", n, signal);
-    const a = createPubmedClient(settings(stub.url), { throttle });
-    const b = createPubmedClient(settings(stub.url), { throttle });
+    // When each request leaves this process (the network after it is not Rounds' to pace).
+    const sent: number[] = [];
+    const timedFetch: typeof fetch = (input, init) => {
+      sent.push(performance.now());
+      return fetch(input, init);
+    };
+    const a = createPubmedClient(settings(stub.url), { throttle, fetch: timedFetch });
+    const b = createPubmedClient(settings(stub.url), { throttle, fetch: timedFetch });
     await Promise.all(
       Array.from(
         { length: 9 },
-        (_, i) => (i % 2 ? a : b).search("hypertension", AbortSignal.timeout(10_000)),
+        (_, i) => (i % 2 ? a : b).search("hypertension", AbortSignal.timeout(20_000)),
       ),
     );
     assert.equal(stub.requests.length, 9);
-    // NCBI counts any second, not calendar seconds: no four requests arrive within one (50 ms allowed for the
-    // time between taking a turn and the request arriving).
-    const times = stub.requests.map((r) => r.at).sort((a, b) => a - b);
+    // NCBI counts any second, not calendar seconds: no four requests leave within one.
+    const times = sent.sort((x, y) => x - y);
     const tightest = Math.min(...times.slice(3).map((t, i) => t - times[i]));
-    assert.ok(tightest >= 950, `four requests within ${tightest} ms`);
+    assert.ok(tightest >= 1000, `four requests within ${tightest.toFixed(0)} ms`);
   } finally {
     await database.close();
     await stub.close();
