@@ -234,6 +234,54 @@ export const messages = pgTable("messages", {
 export type EvidenceState = NonNullable<typeof messages.$inferSelect["evidence"]>;
 
 const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({ dataType: () => "bytea" });
+
+/** Why a record of an uploaded document was skipped, as the document page lists them. */
+export interface SkippedRecordNote {
+  location: string;
+  reason: string;
+}
+
+/**
+ * A file uploaded on /knowledge/documents (a guideline PDF, a formulary, a dataset), kept so it can be ingested
+ * again; its snippets point back to it and go with it.
+ */
+export const documents = pgTable("documents", {
+  id: uuid("id").primaryKey().defaultRandom(),
+  fileName: text("file_name").notNull(),
+  /** The title its snippets are cited by ("Chest pain pathway"), for documents; null for datasets. */
+  title: text("title"),
+  /** The ingest format (knowledge/records.ts FORMATS). */
+  format: text("format").notNull(),
+  /** Source name its snippets carry ("Clinic documents", or what the uploader typed). */
+  source: text("source").notNull(),
+  specialty: text("specialty"),
+  /** CSV/Parquet column mapping given at upload. */
+  columns: jsonb("columns").$type<Record<string, string>>(),
+  sizeBytes: integer("size_bytes").notNull(),
+  /** SHA-256 of the bytes: the same file uploaded twice is refused, pointing at the first. */
+  sha256: text("sha256").notNull(),
+  data: bytea("data").notNull(),
+  uploadedBy: uuid("uploaded_by").references(() => users.id, { onDelete: "set null" }),
+  status: text("status").$type<"queued" | "ingesting" | "ready" | "failed">().notNull().default("queued"),
+  /** Increased by each re-ingest: the ingest run of one generation is resumed, never another's. */
+  generation: integer("generation").notNull().default(1),
+  records: integer("records").notNull().default(0),
+  added: integer("added").notNull().default(0),
+  duplicates: integer("duplicates").notNull().default(0),
+  skipped: integer("skipped").notNull().default(0),
+  /** The first skipped records, with their reasons. */
+  skippedNotes: jsonb("skipped_notes").$type<SkippedRecordNote[]>().notNull().default([]),
+  /** Why the ingest failed, in words for the uploader. */
+  error: text("error"),
+  /** Set while an instance ingests it; a stale heartbeat means that instance stopped, and another resumes. */
+  heartbeatAt: timestamp("heartbeat_at", { withTimezone: true }),
+  ingestedAt: timestamp("ingested_at", { withTimezone: true }),
+  ...timestamps,
+}, (t) => [
+  uniqueIndex("documents_sha256_idx").on(t.sha256),
+  check("documents_status_check", sql`${t.status} in ('queued', 'ingesting', 'ready', 'failed')`),
+]);
 
 /**
  * A retrievable passage of the knowledge base: one dialogue exchange, MASHQA answer or abstract section (or a
@@ -257,8 +305,13 @@ export const snippets = pgTable("snippets", {
   embedder: text("embedder").notNull(),
   embedding: vector("embedding", { dimensions: EMBEDDING_DIMENSIONS }).notNull(),
   search: tsvector("search").generatedAlwaysAs(sql`to_tsvector('english', "text")`),
+  /** The uploaded document it came from; deleting the document deletes its snippets. */
+  documentId: uuid("document_id").references((): AnyPgColumn => documents.id, { onDelete: "cascade" }),
+  /** The page of a paginated document (cited "Title, p. 12"). */
+  page: integer("page"),
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [
+  index("snippets_document_idx").on(t.documentId),
   uniqueIndex("snippets_content_hash_idx").on(t.contentHash),
   index("snippets_embedding_idx").using("hnsw", t.embedding.op("vector_cosine_ops")).with({
     m: 24,

@@ -29,6 +29,10 @@ export interface NewSnippet {
   embedder: string;
   /** The embedder's vector: finite values, as many as the embedding column declares. */
   embedding: ArrayLike<number>;
+  /** The uploaded document it comes from. */
+  documentId?: string | null;
+  /** Its page in a paginated document. */
+  page?: number | null;
 }
 
 /** An ingest run as stored. */
@@ -59,6 +63,8 @@ const SNIPPET_COLUMNS = {
   text: snippets.text,
   contentHash: snippets.contentHash,
   embedder: snippets.embedder,
+  documentId: snippets.documentId,
+  page: snippets.page,
   createdAt: snippets.createdAt,
 };
 
@@ -107,10 +113,10 @@ export async function storeBatch(
           with added as (
             insert into snippets (${sql.raw(STORED_COLUMNS)})
             select source, "sourceId", url, specialty, title, question, answer, text, "contentHash", embedder,
-              embedding::text::vector
+              "documentId", page, embedding::text::vector
             from json_to_recordset(${JSON.stringify(input)}::json) as input(source text, "sourceId" text,
               url text, specialty text, title text, question text, answer text, text text, "contentHash" text,
-              embedder text, embedding json)
+              embedder text, "documentId" uuid, page int, embedding json)
             on conflict (content_hash) do nothing
             returning 1
           )
@@ -134,7 +140,8 @@ export interface BatchProgress {
 
 /** The columns storeBatch fills, in the order of its COPY rows. */
 const STORED_COLUMNS =
-  "source, source_id, url, specialty, title, question, answer, text, content_hash, embedder, embedding";
+  "source, source_id, url, specialty, title, question, answer, text, content_hash, embedder, document_id, page, " +
+  "embedding";
 
 /**
  * PGlite's batches go in as a binary COPY: WebAssembly Postgres spent about 15% of a JSON batch reading the
@@ -153,8 +160,8 @@ async function storeBatchByCopy(
       // Any dimension here: the insert below checks the column's, and one session may see it change.
       await tx.query(
         `create temp table if not exists snippet_batch (source text, source_id text, url text, specialty text,
-          title text, question text, answer text, text text, content_hash text, embedder text,
-          embedding vector) on commit delete rows`,
+          title text, question text, answer text, text text, content_hash text, embedder text, document_id text,
+          page text, embedding vector) on commit delete rows`,
       );
       await tx.query(`copy snippet_batch (${STORED_COLUMNS}) from '/dev/blob' with (format binary)`, [], {
         blob: copyInput(copyRows(batch)),
@@ -162,7 +169,10 @@ async function storeBatchByCopy(
       added = rows<{ added: number }>(
         await tx.query(`
           with added as (
-            insert into snippets (${STORED_COLUMNS}) select ${STORED_COLUMNS} from snippet_batch
+            insert into snippets (${STORED_COLUMNS})
+            select ${
+          STORED_COLUMNS.replace("document_id, page", "document_id::uuid, page::int")
+        } from snippet_batch
             on conflict (content_hash) do nothing
             returning 1
           )
@@ -227,6 +237,8 @@ function textFields(row: NewSnippet): (string | null)[] {
     row.text,
     row.contentHash,
     row.embedder,
+    row.documentId ?? null,
+    row.page == null ? null : String(row.page),
   ];
 }
 

@@ -3,7 +3,7 @@
  * in batches, recording progress so an interrupted run resumes where it stopped. Also re-embedding.
  */
 import { createHash } from "node:crypto";
-import { relative, resolve } from "node:path";
+import { basename, relative, resolve } from "node:path";
 import type { Db } from "../db/client.ts";
 import {
   completeIngestRun,
@@ -19,8 +19,8 @@ import {
   updateEmbeddings,
 } from "../db/snippets.ts";
 import { type Embedder, vectorLiteral } from "./embedder.ts";
-import { parseFile } from "./parsers.ts";
-import type { FormatName, SnippetDraft } from "./records.ts";
+import { parseFile, parseStream } from "./parsers.ts";
+import type { ColumnMapping, FormatName, SnippetDraft } from "./records.ts";
 
 /** What an ingest reports while it runs. */
 export interface IngestProgress {
@@ -50,6 +50,12 @@ export interface IngestOptions {
   batchSize?: number;
   onProgress?: (progress: IngestProgress) => void;
   onSkip?: (skipped: SkippedRecord) => void;
+  /** For CSV and Parquet: which columns hold the question, answer, title and id. */
+  columns?: ColumnMapping;
+  /** For documents: the title their snippets are cited by. */
+  title?: string;
+  /** The uploaded document the snippets belong to. */
+  documentId?: string;
   /** Awaited once, before the first batch that has new rows is stored (a bulk load drops its index here). */
   beforeFirstInsert?: () => Promise<void>;
   signal?: AbortSignal;
@@ -83,27 +89,66 @@ export async function ingestFile(
   path: string,
   options: IngestOptions = {},
 ): Promise<IngestSummary> {
-  const started = performance.now();
   const absolute = resolve(path);
   const stat = await Deno.stat(absolute);
+  const file = await Deno.open(absolute, { read: true });
+  return await ingestStream(db, embedder, {
+    stream: file.readable,
+    fileName: basename(path),
+    path,
+    runPath: relative(Deno.cwd(), absolute) || absolute,
+    size: stat.size,
+    inputKey: (format) =>
+      createHash("sha256").update(JSON.stringify([
+        absolute,
+        stat.size,
+        stat.mtime?.getTime() ?? null,
+        format,
+        options.sourceName ?? null,
+        options.specialty ?? null,
+        options.columns ?? null,
+        options.title ?? null,
+      ])).digest("hex"),
+  }, options);
+}
+
+/** Bytes to ingest, from a file or an upload. */
+export interface IngestInput {
+  stream: ReadableStream<Uint8Array>;
+  /** Name shown in locations and used for format and source hints. */
+  fileName: string;
+  /** What progress reports call it. */
+  path: string;
+  /** What the ingest run records as its path. */
+  runPath: string;
+  size: number;
+  /** Identifies this input (and its options) across runs, so an interrupted run resumes. */
+  inputKey: (format: FormatName) => string;
+}
+
+/** Ingests bytes from anywhere: the pipeline behind {@link ingestFile} and uploaded documents. */
+export async function ingestStream(
+  db: Db,
+  embedder: Embedder,
+  input: IngestInput,
+  options: IngestOptions = {},
+): Promise<IngestSummary> {
+  const started = performance.now();
+  const path = input.path;
+  const stat = { size: input.size };
   let bytesRead = 0;
-  const parsed = await parseFile(path, {
+  const parsed = await parseStream(input.stream, {
+    fileName: input.fileName,
     format: options.format,
     sourceName: options.sourceName,
     specialty: options.specialty,
+    columns: options.columns,
+    title: options.title,
     onBytes: (n) => (bytesRead = n),
   });
-  const inputKey = createHash("sha256").update(JSON.stringify([
-    absolute,
-    stat.size,
-    stat.mtime?.getTime() ?? null,
-    parsed.format,
-    options.sourceName ?? null,
-    options.specialty ?? null,
-  ])).digest("hex");
   const { run } = await openIngestRun(db, {
-    inputKey,
-    path: relative(Deno.cwd(), absolute) || absolute,
+    inputKey: input.inputKey(parsed.format),
+    path: input.runPath,
     format: parsed.format,
     source: options.sourceName ?? null,
   });
@@ -164,6 +209,8 @@ export async function ingestFile(
       contentHash: hash,
       embedder: embedder.id,
       embedding: vectors[i],
+      documentId: options.documentId ?? null,
+      page: draft.page ?? null,
     }));
     await storing; // the batch before is stored (a failure there ends the run here)
     if (rows.length > 0 && beforeFirstInsert) {

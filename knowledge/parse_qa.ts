@@ -1,7 +1,9 @@
 /**
  * Parsers for question–answer datasets: ChatDoctor (HealthCareMagic-100k, iCliniq) rows and MASHQA questions.
  */
-import { jsonRecordEvents, readJsonRecords } from "./json_stream.ts";
+import { Parser } from "htmlparser2";
+import { jsonRecordEvents, malformedJsonReason, readJsonRecords } from "./json_stream.ts";
+import { readAll } from "./parse_document.ts";
 import type { ParseEvent, ParseOptions, SnippetDraft } from "./records.ts";
 import {
   buildSnippets,
@@ -14,7 +16,11 @@ import {
   sourceNameFor,
 } from "./snippets.ts";
 
-/** Parses a ChatDoctor JSON array of `{instruction, input, output}`: one snippet per row (input → output). */
+/**
+ * Parses a ChatDoctor JSON array of `{instruction, input, output}`: one snippet per row (input → output). The
+ * iCliniq file's rows are `{input, answer_icliniq, answer_chatgpt, answer_chatdoctor}`: the iCliniq doctor's
+ * answer is the one kept (the other two were written by models).
+ */
 export function parseChatDoctor(
   stream: ReadableStream<Uint8Array>,
   options: ParseOptions,
@@ -30,7 +36,10 @@ export function parseChatDoctor(
       specialty,
       title: null,
       question: requiredText(value, "input"),
-      answer: requiredText(value, "output"),
+      answer: requiredText(
+        value,
+        value.output === undefined && "answer_icliniq" in value ? "answer_icliniq" : "output",
+      ),
       questionLabel: "Patient",
       answerLabel: "Doctor",
     });
@@ -159,4 +168,121 @@ function requiredText(row: Record<string, unknown>, field: string): string {
   const text = cleanText(value);
   if (!text) throw new RecordSkip(`empty "${field}"`);
   return text;
+}
+
+/**
+ * Parses a MedQuAD XML file (`<Document url><Focus/><QAPairs><QAPair><Question qid/><Answer/></QAPair>…`): one
+ * record per question. MedQuAD leaves out the answers of some of its sources (copyright): those are skipped.
+ */
+export async function* parseMedquad(
+  stream: ReadableStream<Uint8Array>,
+  options: ParseOptions,
+): AsyncGenerator<ParseEvent> {
+  const xml = new TextDecoder().decode(await readAll(stream, options.fileName, "MedQuAD"));
+  const source = sourceNameFor(options, "MedQuAD");
+  const pairs: {
+    qid: string | null;
+    question: string;
+    answer: string;
+    url: string | null;
+    focus: string | null;
+  }[] = [];
+  let url: string | null = null;
+  let focus: string | null = null;
+  let text: string | null = null;
+  let question = "";
+  let qid: string | null = null;
+  const parser = new Parser({
+    onopentag(name, attributes) {
+      if (name === "document") url = optionalText(attributes.url) ?? url;
+      if (name === "question") qid = attributes.qid ?? null;
+      if (name === "focus" || name === "question" || name === "answer") text = "";
+      if (name === "qapair") question = "";
+    },
+    ontext(chunk) {
+      if (text !== null) text += chunk;
+    },
+    onclosetag(name) {
+      if (name === "focus") focus = cleanText(text ?? "") || null;
+      else if (name === "question") question = text ?? "";
+      else if (name === "answer") pairs.push({ qid, question, answer: text ?? "", url, focus });
+      if (name === "focus" || name === "question" || name === "answer") text = null;
+    },
+  }, { xmlMode: true, decodeEntities: true, lowerCaseTags: true });
+  parser.write(xml);
+  parser.end();
+  for (const [index, pair] of pairs.entries()) {
+    yield recordEvent(index, `${options.fileName} question ${index + 1}`, () => {
+      const asked = cleanText(pair.question);
+      if (!asked) throw new RecordSkip(`missing "Question"`);
+      if (!cleanText(pair.answer)) {
+        throw new RecordSkip("no answer (MedQuAD leaves out some sources' answers for copyright)");
+      }
+      return buildSnippets({
+        source,
+        sourceId: pair.qid?.trim() || String(index + 1),
+        url: pair.url && /^https?:\/\//.test(pair.url) ? pair.url : null,
+        specialty: options.specialty ?? null,
+        title: pair.focus,
+        question: asked,
+        answer: cleanText(pair.answer),
+        questionLabel: "Question",
+        answerLabel: "Answer",
+      });
+    });
+  }
+}
+
+/**
+ * Parses PubMedQA (`{"<PMID>": {QUESTION, CONTEXTS, LONG_ANSWER, final_decision, YEAR}, …}`): one snippet per
+ * question, answered by the abstract's conclusion (LONG_ANSWER), its contexts indexed with it.
+ */
+export async function* parsePubmedQa(
+  stream: ReadableStream<Uint8Array>,
+  options: ParseOptions,
+): AsyncGenerator<ParseEvent> {
+  const text = new TextDecoder().decode(await readAll(stream, options.fileName, "PubMedQA"));
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    yield { kind: "skip", index: 0, location: options.fileName, reason: malformedJsonReason(error) };
+    return;
+  }
+  if (!isObject(data)) {
+    yield { kind: "skip", index: 0, location: options.fileName, reason: `file is ${describeType(data)}` };
+    return;
+  }
+  const source = sourceNameFor(options, "PubMedQA");
+  let index = 0;
+  for (const [pmid, value] of Object.entries(data)) {
+    const current = index++;
+    yield recordEvent(current, `${options.fileName} PMID ${pmid.slice(0, 20)}`, () => {
+      if (!isObject(value)) throw new RecordSkip(`entry is ${describeType(value)}, not an object`);
+      const question = optionalText(value.QUESTION);
+      if (!question) throw new RecordSkip(`missing "QUESTION"`);
+      const conclusion = optionalText(value.LONG_ANSWER);
+      if (!conclusion) throw new RecordSkip(`missing "LONG_ANSWER"`);
+      const decision = optionalText(value.final_decision);
+      const contexts = Array.isArray(value.CONTEXTS)
+        ? cleanText(value.CONTEXTS.filter((c): c is string => typeof c === "string").join(" "))
+        : "";
+      const answer = decision ? `${conclusion} (PubMedQA's answer: ${decision}.)` : conclusion;
+      const id = /^\d{1,9}$/.test(pmid) ? pmid : null;
+      return buildSnippets({
+        source,
+        sourceId: id ? `PMID:${id}` : String(current + 1),
+        url: id ? `https://pubmed.ncbi.nlm.nih.gov/${id}/` : null,
+        specialty: options.specialty ?? null,
+        title: question,
+        question,
+        answer,
+        questionLabel: null,
+        answerLabel: null,
+      }).map((draft, i) =>
+        // The abstract's findings are indexed with the first snippet (as much as fits), not quoted as the answer.
+        i === 0 && contexts ? { ...draft, text: `${draft.text}\n${contexts.slice(0, 1500)}` } : draft
+      );
+    });
+  }
 }

@@ -5,7 +5,9 @@
 import { basename } from "node:path";
 import { parseHfMedicalDialog, parseMedDialogJson, parseMedDialogRaw } from "./parse_dialogue.ts";
 import { parsePubmed } from "./parse_pubmed.ts";
-import { parseChatDoctor, parseMashqa } from "./parse_qa.ts";
+import { parseChatDoctor, parseMashqa, parseMedquad, parsePubmedQa } from "./parse_qa.ts";
+import { parseDocx, parseHtml, parseMarkdown, parsePdf, parsePlainText } from "./parse_document.ts";
+import { parseCsv, parseParquet } from "./parse_table.ts";
 import { type FormatName, FORMATS, type ParseEvent, type ParseOptions } from "./records.ts";
 
 /** A streaming parser: bytes in, one event per record out, in record order. */
@@ -22,6 +24,15 @@ export const PARSERS: Readonly<Record<FormatName, FormatParser>> = {
   chatdoctor: parseChatDoctor,
   mashqa: parseMashqa,
   pubmed: parsePubmed,
+  medquad: parseMedquad,
+  pubmedqa: parsePubmedQa,
+  csv: parseCsv,
+  parquet: parseParquet,
+  pdf: parsePdf,
+  docx: parseDocx,
+  html: parseHtml,
+  markdown: parseMarkdown,
+  text: parsePlainText,
 };
 
 /** A human label for each format, for progress lines and errors. */
@@ -32,7 +43,19 @@ export const FORMAT_LABELS: Readonly<Record<FormatName, string>> = {
   chatdoctor: "ChatDoctor JSON (HealthCareMagic, iCliniq)",
   mashqa: "MASHQA JSON",
   pubmed: "PubMed XML",
+  medquad: "MedQuAD XML",
+  pubmedqa: "PubMedQA JSON",
+  csv: "CSV table",
+  parquet: "Parquet table",
+  pdf: "PDF document",
+  docx: "Word document",
+  html: "Web page (HTML)",
+  markdown: "Markdown document",
+  text: "Plain text document",
 };
+
+/** Formats that are a clinic's documents (cited by page or section) rather than question-and-answer datasets. */
+export const DOCUMENT_FORMATS: ReadonlySet<FormatName> = new Set(["pdf", "docx", "html", "markdown", "text"]);
 
 /** How much of a file's (decompressed) start `parseFile` reads to tell its format. */
 export const DETECT_HEAD_BYTES = 64 * 1024;
@@ -55,6 +78,10 @@ export interface ParseFileOptions {
   specialty?: string;
   /** Name shown in locations and errors; default: the file's base name. */
   fileName?: string;
+  /** For CSV and Parquet: which columns hold what. */
+  columns?: ParseOptions["columns"];
+  /** For documents: the title they are cited by. */
+  title?: string;
   /** Called as the file is read with the bytes read so far (compressed bytes for a gzip file), for progress. */
   onBytes?: (bytesRead: number) => void;
 }
@@ -63,32 +90,58 @@ export interface ParseFileOptions {
 const JSON_SIGNATURES: [RegExp, FormatName][] = [
   [/(?<!\\)"utterances"\s*:/, "meddialog-json"],
   [/(?<!\\)"dialogue_turns"\s*:/, "hf-medical-dialog"],
-  [/(?<!\\)"(?:output|instruction)"\s*:/, "chatdoctor"],
+  [/(?<!\\)"(?:output|instruction|answer_icliniq)"\s*:/, "chatdoctor"],
 ];
 const MASHQA_SIGNATURE = /(?<!\\)"data"\s*:\s*\[/;
 const MASHQA_INNER = /(?<!\\)"(?:paragraphs|qas)"\s*:/;
 const PUBMED_SIGNATURE =
   /<(?:PubmedArticleSet|PubmedArticle|PubmedBookArticle)[\s>]|<!DOCTYPE\s+PubmedArticleSet/;
+const MEDQUAD_SIGNATURE = /<Document[\s>][\s\S]*<(?:QAPairs|QAPair|Focus)[\s>]/;
+const HTML_SIGNATURE =
+  /^(?:<\?xml[^>]*>\s*)?(?:<!--[\s\S]*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title|h[1-6]|p|div|article|section|main|table|ul|ol)[\s>\/]/i;
+const PUBMEDQA_SIGNATURE = /^\{\s*"\d+"\s*:\s*\{[\s\S]*?"QUESTION"\s*:/;
 const NAME_HINT_MIN_CHARS = 16 * 1024;
 const MEDDIALOG_HEADER = /^\s*(?:Description|Dialogue|Patient:|Doctor:)/im;
 
 /** Tells a file's format from its first bytes (decoded); the name only breaks ties when the content cannot. */
 export function detectFormat(head: string, fileName: string): FormatName | null {
+  // Binary formats by their magic numbers (the head is decoded as UTF-8, which keeps ASCII bytes).
+  if (head.startsWith("%PDF-")) return "pdf";
+  if (head.startsWith("PAR1")) return "parquet";
+  if (head.startsWith("PK\u0003\u0004")) return head.includes("word/") ? "docx" : null;
+  const name = fileName.toLowerCase().replace(/\.gz$/, "");
   const text = head.replace(/^\ufeff/, "").trimStart();
   if (!text) return null;
-  if (text.startsWith("<")) return PUBMED_SIGNATURE.test(text) ? "pubmed" : null;
-  if (/^id=\S*[ \t]*\r?\n/.test(text) && MEDDIALOG_HEADER.test(text)) return "meddialog-raw";
-  if (!text.startsWith("[") && !text.startsWith("{")) return null;
-
-  if (text.startsWith("{") && MASHQA_SIGNATURE.test(text) && MASHQA_INNER.test(text)) return "mashqa";
-  let best: { at: number; format: FormatName } | null = null;
-  for (const [pattern, format] of JSON_SIGNATURES) {
-    const at = text.search(pattern);
-    if (at >= 0 && (!best || at < best.at)) best = { at, format };
+  if (text.startsWith("<")) {
+    if (PUBMED_SIGNATURE.test(text)) return "pubmed";
+    if (MEDQUAD_SIGNATURE.test(text)) return "medquad";
+    if (HTML_SIGNATURE.test(text) || /\.x?html?$/.test(name)) return "html";
+    return /\.(md|markdown|txt)$/.test(name) ? byName(name) : null;
   }
-  if (best) return best.format;
-  // A first record longer than the head can hide its keys; only then does the name get a say.
-  return text.length >= NAME_HINT_MIN_CHARS ? formatFromName(fileName) : null;
+  if (/^id=\S*[ \t]*\r?\n/.test(text) && MEDDIALOG_HEADER.test(text)) return "meddialog-raw";
+  if (text.startsWith("[") || text.startsWith("{")) {
+    if (text.startsWith("{") && MASHQA_SIGNATURE.test(text) && MASHQA_INNER.test(text)) return "mashqa";
+    if (PUBMEDQA_SIGNATURE.test(text)) return "pubmedqa";
+    let best: { at: number; format: FormatName } | null = null;
+    for (const [pattern, format] of JSON_SIGNATURES) {
+      const at = text.search(pattern);
+      if (at >= 0 && (!best || at < best.at)) best = { at, format };
+    }
+    if (best) return best.format;
+    // A first record longer than the head can hide its keys; only then does the name get a say.
+    if (text.length >= NAME_HINT_MIN_CHARS && formatFromName(fileName)) return formatFromName(fileName);
+  }
+  // Tables and text documents have no signature of their own: their extension says what they are.
+  return byName(name);
+}
+
+/** CSV, Markdown, plain text and HTML, by extension. */
+function byName(name: string): FormatName | null {
+  if (/\.(csv|tsv)$/.test(name)) return "csv";
+  if (/\.(md|markdown)$/.test(name)) return "markdown";
+  if (/\.(txt|text)$/.test(name)) return "text";
+  if (/\.x?html?$/.test(name)) return "html";
+  return null;
 }
 
 /** Opens a dataset file (gunzipping gzip content), detects its format unless given, and streams its parse events. */
@@ -96,9 +149,17 @@ export async function parseFile(
   path: string,
   options: ParseFileOptions = {},
 ): Promise<{ format: FormatName; events: AsyncIterable<ParseEvent> }> {
-  const fileName = options.fileName ?? basename(path);
   const file = await Deno.open(path, { read: true });
-  let stream: ReadableStream<Uint8Array> = file.readable;
+  return await parseStream(file.readable, { ...options, fileName: options.fileName ?? basename(path) });
+}
+
+/** {@link parseFile} for bytes from anywhere (an upload): gunzips, detects the format unless given, parses. */
+export async function parseStream(
+  input: ReadableStream<Uint8Array>,
+  options: ParseFileOptions & { fileName: string },
+): Promise<{ format: FormatName; events: AsyncIterable<ParseEvent> }> {
+  const fileName = options.fileName;
+  let stream = input;
   if (options.onBytes) stream = stream.pipeThrough(countBytes(options.onBytes));
   try {
     const raw = await peek(stream, 2);
@@ -124,6 +185,8 @@ export async function parseFile(
       fileName,
       sourceName: options.sourceName,
       specialty: options.specialty,
+      columns: options.columns,
+      title: options.title,
     };
     return { format, events: PARSERS[format](stream, parseOptions) };
   } catch (error) {

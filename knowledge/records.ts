@@ -11,6 +11,15 @@ export const FORMATS = [
   "chatdoctor",
   "mashqa",
   "pubmed",
+  "medquad",
+  "pubmedqa",
+  "csv",
+  "parquet",
+  "pdf",
+  "docx",
+  "html",
+  "markdown",
+  "text",
 ] as const;
 /** A dataset format name, as accepted by `--format`. */
 export type FormatName = typeof FORMATS[number];
@@ -33,6 +42,8 @@ export interface SnippetDraft {
   answer: string;
   /** The full text shown and indexed: title, question and answer composed. */
   text: string;
+  /** The page of a paginated document (PDF) the passage is on, counted from 1. */
+  page?: number | null;
 }
 
 /** What a parser yields for each record: its snippets, or why it was skipped. */
@@ -48,4 +59,16 @@ export interface ParseOptions {
   sourceName?: string;
   /** Specialty for every snippet of the file when the records carry none. */
   specialty?: string;
+  /** For CSV and Parquet: which columns hold what (found from the header when not given). */
+  columns?: ColumnMapping;
+  /** For documents: the title snippets are cited by (default: the document's own title, else the file name). */
+  title?: string;
+}
+
+/** Which table columns hold a record's parts, by header name. */
+export interface ColumnMapping {
+  question?: string;
+  answer?: string;
+  title?: string;
+  id?: string;
 }

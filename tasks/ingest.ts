@@ -33,7 +33,8 @@ import { EndpointError } from "../inference/endpoint.ts";
 import { type Embedder, prepareVectorStore } from "../knowledge/embedder.ts";
 import { ingestFile, type IngestSummary, inputFiles, readManifest, reembedAll } from "../knowledge/ingest.ts";
 import { GzipBombError, UnknownFormatError } from "../knowledge/parsers.ts";
-import { type FormatName, FORMATS } from "../knowledge/records.ts";
+import { UnreadableFileError } from "../knowledge/parse_document.ts";
+import { type ColumnMapping, type FormatName, FORMATS } from "../knowledge/records.ts";
 import { openTaskDatabase, parseTaskArgs, runTask, TaskExit } from "./cli.ts";
 import { formatDuration, startProgress } from "./progress.ts";
 
@@ -49,6 +50,13 @@ Options:
   --format <name>        ${FORMATS.join(", ")} (default: detected from content)
   --source-name <name>   source name shown with each snippet (default: from the format / file name)
   --specialty <name>     specialty for records that carry none
+  --answer-column <c>    CSV/Parquet: the column holding the answers (default: answer, output, response,
+                         long_answer, text… whichever the header has)
+  --question-column <c>  CSV/Parquet: the column holding the questions (default: question, input, patient…)
+  --title-column <c>     CSV/Parquet: a title for each row (default: title, description, topic, focus…)
+  --id-column <c>        CSV/Parquet: each row's id (default: id, qid, pmid…; else the row number)
+  --title <text>         PDF, Word, HTML, Markdown, text: the title its passages are cited by (default: the
+                         document's own title, else the file name)
   --batch-size <n>       snippets per stored batch (default 500)
   --show-skips <n>       skipped records to list per file (default 20; all are counted)
   --bulk / --no-bulk     drop the vector index during the load and build it once at the end (default: when
@@ -70,6 +78,11 @@ async function main(): Promise<number> {
         format: { type: "string" },
         "source-name": { type: "string" },
         specialty: { type: "string" },
+        "answer-column": { type: "string" },
+        "question-column": { type: "string" },
+        "title-column": { type: "string" },
+        "id-column": { type: "string" },
+        title: { type: "string" },
         "batch-size": { type: "string" },
         "show-skips": { type: "string" },
         reembed: { type: "boolean" },
@@ -150,6 +163,13 @@ async function main(): Promise<number> {
         format,
         sourceName: values["source-name"],
         specialty: values.specialty,
+        columns: {
+          answer: values["answer-column"],
+          question: values["question-column"],
+          title: values["title-column"],
+          id: values["id-column"],
+        },
+        title: values.title,
         batchSize,
         showSkips,
         signal: controller.signal,
@@ -172,6 +192,8 @@ async function ingestAll(
     format?: FormatName;
     sourceName?: string;
     specialty?: string;
+    columns?: ColumnMapping;
+    title?: string;
     batchSize?: number;
     showSkips: number;
     signal: AbortSignal;
@@ -193,6 +215,8 @@ async function ingestAll(
           format: options.format ?? entry.format,
           sourceName: options.sourceName ?? entry.source,
           specialty: options.specialty ?? entry.specialty,
+          columns: options.columns,
+          title: options.title,
           batchSize: options.batchSize,
           signal: options.signal,
           beforeFirstInsert: options.beforeFirstInsert,
@@ -218,7 +242,10 @@ async function ingestAll(
           );
           return 130;
         }
-        if (error instanceof UnknownFormatError || error instanceof GzipBombError) {
+        if (
+          error instanceof UnknownFormatError || error instanceof GzipBombError ||
+          error instanceof UnreadableFileError
+        ) {
           console.error(error.message);
           totals.failed++;
           continue;

@@ -52,13 +52,13 @@ Deno.test({
       assert.match(second.text, /Nothing new: every snippet was already in the knowledge base/);
       assert.doesNotMatch(second.text, /vector index/, "nothing new to store: the index is left alone");
 
-      const unknown = join(dir, "notes.txt");
+      const unknown = join(dir, "notes.dat");
       await Deno.writeTextFile(unknown, "Just some notes, in no dataset's format.\n");
       const refused = await ingest(env, [unknown]);
       assert.equal(refused.code, 1, refused.text);
       assert.match(
         refused.text,
-        /Cannot tell the format of notes\.txt: it is not meddialog-raw, meddialog-json, hf-medical-dialog, chatdoctor, mashqa or pubmed \(use --format\)/,
+        /Cannot tell the format of notes\.dat: it is not meddialog-raw, meddialog-json, hf-medical-dialog, chatdoctor, mashqa, pubmed, medquad, pubmedqa, csv, parquet, pdf, docx, html, markdown or text \(use --format\)/,
       );
 
       database ??= await openPglite({ dataDir: join(dir, "pglite") });

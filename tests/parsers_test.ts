@@ -260,7 +260,9 @@ Deno.test("detect: every sample file's format is told from its content", async (
     // A misleading name must not matter: detection reads the content.
     assert.equal(detectFormat(await Deno.readTextFile(path), "notes.csv"), format, path);
   }
-  assert.equal(detectFormat(await Deno.readTextFile(malformed("notes.csv")), "notes.csv"), null);
+  // Without a signature, the extension says it is a table; under another name it is nothing known.
+  assert.equal(detectFormat(await Deno.readTextFile(malformed("notes.csv")), "notes.csv"), "csv");
+  assert.equal(detectFormat(await Deno.readTextFile(malformed("notes.csv")), "notes.dat"), null);
 });
 
 Deno.test("detect: content beats the extension, and unknown content is null", () => {
@@ -281,7 +283,8 @@ Deno.test("detect: content beats the extension, and unknown content is null", ()
   // A JSON string that merely mentions a key is not that key.
   assert.equal(detectFormat('[{"text":"\\"utterances\\": no"}]', "x"), null);
   assert.equal(detectFormat('{"rows":[]}', "healthcaremagic.json"), null);
-  assert.equal(detectFormat("<html><body>hi</body></html>", "x.xml"), null);
+  assert.equal(detectFormat("<html><body>hi</body></html>", "x.xml"), "html");
+  assert.equal(detectFormat("<catalog><item/></catalog>", "x.xml"), null);
   assert.equal(detectFormat("", "x"), null);
   // Only when the head is long and shows no known key does the file name break the tie.
   assert.equal(detectFormat(`[{"text":"${"x".repeat(70_000)}`, "HealthCareMagic-100k.json"), "chatdoctor");
@@ -313,17 +316,20 @@ Deno.test("parseFile: a gzip-compressed PubMed file parses like the plain one", 
 });
 
 Deno.test("parseFile: a file in no known format names itself and every format tried", async () => {
-  await assert.rejects(() => parseFile(malformed("notes.csv")), (error: unknown) => {
-    assert.ok(error instanceof UnknownFormatError);
-    assert.equal(
-      error.message,
-      "Cannot tell the format of notes.csv: it is not meddialog-raw, meddialog-json, hf-medical-dialog, chatdoctor, " +
-        "mashqa or pubmed (use --format)",
-    );
-    assert.equal(error.fileName, "notes.csv");
-    assert.deepEqual(error.tried, FORMATS);
-    return true;
-  });
+  await assert.rejects(
+    () => parseFile(malformed("notes.csv"), { fileName: "notes.dat" }),
+    (error: unknown) => {
+      assert.ok(error instanceof UnknownFormatError);
+      assert.equal(
+        error.message,
+        "Cannot tell the format of notes.dat: it is not meddialog-raw, meddialog-json, hf-medical-dialog, chatdoctor, " +
+          "mashqa, pubmed, medquad, pubmedqa, csv, parquet, pdf, docx, html, markdown or text (use --format)",
+      );
+      assert.equal(error.fileName, "notes.dat");
+      assert.deepEqual(error.tried, FORMATS);
+      return true;
+    },
+  );
   // An explicit format skips detection; read as ChatDoctor JSON Lines, each CSV line is a bad record.
   const forced = await parsePath(malformed("notes.csv"), { format: "chatdoctor" });
   assert.deepEqual(skipsOf(forced.events), [
