@@ -30,6 +30,8 @@ import {
 } from "./routes/auth.ts";
 import type { ScryptCost } from "./safety/passwords.ts";
 import { knowledgeRoutes } from "./routes/knowledge.ts";
+import { admitUploads, documentRoutes, UPLOAD_PATH } from "./routes/documents.ts";
+import type { DocumentQueue } from "./knowledge/documents.ts";
 import { caseRoutes } from "./routes/cases.ts";
 import type { RetryLimits } from "./inference/completion.ts";
 import { practiceRoutes } from "./routes/practice.ts";
@@ -67,6 +69,8 @@ export interface AppDeps {
   passwordCost?: ScryptCost;
   /** How long case generation waits on a busy or waking model server (tests shorten it). */
   retry?: Partial<RetryLimits>;
+  /** Reads uploaded documents into the knowledge base in the background. */
+  documents: DocumentQueue;
 }
 
 const ERROR_TITLES: Record<number, string> = {
@@ -169,8 +173,16 @@ export function createApp(deps: AppDeps): Hono {
     referrerPolicy: "same-origin",
   }));
 
+  // An upload's body is larger and slower than any other: read only once its sender may upload.
+  app.use(admitUploads({
+    db,
+    sessionIdleMs: security.sessionIdleMs,
+    maxBytes: deps.config.uploadMaxBytes,
+    uploaders: deps.config.uploaders,
+  }));
   // The body is read here, whole, within its size and in time (a slow or stalled sender gets 408).
   app.use(bodyDeadline({
+    skip: (c) => c.req.method === "POST" && c.req.path === UPLOAD_PATH,
     maxBytes: MAX_BODY_BYTES,
     tooLarge: () => {
       throw new HTTPException(413, {
@@ -215,6 +227,18 @@ export function createApp(deps: AppDeps): Hono {
     }),
   );
   app.route("/", knowledgeRoutes({ db, knowledge: deps.knowledge, pageContext }));
+  app.route(
+    "/",
+    documentRoutes({
+      db,
+      queue: deps.documents,
+      guards,
+      guard,
+      pageContext,
+      maxBytes: deps.config.uploadMaxBytes,
+      uploaders: deps.config.uploaders,
+    }),
+  );
 
   app.route(
     "/",

@@ -16,6 +16,7 @@ import { createRunner, type GenerationRunner, type RunnerOptions } from "./infer
 import { DEFAULT_SYSTEM_PROMPT } from "./inference/templates.ts";
 import type { Embedder } from "./knowledge/embedder.ts";
 import { createPubmedClient } from "./knowledge/pubmed.ts";
+import { createDocumentQueue, type DocumentQueue } from "./knowledge/documents.ts";
 import { takeTurn } from "./db/limits.ts";
 import type { Vocabulary } from "./knowledge/vocabulary.ts";
 import { defaultMinScore, type KnowledgeSettings, type Reranker } from "./knowledge/retrieve.ts";
@@ -54,6 +55,8 @@ export interface Rounds {
   runner: GenerationRunner;
   knowledge: KnowledgeSettings;
   lifecycle: Lifecycle;
+  /** Uploaded documents waiting to be read; main.ts resumes the ones a stopped instance left. */
+  documents: DocumentQueue;
 }
 
 /** Builds Rounds from its parts. Starts nothing: no timers, no connections. */
@@ -95,7 +98,9 @@ export function composeRounds(parts: RoundsParts): Rounds {
     },
     options: { graceMs: config.streamGraceMs, ...parts.runnerOptions },
   });
+  const documents = createDocumentQueue(db, knowledge.embedder, (work) => lifecycle.run(work));
   const app = createApp({
+    documents,
     config,
     database,
     lifecycle,
@@ -109,5 +114,5 @@ export function composeRounds(parts: RoundsParts): Rounds {
     passwordCost: parts.passwordCost,
     retry: parts.retry,
   });
-  return { app, runner, knowledge, lifecycle };
+  return { app, runner, knowledge, lifecycle, documents };
 }

@@ -157,6 +157,10 @@ export interface Config {
   eventLoopWarnMs: number;
   /** LOG_FORMAT: request and error lines as plain text, or one JSON object a line (with the request id). */
   logFormat: "text" | "json";
+  /** UPLOAD_MAX_MB: the largest file an upload on /knowledge/documents takes, in bytes. */
+  uploadMaxBytes: number;
+  /** UPLOADERS: who may upload, re-ingest and delete documents: administrators, or educators too. */
+  uploaders: "admins" | "educators";
   security: Readonly<SecurityConfig>;
   /** Present when OIDC_ISSUER is set. */
   oidc: Readonly<OidcConfig> | null;
@@ -332,6 +336,8 @@ export const ENV_SCHEMA = z.object({
   STREAM_GRACE_SECONDS: integer(15, 0, 3600),
   EVENT_LOOP_WARN_MS: integer(200, 0, 60_000),
   LOG_FORMAT: oneOf(["text", "json"], "text"),
+  UPLOAD_MAX_MB: integer(50, 1, 1024),
+  UPLOADERS: oneOf(["admins", "educators"], "admins"),
   SYSTEM_PROMPT: text({
     test: (v) => v.length <= 4000,
     message: (v) => `must be at most 4000 characters, got ${v.length}`,
@@ -514,6 +520,8 @@ export function loadConfig(env: Env): Readonly<Config> {
     streamGraceMs: e.STREAM_GRACE_SECONDS * 1000,
     eventLoopWarnMs: e.EVENT_LOOP_WARN_MS,
     logFormat: e.LOG_FORMAT,
+    uploadMaxBytes: e.UPLOAD_MAX_MB * 1024 * 1024,
+    uploaders: e.UPLOADERS,
     security: Object.freeze(security),
     oidc: oidc && Object.freeze(oidc),
   });

@@ -168,7 +168,7 @@ async function main(): Promise<number> {
     url: m.target.url ?? HF_ROUTER_URL,
     token: m.target.token,
   }));
-  const { app, runner, lifecycle } = composeRounds({
+  const { app, runner, lifecycle, documents } = composeRounds({
     config,
     database,
     models,
@@ -185,10 +185,17 @@ async function main(): Promise<number> {
   if (abandoned > 0) {
     console.log(`marked ${abandoned} reply(ies) left unfinished by an earlier process as interrupted`);
   }
+  // Uploads an earlier process (or a stopped instance) left queued or half-read go on from their last batch.
+  const resumeDocuments = () =>
+    documents.resume().catch((error) =>
+      console.error("resuming document ingests failed:", loggableMessage(error))
+    );
+  resumeDocuments();
   const sweeper = setInterval(() => {
     runner.sweep().catch((error) =>
       console.error("sweeping abandoned replies failed:", loggableMessage(error))
     );
+    resumeDocuments();
     pruneRateLimits(database.db).catch((error) =>
       console.error("pruning rate limits failed:", loggableMessage(error))
     );

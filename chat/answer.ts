@@ -11,6 +11,7 @@ import { getUser } from "../db/users.ts";
 import { type Chat, getChat } from "../db/chats.ts";
 import { saveMessageSources, sourcesOfMessages } from "../db/snippets.ts";
 import { addTokensForChat } from "../db/limits.ts";
+import { citationLabel } from "../knowledge/citation.ts";
 import type { FittedPrompt, Sampling } from "../inference/completion.ts";
 import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
 import type { Job, PreparedGeneration } from "../inference/runner.ts";
@@ -86,7 +87,7 @@ export function retrievalOnlyReply(result: RetrievalResult): string {
       ? snippet.answer.slice(0, EXCERPT_CHARS).replace(/\s+\S*$/, "") + " …"
       : snippet.answer;
     const about = snippet.question ?? snippet.title;
-    const lines = [`**[${rank}]** ${snippet.source} · similarity ${score.toFixed(2)}`];
+    const lines = [`**[${rank}]** ${citationLabel(snippet)} · similarity ${score.toFixed(2)}`];
     if (about) lines.push(`> *Asked:* ${oneLine(about, 240)}`, ">");
     lines.push(`> ${oneLine(excerpt, EXCERPT_CHARS + 2)}`);
     return lines.join("\n");

@@ -8,6 +8,7 @@ import type { Chat } from "../db/chats.ts";
 import type { Message } from "../db/messages.ts";
 import type { CitedSource } from "../db/snippets.ts";
 import { createRedactor } from "../safety/phi.ts";
+import { citationDetail, citationLabel } from "../knowledge/citation.ts";
 
 /** One turn of an exported conversation. */
 export interface ExportedTurn {
@@ -59,7 +60,12 @@ export function exportConversation(
     status: m.role === "assistant" && m.status !== "completed" ? m.status : null,
     sources: (sources.get(m.id) ?? []).map((s) =>
       s.snippet
-        ? [s.snippet.source, s.snippet.sourceId, s.snippet.specialty, `similarity ${s.score.toFixed(2)}`]
+        ? [
+          citationLabel(s.snippet),
+          citationDetail(s.snippet),
+          s.snippet.specialty,
+          `similarity ${s.score.toFixed(2)}`,
+        ]
           .filter(Boolean).join(" · ")
         : "removed from the knowledge base since"
     ),

@@ -5,7 +5,7 @@
 import { and, desc, eq, gte, inArray, like, lt, type SQL } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
-import { auditLog, cases, users } from "./schema.ts";
+import { auditLog, cases, documents, users } from "./schema.ts";
 
 /** One stored audit entry. */
 export type AuditEntry = typeof auditLog.$inferSelect;
@@ -86,17 +86,22 @@ export async function auditObjectNames(db: Db, entries: AuditEntry[]): Promise<M
       ),
     ),
   ];
-  const [caseIds, userIds] = [ids("case"), ids("user")];
-  const [caseRows, userRows] = await Promise.all([
+  const [caseIds, userIds, documentIds] = [ids("case"), ids("user"), ids("document")];
+  const [caseRows, userRows, documentRows] = await Promise.all([
     caseIds.length
       ? db.select({ id: cases.id, name: cases.title }).from(cases).where(inArray(cases.id, caseIds))
       : [],
     userIds.length
       ? db.select({ id: users.id, name: users.email }).from(users).where(inArray(users.id, userIds))
       : [],
+    documentIds.length
+      ? db.select({ id: documents.id, name: documents.fileName }).from(documents)
+        .where(inArray(documents.id, documentIds))
+      : [],
   ]);
   const names = new Map<string, string>();
   for (const r of caseRows) names.set(`case:${r.id}`, r.name);
   for (const r of userRows) names.set(`user:${r.id}`, r.name);
+  for (const r of documentRows) names.set(`document:${r.id}`, r.name);
   return names;
 }

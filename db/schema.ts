@@ -253,7 +253,7 @@ export const documents = pgTable("documents", {
   title: text("title"),
   /** The ingest format (knowledge/records.ts FORMATS). */
   format: text("format").notNull(),
-  /** Source name its snippets carry ("Clinic documents", or what the uploader typed). */
+  /** Source name its snippets carry: what the uploader typed, else (once read) the format's default. */
   source: text("source").notNull(),
   specialty: text("specialty"),
   /** CSV/Parquet column mapping given at upload. */
@@ -266,6 +266,8 @@ export const documents = pgTable("documents", {
   status: text("status").$type<"queued" | "ingesting" | "ready" | "failed">().notNull().default("queued"),
   /** Increased by each re-ingest: the ingest run of one generation is resumed, never another's. */
   generation: integer("generation").notNull().default(1),
+  /** Bytes of the file read by the ingest so far (for its progress bar). */
+  bytesRead: integer("bytes_read").notNull().default(0),
   records: integer("records").notNull().default(0),
   added: integer("added").notNull().default(0),
   duplicates: integer("duplicates").notNull().default(0),

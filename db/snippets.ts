@@ -872,3 +872,42 @@ export async function closeVectorColumns(db: Db, dimensions: number): Promise<vo
     }
   });
 }
+
+/**
+ * Adds (sign 1) or removes (sign −1) one document's snippets' terms to the full-text statistics, and recounts
+ * the total (call {@link recountSearchTotal} again once removed snippets are deleted): an upload or a deletion updates them in milliseconds where a full refresh reads every snippet.
+ */
+export async function adjustSearchTerms(
+  db: Pick<Db, "execute">,
+  documentId: string,
+  sign: 1 | -1,
+): Promise<void> {
+  await db.execute(sql`
+    insert into ${searchTerms} (term, ndoc)
+    select word, ndoc * ${sign}::int
+    from ts_stat('select search from snippets where document_id = ' || quote_literal(${documentId}::text))
+    on conflict (term) do update set ndoc = greatest(0, ${searchTerms.ndoc} + excluded.ndoc)`);
+  await db.execute(sql`delete from ${searchTerms} where ndoc = 0 and term <> ${TOTAL_TERM}`);
+  await recountSearchTotal(db);
+}
+
+/** Sets the full-text statistics' snippet total to the count now (after snippets were added or removed). */
+export async function recountSearchTotal(db: Pick<Db, "execute">): Promise<void> {
+  await db.execute(sql`
+    insert into ${searchTerms} (term, ndoc) select ${TOTAL_TERM}, count(*)::int from ${snippets}
+    on conflict (term) do update set ndoc = excluded.ndoc`);
+}
+
+/** The title the first snippet of a document carries (what the parser found: a PDF's title, a page's h1). */
+export async function firstSnippetTitle(db: Db, documentId: string): Promise<string | null> {
+  const [row] = await db.select({ title: snippets.title }).from(snippets)
+    .where(eq(snippets.documentId, documentId)).orderBy(asc(snippets.page), asc(snippets.createdAt)).limit(1);
+  return row?.title ?? null;
+}
+
+/** The source name a document's snippets were stored with (the format's default when the uploader gave none). */
+export async function firstSnippetSource(db: Db, documentId: string): Promise<string | null> {
+  const [row] = await db.select({ source: snippets.source }).from(snippets)
+    .where(eq(snippets.documentId, documentId)).limit(1);
+  return row?.source ?? null;
+}

@@ -3,6 +3,7 @@
  * reciprocal rank, then held to a minimum similarity so weak matches never pad a prompt; with a reranker, the
  * best 20 that pass are reordered by it.
  */
+import { citationLabel } from "./citation.ts";
 import { expandQuery, type Vocabulary } from "./vocabulary.ts";
 import type { PubmedClient } from "./pubmed.ts";
 import type { Db } from "../db/client.ts";
@@ -199,7 +200,11 @@ export const DEFAULT_RERANK_TOP = 20;
 /** The numbered reference blocks a prompt quotes (the templates defuse anything inside that looks like markup). */
 export function referenceBlocks(results: Retrieved[]): string[] {
   return results.map(({ rank, snippet }) => {
-    const origin = [snippet.source, snippet.specialty].filter(Boolean).join(", ");
+    const origin = [
+      snippet.documentId ? `${snippet.source}: ${citationLabel(snippet)}` : snippet.source,
+      snippet.specialty,
+    ]
+      .filter(Boolean).join(", ");
     return `[${rank}] (${origin}) ${snippet.text}`;
   });
 }

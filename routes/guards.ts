@@ -46,7 +46,7 @@ export type CaseRight = "read" | "duplicate" | "change";
 
 /** The object an audited route acts on: its type, and the route parameter naming it. */
 export interface AuditedObject {
-  type: "session" | "message" | "case" | "user" | "training";
+  type: "session" | "message" | "case" | "user" | "training" | "document";
   /** Without one, the object is the one the response sends the browser to (a created chat or case). */
   param?: string;
 }

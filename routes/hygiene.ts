@@ -3,7 +3,7 @@
  * or carries a NUL gets 400; a form body that cannot be parsed gets 400; form text is made storable (NUL
  * removed, unpaired surrogates replaced) so no handler can pass Postgres a value it rejects.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { storableText } from "../safety/limits.ts";
 
@@ -66,12 +66,14 @@ export function bodyDeadline(options: {
   tooLarge: () => never;
   idleMs?: number;
   totalMs?: number;
+  /** Requests whose body was read already (an upload, by its own deadline). */
+  skip?: (c: Context) => boolean;
 }): MiddlewareHandler {
   const idleMs = options.idleMs ?? BODY_IDLE_MS;
   const totalMs = options.totalMs ?? BODY_TOTAL_MS;
   return async (c, next) => {
     const body = c.req.raw.body;
-    if (!body) return await next();
+    if (!body || options.skip?.(c)) return await next();
     const declared = Number(c.req.header("content-length") ?? NaN);
     if (declared > options.maxBytes) options.tooLarge();
     const reader = body.getReader();

@@ -21,6 +21,9 @@ const ACTION_LABELS: Record<string, string> = {
   "case.restore": "Restored a version of a case",
   "case.share": "Changed a case's sharing",
   "case.update": "Edited a case",
+  "document.delete": "Deleted a document",
+  "document.reingest": "Ingested a document again",
+  "document.upload": "Uploaded a document",
   "login.failed": "Sign-in failed",
   "login.limited": "Sign-in blocked: too many attempts",
   "login.succeeded": "Signed in",
@@ -57,6 +60,7 @@ const OBJECT_LABELS: Record<string, string> = {
   case: "Case",
   user: "Account",
   training: "Training file",
+  document: "Document",
 };
 
 /** An entry's outcome in words: an HTTP status says how the request went; other outcomes are shown as kept. */

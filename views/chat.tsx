@@ -10,6 +10,7 @@ import type { StoredRedactions } from "../db/schema.ts";
 import type { Chat, ChatSummary } from "../db/chats.ts";
 import type { CitedSource } from "../db/snippets.ts";
 import { linkCitations, renderMarkdown, type SafeHtml } from "../safety/markdown.ts";
+import { citationDetail, citationLabel } from "../knowledge/citation.ts";
 import { renderPage } from "./layout.tsx";
 import type { PageContext } from "./page.ts";
 import { describeRedactions } from "../safety/phi.ts";
@@ -634,9 +635,10 @@ export function SourceList(props: { message: Message; sources: CitedSource[] }) 
         ? m.finishReason === "no_model"
           ? (
             <a href={`/snippets/${s.snippet.id}`} target="_blank" rel="noopener" class="source-link">
-              <span class="source-rank">[{s.rank}]</span> <span class="source-name">{s.snippet.source}</span>
+              <span class="source-rank">[{s.rank}]</span>{" "}
+              <span class="source-name">{citationLabel(s.snippet)}</span>
               <span class="source-meta">
-                {[s.snippet.sourceId, s.snippet.specialty].filter(Boolean).map((part) => ` · ${part}`)
+                {[citationDetail(s.snippet), s.snippet.specialty].filter(Boolean).map((part) => ` · ${part}`)
                   .join("")}
               </span>
             </a>
@@ -645,9 +647,9 @@ export function SourceList(props: { message: Message; sources: CitedSource[] }) 
             <details class="source">
               <summary>
                 <span class="source-rank">[{s.rank}]</span>{" "}
-                <span class="source-name">{s.snippet.source}</span>
+                <span class="source-name">{citationLabel(s.snippet)}</span>
                 <span class="source-meta">
-                  {[s.snippet.sourceId, s.snippet.specialty, `similarity ${s.score.toFixed(2)}`]
+                  {[citationDetail(s.snippet), s.snippet.specialty, `similarity ${s.score.toFixed(2)}`]
                     .filter(Boolean).map((part) => ` · ${part}`).join("")}
                 </span>
               </summary>

@@ -4,6 +4,7 @@
  */
 import type { Snippet } from "../db/snippets.ts";
 import type { RetrievalResult, Retrieved } from "../knowledge/retrieve.ts";
+import { citationDetail, citationLabel, isDocumentPassage } from "../knowledge/citation.ts";
 import { renderPage } from "./layout.tsx";
 import type { PageContext } from "./page.ts";
 
@@ -54,6 +55,10 @@ export function knowledgePage(page: PageContext, view: KnowledgeView): string {
           {page.user?.role === "admin" &&
             ` · embeddings: ${view.embedder} · minimum similarity ${view.minScore.toFixed(2)}`}
         </p>
+        <p>
+          <a href="/knowledge/documents">Documents</a>: the clinic's own guidelines, protocols and datasets,
+          uploaded from the browser.
+        </p>
       </section>
       <section aria-labelledby="search-heading">
         <h2 id="search-heading">Search the corpus</h2>
@@ -75,8 +80,11 @@ function EmptyKnowledge() {
     <div class="empty">
       <p>The knowledge base is empty, so answers are not grounded in any source.</p>
       <p>
-        Load the sample corpus with <code>deno task ingest data/corpus</code>, or a real dataset with{" "}
-        <code>deno task ingest path/to/file</code> (MedDialog, HealthCareMagic, iCliniq, MASHQA, PubMed XML).
+        Upload guidelines, protocols or datasets on{" "}
+        <a href="/knowledge/documents">Documents</a>, load the sample corpus with{" "}
+        <code>deno task ingest data/corpus</code>, or a dataset with{" "}
+        <code>deno task ingest path/to/file</code>{" "}
+        (MedDialog, HealthCareMagic, iCliniq, MASHQA, MedQuAD, PubMedQA, PubMed XML, CSV, Parquet, PDF, Word).
       </p>
     </div>
   );
@@ -184,11 +192,13 @@ function SearchHit(props: { hit: Retrieved }) {
   return (
     <li>
       <a class="hit-title" href={`/snippets/${snippet.id}`}>
-        {snippet.title ?? snippet.question ?? snippet.sourceId}
+        {isDocumentPassage(snippet)
+          ? citationLabel(snippet)
+          : snippet.title ?? snippet.question ?? snippet.sourceId}
       </a>
       <span class="source-meta">
-        {[snippet.source, snippet.sourceId, snippet.specialty].filter(Boolean).join(" · ")} · similarity{" "}
-        {score.toFixed(2)}
+        {[snippet.source, citationDetail(snippet), snippet.specialty].filter(Boolean).join(" · ")}{" "}
+        · similarity {score.toFixed(2)}
       </span>
       <blockquote class="excerpt">{clip(snippet.answer, 320)}</blockquote>
     </li>
@@ -213,14 +223,21 @@ export function snippetPage(page: PageContext, snippet: Snippet): string {
     `Snippet from ${snippet.source}`,
     <article class="snippet">
       <p class="crumbs">
-        <a href="/knowledge">Knowledge base</a> › {snippet.source}
+        <a href="/knowledge">Knowledge base</a> ›{" "}
+        {snippet.documentId
+          ? <a href={`/knowledge/documents/${snippet.documentId}`}>{snippet.title ?? snippet.source}</a>
+          : snippet.source}
       </p>
-      <h1>{snippet.title ?? snippet.question ?? `${snippet.source} ${snippet.sourceId}`}</h1>
+      <h1>
+        {isDocumentPassage(snippet)
+          ? citationLabel(snippet)
+          : snippet.title ?? snippet.question ?? `${snippet.source} ${snippet.sourceId}`}
+      </h1>
       <dl class="snippet-meta">
         <dt>Source</dt>
         <dd>{snippet.source}</dd>
-        <dt>Id in source</dt>
-        <dd>{snippet.sourceId}</dd>
+        <dt>{isDocumentPassage(snippet) ? (snippet.page ? "Page" : "Section") : "Id in source"}</dt>
+        <dd>{snippet.page ?? snippet.sourceId}</dd>
         {pmid && (
           <>
             <dt>PMID</dt>
@@ -261,8 +278,9 @@ export function snippetPage(page: PageContext, snippet: Snippet): string {
         <p class="plain">{snippet.answer}</p>
       </section>
       <p class="disclaimer">
-        Retrieved text from a dataset, shown as it was stored: it has not been checked by Rounds and may be
-        wrong or out of date.
+        Retrieved text from{" "}
+        {snippet.documentId ? "an uploaded document" : "a dataset"}, shown as it was stored: it has not been
+        checked by Rounds and may be wrong or out of date.
       </p>
       {page.user?.role !== "clinician" && (
         <p>

@@ -22,6 +22,7 @@ import { createLexicalEmbedder } from "../../knowledge/lexical_embedder.ts";
 import type { Embedder } from "../../knowledge/embedder.ts";
 import type { Lifecycle } from "../../lifecycle.ts";
 import { composeRounds } from "../../compose.ts";
+import type { DocumentQueue } from "../../knowledge/documents.ts";
 import { type AssetStore, loadAssets } from "../../routes/static.ts";
 
 /** The Postgres server tests run against, or undefined for PGlite. */
@@ -80,6 +81,8 @@ export interface TestApp {
   app: Hono;
   database: Database;
   lifecycle: Lifecycle;
+  /** Uploaded documents being read (`await t.documents.idle()` waits for them). */
+  documents: DocumentQueue;
   runner: GenerationRunner;
   models: ModelRegistry;
   config: Readonly<Config>;
@@ -205,7 +208,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     })
     : createRegistry([]);
   const database = options.database ?? await createTestDatabase();
-  const { app, runner, lifecycle } = composeRounds({
+  const { app, runner, lifecycle, documents } = composeRounds({
     config,
     database,
     models,
@@ -229,6 +232,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     app,
     database,
     lifecycle,
+    documents,
     runner,
     models,
     config,

@@ -1,0 +1,360 @@
+/**
+ * Knowledge → Documents: uploads (PDF, Word, web pages, Markdown, text, tables and the dataset formats) into
+ * the knowledge base through the ingest pipeline, with a live progress bar; a document's page; re-ingest and
+ * delete. Uploading is for administrators (and educators when UPLOADERS=educators); everyone signed in can see
+ * what is there. An upload's body is read only after its sender is known to be allowed to upload.
+ */
+import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
+import { HTTPException } from "hono/http-exception";
+import { createHash } from "node:crypto";
+import type { Db } from "../db/client.ts";
+import {
+  createDocument,
+  deleteDocument,
+  type DocumentRow,
+  findBySha256,
+  getDocument,
+  listDocuments,
+  requeueDocument,
+  retryFailedDocument,
+} from "../db/documents.ts";
+import { findSignedIn } from "../db/sign_ins.ts";
+import type { UserRole } from "../db/schema.ts";
+import type { DocumentQueue } from "../knowledge/documents.ts";
+import { DETECT_HEAD_BYTES, detectFormat } from "../knowledge/parsers.ts";
+import { cleanText } from "../knowledge/snippets.ts";
+import {
+  type DocumentNotice,
+  documentPage,
+  documentProgressFragment,
+  documentsPage,
+  documentsPanelFragment,
+  type DocumentsView,
+  EMPTY_UPLOAD_FORM,
+  type UploadFormValues,
+} from "../views/documents.tsx";
+import type { PageContext } from "../views/page.ts";
+import { revocableStream, SESSION_COOKIE, signedInUser, signInIdOf, type StreamGuard } from "./auth.ts";
+import type { Guards } from "./guards.ts";
+import { bodyDeadline } from "./hygiene.ts";
+import { sseResponse } from "./sse.ts";
+
+/** Where uploads are posted: the one path whose body may be larger than MAX_BODY_BYTES. */
+export const UPLOAD_PATH = "/knowledge/documents";
+
+/** Room for the form's other fields and the multipart framing, beside the files. */
+const FORM_OVERHEAD_BYTES = 64 * 1024;
+/** An upload may take this long to arrive (a 50 MB file over a slow clinic line), with 30 s pauses at most. */
+const UPLOAD_TOTAL_MS = 15 * 60_000;
+const UPLOAD_IDLE_MS = 30_000;
+/** Files one upload may carry. */
+const MAX_FILES = 20;
+/** How often a progress stream looks at the document's row. */
+const PROGRESS_POLL_MS = 400;
+
+/** What the document routes need. */
+export interface DocumentDeps {
+  db: Db;
+  queue: DocumentQueue;
+  guards: Guards;
+  guard: StreamGuard;
+  pageContext: (c: Context, path?: string) => PageContext;
+  maxBytes: number;
+  uploaders: "admins" | "educators";
+}
+
+/** The roles that may upload, re-ingest and delete, for a setting of UPLOADERS. */
+export function uploaderRoles(uploaders: "admins" | "educators"): readonly UserRole[] {
+  return uploaders === "educators" ? ["admin", "educator"] : ["admin"];
+}
+
+function managersInWords(uploaders: "admins" | "educators"): string {
+  return uploaders === "educators" ? "educators and administrators" : "administrators";
+}
+
+/**
+ * Runs before the app reads any body: an upload from someone not signed in, or not allowed to upload, is refused
+ * without reading it; an allowed one is read within the upload limits (instead of the usual 256 KB).
+ */
+export function admitUploads(deps: {
+  db: Db;
+  sessionIdleMs: number;
+  maxBytes: number;
+  uploaders: "admins" | "educators";
+}): MiddlewareHandler {
+  const roles = uploaderRoles(deps.uploaders);
+  const read = bodyDeadline({
+    maxBytes: deps.maxBytes * MAX_FILES + FORM_OVERHEAD_BYTES,
+    idleMs: UPLOAD_IDLE_MS,
+    totalMs: UPLOAD_TOTAL_MS,
+    tooLarge: () => {
+      throw new HTTPException(413, { message: tooLargeMessage(deps.maxBytes) });
+    },
+  });
+  return async (c, next) => {
+    if (c.req.method !== "POST" || c.req.path !== UPLOAD_PATH) return await next();
+    const token = getCookie(c, SESSION_COOKIE);
+    const signedIn = token && token.length <= 100
+      ? await findSignedIn(deps.db, await signInIdOf(token), deps.sessionIdleMs)
+      : null;
+    if (!signedIn) {
+      throw new HTTPException(401, {
+        message: "Your session has ended. Sign in again, then upload the file again.",
+      });
+    }
+    if (!roles.includes(signedIn.user.role)) {
+      throw new HTTPException(403, {
+        message: `Only ${managersInWords(deps.uploaders)} can add documents. Ask one to upload it.`,
+      });
+    }
+    await read(c, next);
+  };
+}
+
+function tooLargeMessage(maxBytes: number): string {
+  return `This upload is larger than Rounds accepts (${
+    Math.round(maxBytes / (1024 * 1024))
+  } MB a file). Nothing was saved. Split the file, or ask an administrator to raise UPLOAD_MAX_MB.`;
+}
+
+/** The document routes. */
+export function documentRoutes(deps: DocumentDeps): Hono {
+  const app = new Hono();
+  const { db, guards } = deps;
+  const managers = guards.role(uploaderRoles(deps.uploaders), managersInWords(deps.uploaders));
+  const canManage = (c: Context) => uploaderRoles(deps.uploaders).includes(signedInUser(c).role);
+
+  const view = async (
+    c: Context,
+    notices: DocumentNotice[] = [],
+    form?: UploadFormValues,
+  ): Promise<DocumentsView> => ({
+    documents: await listDocuments(db),
+    canManage: canManage(c),
+    managers: managersInWords(deps.uploaders),
+    maxBytes: deps.maxBytes,
+    notices,
+    form,
+  });
+
+  app.get("/knowledge/documents", async (c) => {
+    const notices: DocumentNotice[] = [];
+    if (c.req.query("deleted")) notices.push({ kind: "ok", text: `Deleted ${c.req.query("deleted")}.` });
+    return c.html(documentsPage(deps.pageContext(c), await view(c, notices)));
+  });
+
+  app.post(UPLOAD_PATH, managers, async (c) => {
+    const body = await c.req.parseBody({ all: true });
+    const form = uploadFormValues(body);
+    const files = ([] as unknown[]).concat(body.files ?? []).filter((f): f is File => f instanceof File);
+    const htmx = c.req.header("hx-request") === "true";
+    const refuse = async (status: 400 | 413 | 415 | 409 | 422, notices: DocumentNotice[]) => {
+      if (htmx) return c.html(documentsPanelFragment(await view(c, notices, form)), status);
+      return c.html(documentsPage(deps.pageContext(c), await view(c, notices, form)), status);
+    };
+    const named = files.filter((f) => f.name || f.size > 0);
+    if (named.length === 0) {
+      return await refuse(400, [{ kind: "error", text: "Choose a file to upload first." }]);
+    }
+    if (named.length > MAX_FILES) {
+      return await refuse(413, [{
+        kind: "error",
+        text: `At most ${MAX_FILES} files at a time; this upload has ${named.length}. Nothing was saved.`,
+      }]);
+    }
+    const notices: DocumentNotice[] = [];
+    const added: string[] = [];
+    let worst: 400 | 409 | 413 | 415 | null = null;
+    for (const file of named) {
+      const fileName = cleanText(file.name.split(/[\\/]/).pop() ?? "").slice(0, 200) || "upload";
+      if (file.size === 0) {
+        notices.push({ kind: "error", text: `${fileName} is empty: nothing to add.` });
+        worst ??= 400;
+        continue;
+      }
+      if (file.size > deps.maxBytes) {
+        notices.push({ kind: "error", text: `${fileName}: ${tooLargeMessage(deps.maxBytes)}` });
+        worst ??= 413;
+        continue;
+      }
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const gzip = bytes[0] === 0x1f && bytes[1] === 0x8b;
+      const format = gzip
+        ? null
+        : detectFormat(new TextDecoder().decode(bytes.subarray(0, DETECT_HEAD_BYTES)), fileName);
+      if (!gzip && !format) {
+        notices.push({
+          kind: "error",
+          text:
+            `Rounds cannot tell what kind of file ${fileName} is. It reads PDF, Word (.docx), web pages, ` +
+            `Markdown, text (.txt), CSV, Parquet, and the ${datasetNames()} formats. Nothing was saved.`,
+        });
+        worst ??= 415;
+        continue;
+      }
+      const sha256 = createHash("sha256").update(bytes).digest("hex");
+      const id = await createDocument(db, {
+        fileName,
+        title: files.length === 1 && form.title ? form.title : null,
+        format: format ?? "unknown",
+        source: form.source,
+        specialty: form.specialty || null,
+        columns: columnsOf(form),
+        sha256,
+        data: bytes,
+        uploadedBy: signedInUser(c).id,
+      });
+      if (!id) {
+        const existing = await findBySha256(db, sha256);
+        const options = {
+          fileName,
+          title: files.length === 1 && form.title ? form.title : null,
+          source: form.source,
+          specialty: form.specialty || null,
+          columns: columnsOf(form),
+          uploadedBy: signedInUser(c).id,
+        };
+        if (existing && await retryFailedDocument(db, existing.id, options)) {
+          // The same file again after it could not be read: read it again with this upload's settings.
+          await guards.record(c, {
+            action: "document.reingest",
+            objectType: "document",
+            objectId: existing.id,
+            outcome: "202",
+          });
+          deps.queue.enqueue(existing.id);
+          added.push(fileName);
+          continue;
+        }
+        notices.push({
+          kind: "error",
+          text: `${fileName} is already in the knowledge base${
+            existing && existing.fileName !== fileName ? ` (uploaded as ${existing.fileName})` : ""
+          }: it was not added twice.`,
+          link: existing ? { href: `/knowledge/documents/${existing.id}`, label: "Open it" } : undefined,
+        });
+        worst ??= 409;
+        continue;
+      }
+      await guards.record(c, {
+        action: "document.upload",
+        objectType: "document",
+        objectId: id,
+        outcome: "202",
+      });
+      deps.queue.enqueue(id);
+      added.push(fileName);
+    }
+    if (added.length > 0) {
+      notices.unshift({
+        kind: "ok",
+        text:
+          `${added.join(", ")} ${added.length === 1 ? "is" : "are"} being added: the progress shows below. ` +
+          `You can leave this page; it goes on.`,
+      });
+    }
+    if (added.length === 0 && worst) return await refuse(worst, notices);
+    if (!htmx) return c.html(documentsPage(deps.pageContext(c), await view(c, notices)), 202);
+    return c.html(documentsPanelFragment(await view(c, notices)), 202);
+  });
+
+  const documentOf = async (c: Context): Promise<DocumentRow> => {
+    const doc = await getDocument(db, c.req.param("id") ?? "");
+    if (!doc) {
+      throw new HTTPException(404, {
+        message: "This document is not in the knowledge base. It may have been deleted.",
+      });
+    }
+    return doc;
+  };
+
+  app.get("/knowledge/documents/:id", async (c) => {
+    const doc = await documentOf(c);
+    const notice: DocumentNotice | undefined = c.req.query("requeued")
+      ? { kind: "ok", text: "The stored file is being read again; its snippets are replaced as it goes." }
+      : undefined;
+    return c.html(documentPage(deps.pageContext(c), { doc, canManage: canManage(c), notice }));
+  });
+
+  // The status as it changes, from the database (so it follows an ingest running on any instance).
+  app.get("/knowledge/documents/:id/progress", async (c) => {
+    const first = await documentOf(c);
+    return sseResponse(c.req.raw, async (sse) => {
+      let n = 0;
+      let doc: DocumentRow | null = first;
+      let last = "";
+      while (doc && !sse.signal.aborted) {
+        const html = documentProgressFragment(doc);
+        if (html !== last) sse.send({ id: String(++n), data: html });
+        last = html;
+        if (doc.status === "ready" || doc.status === "failed") break;
+        await new Promise((resolve) => setTimeout(resolve, PROGRESS_POLL_MS));
+        doc = await getDocument(db, doc.id);
+      }
+      if (!doc && !sse.signal.aborted) {
+        sse.send({ id: String(++n), data: "<p>This document was deleted.</p>" });
+      }
+      if (!sse.signal.aborted) sse.send({ id: String(++n), data: "", event: "done" });
+      sse.close();
+    }, revocableStream(c, deps.guard));
+  });
+
+  app.post("/knowledge/documents/:id/reingest", managers, async (c) => {
+    const doc = await documentOf(c);
+    if (!(await requeueDocument(db, doc.id))) {
+      throw new HTTPException(409, {
+        message: "This document is being read now. Wait for it to finish, then ingest it again if needed.",
+      });
+    }
+    await guards.record(c, { action: "document.reingest", objectType: "document", objectId: doc.id });
+    deps.queue.enqueue(doc.id);
+    return c.redirect(`/knowledge/documents/${doc.id}?requeued=1`, 303);
+  });
+
+  app.post("/knowledge/documents/:id/delete", managers, async (c) => {
+    const doc = await documentOf(c);
+    const body = await c.req.parseBody();
+    if (body.confirm !== "yes") {
+      throw new HTTPException(422, {
+        message: "Tick the box to confirm the deletion; nothing was deleted.",
+      });
+    }
+    const deleted = await deleteDocument(db, doc.id);
+    await guards.record(c, {
+      action: "document.delete",
+      objectType: "document",
+      objectId: doc.id,
+      outcome: deleted ? `deleted ${deleted.snippets} snippets` : "404",
+    });
+    return c.redirect(`/knowledge/documents?deleted=${encodeURIComponent(doc.title ?? doc.fileName)}`, 303);
+  });
+
+  return app;
+}
+
+function text(value: unknown, max: number): string {
+  return typeof value === "string" ? cleanText(value).slice(0, max) : "";
+}
+
+function uploadFormValues(body: Record<string, unknown>): UploadFormValues {
+  const values = { ...EMPTY_UPLOAD_FORM };
+  for (const key of Object.keys(values) as (keyof UploadFormValues)[]) {
+    values[key] = text(body[key], key === "title" ? 200 : 100);
+  }
+  return values;
+}
+
+function columnsOf(form: UploadFormValues): Record<string, string> | null {
+  const columns: Record<string, string> = {};
+  if (form.answer_column) columns.answer = form.answer_column;
+  if (form.question_column) columns.question = form.question_column;
+  if (form.title_column) columns.title = form.title_column;
+  if (form.id_column) columns.id = form.id_column;
+  return Object.keys(columns).length ? columns : null;
+}
+
+function datasetNames(): string {
+  const names = ["MedDialog", "HealthCareMagic", "iCliniq", "MASHQA", "MedQuAD", "PubMedQA", "PubMed XML"];
+  return `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+}
