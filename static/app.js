@@ -327,6 +327,25 @@
     if (event.target.id === "new-case") generationEnded(event.target);
   });
 
+  // Documents: say that an upload is on its way (a large file takes a while to send), and once it is taken,
+  // clear the form for the next one.
+  document.addEventListener("htmx:before:request", (event) => {
+    if (event.target.id !== "upload-form") return;
+    const notices = document.getElementById("upload-notices");
+    const input = event.target.querySelector('input[type="file"]');
+    const count = input && input.files ? input.files.length : 0;
+    if (!notices) return;
+    const note = document.createElement("p");
+    note.className = "notice";
+    note.textContent = `Sending ${count === 1 ? "the file" : `${count} files`} to Rounds…`;
+    notices.replaceChildren(note);
+  });
+  document.addEventListener("htmx:after:request", (event) => {
+    if (event.target.id !== "upload-form") return;
+    const response = event.detail && event.detail.ctx && event.detail.ctx.response;
+    if (response && response.status === 202) event.target.reset();
+  });
+
   // Enter sends, Shift+Enter makes a new line (and an IME composition is left alone).
   document.addEventListener("keydown", (event) => {
     const box = event.target;

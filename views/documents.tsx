@@ -177,7 +177,7 @@ function UploadForm(props: { maxBytes: number; values: UploadFormValues }) {
           name="source"
           maxlength={80}
           value={v.source}
-          placeholder="default: Clinic documents, or the dataset's name"
+          placeholder="default: from the file"
         />
       </label>
       <label>
@@ -263,7 +263,7 @@ function ProgressBody(props: { doc: DocumentRow }) {
         Added: {count(d.snippetCount, "snippet")} in the knowledge base
         {d.duplicates > 0 && `, ${count(d.duplicates, "passage")} already there`}
         {d.skipped > 0 && `, ${count(d.skipped, "part")} skipped`}
-        {d.uploaderEmail && <span class="muted">· uploaded by {d.uploaderEmail}</span>}
+        {d.uploaderEmail && <span class="muted">{" "}· uploaded by {d.uploaderEmail}</span>}
       </p>
     );
   }
