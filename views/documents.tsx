@@ -263,7 +263,7 @@ function ProgressBody(props: { doc: DocumentRow }) {
         Added: {count(d.snippetCount, "snippet")} in the knowledge base
         {d.duplicates > 0 && `, ${count(d.duplicates, "passage")} already there`}
         {d.skipped > 0 && `, ${count(d.skipped, "part")} skipped`}
-        {d.uploaderEmail && <span class="muted">{" "}· uploaded by {d.uploaderEmail}</span>}
+        {d.uploaderEmail && <span class="muted">{` · uploaded by ${d.uploaderEmail}`}</span>}
       </p>
     );
   }
