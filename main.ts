@@ -233,25 +233,43 @@ async function main(): Promise<number> {
   }, app.fetch);
 
   const signal = await stopRequested.promise;
+  const deadline = performance.now() + config.shutdownTimeoutMs;
   console.log(
-    `${signal}: shutting down; waiting up to ${
-      config.shutdownTimeoutMs / 1000
-    } s for ${lifecycle.inFlight} ` +
-      `in-flight generation(s)`,
+    `${signal}: shutting down within ${config.shutdownTimeoutMs / 1000} s; ${lifecycle.inFlight} ` +
+      `in-flight generation(s) and ingest(s) may run for ${
+        Math.max(0, config.shutdownTimeoutMs - SHUTDOWN_RESERVE_MS) / 1000
+      } s`,
   );
   clearInterval(sweeper);
   watchdog?.stop();
-  // Stop accepting connections and let requests finish, while tracked work finishes or is told to stop.
+  // Stop accepting connections and let requests finish, while tracked work finishes or is told to stop. The
+  // whole shutdown fits SHUTDOWN_TIMEOUT_SECONDS (Deno Deploy kills the process 5 s after SIGINT): replies get
+  // all of it but the last SHUTDOWN_RESERVE_MS, in which stopped replies store what they had and the
+  // connections and the database close.
   const serverClosed = server.shutdown();
-  const drained = await lifecycle.drain(config.shutdownTimeoutMs);
+  const drained = await lifecycle.drain(Math.max(0, config.shutdownTimeoutMs - SHUTDOWN_RESERVE_MS), {
+    abortGraceMs: Math.min(ABORT_GRACE_MS, Math.max(250, deadline - performance.now() - 250)),
+  });
   if (drained.aborted > 0) {
     console.log(`stopped ${drained.aborted} generation(s) at the deadline; their partial replies are saved`);
   }
   if (drained.abandoned > 0) console.error(`${drained.abandoned} generation(s) did not stop in time`);
-  await Promise.race([serverClosed, new Promise((resolve) => setTimeout(resolve, 5000))]);
+  let closeTimer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    serverClosed,
+    new Promise((resolve) =>
+      closeTimer = setTimeout(resolve, Math.max(0, deadline - performance.now() - 200))
+    ),
+  ]);
+  clearTimeout(closeTimer);
   await database.close();
   console.log("shutdown complete");
   return 0;
 }
+
+/** The end of a shutdown kept for stopped replies to store what they had, and for closing. */
+const SHUTDOWN_RESERVE_MS = 1500;
+/** Longest wait for stopped replies to store their state. */
+const ABORT_GRACE_MS = 1000;
 
 if (import.meta.main) Deno.exit(await main());

@@ -99,15 +99,22 @@ Deno.test("shutdown: SIGTERM stops a reply still running at the deadline and sto
   const tokens = Array.from({ length: 500 }, (_, i) => ` s${i}`);
   await withServer(
     { tokens, delayMs: 30 },
-    { SHUTDOWN_TIMEOUT_SECONDS: "1" },
+    // Deno Deploy's default: Deploy kills an instance 5 s after SIGINT.
+    { SHUTDOWN_TIMEOUT_SECONDS: "4" },
     async ({ base, dir, server, stub }) => {
       const reader = await startReply(base, "Too long to finish");
       const events = [(await reader.next())!, (await reader.next())!];
+      const killed = performance.now();
       server.kill("SIGTERM");
       for (let e = await reader.next(); e; e = await reader.next()) events.push(e);
       assert.equal(events.at(-1)?.event, "done", "the browser is told how the reply ended");
       assert.match(events.at(-2)!.data, /The server was restarting/);
       assert.equal((await server.status).code, 0);
+      const took = performance.now() - killed;
+      assert.ok(
+        took >= 2000 && took < 4500,
+        `the reply ran until the budget's end and the process stopped inside it: ${took.toFixed(0)} ms`,
+      );
       assert.ok(stub.requests[0].abortedAt !== null, "the endpoint request was closed");
       assert.match(server.output(), /stopped 1 generation\(s\) at the deadline/);
       const [reply] = await storedReplies(dir);

@@ -85,6 +85,13 @@ Deno.test("config: a full valid environment", () => {
   assert.equal(config.shutdownTimeoutMs, 30_000);
 });
 
+Deno.test("config: shutdown takes 10 s at most, 4 s on Deno Deploy (it kills an instance 5 s after SIGINT)", () => {
+  assert.equal(loadConfig({}).shutdownTimeoutMs, 10_000);
+  const deploy = { DENO_DEPLOYMENT_ID: "abc123", DATABASE_URL: "postgres://u:p@db.example/rounds" };
+  assert.equal(loadConfig(deploy).shutdownTimeoutMs, 4_000);
+  assert.equal(loadConfig({ ...deploy, SHUTDOWN_TIMEOUT_SECONDS: "2" }).shutdownTimeoutMs, 2_000);
+});
+
 Deno.test("config: the MedDialog template is the default for an endpoint; chat for Inference Providers", () => {
   assert.equal(
     loadConfig({ INFERENCE_URL: "http://127.0.0.1:8080" }).inference?.template,
