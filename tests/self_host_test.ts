@@ -72,8 +72,8 @@ Deno.test("self-host: no package the image's build removes is loaded by the serv
 
 Deno.test("self-host: compose.yaml passes Rounds only variables config.ts reads (.env.example names them all)", async () => {
   const compose = await read("compose.yaml");
-  const service = /\n  rounds:\n([\s\S]*?)\n  [a-z]+:\n/.exec(compose)![1];
-  const environment = /environment:\n((?:      .*\n)+)/.exec(service + "\n")![1];
+  const service = /\n {2}rounds:\n([\s\S]*?)\n {2}[a-z]+:\n/.exec(compose)![1];
+  const environment = /environment:\n((?: {6}.*\n)+)/.exec(service + "\n")![1];
   const names = [...environment.matchAll(/^\s+([A-Z_]+):/gm)].map((m) => m[1]);
   assert.ok(names.length >= 10, names.join(", "));
   const example = await read(".env.example");
