@@ -5,6 +5,7 @@
  * runs the image's build steps and starts what they produce: see "image build steps".)
  */
 import assert from "node:assert/strict";
+import { parse } from "yaml";
 
 const root = new URL("../", import.meta.url);
 const read = (path: string) => Deno.readTextFile(new URL(path, root));
@@ -26,9 +27,17 @@ Deno.test("self-host: the image's CMD is `deno task start`'s command, cached onl
     dockerfile,
     /^HEALTHCHECK .*\n\s+CMD \["deno", "run", "--cached-only", .*"deploy\/healthcheck\.ts"\]$/m,
   );
-  const compose = await read("compose.yaml");
-  const migrate = /migrate:[\s\S]*?command: (\[.*\])/.exec(compose)![1];
-  assert.deepEqual(JSON.parse(migrate), cachedOnly("migrate"));
+  const compose = parse(await read("compose.yaml"));
+  assert.deepEqual(compose.services.migrate.command, cachedOnly("migrate"));
+  assert.deepEqual(compose.services.rounds.depends_on, {
+    migrate: { condition: "service_completed_successfully" },
+  });
+  assert.deepEqual(compose.services.migrate.depends_on, { db: { condition: "service_healthy" } });
+  assert.match(compose.services.db.image, /^pgvector\/pgvector:pg1[5-9]$/);
+  // The model and embedding servers are optional profiles.
+  for (const name of ["llama", "vllm", "embeddings"]) {
+    assert.deepEqual(compose.services[name].profiles, [name]);
+  }
 });
 
 Deno.test("self-host: no package the image's build removes is loaded by the server or an operator task", async () => {
@@ -71,10 +80,8 @@ Deno.test("self-host: no package the image's build removes is loaded by the serv
 });
 
 Deno.test("self-host: compose.yaml passes Rounds only variables config.ts reads (.env.example names them all)", async () => {
-  const compose = await read("compose.yaml");
-  const service = /\n {2}rounds:\n([\s\S]*?)\n {2}[a-z]+:\n/.exec(compose)![1];
-  const environment = /environment:\n((?: {6}.*\n)+)/.exec(service + "\n")![1];
-  const names = [...environment.matchAll(/^\s+([A-Z_]+):/gm)].map((m) => m[1]);
+  const compose = parse(await read("compose.yaml"));
+  const names = Object.keys(compose.services.rounds.environment);
   assert.ok(names.length >= 10, names.join(", "));
   const example = await read(".env.example");
   for (const name of names) {
