@@ -62,15 +62,25 @@ async function main(): Promise<number> {
 
   let migrations;
   try {
-    migrations = await migrate(database);
+    // On Postgres the vector index (when missing) is built below, in the background: a large knowledge base
+    // takes minutes, and every cold instance would wait for it. PGlite has one process: it builds it now.
+    migrations = await migrate(database, { vectorIndex: database.driver === "postgres" ? "leave" : "build" });
   } catch (error) {
     console.error(`Cannot apply migrations to ${database.description}: ${(error as Error).message}`);
     await database.close();
     return 1;
   }
 
-  if (await ensureVectorIndex(database.db)) {
-    console.log("knowledge: rebuilt the vector index an interrupted bulk ingest had dropped");
+  if (database.driver === "postgres") {
+    const started = performance.now();
+    ensureVectorIndex(database.db).then((built) => {
+      if (built) {
+        console.log(
+          `knowledge: built the vector index in ${((performance.now() - started) / 1000).toFixed(1)} s ` +
+            `(searches scanned every snippet until then)`,
+        );
+      }
+    }, (error) => console.error("building the vector index failed:", loggableMessage(error)));
   }
   if (await searchTermsMissing(database.db)) {
     // A knowledge base from before full-text search ranked by rare terms: counted once, here.

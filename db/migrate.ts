@@ -22,8 +22,25 @@ export interface MigrationResult {
   total: number;
 }
 
-/** Applies pending migrations; on Postgres, holds an advisory lock so concurrent starts cannot race. */
-export async function migrate(database: Database): Promise<MigrationResult> {
+/**
+ * Applies pending migrations; on Postgres, holds an advisory lock so concurrent starts cannot race. Then builds
+ * the vector index if it is missing (migration 0007, or an interrupted bulk load, left it so), unless told to
+ * leave that to the caller: a starting server on Postgres builds it in the background instead of holding its
+ * start for minutes on a large knowledge base.
+ */
+export async function migrate(
+  database: Database,
+  options: { vectorIndex?: "build" | "leave" } = {},
+): Promise<MigrationResult> {
+  const result = await applyMigrations(database);
+  if (options.vectorIndex !== "leave") {
+    const { ensureVectorIndex } = await import("./snippets.ts");
+    await ensureVectorIndex(database.db);
+  }
+  return result;
+}
+
+async function applyMigrations(database: Database): Promise<MigrationResult> {
   if (database.driver === "pglite") return await applyCounted(database);
   // A dedicated connection holds the lock while the pool runs drizzle's migration transaction.
   const lock = postgres(database.url, { max: 1, onnotice: () => {}, connect_timeout: 10 });

@@ -752,14 +752,23 @@ export async function ensureVectorIndex(
     await db.execute(sql`select to_regclass(${VECTOR_INDEX}) is not null as present`),
   )[0]?.present;
   if (present || await declaredDimensions(db, "snippets") === null) return false;
-  await db.transaction(async (tx) => {
+  return await db.transaction(async (tx) => {
+    // One builder at a time: instances starting together leave it to the first (the others search exactly
+    // meanwhile, and find the index when it commits).
+    const [lock] = rows<{ locked: boolean }>(
+      await tx.execute(sql`select pg_try_advisory_xact_lock(${VECTOR_INDEX_LOCK_KEY}) as locked`),
+    );
+    if (!lock?.locked) return false;
     const memory = options.maintenanceWorkMem ?? "256MB";
     if (!/^\d+(kB|MB|GB)$/.test(memory)) throw new Error(`Invalid maintenance_work_mem ${memory}`);
     await tx.execute(sql.raw(`set local maintenance_work_mem = '${memory}'`));
     await tx.execute(sql.raw(CREATE_VECTOR_INDEX));
+    return true;
   });
-  return true;
 }
+
+/** An arbitrary constant: the advisory lock whoever builds the vector index holds. */
+const VECTOR_INDEX_LOCK_KEY = 7_406_281_134;
 
 /** The tables with an embedding column: the knowledge base's snippets and the case library. */
 export type VectorTable = "snippets" | "cases";

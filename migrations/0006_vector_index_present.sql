@@ -1,5 +1,6 @@
 -- Custom SQL migration file, put your code below! --
--- An interrupted bulk ingest can leave the vector index dropped (start-up rebuilds it after migrating). The next
--- migration replaces the index, so make sure there is one to replace. Both builds get room to work in memory.
-SET maintenance_work_mem = '512MB';--> statement-breakpoint
-CREATE INDEX IF NOT EXISTS "snippets_embedding_idx" ON "snippets" USING hnsw ("embedding" vector_cosine_ops) WITH (m=16,ef_construction=64);
+-- Once: made sure a vector index existed for 0007 to replace. Index builds are no longer part of migrations (on
+-- a large knowledge base they held every starting instance for minutes): 0007 only drops the old index, and
+-- the current one is built by `deno task migrate`, or by a starting server (in the background on Postgres),
+-- with db/snippets.ts ensureVectorIndex. Databases that applied the earlier text are unaffected.
+SELECT 1;

@@ -119,3 +119,57 @@ Deno.test("migrations: deno task migrate applies them alone, then finds nothing 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test(`migrations [${DRIVER}]: no index build inside them; migrate builds the vector index after, or leaves it to the caller`, async () => {
+  const database = await createTestDatabase(); // migrated, index built
+  const present = async () =>
+    rows<{ present: boolean }>(
+      await database.db.execute(sql`select to_regclass('snippets_embedding_idx') is not null as present`),
+    )[0].present;
+  try {
+    assert.equal(await present(), true);
+    // As migration 0007 (or an interrupted bulk load) leaves it.
+    await database.db.execute(sql`drop index snippets_embedding_idx`);
+    await migrate(database, { vectorIndex: "leave" });
+    assert.equal(await present(), false, "a starting server on Postgres builds it in the background instead");
+    await migrate(database);
+    assert.equal(await present(), true, "deno task migrate (and every other caller) builds it");
+    const sqlText = await Deno.readTextFile(
+      new URL("../migrations/0007_denser_vector_index.sql", import.meta.url),
+    );
+    assert.doesNotMatch(sqlText, /create index/i, "0007 only drops the old index");
+  } finally {
+    await database.close();
+  }
+});
+
+Deno.test({
+  name: "migrations [postgres]: one instance builds a missing vector index; the others do not wait for it",
+  ignore: !TEST_DATABASE_URL,
+  fn: async () => {
+    const database = await createTestDatabase();
+    if (database.driver !== "postgres") throw new Error("Postgres only");
+    const other = openPostgres(database.url, { poolSize: 1 });
+    try {
+      await database.db.execute(sql`drop index snippets_embedding_idx`);
+      const { ensureVectorIndex } = await import("../db/snippets.ts");
+      // Another instance is building it: this one goes on at once.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => release = resolve);
+      const building = other.db.transaction(async (tx) => {
+        await tx.execute(sql`select pg_advisory_xact_lock(7406281134)`);
+        await held;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const started = performance.now();
+      assert.equal(await ensureVectorIndex(database.db), false);
+      assert.ok(performance.now() - started < 2000);
+      release();
+      await building;
+      assert.equal(await ensureVectorIndex(database.db), true);
+    } finally {
+      await other.close();
+      await database.close();
+    }
+  },
+});
