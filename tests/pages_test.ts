@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DRIVER, withTestApp } from "./support/test_app.ts";
-import { brotliDecompressSync, gunzipSync } from "node:zlib";
+import { brotliDecompressSync, gunzipSync, gzipSync } from "node:zlib";
 import { chooseEncoding } from "../routes/static.ts";
 
 Deno.test(`home [${DRIVER}]: the layout loads the vendored, versioned htmx 4 and hx-sse`, async () => {
@@ -99,6 +99,16 @@ Deno.test(`static [${DRIVER}]: scripts and styles go compressed to browsers that
     }
     // htmx, its SSE extension, the app's script and styles: about 99 KB as files.
     assert.ok(brotli < plain * 0.35, `${brotli} bytes compressed of ${plain}`);
+    // The first page over the wire, its HTML with them: at most 30 KB (issue 22). Deno.serve compresses the
+    // HTML itself (gzip or Brotli, whichever the browser takes); gzip is the larger.
+    const pageBytes = gzipSync(new TextEncoder().encode(html)).length;
+    assert.ok(pageBytes + brotli <= 30 * 1024, `first page: ${pageBytes} + ${brotli} bytes`);
+    // The styles go without comments, and the browser still gets every rule.
+    const styles = await (await request(urls.find((u) => u.startsWith("/static/app.css"))!)).text();
+    assert.doesNotMatch(styles, /\/\*/);
+    const source = await Deno.readTextFile(new URL("../static/app.css", import.meta.url));
+    const rules = (css: string) => css.replace(/\/\*[\s\S]*?\*\//g, "").match(/[^{}]+\{/g)!.length;
+    assert.equal(rules(styles), rules(source));
     const favicon = await request("/static/favicon.svg", { headers: { "accept-encoding": "br" } });
     await favicon.body?.cancel();
     assert.equal(favicon.status, 200);

@@ -88,3 +88,37 @@ Deno.test("self-host: compose.yaml passes Rounds only variables config.ts reads 
     assert.match(example, new RegExp(`^#? ?${name}=`, "m"), `${name} is not a Rounds variable`);
   }
 });
+
+Deno.test("Deno Deploy: the one unstable flag Rounds runs with is in deno.json, where a host that takes no flags applies it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/serve.ts`;
+    await Deno.writeTextFile(
+      script,
+      `let aborted = false;
+const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) => {
+  req.signal.addEventListener("abort", () => aborted = true);
+  return new Response("ok");
+});
+await (await fetch(\`http://127.0.0.1:\${server.addr.port}/\`)).text();
+await new Promise((resolve) => setTimeout(resolve, 200));
+await server.shutdown();
+console.log(JSON.stringify({ aborted }));`,
+    );
+    // No --unstable-no-legacy-abort on the command line: only the project's deno.json.
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--config", new URL("deno.json", root).pathname, script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(run.stdout).trim();
+    assert.deepEqual(
+      JSON.parse(out.split("\n").at(-1)!),
+      { aborted: false },
+      new TextDecoder().decode(run.stderr),
+    );
+    assert.doesNotMatch(new TextDecoder().decode(run.stderr), /legacy behavior/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
