@@ -3,6 +3,7 @@
  * checkpoints it to the database, publishes each piece to listeners, and ends in a stored terminal status. What
  * to generate comes prepared (chat/answer.ts): the engine knows nothing of chats, users or the knowledge base.
  */
+import { measures } from "../telemetry.ts";
 import { type Db, loggable, loggableMessage } from "../db/client.ts";
 import {
   checkpoint,
@@ -385,6 +386,7 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     const { job } = gen;
     const signal = gen.controller.signal;
     const base = () => ({ content: gen.text, outputTokens: gen.outputTokens });
+    const preparing = performance.now();
     const prepared = await deps.prepare(job);
     if (prepared.kind === "reply") {
       gen.append(prepared.text);
@@ -395,6 +397,9 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
     gen.settled = prepared.settled;
     const settings = prepared.sampling;
     const started = performance.now();
+    const model = { model: spec.id };
+    measures.preparation.record(started - preparing, model);
+    let firstTokenAt: number | null = null;
     const startTokens = gen.outputTokens;
     const notice = setInterval(() => {
       if (gen.receivedChars > 0 || gen.reasoning || signal.aborted) return;
@@ -418,7 +423,13 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
             // last read can still come out, and are not part of the reply.
             if (signal.aborted) break;
             if (chunk.outputTokens !== undefined) reported = chunk.outputTokens;
-            if (chunk.text || chunk.reasoning) counted++;
+            if (chunk.text || chunk.reasoning) {
+              counted++;
+              if (firstTokenAt === null) {
+                firstTokenAt = performance.now();
+                measures.timeToFirstToken.record(firstTokenAt - started, model);
+              }
+            }
             gen.outputTokens = startTokens + (reported ?? counted);
             if (chunk.reasoning) {
               gen.reasoning += chunk.reasoning;
@@ -483,6 +494,9 @@ export function createRunner(deps: RunnerDeps): GenerationRunner {
       }
     } finally {
       clearInterval(notice);
+      const produced = gen.outputTokens - startTokens;
+      const seconds = firstTokenAt === null ? 0 : (performance.now() - firstTokenAt) / 1000;
+      if (produced > 1 && seconds > 0) measures.tokensPerSecond.record((produced - 1) / seconds, model);
     }
   }
 

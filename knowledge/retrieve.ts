@@ -4,6 +4,7 @@
  * best 20 that pass are reordered by it.
  */
 import { citationLabel } from "./citation.ts";
+import { measures, tracer } from "../telemetry.ts";
 import { expandQuery, type Vocabulary } from "./vocabulary.ts";
 import type { PubmedClient } from "./pubmed.ts";
 import type { Db } from "../db/client.ts";
@@ -93,6 +94,27 @@ export interface RetrievalResult {
 
 /** Finds the snippets that best answer a query. */
 export async function retrieve(
+  db: Db,
+  embedder: Embedder,
+  query: string,
+  options: RetrievalOptions,
+): Promise<RetrievalResult> {
+  return await tracer.startActiveSpan("rounds.retrieval", async (span) => {
+    const started = performance.now();
+    const attributes = { embedder: embedder.id, reranked: Boolean(options.reranker) };
+    span.setAttributes(attributes);
+    try {
+      const result = await search(db, embedder, query, options);
+      span.setAttribute("results", result.results.length);
+      return result;
+    } finally {
+      measures.retrieval.record(performance.now() - started, attributes);
+      span.end();
+    }
+  });
+}
+
+async function search(
   db: Db,
   embedder: Embedder,
   query: string,
