@@ -160,10 +160,13 @@ export async function* parseDocx(
     const zip = await JSZip.loadAsync(bytes);
     const main = zip.file("word/document.xml");
     if (!main) throw new Error("it has no word/document.xml");
-    documentXml = await main.async("string");
-    stylesXml = await zip.file("word/styles.xml")?.async("string") ?? "";
-    coreXml = await zip.file("docProps/core.xml")?.async("string") ?? "";
+    documentXml = await unzipText(main, options.fileName);
+    const styles = zip.file("word/styles.xml");
+    stylesXml = styles ? await unzipText(styles, options.fileName) : "";
+    const core = zip.file("docProps/core.xml");
+    coreXml = core ? await unzipText(core, options.fileName) : "";
   } catch (error) {
+    if (error instanceof UnreadableFileError) throw error;
     const reason = error instanceof Error ? error.message : String(error);
     throw new UnreadableFileError(
       `${options.fileName} could not be read as a Word document (${reason.slice(0, 200)}). ` +
@@ -178,6 +181,46 @@ export async function* parseDocx(
       titleFromFileName(options.fileName),
     options,
   );
+}
+
+/** Largest part of a Word file unzipped: a real document.xml is a few MB; a zip bomb is refused at this size. */
+const MAX_DOCX_PART_BYTES = 64 * 1024 * 1024;
+
+/** One part of a zip as text, unzipped piece by piece and refused past MAX_DOCX_PART_BYTES. */
+function unzipText(file: unknown, fileName: string): Promise<string> {
+  // JSZip's objects have internalStream; its type declarations leave it out.
+  const entry = file as { internalStream(type: "uint8array"): ZipStream };
+  return new Promise((resolve, reject) => {
+    const decoder = new TextDecoder();
+    let text = "";
+    let size = 0;
+    const stream = entry.internalStream("uint8array");
+    stream.on("data", (chunk: Uint8Array) => {
+      size += chunk.byteLength;
+      if (size > MAX_DOCX_PART_BYTES) {
+        stream.pause();
+        reject(
+          new UnreadableFileError(
+            `${fileName} unzips to more than ${
+              MAX_DOCX_PART_BYTES / (1024 * 1024)
+            } MB of text: that is not a ` +
+              `Word document Rounds can read. Nothing from it was added.`,
+          ),
+        );
+        return;
+      }
+      text += decoder.decode(chunk, { stream: true });
+    }).on("error", reject).on("end", () => resolve(text + decoder.decode())).resume();
+  });
+}
+
+/** The piece of JSZip's stream helper used here. */
+interface ZipStream {
+  on(event: "data", listener: (chunk: Uint8Array) => void): ZipStream;
+  on(event: "error", listener: (error: Error) => void): ZipStream;
+  on(event: "end", listener: () => void): ZipStream;
+  pause(): ZipStream;
+  resume(): ZipStream;
 }
 
 function decodeXml(text: string): string {

@@ -307,3 +307,17 @@ Deno.test("detect: documents by their magic numbers, tables and text by their ex
   assert.equal(detectFormat("Notes\n", "x.txt"), "text");
   assert.equal(detectFormat("Notes\n", "x"), null);
 });
+
+Deno.test("Word: a zip whose document unzips past 64 MB is refused without unzipping the rest", async () => {
+  const JSZip = (await import("jszip")).default;
+  const zip = new JSZip();
+  zip.file("word/document.xml", `<w:document>${"a".repeat(65 * 1024 * 1024)}</w:document>`);
+  const bomb = await zip.generateAsync({ type: "uint8array", compression: "DEFLATE" });
+  assert.ok(bomb.length < 200 * 1024, `${bomb.length} bytes zipped`);
+  await assert.rejects(
+    () => parse("bomb.docx", bomb, { piece: 65536 }),
+    (error: unknown) =>
+      error instanceof UnreadableFileError &&
+      /bomb\.docx unzips to more than 64 MB of text/.test(error.message),
+  );
+});
