@@ -177,6 +177,7 @@ export function createApp(deps: AppDeps): Hono {
   app.use(admitUploads({
     db,
     sessionIdleMs: security.sessionIdleMs,
+    trustProxy: security.trustProxy,
     maxBytes: deps.config.uploadMaxBytes,
     uploaders: deps.config.uploaders,
   }));

@@ -59,9 +59,8 @@ async function viaUpload(name: string, bytes: Uint8Array): Promise<Figure> {
     });
     const html = await response.text();
     if (response.status !== 202) throw new Error(`upload answered ${response.status}: ${html.slice(0, 300)}`);
-    const id = /\/knowledge\/documents\/([0-9a-f-]{36})\/progress/.exec(html)![1];
-    // Follow the progress stream as the page does, until it ends.
-    const stream = await fetch(`${base}/knowledge/documents/${id}/progress`, {
+    // Follow the list's live stream as the page does, until nothing is being read.
+    const stream = await fetch(`${base}/knowledge/documents/live`, {
       headers: { cookie: t.user.cookie },
     });
     const events = await stream.text();

@@ -2,17 +2,18 @@
  * Uploaded documents: the stored file (kept for re-ingest), its ingest status and counts, and the claim an
  * instance holds while it ingests one (a heartbeat; a stale one lets another instance resume the work).
  */
-import { and, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
+import { and, desc, eq, isNull, lt, or, type SQL, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { documents, type SkippedRecordNote, snippets, users } from "./schema.ts";
 import { isUuid } from "./ids.ts";
+import { rows } from "./migrate.ts";
 import { adjustSearchTerms, recountSearchTotal } from "./snippets.ts";
 
 /** A document as listed and shown: everything but its bytes. */
 export type DocumentRow = Omit<typeof documents.$inferSelect, "data"> & {
   uploaderEmail: string | null;
-  /** Snippets of it in the knowledge base now. */
-  snippetCount: number;
+  /** Snippets of it in the knowledge base now (counted for one document's page; null in the list). */
+  snippetCount: number | null;
 };
 
 /** How long an ingest may go without a heartbeat before another instance takes it over. */
@@ -31,6 +32,7 @@ const COLUMNS = {
   uploadedBy: documents.uploadedBy,
   status: documents.status,
   generation: documents.generation,
+  attempts: documents.attempts,
   bytesRead: documents.bytesRead,
   records: documents.records,
   added: documents.added,
@@ -75,18 +77,30 @@ export async function findBySha256(db: Db, sha256: string): Promise<{ id: string
   return row ?? null;
 }
 
-/** Every document, newest first. */
+/** Every document, newest first (without counting snippets: the list is polled while documents are read). */
 export async function listDocuments(db: Db): Promise<DocumentRow[]> {
-  return await db.select(COLUMNS).from(documents).leftJoin(users, eq(users.id, documents.uploadedBy))
+  const found = await db.select(COLUMNS).from(documents).leftJoin(users, eq(users.id, documents.uploadedBy))
     .orderBy(desc(documents.createdAt));
+  return found.map((row) => ({ ...row, snippetCount: null }));
 }
 
 /** One document without its bytes, or null. */
 export async function getDocument(db: Db, id: string): Promise<DocumentRow | null> {
   if (!isUuid(id)) return null;
+  const [row] = await db.select({
+    ...COLUMNS,
+    snippetCount: sql<
+      number
+    >`(select count(*)::int from ${snippets} where ${snippets.documentId} = ${documents.id})`,
+  }).from(documents).leftJoin(users, eq(users.id, documents.uploadedBy)).where(eq(documents.id, id));
+  return row ?? null;
+}
+
+/** One document as its progress shows it (without counting its snippets), or null. */
+export async function documentStatus(db: Db, id: string): Promise<DocumentRow | null> {
   const [row] = await db.select(COLUMNS).from(documents).leftJoin(users, eq(users.id, documents.uploadedBy))
     .where(eq(documents.id, id));
-  return row ?? null;
+  return row ? { ...row, snippetCount: null } : null;
 }
 
 /** A document's stored bytes. */
@@ -103,28 +117,22 @@ export async function documentBytes(db: Db, id: string): Promise<Uint8Array<Arra
 export async function claimDocument(db: Db, id: string): Promise<{ generation: number } | null> {
   const [row] = await db.update(documents).set({
     status: "ingesting",
+    attempts: sql`${documents.attempts} + 1`,
     heartbeatAt: sql`now()`,
     error: null,
     updatedAt: sql`now()`,
-  }).where(and(
-    eq(documents.id, id),
-    or(
-      eq(documents.status, "queued"),
-      and(
-        eq(documents.status, "ingesting"),
-        or(
-          isNull(documents.heartbeatAt),
-          lt(documents.heartbeatAt, sql`now() - make_interval(secs => ${STALE_INGEST_MS / 1000})`),
-        ),
-      ),
-    ),
-  )).returning({ generation: documents.generation });
+  }).where(and(eq(documents.id, id), lt(documents.attempts, MAX_ATTEMPTS), waiting())).returning({
+    generation: documents.generation,
+  });
   return row ?? null;
 }
 
-/** Documents waiting for an instance: queued, or left ingesting by one that stopped. */
-export async function documentsToResume(db: Db): Promise<string[]> {
-  const found = await db.select({ id: documents.id }).from(documents).where(or(
+/** Times an instance may take a document up before it is set aside as failed (a file that stops its instance). */
+export const MAX_ATTEMPTS = 3;
+
+/** Queued, or left ingesting by an instance whose heartbeat went stale. */
+function waiting(): SQL {
+  return or(
     eq(documents.status, "queued"),
     and(
       eq(documents.status, "ingesting"),
@@ -133,7 +141,21 @@ export async function documentsToResume(db: Db): Promise<string[]> {
         lt(documents.heartbeatAt, sql`now() - make_interval(secs => ${STALE_INGEST_MS / 1000})`),
       ),
     ),
-  )).orderBy(documents.createdAt);
+  )!;
+}
+
+/** Documents waiting for an instance: queued, or left ingesting by one that stopped. */
+export async function documentsToResume(db: Db): Promise<string[]> {
+  // One taken up MAX_ATTEMPTS times that never finished stopped its instance each time: set aside, not retried.
+  await db.update(documents).set({
+    status: "failed",
+    error: `Reading this file stopped the server ${MAX_ATTEMPTS} times, so it was set aside. Delete it, or ` +
+      `upload a smaller or different copy.`,
+    heartbeatAt: null,
+    updatedAt: sql`now()`,
+  }).where(and(sql`${documents.attempts} >= ${MAX_ATTEMPTS}`, waiting()));
+  const found = await db.select({ id: documents.id }).from(documents).where(waiting())
+    .orderBy(documents.createdAt);
   return found.map((r) => r.id);
 }
 
@@ -141,6 +163,7 @@ export async function documentsToResume(db: Db): Promise<string[]> {
 export async function recordDocumentProgress(
   db: Db,
   id: string,
+  generation: number,
   counts: {
     bytesRead: number;
     records: number;
@@ -151,37 +174,60 @@ export async function recordDocumentProgress(
   },
 ): Promise<void> {
   await db.update(documents).set({ ...counts, heartbeatAt: sql`now()`, updatedAt: sql`now()` })
-    .where(eq(documents.id, id));
+    .where(
+      and(eq(documents.id, id), eq(documents.generation, generation), eq(documents.status, "ingesting")),
+    );
 }
 
-/** The ingest's end: ready with its counts and title, or failed with a reason in words. */
+/**
+ * The ingest's end: ready (its terms counted in the full-text statistics in the same transaction) or failed
+ * with a reason in words. Only for the generation claimed: false when the document was re-queued, deleted or
+ * taken over meanwhile.
+ */
 export async function finishDocument(
   db: Db,
   id: string,
+  generation: number,
   outcome:
     | { ok: true; format: string; title: string | null; source: string }
     | { ok: false; error: string; format?: string },
-): Promise<void> {
-  await db.update(documents).set(
-    outcome.ok
-      ? {
-        status: "ready",
-        format: outcome.format,
-        title: outcome.title,
-        source: outcome.source,
-        error: null,
-        heartbeatAt: null,
-        ingestedAt: sql`now()`,
-        updatedAt: sql`now()`,
-      }
-      : {
-        status: "failed",
-        error: outcome.error,
-        ...(outcome.format ? { format: outcome.format } : {}),
-        heartbeatAt: null,
-        updatedAt: sql`now()`,
-      },
-  ).where(eq(documents.id, id));
+): Promise<boolean> {
+  return await db.transaction(async (tx) => {
+    const [row] = await tx.update(documents).set(
+      outcome.ok
+        ? {
+          status: "ready",
+          format: outcome.format,
+          title: outcome.title,
+          source: outcome.source,
+          error: null,
+          heartbeatAt: null,
+          ingestedAt: sql`now()`,
+          updatedAt: sql`now()`,
+        }
+        : {
+          status: "failed",
+          error: outcome.error,
+          ...(outcome.format ? { format: outcome.format } : {}),
+          heartbeatAt: null,
+          updatedAt: sql`now()`,
+        },
+    ).where(
+      and(eq(documents.id, id), eq(documents.generation, generation), eq(documents.status, "ingesting")),
+    )
+      .returning({ id: documents.id });
+    if (!row) return false;
+    if (outcome.ok) await adjustSearchTerms(tx, id, 1);
+    return true;
+  });
+}
+
+/** Its status, locked for the transaction (so terms are subtracted only from a document that added them). */
+async function lockedStatus(tx: Pick<Db, "execute">, id: string): Promise<string | null> {
+  const [row] = rows<{ status: string }>(
+    await tx.execute(sql`select status from ${documents} where ${documents.id} = ${id} for update`),
+  );
+  return row?.status ?? null;
 }
 
 /**
@@ -190,9 +236,11 @@ export async function finishDocument(
  */
 export async function requeueDocument(db: Db, id: string): Promise<boolean> {
   return await db.transaction(async (tx) => {
+    const before = await lockedStatus(tx, id);
     const [row] = await tx.update(documents).set({
       status: "queued",
       generation: sql`${documents.generation} + 1`,
+      attempts: 0,
       bytesRead: 0,
       records: 0,
       added: 0,
@@ -213,7 +261,7 @@ export async function requeueDocument(db: Db, id: string): Promise<boolean> {
       ),
     )).returning({ id: documents.id });
     if (!row) return false;
-    await adjustSearchTerms(tx, id, -1);
+    if (before === "ready") await adjustSearchTerms(tx, id, -1);
     await tx.delete(snippets).where(eq(snippets.documentId, id));
     await recountSearchTotal(tx);
     return true;
@@ -227,7 +275,7 @@ export async function deleteDocument(
 ): Promise<{ fileName: string; snippets: number } | null> {
   if (!isUuid(id)) return null;
   return await db.transaction(async (tx) => {
-    await adjustSearchTerms(tx, id, -1);
+    if (await lockedStatus(tx, id) === "ready") await adjustSearchTerms(tx, id, -1);
     const gone = await tx.delete(snippets).where(eq(snippets.documentId, id)).returning({ id: snippets.id });
     const [row] = await tx.delete(documents).where(eq(documents.id, id)).returning({
       fileName: documents.fileName,
@@ -251,6 +299,7 @@ export async function retryFailedDocument(
       ...options,
       status: "queued",
       generation: sql`${documents.generation} + 1`,
+      attempts: 0,
       bytesRead: 0,
       records: 0,
       added: 0,
@@ -262,7 +311,7 @@ export async function retryFailedDocument(
       updatedAt: sql`now()`,
     }).where(and(eq(documents.id, id), eq(documents.status, "failed"))).returning({ id: documents.id });
     if (!row) return false;
-    await adjustSearchTerms(tx, id, -1);
+    // A failed ingest never added its terms to the statistics: only its stored snippets go.
     await tx.delete(snippets).where(eq(snippets.documentId, id));
     await recountSearchTotal(tx);
     return true;

@@ -266,6 +266,8 @@ export const documents = pgTable("documents", {
   status: text("status").$type<"queued" | "ingesting" | "ready" | "failed">().notNull().default("queued"),
   /** Increased by each re-ingest: the ingest run of one generation is resumed, never another's. */
   generation: integer("generation").notNull().default(1),
+  /** Times an instance took it up since it was queued: a file that stops its instance is set aside after 3. */
+  attempts: integer("attempts").notNull().default(0),
   /** Bytes of the file read by the ingest so far (for its progress bar). */
   bytesRead: integer("bytes_read").notNull().default(0),
   records: integer("records").notNull().default(0),

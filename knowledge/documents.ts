@@ -13,7 +13,7 @@ import {
   getDocument,
   recordDocumentProgress,
 } from "../db/documents.ts";
-import { adjustSearchTerms, firstSnippetSource, firstSnippetTitle } from "../db/snippets.ts";
+import { firstSnippetSource, firstSnippetTitle } from "../db/snippets.ts";
 import type { SkippedRecordNote } from "../db/schema.ts";
 import type { Embedder } from "./embedder.ts";
 import { type IngestProgress, ingestStream } from "./ingest.ts";
@@ -25,7 +25,12 @@ import type { ColumnMapping, FormatName } from "./records.ts";
 export const KEPT_SKIP_NOTES = 50;
 /** How often a running ingest writes its progress (and heartbeat) at most. */
 const PROGRESS_EVERY_MS = 500;
-/** How often a running ingest proves it is alive when no batch has been stored (a slow embedder). */
+/**
+ * Most text a document may become once unzipped (a gzip upload) and held whole (PDF, Word, Parquet, PubMedQA):
+ * JSON.parse of PubMedQA at this size needs about 1 GB.
+ */
+const MAX_DOCUMENT_TEXT_BYTES = 128 * 1024 * 1024;
+/** How often a running ingest proves it is alive, whatever it is doing. */
 const HEARTBEAT_MS = 15_000;
 
 /** What a document's ingest reports as it goes (for an upload's progress bar). */
@@ -54,13 +59,21 @@ export async function ingestDocument(
   if (!document || !bytes) return { state: "missing" };
 
   const notes: SkippedRecordNote[] = [...document.skippedNotes].slice(0, KEPT_SKIP_NOTES);
-  let last: IngestProgress | null = null;
+  const { generation } = claim;
+  let last: Omit<IngestProgress, "path" | "format"> = {
+    records: document.records,
+    added: document.added,
+    duplicates: document.duplicates,
+    skipped: document.skipped,
+    bytesRead: 0,
+    bytesTotal: bytes.byteLength,
+  };
   let written = 0;
   let writing: Promise<void> = Promise.resolve();
-  const write = (progress: IngestProgress) => {
+  const write = (progress: typeof last) => {
     written = performance.now();
     writing = writing.then(() =>
-      recordDocumentProgress(db, id, {
+      recordDocumentProgress(db, id, generation, {
         bytesRead: progress.bytesRead,
         records: progress.records,
         added: progress.added,
@@ -70,7 +83,9 @@ export async function ingestDocument(
       })
     ).catch(() => {}); // a missed progress write only makes the bar lag
   };
-  const heartbeat = setInterval(() => last && write(last), HEARTBEAT_MS);
+  // The heartbeat goes on whatever the ingest is doing (parsing, a slow embedder), so no other instance takes
+  // the document over while this one is alive.
+  const heartbeat = setInterval(() => write(last), HEARTBEAT_MS);
   let format: FormatName | undefined;
   try {
     const summary = await ingestStream(db, embedder, {
@@ -79,7 +94,7 @@ export async function ingestDocument(
       path: document.fileName,
       runPath: `upload:${document.fileName}`,
       size: bytes.byteLength,
-      inputKey: () => `document:${id}:${claim.generation}`,
+      inputKey: () => `document:${id}:${generation}`,
     }, {
       format: isFormat(document.format) ? document.format : undefined,
       sourceName: document.source || undefined,
@@ -88,6 +103,7 @@ export async function ingestDocument(
       title: document.title ?? undefined,
       documentId: id,
       signal: options.signal,
+      maxBytes: MAX_DOCUMENT_TEXT_BYTES,
       onSkip: (skip) => {
         if (notes.length < KEPT_SKIP_NOTES) notes.push(skip);
       },
@@ -102,7 +118,7 @@ export async function ingestDocument(
     clearInterval(heartbeat);
     await writing;
     // The counts of a resumed ingest include what the interrupted one stored.
-    await recordDocumentProgress(db, id, {
+    await recordDocumentProgress(db, id, generation, {
       bytesRead: bytes.byteLength,
       records: summary.read + summary.resumedFrom,
       added: summary.added + (summary.resumedFrom > 0 ? document.added : 0),
@@ -110,13 +126,14 @@ export async function ingestDocument(
       skipped: summary.skipped + (summary.resumedFrom > 0 ? document.skipped : 0),
       skippedNotes: notes,
     });
-    await adjustSearchTerms(db, id, 1);
     // A document's title is what its passages are cited by; a table's rows have titles of their own.
     const title = DOCUMENT_FORMATS.has(summary.format)
       ? await citedTitle(db, id, document.title)
       : document.title;
     const source = document.source || (await firstSnippetSource(db, id)) || "";
-    await finishDocument(db, id, { ok: true, format: summary.format, title, source });
+    if (!(await finishDocument(db, id, generation, { ok: true, format: summary.format, title, source }))) {
+      return (await getDocument(db, id)) ? { state: "busy" } : { state: "missing" }; // re-queued or deleted
+    }
     const done = await getDocument(db, id);
     return {
       state: "ready",
@@ -132,9 +149,10 @@ export async function ingestDocument(
       // Stopped by a shutdown: left "ingesting" with a heartbeat that goes stale, so the next start resumes it.
       return { state: "failed", error: "The ingest was interrupted; it resumes when Rounds starts again." };
     }
-    const message = failureMessage(error, document.fileName);
-    if (!(await getDocument(db, id))) return { state: "missing" }; // deleted while it was read
-    await finishDocument(db, id, { ok: false, error: message, format });
+    const message = failureMessage(error, document.fileName, id);
+    if (!(await finishDocument(db, id, generation, { ok: false, error: message, format }))) {
+      return (await getDocument(db, id)) ? { state: "busy" } : { state: "missing" }; // re-queued or deleted
+    }
     return { state: "failed", error: message };
   }
 }
@@ -149,7 +167,7 @@ async function citedTitle(db: Db, id: string, given: string | null): Promise<str
 }
 
 /** An ingest failure in words for the uploader: what was wrong and what to do, never a stack. */
-export function failureMessage(error: unknown, fileName: string): string {
+export function failureMessage(error: unknown, fileName: string, id: string): string {
   if (
     error instanceof UnknownFormatError || error instanceof UnreadableFileError ||
     error instanceof GzipBombError
@@ -159,7 +177,8 @@ export function failureMessage(error: unknown, fileName: string): string {
         `Markdown, text, CSV, Parquet and the medical dataset formats listed on this page.`
       : error.message;
   }
-  console.error(`ingest of uploaded ${fileName} failed:`, error instanceof Error ? error.name : "error");
+  // The document's id, not its name: a file name can hold a patient's name.
+  console.error(`ingest of uploaded document ${id} failed:`, error instanceof Error ? error.name : "error");
   return `${fileName} could not be added: something went wrong on our side. Try "Ingest again"; if it fails ` +
     `again, tell an administrator.`;
 }

@@ -56,6 +56,8 @@ export interface IngestOptions {
   title?: string;
   /** The uploaded document the snippets belong to. */
   documentId?: string;
+  /** Most bytes the input may be once unzipped; past it the ingest stops with UnreadableFileError. */
+  maxBytes?: number;
   /** Awaited once, before the first batch that has new rows is stored (a bulk load drops its index here). */
   beforeFirstInsert?: () => Promise<void>;
   signal?: AbortSignal;
@@ -144,6 +146,7 @@ export async function ingestStream(
     specialty: options.specialty,
     columns: options.columns,
     title: options.title,
+    maxBytes: options.maxBytes,
     onBytes: (n) => (bytesRead = n),
   });
   const { run } = await openIngestRun(db, {

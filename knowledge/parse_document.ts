@@ -3,25 +3,18 @@
  * Markdown and plain text (one record per section under a heading, cited "Title, Heading"). Long sections and
  * pages are cut on sentence boundaries into snippets of at most MAX_ANSWER_CHARS.
  */
-import { Parser } from "htmlparser2";
 import { chunkText } from "./chunk.ts";
-import type { ParseEvent, ParseOptions, SnippetDraft } from "./records.ts";
+import { type ParseEvent, type ParseOptions, type SnippetDraft, UnreadableFileError } from "./records.ts";
+import { depthLimitedParser } from "./xml_parser.ts";
+
+export { UnreadableFileError };
 import { cleanText, MAX_ANSWER_CHARS, recordEvent, RecordSkip, sourceNameFor } from "./snippets.ts";
-import { decodeText } from "./text_stream.ts";
 
 /** The source name of an uploaded or ingested document when none is given. */
 export const DOCUMENTS_SOURCE = "Clinic documents";
 
 /** Largest file read whole into memory (PDF, Word, Parquet, MedQuAD, PubMedQA): bigger ones are refused. */
 export const MAX_WHOLE_FILE_BYTES = 256 * 1024 * 1024;
-
-/** A file that cannot be ingested, with a message that says what to do (for the uploader or the CLI). */
-export class UnreadableFileError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UnreadableFileError";
-  }
-}
 
 /** Thrown when a file that must be read whole is larger than {@link MAX_WHOLE_FILE_BYTES}. */
 export class FileTooLargeError extends UnreadableFileError {
@@ -173,7 +166,11 @@ export async function* parseDocx(
         `Rounds reads .docx files; save older .doc files as .docx first.`,
     );
   }
-  const { title, parts } = docxParts(documentXml, headingStyles(stylesXml));
+  const { title, parts } = docxParts(
+    documentXml,
+    headingStyles(stylesXml, options.fileName),
+    options.fileName,
+  );
   const coreTitle = /<dc:title>([^<]*)<\/dc:title>/.exec(coreXml)?.[1];
   yield* partEvents(
     parts,
@@ -231,22 +228,42 @@ function decodeXml(text: string): string {
 }
 
 /** Style ids whose names say heading or title: id → level (0 for a title). */
-function headingStyles(stylesXml: string): Map<string, number> {
+function headingStyles(stylesXml: string, fileName: string): Map<string, number> {
   const levels = new Map<string, number>();
-  for (const match of stylesXml.matchAll(/<w:style\b[^>]*w:styleId="([^"]+)"[^>]*>([\s\S]*?)<\/w:style>/g)) {
-    const name = /<w:name w:val="([^"]+)"/.exec(match[2])?.[1] ?? "";
-    const heading = /^(?:heading|überschrift|titre|título|titolo|kop)\s*(\d)$/i.exec(name.trim());
-    if (heading) levels.set(match[1], Number(heading[1]));
-    else if (/^title$/i.test(name.trim())) levels.set(match[1], 0);
-  }
+  let styleId: string | null = null;
+  // A parser, not a pattern: a regex over a hostile styles.xml can take hours.
+  const parser = depthLimitedParser(
+    {
+      onopentag(name, attributes) {
+        if (name === "w:style") styleId = attributes["w:styleid"] ?? null;
+        else if (name === "w:name" && styleId) {
+          const styleName = (attributes["w:val"] ?? "").trim().slice(0, 60);
+          const heading = /^(?:heading|überschrift|titre|título|titolo|kop) ?(\d)$/i.exec(styleName);
+          if (heading) levels.set(styleId, Number(heading[1]));
+          else if (/^title$/i.test(styleName)) levels.set(styleId, 0);
+        }
+      },
+      onclosetag(name) {
+        if (name === "w:style") styleId = null;
+      },
+    },
+    { xmlMode: true, lowerCaseAttributeNames: true },
+    fileName,
+  );
+  parser.write(stylesXml);
+  parser.end();
   // Documents written by tools without a styles part still name the usual ids.
-  for (let n = 1; n <= 6; n++) if (!levels.size) levels.set(`Heading${n}`, n);
+  if (levels.size === 0) { for (let n = 1; n <= 6; n++) levels.set(`Heading${n}`, n); }
   if (!levels.has("Title")) levels.set("Title", 0);
   return levels;
 }
 
 /** The title (a Title-style paragraph) and sections of word/document.xml. */
-function docxParts(xml: string, headings: Map<string, number>): { title: string | null; parts: Part[] } {
+function docxParts(
+  xml: string,
+  headings: Map<string, number>,
+  fileName: string,
+): { title: string | null; parts: Part[] } {
   const parts: Part[] = [];
   let title: string | null = null;
   let current: Part = { page: null, heading: null, text: "" };
@@ -255,45 +272,49 @@ function docxParts(xml: string, headings: Map<string, number>): { title: string 
   let inText = false;
   let cellInRow = 0;
   let firstTopHeading: string | null = null;
-  const parser = new Parser({
-    onopentag(name, attributes) {
-      if (name === "w:p") {
-        paragraph = "";
-        level = null;
-      } else if (name === "w:pstyle") {
-        const id = attributes["w:val"];
-        if (id && headings.has(id)) level = headings.get(id)!;
-      } else if (name === "w:outlinelvl" && level === null) {
-        level = Number(attributes["w:val"] ?? 9) + 1;
-        if (!(level >= 1 && level <= 6)) level = null;
-      } else if (name === "w:t") inText = true;
-      else if (name === "w:tab") paragraph += " ";
-      else if (name === "w:br" || name === "w:cr") paragraph += "\n";
-      else if (name === "w:tr") cellInRow = 0;
-      else if (name === "w:tc" && cellInRow++ > 0) current.text += " | ";
+  const parser = depthLimitedParser(
+    {
+      onopentag(name, attributes) {
+        if (name === "w:p") {
+          paragraph = "";
+          level = null;
+        } else if (name === "w:pstyle") {
+          const id = attributes["w:val"];
+          if (id && headings.has(id)) level = headings.get(id)!;
+        } else if (name === "w:outlinelvl" && level === null) {
+          level = Number(attributes["w:val"] ?? 9) + 1;
+          if (!(level >= 1 && level <= 6)) level = null;
+        } else if (name === "w:t") inText = true;
+        else if (name === "w:tab") paragraph += " ";
+        else if (name === "w:br" || name === "w:cr") paragraph += "\n";
+        else if (name === "w:tr") cellInRow = 0;
+        else if (name === "w:tc" && cellInRow++ > 0) current.text += " | ";
+      },
+      ontext(text) {
+        if (inText) paragraph += text;
+      },
+      onclosetag(name) {
+        if (name === "w:t") inText = false;
+        else if (name === "w:p") {
+          const text = cleanText(paragraph);
+          if (level !== null && text) {
+            if (level === 0 && !title) {
+              title = text;
+              return;
+            }
+            if (current.text.trim()) parts.push(current);
+            if (level === 1 && firstTopHeading === null && parts.length === 0) firstTopHeading = text;
+            current = { page: null, heading: text, text: "" };
+          } else if (text) current.text += text + (cellInRow > 0 ? " " : "\n");
+        } else if (name === "w:tr") {
+          current.text += "\n";
+          cellInRow = 0;
+        }
+      },
     },
-    ontext(text) {
-      if (inText) paragraph += text;
-    },
-    onclosetag(name) {
-      if (name === "w:t") inText = false;
-      else if (name === "w:p") {
-        const text = cleanText(paragraph);
-        if (level !== null && text) {
-          if (level === 0 && !title) {
-            title = text;
-            return;
-          }
-          if (current.text.trim()) parts.push(current);
-          if (level === 1 && firstTopHeading === null && parts.length === 0) firstTopHeading = text;
-          current = { page: null, heading: text, text: "" };
-        } else if (text) current.text += text + (cellInRow > 0 ? " " : "\n");
-      } else if (name === "w:tr") {
-        current.text += "\n";
-        cellInRow = 0;
-      }
-    },
-  }, { xmlMode: true, decodeEntities: true, lowerCaseTags: true });
+    { xmlMode: true, decodeEntities: true, lowerCaseTags: true },
+    fileName,
+  );
   parser.write(xml);
   parser.end();
   if (current.text.trim()) parts.push(current);
@@ -311,7 +332,7 @@ export async function* parseHtml(
   options: ParseOptions,
 ): AsyncGenerator<ParseEvent> {
   const html = new TextDecoder().decode(await readAll(stream, options.fileName, "HTML"));
-  const { title, parts } = htmlParts(html);
+  const { title, parts } = htmlParts(html, options.fileName);
   yield* partEvents(parts, options.title?.trim() || title || titleFromFileName(options.fileName), options);
 }
 
@@ -320,8 +341,7 @@ export async function* parseMarkdown(
   stream: ReadableStream<Uint8Array>,
   options: ParseOptions,
 ): AsyncGenerator<ParseEvent> {
-  let text = "";
-  for await (const chunk of decodeText(stream)) text += chunk;
+  const text = new TextDecoder().decode(await readAll(stream, options.fileName, "Markdown"));
   const parts: Part[] = [];
   let title: string | null = null;
   let current: Part = { page: null, heading: null, text: "" };
@@ -333,15 +353,17 @@ export async function* parseMarkdown(
       fenced = !fenced;
       continue;
     }
-    const atx = fenced ? null : /^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$/.exec(line);
-    const setext = !fenced && line.trim() && /^\s{0,3}(=+|-+)\s*$/.test(lines[i + 1] ?? "") &&
+    // Headings are short: longer lines are text, and no pattern runs over a hostile megabyte-long line.
+    const short = line.length <= MAX_HEADING_LINE && (lines[i + 1] ?? "").length <= MAX_HEADING_LINE;
+    const atx = fenced || !short ? null : atxHeading(line);
+    const setext = !fenced && short && line.trim() && /^ {0,3}(?:=+|-+)[ \t]*$/.test(lines[i + 1] ?? "") &&
         !/^\s*[-*+]\s/.test(line)
       ? line.trim()
       : null;
-    const heading = atx ? markdownInline(atx[2]) : setext ? markdownInline(setext) : null;
+    const heading = atx ? markdownInline(atx.text) : setext ? markdownInline(setext) : null;
     if (heading !== null) {
       if (current.text.trim()) parts.push(current);
-      if (!title && (atx ? atx[1].length === 1 : /^\s*=/.test(lines[i + 1]))) title = heading;
+      if (!title && (atx ? atx.level === 1 : /^\s*=/.test(lines[i + 1]))) title = heading;
       current = { page: null, heading, text: "" };
       if (setext) i++;
       continue;
@@ -358,8 +380,7 @@ export async function* parsePlainText(
   stream: ReadableStream<Uint8Array>,
   options: ParseOptions,
 ): AsyncGenerator<ParseEvent> {
-  let text = "";
-  for await (const chunk of decodeText(stream)) text += chunk;
+  const text = new TextDecoder().decode(await readAll(stream, options.fileName, "text"));
   const parts: Part[] = [];
   let current: Part = { page: null, heading: null, text: "" };
   for (const paragraph of text.replace(/\r\n?/g, "\n").split(/\n\s*\n/)) {
@@ -401,7 +422,7 @@ const BLOCK_ELEMENTS = new Set([
 ]);
 
 /** The title and the sections of an HTML page (tables kept as rows of cells separated by " | "). */
-export function htmlParts(html: string): { title: string | null; parts: Part[] } {
+export function htmlParts(html: string, fileName: string): { title: string | null; parts: Part[] } {
   const parts: Part[] = [];
   let title: string | null = null;
   let current: Part = { page: null, heading: null, text: "" };
@@ -411,40 +432,44 @@ export function htmlParts(html: string): { title: string | null; parts: Part[] }
   let heading: string | null = null;
   let firstH1: string | null = null;
   let cellsInRow = 0;
-  const parser = new Parser({
-    onopentag(name) {
-      if (SKIPPED_ELEMENTS.has(name)) skipping++;
-      if (name === "title") inTitle = true;
-      if (skipping) return;
-      if (/^h[1-6]$/.test(name)) heading = "";
-      else if (name === "tr") cellsInRow = 0;
-      else if (name === "td" || name === "th") {
-        if (cellsInRow++ > 0) current.text += " | ";
-      } else if (BLOCK_ELEMENTS.has(name)) current.text += "\n";
+  const parser = depthLimitedParser(
+    {
+      onopentag(name) {
+        if (SKIPPED_ELEMENTS.has(name)) skipping++;
+        if (name === "title") inTitle = true;
+        if (skipping) return;
+        if (/^h[1-6]$/.test(name)) heading = "";
+        else if (name === "tr") cellsInRow = 0;
+        else if (name === "td" || name === "th") {
+          if (cellsInRow++ > 0) current.text += " | ";
+        } else if (BLOCK_ELEMENTS.has(name)) current.text += "\n";
+      },
+      ontext(text) {
+        if (inTitle) titleText += text;
+        if (skipping || inTitle) return;
+        if (heading !== null) heading += text;
+        else current.text += text;
+      },
+      onclosetag(name) {
+        if (name === "title") inTitle = false;
+        if (SKIPPED_ELEMENTS.has(name)) {
+          skipping = Math.max(0, skipping - 1);
+          return;
+        }
+        if (skipping) return;
+        if (/^h[1-6]$/.test(name) && heading !== null) {
+          const text = cleanText(heading);
+          heading = null;
+          if (!text) return;
+          if (name === "h1" && !firstH1) firstH1 = text;
+          if (current.text.trim()) parts.push(current);
+          current = { page: null, heading: text, text: "" };
+        } else if (BLOCK_ELEMENTS.has(name)) current.text += "\n";
+      },
     },
-    ontext(text) {
-      if (inTitle) titleText += text;
-      if (skipping || inTitle) return;
-      if (heading !== null) heading += text;
-      else current.text += text;
-    },
-    onclosetag(name) {
-      if (name === "title") inTitle = false;
-      if (SKIPPED_ELEMENTS.has(name)) {
-        skipping = Math.max(0, skipping - 1);
-        return;
-      }
-      if (skipping) return;
-      if (/^h[1-6]$/.test(name) && heading !== null) {
-        const text = cleanText(heading);
-        heading = null;
-        if (!text) return;
-        if (name === "h1" && !firstH1) firstH1 = text;
-        if (current.text.trim()) parts.push(current);
-        current = { page: null, heading: text, text: "" };
-      } else if (BLOCK_ELEMENTS.has(name)) current.text += "\n";
-    },
-  }, { decodeEntities: true, lowerCaseTags: true });
+    { decodeEntities: true, lowerCaseTags: true },
+    fileName,
+  );
   parser.write(html);
   parser.end();
   if (current.text.trim()) parts.push(current);
@@ -454,10 +479,24 @@ export function htmlParts(html: string): { title: string | null; parts: Part[] }
   return { title, parts };
 }
 
+/** Longest line looked at as a heading or a table rule (text past it is kept as text). */
+const MAX_HEADING_LINE = 1000;
+
+/** An ATX heading ("## Dosing ##"): its level and text, or null. Linear in the line's length. */
+function atxHeading(line: string): { level: number; text: string } | null {
+  const match = /^ {0,3}(#{1,6})(?:[ \t]+(.*))?$/.exec(line);
+  if (!match) return null;
+  let text = (match[2] ?? "").trimEnd();
+  const closing = text.replace(/#+$/, "");
+  if (closing !== text && (closing === "" || /[ \t]$/.test(closing))) text = closing.trimEnd();
+  return { level: match[1].length, text };
+}
+
 /** A Markdown line's text: list markers, quote markers, table pipes and rules reduced. */
 function markdownLine(line: string): string {
-  if (/^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/.test(line)) return ""; // a table's rule
-  if (/^\s*([-*_]\s*){3,}$/.test(line)) return "";
+  if (line.length > MAX_HEADING_LINE) return line;
+  if (/^[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(?:\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$/.test(line)) return ""; // a table's rule
+  if (/^[ \t]*(?:[-*_][ \t]*){3,}$/.test(line)) return "";
   const text = line.replace(/^\s*>\s?/, "").replace(/^\s*(?:[-*+]|\d+[.)])\s+/, "").replace(
     /^\s*\|(.*)\|\s*$/,
     (_, cells: string) => cells.split("|").map((c) => c.trim()).join(" | "),

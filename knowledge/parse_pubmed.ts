@@ -2,7 +2,7 @@
  * PubMed/MEDLINE XML (efetch `retmode=xml`, the annual baseline files): one record per `<PubmedArticle>`, one
  * snippet per abstract section. Parsed with htmlparser2's streaming parser, chunk by chunk.
  */
-import { Parser } from "htmlparser2";
+import { depthLimitedParser } from "./xml_parser.ts";
 import type { ParseEvent, ParseOptions, SnippetDraft } from "./records.ts";
 import { buildSnippets, cleanText, recordEvent, RecordSkip, sourceNameFor } from "./snippets.ts";
 import { decodeText, MAX_RECORD_CHARS } from "./text_stream.ts";
@@ -93,82 +93,86 @@ export async function* parsePubmed(
     capture = { tag, depth: stack.length, parts: [], done };
   };
 
-  const parser = new Parser({
-    onopentag(name, attributes) {
-      stack.push(name);
-      if (capture) return;
-      if (name === "PubmedArticle") {
-        article = {
-          pmid: "",
-          title: "",
-          journal: "",
-          year: "",
-          sections: [],
-          mesh: [],
-          sawAbstract: false,
-          chars: 0,
-        };
-        return;
-      }
-      if (name === "PubmedBookArticle") {
-        inBook = true;
-        return;
-      }
-      const current: Article | null = article;
-      if (!current) return;
-      if (name === "PMID" && parent() === "MedlineCitation" && !current.pmid) {
-        startCapture(name, (text) => current.pmid = text);
-      } else if (name === "ArticleTitle" && parent() === "Article") {
-        startCapture(name, (text) => current.title = text);
-      } else if (name === "ISOAbbreviation" && parent() === "Journal") {
-        startCapture(name, (text) => current.journal = text);
-      } else if (name === "Title" && parent() === "Journal") {
-        startCapture(name, (text) => current.journal ||= text);
-      } else if ((name === "Year" || name === "MedlineDate") && parent() === "PubDate" && !current.year) {
-        startCapture(name, (text) => current.year = text.match(/\d{4}/)?.[0] ?? "");
-      } else if (name === "Abstract" && parent() === "Article") {
-        current.sawAbstract = true;
-      } else if (name === "AbstractText" && parent() === "Abstract" && parent(2) === "Article") {
-        const label = cleanText(attributes.Label ?? "") || null;
-        startCapture(name, (text) => current.sections.push({ label, text }));
-      } else if (name === "MeshHeading") {
-        headingMajor = false;
-        heading = null;
-      } else if ((name === "DescriptorName" || name === "QualifierName") && parent() === "MeshHeading") {
-        const major = attributes.MajorTopicYN === "Y";
-        headingMajor ||= major;
-        if (name === "DescriptorName") startCapture(name, (text) => heading = { name: text, major });
-      }
+  const parser = depthLimitedParser(
+    {
+      onopentag(name, attributes) {
+        stack.push(name);
+        if (capture) return;
+        if (name === "PubmedArticle") {
+          article = {
+            pmid: "",
+            title: "",
+            journal: "",
+            year: "",
+            sections: [],
+            mesh: [],
+            sawAbstract: false,
+            chars: 0,
+          };
+          return;
+        }
+        if (name === "PubmedBookArticle") {
+          inBook = true;
+          return;
+        }
+        const current: Article | null = article;
+        if (!current) return;
+        if (name === "PMID" && parent() === "MedlineCitation" && !current.pmid) {
+          startCapture(name, (text) => current.pmid = text);
+        } else if (name === "ArticleTitle" && parent() === "Article") {
+          startCapture(name, (text) => current.title = text);
+        } else if (name === "ISOAbbreviation" && parent() === "Journal") {
+          startCapture(name, (text) => current.journal = text);
+        } else if (name === "Title" && parent() === "Journal") {
+          startCapture(name, (text) => current.journal ||= text);
+        } else if ((name === "Year" || name === "MedlineDate") && parent() === "PubDate" && !current.year) {
+          startCapture(name, (text) => current.year = text.match(/\d{4}/)?.[0] ?? "");
+        } else if (name === "Abstract" && parent() === "Article") {
+          current.sawAbstract = true;
+        } else if (name === "AbstractText" && parent() === "Abstract" && parent(2) === "Article") {
+          const label = cleanText(attributes.Label ?? "") || null;
+          startCapture(name, (text) => current.sections.push({ label, text }));
+        } else if (name === "MeshHeading") {
+          headingMajor = false;
+          heading = null;
+        } else if ((name === "DescriptorName" || name === "QualifierName") && parent() === "MeshHeading") {
+          const major = attributes.MajorTopicYN === "Y";
+          headingMajor ||= major;
+          if (name === "DescriptorName") startCapture(name, (text) => heading = { name: text, major });
+        }
+      },
+      ontext(text) {
+        if (!capture) return;
+        if (article && (article.chars += text.length) > MAX_RECORD_CHARS) capture.parts = [];
+        else capture.parts.push(text);
+      },
+      onclosetag(name, implied) {
+        const depth = stack.length;
+        stack.pop();
+        const open: Capture | null = capture;
+        if (open) {
+          if (name !== open.tag || depth !== open.depth) return;
+          capture = null;
+          open.done(cleanText(open.parts.join("")));
+          return;
+        }
+        const current: Article | null = article;
+        if (name === "MeshHeading" && current) {
+          if (heading?.name) current.mesh.push({ name: heading.name, major: heading.major || headingMajor });
+        } else if (name === "PubmedArticle" && current) {
+          article = null;
+          // An implied close means the closing tag never came: the file ended, or the markup is broken.
+          if (implied) emitSkip(ending ? TRUNCATED : "<PubmedArticle> is never closed");
+          else emit(() => articleSnippets(current, source, options.specialty ?? null));
+        } else if (name === "PubmedBookArticle" && inBook) {
+          inBook = false;
+          emitSkip(implied && ending ? TRUNCATED : "book articles (PubmedBookArticle) are not supported");
+        }
+      },
     },
-    ontext(text) {
-      if (!capture) return;
-      if (article && (article.chars += text.length) > MAX_RECORD_CHARS) capture.parts = [];
-      else capture.parts.push(text);
-    },
-    onclosetag(name, implied) {
-      const depth = stack.length;
-      stack.pop();
-      const open: Capture | null = capture;
-      if (open) {
-        if (name !== open.tag || depth !== open.depth) return;
-        capture = null;
-        open.done(cleanText(open.parts.join("")));
-        return;
-      }
-      const current: Article | null = article;
-      if (name === "MeshHeading" && current) {
-        if (heading?.name) current.mesh.push({ name: heading.name, major: heading.major || headingMajor });
-      } else if (name === "PubmedArticle" && current) {
-        article = null;
-        // An implied close means the closing tag never came: the file ended, or the markup is broken.
-        if (implied) emitSkip(ending ? TRUNCATED : "<PubmedArticle> is never closed");
-        else emit(() => articleSnippets(current, source, options.specialty ?? null));
-      } else if (name === "PubmedBookArticle" && inBook) {
-        inBook = false;
-        emitSkip(implied && ending ? TRUNCATED : "book articles (PubmedBookArticle) are not supported");
-      }
-    },
-  }, { xmlMode: true, decodeEntities: true });
+    { xmlMode: true, decodeEntities: true },
+    options.fileName,
+  );
 
   for await (const chunk of decodeText(stream)) {
     parser.write(chunk);

@@ -1,7 +1,7 @@
 /**
  * Parsers for question–answer datasets: ChatDoctor (HealthCareMagic-100k, iCliniq) rows and MASHQA questions.
  */
-import { Parser } from "htmlparser2";
+import { depthLimitedParser } from "./xml_parser.ts";
 import { jsonRecordEvents, malformedJsonReason, readJsonRecords } from "./json_stream.ts";
 import { readAll } from "./parse_document.ts";
 import type { ParseEvent, ParseOptions, SnippetDraft } from "./records.ts";
@@ -192,23 +192,27 @@ export async function* parseMedquad(
   let text: string | null = null;
   let question = "";
   let qid: string | null = null;
-  const parser = new Parser({
-    onopentag(name, attributes) {
-      if (name === "document") url = optionalText(attributes.url) ?? url;
-      if (name === "question") qid = attributes.qid ?? null;
-      if (name === "focus" || name === "question" || name === "answer") text = "";
-      if (name === "qapair") question = "";
+  const parser = depthLimitedParser(
+    {
+      onopentag(name, attributes) {
+        if (name === "document") url = optionalText(attributes.url) ?? url;
+        if (name === "question") qid = attributes.qid ?? null;
+        if (name === "focus" || name === "question" || name === "answer") text = "";
+        if (name === "qapair") question = "";
+      },
+      ontext(chunk) {
+        if (text !== null) text += chunk;
+      },
+      onclosetag(name) {
+        if (name === "focus") focus = cleanText(text ?? "") || null;
+        else if (name === "question") question = text ?? "";
+        else if (name === "answer") pairs.push({ qid, question, answer: text ?? "", url, focus });
+        if (name === "focus" || name === "question" || name === "answer") text = null;
+      },
     },
-    ontext(chunk) {
-      if (text !== null) text += chunk;
-    },
-    onclosetag(name) {
-      if (name === "focus") focus = cleanText(text ?? "") || null;
-      else if (name === "question") question = text ?? "";
-      else if (name === "answer") pairs.push({ qid, question, answer: text ?? "", url, focus });
-      if (name === "focus" || name === "question" || name === "answer") text = null;
-    },
-  }, { xmlMode: true, decodeEntities: true, lowerCaseTags: true });
+    { xmlMode: true, decodeEntities: true, lowerCaseTags: true },
+    options.fileName,
+  );
   parser.write(xml);
   parser.end();
   for (const [index, pair] of pairs.entries()) {

@@ -243,6 +243,9 @@ function guessDelimiter(headerLine: string): string {
   return count(best) > 0 ? best : ",";
 }
 
+/** Most data a Parquet file's footer may say it unpacks to. */
+const MAX_PARQUET_UNPACKED_BYTES = 1024 * 1024 * 1024;
+
 /** Parquet: the rows of every row group, read a group at a time, mapped as CSV columns are. */
 export async function* parseParquet(
   stream: ReadableStream<Uint8Array>,
@@ -259,6 +262,17 @@ export async function* parseParquet(
     const reason = error instanceof Error ? error.message : String(error);
     throw new UnreadableFileError(
       `${options.fileName} could not be read as Parquet (${reason.slice(0, 200)}).`,
+    );
+  }
+  // A footer that claims more than the file could hold would have the reader allocate for it.
+  const claimedRows = Number(metadata.num_rows);
+  const unpacked = metadata.row_groups.flatMap((group) => group.columns)
+    .reduce((sum, column) => sum + Number(column.meta_data?.total_uncompressed_size ?? 0), 0);
+  if (claimedRows > bytes.byteLength * 100 || unpacked > MAX_PARQUET_UNPACKED_BYTES) {
+    throw new UnreadableFileError(
+      `${options.fileName} claims ${claimedRows.toLocaleString("en")} rows and ${
+        Math.round(unpacked / (1024 * 1024))
+      } MB of data in a ${Math.round(bytes.byteLength / 1024)} KB file: not a table Rounds can read.`,
     );
   }
   const header = parquetSchema(metadata).children.map((child) => child.element.name);

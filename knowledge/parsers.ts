@@ -8,7 +8,13 @@ import { parsePubmed } from "./parse_pubmed.ts";
 import { parseChatDoctor, parseMashqa, parseMedquad, parsePubmedQa } from "./parse_qa.ts";
 import { parseDocx, parseHtml, parseMarkdown, parsePdf, parsePlainText } from "./parse_document.ts";
 import { parseCsv, parseParquet } from "./parse_table.ts";
-import { type FormatName, FORMATS, type ParseEvent, type ParseOptions } from "./records.ts";
+import {
+  type FormatName,
+  FORMATS,
+  type ParseEvent,
+  type ParseOptions,
+  UnreadableFileError,
+} from "./records.ts";
 
 /** A streaming parser: bytes in, one event per record out, in record order. */
 export type FormatParser = (
@@ -82,6 +88,8 @@ export interface ParseFileOptions {
   columns?: ParseOptions["columns"];
   /** For documents: the title they are cited by. */
   title?: string;
+  /** Most bytes the content may be (after gunzipping); past it the parse stops with UnreadableFileError. */
+  maxBytes?: number;
   /** Called as the file is read with the bytes read so far (compressed bytes for a gzip file), for progress. */
   onBytes?: (bytesRead: number) => void;
 }
@@ -96,7 +104,8 @@ const MASHQA_SIGNATURE = /(?<!\\)"data"\s*:\s*\[/;
 const MASHQA_INNER = /(?<!\\)"(?:paragraphs|qas)"\s*:/;
 const PUBMED_SIGNATURE =
   /<(?:PubmedArticleSet|PubmedArticle|PubmedBookArticle)[\s>]|<!DOCTYPE\s+PubmedArticleSet/;
-const MEDQUAD_SIGNATURE = /<Document[\s>][\s\S]*<(?:QAPairs|QAPair|Focus)[\s>]/;
+const MEDQUAD_DOCUMENT = /<Document[\s>]/;
+const MEDQUAD_PARTS = /<(?:QAPairs|QAPair|Focus)[\s>]/;
 const HTML_SIGNATURE =
   /^(?:<\?xml[^>]*>\s*)?(?:<!--[\s\S]*?-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title|h[1-6]|p|div|article|section|main|table|ul|ol)[\s>\/]/i;
 const PUBMEDQA_SIGNATURE = /^\{\s*"\d+"\s*:\s*\{[\s\S]*?"QUESTION"\s*:/;
@@ -114,7 +123,7 @@ export function detectFormat(head: string, fileName: string): FormatName | null 
   if (!text) return null;
   if (text.startsWith("<")) {
     if (PUBMED_SIGNATURE.test(text)) return "pubmed";
-    if (MEDQUAD_SIGNATURE.test(text)) return "medquad";
+    if (MEDQUAD_DOCUMENT.test(text) && MEDQUAD_PARTS.test(text)) return "medquad";
     if (HTML_SIGNATURE.test(text) || /\.x?html?$/.test(name)) return "html";
     return /\.(md|markdown|txt)$/.test(name) ? byName(name) : null;
   }
@@ -174,6 +183,7 @@ export async function parseStream(
         new DecompressionStream("gzip") as ReadableWritablePair<Uint8Array, Uint8Array>,
       ).pipeThrough(expansionGuard(compressed, fileName));
     }
+    if (options.maxBytes !== undefined) stream = stream.pipeThrough(sizeGuard(options.maxBytes, fileName));
     let format = options.format;
     if (!format) {
       const decoded = await peek(stream, DETECT_HEAD_BYTES);
@@ -280,6 +290,25 @@ function expansionGuard(
       expanded += chunk.byteLength;
       if (expanded > EXPANSION_FLOOR_BYTES && expanded > compressed.bytes * MAX_GZIP_EXPANSION) {
         throw new GzipBombError(fileName, compressed.bytes, expanded);
+      }
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+/** Stops a stream that grows past `maxBytes`. */
+function sizeGuard(maxBytes: number, fileName: string): TransformStream<Uint8Array, Uint8Array> {
+  let total = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      total += chunk.byteLength;
+      if (total > maxBytes) {
+        throw new UnreadableFileError(
+          `${fileName} is more than ${
+            Math.round(maxBytes / (1024 * 1024))
+          } MB once unzipped, more than Rounds ` +
+            `reads from one upload. Split it, or load it with deno task ingest.`,
+        );
       }
       controller.enqueue(chunk);
     },

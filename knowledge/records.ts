@@ -72,3 +72,11 @@ export interface ColumnMapping {
   title?: string;
   id?: string;
 }
+
+/** A file that cannot be ingested, with a message that says what to do (for the uploader or the CLI). */
+export class UnreadableFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UnreadableFileError";
+  }
+}

@@ -13,6 +13,7 @@ CREATE TABLE "documents" (
 	"uploaded_by" uuid,
 	"status" text DEFAULT 'queued' NOT NULL,
 	"generation" integer DEFAULT 1 NOT NULL,
+	"attempts" integer DEFAULT 0 NOT NULL,
 	"bytes_read" integer DEFAULT 0 NOT NULL,
 	"records" integer DEFAULT 0 NOT NULL,
 	"added" integer DEFAULT 0 NOT NULL,

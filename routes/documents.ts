@@ -13,6 +13,7 @@ import {
   createDocument,
   deleteDocument,
   type DocumentRow,
+  documentStatus,
   findBySha256,
   getDocument,
   listDocuments,
@@ -25,6 +26,7 @@ import type { DocumentQueue } from "../knowledge/documents.ts";
 import { DETECT_HEAD_BYTES, detectFormat } from "../knowledge/parsers.ts";
 import { cleanText } from "../knowledge/snippets.ts";
 import {
+  documentListFragment,
   type DocumentNotice,
   documentPage,
   documentProgressFragment,
@@ -35,7 +37,14 @@ import {
   type UploadFormValues,
 } from "../views/documents.tsx";
 import type { PageContext } from "../views/page.ts";
-import { revocableStream, SESSION_COOKIE, signedInUser, signInIdOf, type StreamGuard } from "./auth.ts";
+import {
+  checkOrigin,
+  revocableStream,
+  SESSION_COOKIE,
+  signedInUser,
+  signInIdOf,
+  type StreamGuard,
+} from "./auth.ts";
 import type { Guards } from "./guards.ts";
 import { bodyDeadline } from "./hygiene.ts";
 import { sseResponse } from "./sse.ts";
@@ -48,10 +57,15 @@ const FORM_OVERHEAD_BYTES = 64 * 1024;
 /** An upload may take this long to arrive (a 50 MB file over a slow clinic line), with 30 s pauses at most. */
 const UPLOAD_TOTAL_MS = 15 * 60_000;
 const UPLOAD_IDLE_MS = 30_000;
-/** Files one upload may carry. */
+/** Files one upload may carry (together at most UPLOAD_MAX_MB). */
 const MAX_FILES = 20;
-/** How often a progress stream looks at the document's row. */
-const PROGRESS_POLL_MS = 400;
+/** Uploads one instance receives at once. */
+const MAX_UPLOADS_RECEIVING = 2;
+/** How often a document's progress stream looks at its row, and the list's stream at the list. */
+const PROGRESS_POLL_MS = 500;
+const LIST_POLL_MS = 1000;
+/** Longest a progress stream lives. */
+const STREAM_MAX_MS = 15 * 60_000;
 
 /** What the document routes need. */
 export interface DocumentDeps {
@@ -80,42 +94,60 @@ function managersInWords(uploaders: "admins" | "educators"): string {
 export function admitUploads(deps: {
   db: Db;
   sessionIdleMs: number;
+  trustProxy: number;
   maxBytes: number;
   uploaders: "admins" | "educators";
 }): MiddlewareHandler {
   const roles = uploaderRoles(deps.uploaders);
+  const sameSite = checkOrigin(deps.trustProxy);
   const read = bodyDeadline({
-    maxBytes: deps.maxBytes * MAX_FILES + FORM_OVERHEAD_BYTES,
+    maxBytes: deps.maxBytes + FORM_OVERHEAD_BYTES,
     idleMs: UPLOAD_IDLE_MS,
     totalMs: UPLOAD_TOTAL_MS,
     tooLarge: () => {
       throw new HTTPException(413, { message: tooLargeMessage(deps.maxBytes) });
     },
   });
+  let receiving = 0;
   return async (c, next) => {
     if (c.req.method !== "POST" || c.req.path !== UPLOAD_PATH) return await next();
-    const token = getCookie(c, SESSION_COOKIE);
-    const signedIn = token && token.length <= 100
-      ? await findSignedIn(deps.db, await signInIdOf(token), deps.sessionIdleMs)
-      : null;
-    if (!signedIn) {
-      throw new HTTPException(401, {
-        message: "Your session has ended. Sign in again, then upload the file again.",
-      });
-    }
-    if (!roles.includes(signedIn.user.role)) {
-      throw new HTTPException(403, {
-        message: `Only ${managersInWords(deps.uploaders)} can add documents. Ask one to upload it.`,
-      });
-    }
-    await read(c, next);
+    // Another site's page (or a sibling subdomain's) cannot make a signed-in browser send a large body.
+    await sameSite(c, async () => {
+      const token = getCookie(c, SESSION_COOKIE);
+      const signedIn = token && token.length <= 100
+        ? await findSignedIn(deps.db, await signInIdOf(token), deps.sessionIdleMs)
+        : null;
+      if (!signedIn) {
+        throw new HTTPException(401, {
+          message: "Your session has ended. Sign in again, then upload the file again.",
+        });
+      }
+      if (!roles.includes(signedIn.user.role)) {
+        throw new HTTPException(403, {
+          message: `Only ${managersInWords(deps.uploaders)} can add documents. Ask one to upload it.`,
+        });
+      }
+      // Each upload is held in memory while it arrives and is stored: a few at a time per instance.
+      if (receiving >= MAX_UPLOADS_RECEIVING) {
+        throw new HTTPException(503, {
+          message: "Rounds is receiving other uploads right now. Nothing was saved; try again in a minute.",
+        });
+      }
+      receiving++;
+      try {
+        await read(c, next);
+      } finally {
+        receiving--;
+      }
+    });
   };
 }
 
 function tooLargeMessage(maxBytes: number): string {
   return `This upload is larger than Rounds accepts (${
     Math.round(maxBytes / (1024 * 1024))
-  } MB a file). Nothing was saved. Split the file, or ask an administrator to raise UPLOAD_MAX_MB.`;
+  } MB in all). Nothing was saved. Send the files one at a time, split a large one, or ask an administrator ` +
+    `to raise UPLOAD_MAX_MB.`;
 }
 
 /** The document routes. */
@@ -140,7 +172,9 @@ export function documentRoutes(deps: DocumentDeps): Hono {
 
   app.get("/knowledge/documents", async (c) => {
     const notices: DocumentNotice[] = [];
-    if (c.req.query("deleted")) notices.push({ kind: "ok", text: `Deleted ${c.req.query("deleted")}.` });
+    if (c.req.query("deleted") === "1") {
+      notices.push({ kind: "ok", text: "The document and its snippets were deleted." });
+    }
     return c.html(documentsPage(deps.pageContext(c), await view(c, notices)));
   });
 
@@ -259,6 +293,26 @@ export function documentRoutes(deps: DocumentDeps): Hono {
     return c.html(documentsPanelFragment(await view(c, notices)), 202);
   });
 
+  // The whole list as it changes, while any document is waiting or being read: one stream per page.
+  app.get("/knowledge/documents/live", (c) => {
+    const showUploader = canManage(c);
+    return sseResponse(c.req.raw, async (sse) => {
+      let n = 0;
+      let last = "";
+      const until = performance.now() + STREAM_MAX_MS;
+      while (!sse.signal.aborted && performance.now() < until) {
+        const documents = await listDocuments(db);
+        const html = documentListFragment(documents, showUploader);
+        if (html !== last) sse.send({ id: String(++n), data: html });
+        last = html;
+        if (!documents.some((d) => d.status === "queued" || d.status === "ingesting")) break;
+        await new Promise((resolve) => setTimeout(resolve, LIST_POLL_MS));
+      }
+      if (!sse.signal.aborted) sse.send({ id: String(++n), data: "", event: "done" });
+      sse.close();
+    }, revocableStream(c, deps.guard));
+  });
+
   const documentOf = async (c: Context): Promise<DocumentRow> => {
     const doc = await getDocument(db, c.req.param("id") ?? "");
     if (!doc) {
@@ -277,20 +331,23 @@ export function documentRoutes(deps: DocumentDeps): Hono {
     return c.html(documentPage(deps.pageContext(c), { doc, canManage: canManage(c), notice }));
   });
 
-  // The status as it changes, from the database (so it follows an ingest running on any instance).
+  // The status as it changes, from the database (so it follows an ingest running on any instance); a stream
+  // lives STREAM_MAX_MS at most (the page then shows how far it got, and a reload shows the rest).
   app.get("/knowledge/documents/:id/progress", async (c) => {
     const first = await documentOf(c);
+    const showUploader = canManage(c);
     return sseResponse(c.req.raw, async (sse) => {
       let n = 0;
       let doc: DocumentRow | null = first;
       let last = "";
-      while (doc && !sse.signal.aborted) {
-        const html = documentProgressFragment(doc);
+      const until = performance.now() + STREAM_MAX_MS;
+      while (doc && !sse.signal.aborted && performance.now() < until) {
+        const html = documentProgressFragment(doc, showUploader);
         if (html !== last) sse.send({ id: String(++n), data: html });
         last = html;
         if (doc.status === "ready" || doc.status === "failed") break;
         await new Promise((resolve) => setTimeout(resolve, PROGRESS_POLL_MS));
-        doc = await getDocument(db, doc.id);
+        doc = await documentStatus(db, doc.id);
       }
       if (!doc && !sse.signal.aborted) {
         sse.send({ id: String(++n), data: "<p>This document was deleted.</p>" });
@@ -327,7 +384,7 @@ export function documentRoutes(deps: DocumentDeps): Hono {
       objectId: doc.id,
       outcome: deleted ? `deleted ${deleted.snippets} snippets` : "404",
     });
-    return c.redirect(`/knowledge/documents?deleted=${encodeURIComponent(doc.title ?? doc.fileName)}`, 303);
+    return c.redirect(`/knowledge/documents?deleted=1`, 303);
   });
 
   return app;

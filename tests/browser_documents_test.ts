@@ -72,6 +72,32 @@ for (const viewport of [DESK, PHONE]) {
           assert.deepEqual(await axeViolations(page), [], "the documents page after the upload");
           await shot(page, `documents-ready-${size}.png`);
 
+          if (viewport === DESK) {
+            // A table that takes a while to read: its row shows the reading, then the result, without a reload.
+            const rows = Array.from(
+              { length: 1200 },
+              (_, i) =>
+                `"Case ${i}: cough and fever for ${
+                  i % 9 + 1
+                } days?","Review ${i}: chest examination; consider an X-ray."`,
+            );
+            await page.getByLabel("Files").setInputFiles([
+              {
+                name: "coughs.csv",
+                mimeType: "text/csv",
+                buffer: Buffer.from(`question,answer\n${rows.join("\n")}\n`),
+              },
+            ]);
+            await page.getByRole("button", { name: "Upload and add to the knowledge base" }).click();
+            const row = page.locator(".document-item", { hasText: "coughs.csv" });
+            // First its progress bar (the upload's answer shows it waiting or being read)…
+            await row.locator("progress").waitFor({ timeout: 20_000 });
+            await shot(page, `documents-reading-${size}.png`);
+            // …then, from the list's live stream, its result.
+            await row.getByText("Added: 1,200 snippets in the knowledge base").waitFor({ timeout: 120_000 });
+            assert.equal(await row.locator("progress").count(), 0);
+          }
+
           // The document's own page, titled by the PDF's own title.
           await page.reload();
           await page.getByRole("link", { name: "Chest pain pathway 2026" }).click();

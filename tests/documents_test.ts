@@ -59,12 +59,13 @@ Deno.test("documents: a PDF and a CSV uploaded together become snippets cited by
     assert.equal(response.status, 202);
     const panel = await response.text();
     assert.match(panel, /pathway\.pdf, faq\.csv are being added: the progress shows below/);
-    assert.match(panel, /hx-sse:connect="\/knowledge\/documents\/[0-9a-f-]{36}\/progress"/);
+    assert.match(panel, /hx-sse:connect="\/knowledge\/documents\/live"/, "one live stream for the list");
+    assert.equal(panel.match(/hx-sse:connect/g)?.length, 1);
     await t.documents.idle();
 
     const docs = await listDocuments(t.database.db);
     assert.deepEqual(
-      docs.map((d) => [d.fileName, d.format, d.status, d.title, d.snippetCount, d.specialty, d.source])
+      docs.map((d) => [d.fileName, d.format, d.status, d.title, d.added, d.specialty, d.source])
         .sort(),
       [
         ["faq.csv", "csv", "ready", null, 2, "Emergency medicine", "faq"],
@@ -133,7 +134,7 @@ Deno.test("documents: the same file twice, an unknown kind, an empty file and an
     const big = new File(["question,answer\n" + "q,a\n".repeat(400_000)], "big.csv");
     const response = await post(t, upload([big]), false);
     assert.equal(response.status, 413);
-    assert.match(await response.text(), /larger than Rounds accepts \(1 MB a file\)\. Nothing was saved/);
+    assert.match(await response.text(), /larger than Rounds accepts \(1 MB in all\)\. Nothing was saved/);
     assert.equal((await listDocuments(t.database.db)).length, 0);
   }, { env: { UPLOAD_MAX_MB: "1" } });
 });
@@ -156,6 +157,27 @@ Deno.test("documents: clinicians and the signed-out are refused before the body 
     assert.match(await refused.text(), /Only administrators can add documents/);
     const anonymous = await t.anonymous("/knowledge/documents", { method: "POST", body: endless(), headers });
     assert.equal(anonymous.status, 401);
+    // An administrator's browser sent by another site's page: refused before the body is read, too.
+    const crossSite = await t.request("/knowledge/documents", {
+      method: "POST",
+      body: endless(),
+      headers: { ...headers, origin: "https://uploads.evil.example", "sec-fetch-site": "cross-site" },
+    });
+    assert.equal(crossSite.status, 403);
+    assert.match(await crossSite.text(), /came from another site/);
+    // Two uploads arriving at once is the most an instance holds; a third is asked to wait.
+    const senders: ReadableStreamDefaultController<Uint8Array>[] = [];
+    const slow = () =>
+      new ReadableStream<Uint8Array>({ start: (controller) => void senders.push(controller) });
+    const arriving = [1, 2].map(() =>
+      t.request("/knowledge/documents", { method: "POST", body: slow(), headers })
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const third = await t.request("/knowledge/documents", { method: "POST", body: slow(), headers });
+    assert.equal(third.status, 503);
+    assert.match(await third.text(), /receiving other uploads right now\. Nothing was saved/);
+    for (const sender of senders) sender.close();
+    for (const response of await Promise.all(arriving)) await response.body?.cancel();
     const educator = await t.addUser("educator");
     assert.equal(
       (await educator.request("/knowledge/documents", { method: "POST", body: upload([csvFile()]) })).status,
@@ -240,7 +262,7 @@ Deno.test("documents: re-ingest replaces the snippets, delete removes them and t
     assert.deepEqual(await ids(), []);
     assert.equal(await term(), 0);
     const list = await (await t.request(deleted.headers.get("location")!)).text();
-    assert.match(list, /Deleted Chest pain pathway 2026\./);
+    assert.match(list, /The document and its snippets were deleted\./);
     assert.deepEqual(await auditActions(t), ["document.upload", "document.reingest", "document.delete"]);
   });
 });
@@ -263,5 +285,13 @@ Deno.test("documents: one left half-read by a stopped instance is resumed; one a
     await t.database.db.execute(sql`update documents set status = 'ingesting', heartbeat_at = now()
       where id = ${doc.id}`);
     assert.equal(await t.documents.resume(), 0, "a fresh heartbeat: another instance is on it");
+
+    // A file that stopped its instance three times is set aside, not taken up a fourth time.
+    await t.database.db.execute(sql`update documents set attempts = 3,
+      heartbeat_at = now() - interval '2 minutes' where id = ${doc.id}`);
+    assert.equal(await t.documents.resume(), 0);
+    const setAside = (await getDocument(t.database.db, doc.id))!;
+    assert.equal(setAside.status, "failed");
+    assert.match(setAside.error!, /^Reading this file stopped the server 3 times, so it was set aside\./);
   });
 });

@@ -132,13 +132,41 @@ function DocumentsPanel(props: { view: DocumentsView }) {
             </p>
           )
           : (
-            <ul class="document-list">
-              {view.documents.map((d) => <DocumentItem doc={d} />)}
-            </ul>
+            // One live stream for the whole list while anything is being read (a browser allows only a few
+            // connections to one server over HTTP/1.1: one stream per document would stall the page).
+            <div
+              id="document-list"
+              {...(view.documents.some(running)
+                ? {
+                  "hx-sse:connect": "/knowledge/documents/live",
+                  "hx-swap": "innerHTML",
+                  "hx-sse:close": "done",
+                }
+                : {})}
+            >
+              <DocumentList documents={view.documents} showUploader={view.canManage} />
+            </div>
           )}
       </section>
     </>
   );
+}
+
+function running(doc: DocumentRow): boolean {
+  return doc.status === "queued" || doc.status === "ingesting";
+}
+
+function DocumentList(props: { documents: DocumentRow[]; showUploader: boolean }) {
+  return (
+    <ul class="document-list">
+      {props.documents.map((d) => <DocumentItem doc={d} showUploader={props.showUploader} />)}
+    </ul>
+  );
+}
+
+/** One message of the list's live stream: the list as it is now. */
+export function documentListFragment(documents: DocumentRow[], showUploader: boolean): string {
+  return String(<DocumentList documents={documents} showUploader={showUploader} />);
 }
 
 function UploadForm(props: { maxBytes: number; values: UploadFormValues }) {
@@ -213,7 +241,7 @@ function UploadForm(props: { maxBytes: number; values: UploadFormValues }) {
   );
 }
 
-function DocumentItem(props: { doc: DocumentRow }) {
+function DocumentItem(props: { doc: DocumentRow; showUploader: boolean }) {
   const d = props.doc;
   return (
     <li class="document-item" id={`doc-${d.id}`}>
@@ -225,34 +253,14 @@ function DocumentItem(props: { doc: DocumentRow }) {
           {FORMAT_NAMES[d.format] ?? "detecting the format"} · {formatBytes(d.sizeBytes)}
         </span>
       </div>
-      <DocumentStatus doc={d} />
+      <div class="document-status">
+        <ProgressBody doc={d} showUploader={props.showUploader} />
+      </div>
     </li>
   );
 }
 
-/** A document's status line; while it is read, a progress bar that follows the ingest (SSE). */
-function DocumentStatus(props: { doc: DocumentRow }) {
-  const d = props.doc;
-  if (d.status === "queued" || d.status === "ingesting") {
-    return (
-      <div
-        class="document-status"
-        hx-sse:connect={`/knowledge/documents/${d.id}/progress`}
-        hx-swap="innerHTML"
-        hx-sse:close="done"
-      >
-        <ProgressBody doc={d} />
-      </div>
-    );
-  }
-  return (
-    <div class="document-status">
-      <ProgressBody doc={d} />
-    </div>
-  );
-}
-
-function ProgressBody(props: { doc: DocumentRow }) {
+function ProgressBody(props: { doc: DocumentRow; showUploader: boolean }) {
   const d = props.doc;
   if (d.status === "failed") {
     return <p class="status-failed" role="alert">Not added: {d.error ?? "the ingest failed."}</p>;
@@ -260,10 +268,12 @@ function ProgressBody(props: { doc: DocumentRow }) {
   if (d.status === "ready") {
     return (
       <p class="status-ready">
-        Added: {count(d.snippetCount, "snippet")} in the knowledge base
+        Added: {count(d.snippetCount ?? d.added, "snippet")} in the knowledge base
         {d.duplicates > 0 && `, ${count(d.duplicates, "passage")} already there`}
         {d.skipped > 0 && `, ${count(d.skipped, "part")} skipped`}
-        {d.uploaderEmail && <span class="muted">{` · uploaded by ${d.uploaderEmail}`}</span>}
+        {props.showUploader && d.uploaderEmail && (
+          <span class="muted">{` · uploaded by ${d.uploaderEmail}`}</span>
+        )}
       </p>
     );
   }
@@ -279,9 +289,9 @@ function ProgressBody(props: { doc: DocumentRow }) {
   );
 }
 
-/** One SSE message: the status as it is now. */
-export function documentProgressFragment(doc: DocumentRow): string {
-  return String(<ProgressBody doc={doc} />);
+/** One SSE message of a document's page: its status as it is now. */
+export function documentProgressFragment(doc: DocumentRow, showUploader: boolean): string {
+  return String(<ProgressBody doc={doc} showUploader={showUploader} />);
 }
 
 /** GET /knowledge/documents/:id */
@@ -290,7 +300,6 @@ export function documentPage(
   props: { doc: DocumentRow; canManage: boolean; notice?: DocumentNotice },
 ): string {
   const d = props.doc;
-  const running = d.status === "queued" || d.status === "ingesting";
   return renderPage(
     page,
     `${d.title ?? d.fileName} · Documents`,
@@ -305,7 +314,18 @@ export function documentPage(
           {props.notice.text}
         </p>
       )}
-      <DocumentStatus doc={d} />
+      <div
+        class="document-status"
+        {...(running(d)
+          ? {
+            "hx-sse:connect": `/knowledge/documents/${d.id}/progress`,
+            "hx-swap": "innerHTML",
+            "hx-sse:close": "done",
+          }
+          : {})}
+      >
+        <ProgressBody doc={d} showUploader={props.canManage} />
+      </div>
       <dl class="document-facts">
         <dt>File</dt>
         <dd>{d.fileName} ({formatBytes(d.sizeBytes)})</dd>
@@ -325,12 +345,12 @@ export function documentPage(
             {d.createdAt.toISOString().slice(0, 16).replace("T", " ")}
           </time>
           {" UTC"}
-          {d.uploaderEmail && ` by ${d.uploaderEmail}`}
+          {props.canManage && d.uploaderEmail && ` by ${d.uploaderEmail}`}
         </dd>
         <dt>In the knowledge base</dt>
         <dd>
-          {count(d.snippetCount, "snippet")}{" "}
-          {d.snippetCount > 0 && (
+          {count(d.snippetCount ?? d.added, "snippet")}{" "}
+          {(d.snippetCount ?? d.added) > 0 && (
             <a href={`/knowledge?source=${encodeURIComponent(d.source)}`}>search this source</a>
           )}
         </dd>
@@ -361,13 +381,14 @@ export function documentPage(
               Reads the stored file again (after a parser update, or when it failed): its snippets are
               replaced.
             </p>
-            <button type="submit" class="secondary" disabled={running || undefined}>Ingest again</button>
+            <button type="submit" class="secondary" disabled={running(d) || undefined}>Ingest again</button>
           </form>
           <form method="post" action={`/knowledge/documents/${d.id}/delete`} class="danger-zone">
             <CsrfField />
             <label class="check">
               <input type="checkbox" name="confirm" value="yes" required /> Delete this document and its{" "}
-              {count(d.snippetCount, "snippet")}. Replies that cited it will say the source was removed.
+              {count(d.snippetCount ?? d.added, "snippet")}. Replies that cited it will say the source was
+              removed.
             </label>
             <button type="submit" class="danger">Delete</button>
           </form>
