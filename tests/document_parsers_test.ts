@@ -321,3 +321,20 @@ Deno.test("Word: a zip whose document unzips past 64 MB is refused without unzip
       /bomb\.docx unzips to more than 64 MB of text/.test(error.message),
   );
 });
+
+Deno.test("hostile text: long Markdown lines and deep nesting end quickly", async () => {
+  const started = performance.now();
+  const md = await parse(
+    "a.md",
+    `# a${" \t".repeat(5000)}#x\n\n${" ".repeat(1_000_000)}x\n|${" ".repeat(900)}x\n`,
+  );
+  assert.equal(md.format, "markdown");
+  assert.ok(performance.now() - started < 3000, `${(performance.now() - started).toFixed(0)} ms`);
+  await assert.rejects(
+    () => parse("deep.html", "<div>".repeat(300_000), { piece: 1 << 20 }),
+    (error: unknown) =>
+      error instanceof UnreadableFileError &&
+      /deep\.html nests its elements more than 1000 levels deep/.test(error.message),
+  );
+  assert.ok(performance.now() - started < 6000, `${(performance.now() - started).toFixed(0)} ms in all`);
+});
