@@ -15,8 +15,18 @@ import { DRIVER, type TestUser } from "./support/test_app.ts";
 
 const FORM = { "content-type": "application/x-www-form-urlencoded" };
 
-/** Routes whose id names something that is not any user's: the shared knowledge base. */
-const PUBLIC_ID_ROUTES = new Set(["GET /snippets/:id"]);
+/**
+ * Routes whose id names something that is not any user's: the shared knowledge base (its snippets, and the
+ * documents it was loaded from, which every signed-in user may see; changing them is for the uploader roles).
+ */
+const PUBLIC_ID_ROUTES = new Set([
+  "GET /snippets/:id",
+  "GET /knowledge/documents/:id",
+  "GET /knowledge/documents/:id/progress",
+]);
+
+/** Route prefixes for a role (administrators; uploaders): 403 to others, before any id is looked up. */
+const ROLE_ROUTES = ["/admin", "/knowledge/documents"];
 
 Deno.test(`ownership [${DRIVER}]: every id-taking route answers 404 to a user who does not own the object`, async () => {
   await withChat(async ({ t }) => {
@@ -81,7 +91,7 @@ Deno.test(`ownership [${DRIVER}]: every id-taking route answers 404 to a user wh
       for (const path of paths) {
         const response = await request(intruder, route.method, path);
         const body = await response.text();
-        const expected = route.path.startsWith("/admin") ? 403 : 404;
+        const expected = ROLE_ROUTES.some((prefix) => route.path.startsWith(prefix)) ? 403 : 404;
         assert.equal(
           response.status,
           expected,
