@@ -237,20 +237,7 @@ async function lockedStatus(tx: Pick<Db, "execute">, id: string): Promise<string
 export async function requeueDocument(db: Db, id: string): Promise<boolean> {
   return await db.transaction(async (tx) => {
     const before = await lockedStatus(tx, id);
-    const [row] = await tx.update(documents).set({
-      status: "queued",
-      generation: sql`${documents.generation} + 1`,
-      attempts: 0,
-      bytesRead: 0,
-      records: 0,
-      added: 0,
-      duplicates: 0,
-      skipped: 0,
-      skippedNotes: [],
-      error: null,
-      heartbeatAt: null,
-      updatedAt: sql`now()`,
-    }).where(and(
+    const [row] = await tx.update(documents).set(queuedAgain()).where(and(
       eq(documents.id, id),
       or(
         sql`${documents.status} in ('ready', 'failed')`,
@@ -266,6 +253,24 @@ export async function requeueDocument(db: Db, id: string): Promise<boolean> {
     await recountSearchTotal(tx);
     return true;
   });
+}
+
+/** A document queued to be read afresh: a new generation (a new ingest run), its attempts and counts at zero. */
+function queuedAgain() {
+  return {
+    status: "queued" as const,
+    generation: sql`${documents.generation} + 1`,
+    attempts: 0,
+    bytesRead: 0,
+    records: 0,
+    added: 0,
+    duplicates: 0,
+    skipped: 0,
+    skippedNotes: [],
+    error: null,
+    heartbeatAt: null,
+    updatedAt: sql`now()`,
+  };
 }
 
 /** Deletes a document and its snippets; replies that cited them keep saying a source was removed. */
@@ -295,21 +300,8 @@ export async function retryFailedDocument(
   options: Pick<NewDocument, "fileName" | "title" | "source" | "specialty" | "columns" | "uploadedBy">,
 ): Promise<boolean> {
   return await db.transaction(async (tx) => {
-    const [row] = await tx.update(documents).set({
-      ...options,
-      status: "queued",
-      generation: sql`${documents.generation} + 1`,
-      attempts: 0,
-      bytesRead: 0,
-      records: 0,
-      added: 0,
-      duplicates: 0,
-      skipped: 0,
-      skippedNotes: [],
-      error: null,
-      heartbeatAt: null,
-      updatedAt: sql`now()`,
-    }).where(and(eq(documents.id, id), eq(documents.status, "failed"))).returning({ id: documents.id });
+    const [row] = await tx.update(documents).set({ ...options, ...queuedAgain() })
+      .where(and(eq(documents.id, id), eq(documents.status, "failed"))).returning({ id: documents.id });
     if (!row) return false;
     // A failed ingest never added its terms to the statistics: only its stored snippets go.
     await tx.delete(snippets).where(eq(snippets.documentId, id));
