@@ -242,6 +242,16 @@ Deno.test("documents: re-ingest replaces the snippets, delete removes them and t
         await t.database.db.execute(sql`select ndoc from search_terms where term = 'troponin'`),
       )[0]?.ndoc ?? 0;
     assert.equal(await term(), 1, "the new terms count in full-text ranking at once");
+    // BM25's average length: the sum of every snippet's distinct terms, kept in step with the snippets.
+    const lengths = async () =>
+      rows<{ kept: number; actual: number }>(
+        await t.database.db.execute(sql`
+          select (select ndoc from search_terms where term = ' lexemes') as kept,
+            (select coalesce(sum(length(search)), 0) from snippets) as actual`),
+      ).map((r) => [Number(r.kept ?? 0), Number(r.actual)]);
+    const [[kept, actual]] = await lengths();
+    assert.ok(actual > 0);
+    assert.equal(kept, actual, "the upload's terms are added to the lengths");
 
     const requeued = await t.request(`/knowledge/documents/${doc.id}/reingest`, { method: "POST" });
     assert.equal(requeued.status, 303);
@@ -261,6 +271,8 @@ Deno.test("documents: re-ingest replaces the snippets, delete removes them and t
     assert.equal(await getDocument(t.database.db, doc.id), null);
     assert.deepEqual(await ids(), []);
     assert.equal(await term(), 0);
+    const [[keptAfter, actualAfter]] = await lengths();
+    assert.equal(keptAfter, actualAfter, "and taken away with it");
     const list = await (await t.request(deleted.headers.get("location")!)).text();
     assert.match(list, /The document and its snippets were deleted\./);
     assert.deepEqual(await auditActions(t), ["document.upload", "document.reingest", "document.delete"]);

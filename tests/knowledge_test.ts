@@ -561,6 +561,54 @@ Deno.test(`full text [${DRIVER}]: words no snippet has never stand in for the ra
   });
 });
 
+Deno.test(`full text [${DRIVER}]: BM25 — a rare word outweighs common ones, repeats saturate, and the statistics follow the knowledge base`, async () => {
+  await withDatabase(async ({ db }) => {
+    const { run } = await openIngestRun(db, {
+      inputKey: "bm25",
+      path: "bm25",
+      format: "chatdoctor",
+      source: null,
+    });
+    const texts = [
+      // Common words of the question, many times over: ts_rank put this first, as it counts every word alike.
+      "Swelling and pain and swelling again: pain with swelling, more swelling and pain each evening.",
+      // The question's one rare word, once.
+      "Ankle swelling on amlodipine is a known side effect of the dose.",
+      ...Array.from({ length: 40 }, (_, i) => `Knee swelling and pain number ${i} after a fall.`),
+    ];
+    const batch: NewSnippet[] = texts.map((text, i) => ({
+      source: "BM25",
+      sourceId: `b#${i}`,
+      url: null,
+      specialty: null,
+      title: null,
+      question: null,
+      answer: text,
+      text,
+      contentHash: `bm25-${i}`,
+      embedder: "lexical-hash-v1",
+      embedding: lexicalVector(text),
+    }));
+    await storeBatch(db, batch, { runId: run.id, recordsDone: batch.length, duplicates: 0, skipped: 0 });
+    await refreshSearchTerms(db);
+    const stats = rows<{ term: string; ndoc: number }>(
+      await db.execute(sql`select term, ndoc from search_terms where term in (' total', ' lexemes')`),
+    );
+    const lexemes = rows<{ n: number }>(
+      await db.execute(sql`select sum(length(search))::int as n from snippets`),
+    )[0].n;
+    assert.deepEqual(
+      Object.fromEntries(stats.map((r) => [r.term, Number(r.ndoc)])),
+      { " total": 42, " lexemes": Number(lexemes) },
+      "the snippet total and the sum of their lengths, for BM25's average length",
+    );
+    const found = await textCandidates(db, "pain and swelling since starting amlodipine", { limit: 3 });
+    const [top] = await getSnippets(db, [found[0].id]);
+    assert.match(top.text, /amlodipine/, "the rare word decides");
+    assert.ok(found[0].score > found[1].score && found[1].score > 0, JSON.stringify(found));
+  });
+});
+
 Deno.test(`retrieval [${DRIVER}]: every connection searches with hnsw.ef_search 100, so a search is one statement`, async () => {
   const database = await createTestDatabase();
   try {

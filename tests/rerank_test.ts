@@ -116,7 +116,8 @@ Deno.test({
       await withSnippets(async (db) => {
         const embedder = createLexicalEmbedder();
         const plain = await retrieve(db, embedder, QUESTION, { k: 6, minScore: 0 });
-        assert.ok(plain.results.length >= 4, "several candidates to reorder");
+        // Three of the six come within 40% of the best BM25 score (knowledge/retrieve.ts): enough to reorder.
+        assert.ok(plain.results.length >= 3, "several candidates to reorder");
         const reranker = await createReranker({ url: server.url, model: null, api: null, token: null }, {
           fetch: recording,
         });
