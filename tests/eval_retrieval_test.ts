@@ -43,12 +43,16 @@ Deno.test("eval retrieval: every mode with and without the vocabulary, paraphras
       assert.ok(report.topicSwitches.results.some((r) => r.mode === mode));
     }
     assert.ok(held("hybrid").queries >= 250, "the held-out questions of the sample corpus");
-    // Floors a little under today's figures (0.886 and 0.875): a ranking change that costs more fails here.
-    assert.ok(held("hybrid").recallAt5 >= 0.86, `held-out hybrid R@5 ${held("hybrid").recallAt5}`);
+    // Floors a little under today's figures (BM25: 0.928, 0.928 and 0.939; ts_rank gave 0.886 and 0.871): a
+    // ranking change that costs more fails here.
+    assert.ok(held("hybrid").recallAt5 >= 0.91, `held-out hybrid R@5 ${held("hybrid").recallAt5}`);
+    assert.ok(held("hybrid").recallAt1 >= 0.76, `held-out hybrid R@1 ${held("hybrid").recallAt1}`);
     assert.ok(
-      held("hybrid + vocabulary").recallAt5 >= 0.85,
+      held("hybrid + vocabulary").recallAt5 >= 0.91,
       `held-out hybrid + vocabulary R@5 ${held("hybrid + vocabulary").recallAt5}`,
     );
+    const asked = held("as chat asks (in its dialogue)");
+    assert.ok(asked.recallAt5 >= 0.92, `held-out as chat asks R@5 ${asked.recallAt5}`);
     const paraphrased = report.paraphrases.find((r) => r.mode === "hybrid + vocabulary")!;
     assert.ok(paraphrased.recallAt5 >= 0.9, `paraphrases, hybrid + vocabulary R@5 ${paraphrased.recallAt5}`);
     assert.ok(report.topicSwitches.results[0].queries >= 50, "the topic switches");
