@@ -250,6 +250,67 @@ Deno.test({
   },
 });
 
+/** Clinicians' questions in a clinician's words, each a new subject, and what the first source must be about. */
+const WALK: { question: string; first: RegExp | null; never?: RegExp }[] = [
+  {
+    question: "SGLT2 inhibitor for CKD stage 3a in type 2 diabetes?",
+    first: /eGFR|kidney/i,
+    never: /liver|ALT/,
+  },
+  { question: "Myalgia on a statin: should I check CK?", first: /atorvastatin|statin|creatine kinase/i },
+  { question: "Post-viral cough for four weeks: what should I check?", first: /cough/i },
+  { question: "Ankle oedema on a calcium channel blocker", first: /amlodipine/i, never: /tooth|socket/i },
+  { question: "How do I change a flat tyre on a bicycle?", first: null },
+];
+
+for (const viewport of [DESK, PHONE]) {
+  Deno.test({
+    name: `browser chat (${
+      viewport === DESK ? "desk" : "phone"
+    }): clinicians' questions, one after another, get on-topic sources first, or none`,
+    ignore: ignoreWithoutBrowser,
+    ...opts,
+    fn: async () => {
+      await withBrowser(async (page, base, _stub, t) => {
+        await loadSampleCorpusIfEmpty(t.database.db, createLexicalEmbedder());
+        await page.goto(base + "/");
+        const replies = page.locator("#transcript article.msg.assistant.status-completed");
+        for (const [i, { question, first, never }] of WALK.entries()) {
+          await page.getByRole("textbox", { name: "Your question" }).fill(question);
+          await page.getByRole("button", { name: "Send", exact: true }).click();
+          await replies.nth(i).waitFor({ timeout: 10_000 });
+          const reply = replies.nth(i);
+          await reply.scrollIntoViewIfNeeded();
+          const quotes = reply.locator(".msg-body blockquote");
+          if (first === null) {
+            assert.equal(await quotes.count(), 0, `${question}: no passage is shown`);
+            const said = await reply.innerText();
+            assert.match(said, /No doctor reply in the knowledge base is close enough/);
+            assert.doesNotMatch(
+              said,
+              /Quoted from the knowledge base|No good evidence/,
+              "nothing quoted, no label",
+            );
+            continue;
+          }
+          assert.ok(await quotes.first().isVisible(), `${question}: the first passage is in view`);
+          const asked = await quotes.first().innerText();
+          assert.match(asked, first, `${question}: the first passage is about it, not the last topic`);
+          if (never) {
+            assert.doesNotMatch(
+              await reply.innerText(),
+              never,
+              `${question}: no passage shares only common words`,
+            );
+          }
+        }
+        await shot(page, `chat-walk-${viewport === DESK ? "desk" : "phone"}.png`);
+        assert.deepEqual(await axeViolations(page), [], "the walk's transcript");
+      }, { viewport, env: { INFERENCE_URL: "" } });
+    },
+  });
+}
+
 Deno.test({
   name: "browser chat (desk): a question asked from the home page is answered by a real llama-server",
   ignore: ignoreWithoutBrowser || ignoreWithoutLlama,

@@ -721,6 +721,7 @@ export function AssistantMessage(
   const base = `/sessions/${sessionId}/messages/${m.id}`;
   // No model wrote this: it quotes the knowledge base, and asking again would only quote it again.
   const retrievedOnly = m.finishReason === "no_model";
+  const quotedNothing = retrievedOnly && sources.length === 0;
   return (
     <article class={`msg assistant status-${m.status}`} id={`m-${m.id}`} data-status={m.status}>
       <header class="msg-head">
@@ -738,8 +739,12 @@ export function AssistantMessage(
         ? <p class="msg-body muted">No text was written.</p>
         : null}
       {m.error && <p class="msg-error">{m.error}</p>}
-      {!props.practice && <SourceList message={m} sources={sources} />}
-      {!props.practice && <p class="disclaimer">{retrievedOnly ? RETRIEVED_DISCLAIMER : DISCLAIMER}</p>}
+      {/* A reply with no model and nothing close enough says so itself: no source note, nothing quoted to label. */}
+      {!props.practice && !quotedNothing && <SourceList message={m} sources={sources} />}
+      {quotedNothing && m.evidenceNote && <p class="evidence-note">{m.evidenceNote}</p>}
+      {!props.practice && !quotedNothing && (
+        <p class="disclaimer">{retrievedOnly ? RETRIEVED_DISCLAIMER : DISCLAIMER}</p>
+      )}
       <footer class="msg-actions">
         <div class="reply-tools">
           {m.content && !props.practice && (
