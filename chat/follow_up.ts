@@ -5,9 +5,11 @@
  *
  * Rules, measured on data/eval/follow_ups.jsonl (`deno task eval followups`): a question is a follow-up when it
  * opens like one ("and…", "what about…", "what if…"), leans on an earlier subject (it, this, they…) with at most
- * one subject word of its own, or has no subject word at all ("how long?", "side effects?"). Subject words are
- * what is left once question words, everyday words and the generic words of a follow-up (dose, safe, children,
- * pregnancy, side effects…) are taken out.
+ * one subject word of its own, has no subject word at all ("how long?", "side effects?"), reports a result of a
+ * test already named ("The CT came back negative"), or thanks for the last answer before asking on with a few
+ * subject words ("Thanks. If paracetamol is not enough…"); "different question" or "new patient" never
+ * continues. Subject words are what is left once question words, everyday words and the generic words of a
+ * follow-up (dose, safe, children, pregnancy, side effects…) are taken out.
  */
 
 /** Openings that continue the conversation whatever follows them. */
@@ -44,6 +46,38 @@ const NOT_SUBJECT = new Set(
     ),
 );
 
+/**
+ * An opening that acknowledges the last answer before asking on ("Thanks.", "Thank you, that is reassuring.",
+ * "Okay."): what follows continues the conversation unless it brings a subject of its own.
+ */
+const ACKNOWLEDGEMENT = "(?:ok(?:ay)?|great|right|i see|got it|understood|many thanks|" +
+  "thanks?(?: you)?(?: (?:so|very) much| for that)?|that(?: is|'s) (?:reassuring|helpful|clear|useful|good to know))";
+/** One or more acknowledgements closed by punctuation: "Right knee pain" and "Great toe" acknowledge nothing. */
+const ACKNOWLEDGES = new RegExp(
+  `^\\s*${ACKNOWLEDGEMENT}(?:[\\s,]+${ACKNOWLEDGEMENT})*\\s*[,.!;:–—-]+\\s*`,
+  "i",
+);
+
+/** Words that announce a new subject whatever came before ("Different question:", "New patient,"). */
+const NEW_SUBJECT = new RegExp(
+  "\\b(?:new|another|different|separate|unrelated|other) (?:question|patient|case|topic|subject|issue|one)\\b|" +
+    "\\bunrelated\\b|\\bchang(?:e|ing) (?:the )?subject\\b",
+  "i",
+);
+
+/**
+ * A result of something already under discussion ("The CTPA came back negative", "The scan showed…", "The chest
+ * X-ray was normal"): "the" names a test the conversation already has.
+ */
+const RESULT_OF_BEFORE = new RegExp(
+  "^\\s*the (?:[\\p{L}\\d-]+ ){0,2}?[\\p{L}\\d-]+ (?:came back|has come back|showed|shows|confirmed|" +
+    "(?:was|were|is|are) (?:positive|negative|normal|abnormal|clear|inconclusive|fine|borderline|raised|high|low))\\b",
+  "iu",
+);
+
+/** Asking what comes after what was said ("What now?", "What usually happens next?"). */
+const WHAT_NEXT = /\bwhat (?:usually |normally )?(?:happens |comes |should (?:i|we) do )?(?:next|now)\b/i;
+
 /** The words of a question that can name a subject. */
 function subjectWords(question: string): string[] {
   return (question.toLowerCase().replace(/\b(?:first|second|third)[- ]line\b/g, " ").match(
@@ -68,12 +102,22 @@ const ADDS_TO_BEFORE = /\b(?:too|as well|also|instead|either)\s*[?.!]*\s*$/i;
 const MANAGEMENT =
   /\b(?:dose|doses|dosage|dosing|first[- ]line|first|next|step|steps|how to use|how do (?:i|you) use|red flags?|cut[- ]?off|threshold|target|monitoring|monitor|option|options|alternative|alternatives|start|stop|switch|needed|necessary|indicated|required|how (?:long|many|much|often)| or )\b/i;
 
+/** At most this many subject words after an acknowledgement, and the question still continues. */
+const ACKNOWLEDGED_SUBJECT_WORDS = 4;
+
 /** True when a question continues the previous one rather than starting a subject of its own. */
 export function isFollowUp(question: string): boolean {
   const text = question.trim();
   if (!text) return false;
   if (CONTINUES.test(text)) return true;
+  if (NEW_SUBJECT.test(text)) return false;
+  if (RESULT_OF_BEFORE.test(text)) return true;
+  const rest = text.replace(ACKNOWLEDGES, "");
+  // After "Thanks.", a question with a few subject words of its own still continues ("Thanks. If paracetamol is
+  // not enough, how long could I use ibuprofen?"); a whole new presentation does not.
+  if (rest !== text && rest && subjectWords(rest).length <= ACKNOWLEDGED_SUBJECT_WORDS) return true;
   const own = subjectWords(text);
+  if (WHAT_NEXT.test(text) && own.length <= 3) return true;
   if (own.length === 0) return true;
   if (ABOUT_BEFORE.test(text) && own.length <= 3) return true;
   if (ADDS_TO_BEFORE.test(text) && own.length <= 4) return true;

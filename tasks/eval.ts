@@ -87,6 +87,8 @@ interface Query {
   earlier: string[];
   /** Every snippet of the question's own answer (a long answer is stored in parts). */
   answer: Set<string>;
+  /** Its dialogue: source and dialogue id ("Sample dialogues|1021"). */
+  dialogue: string;
 }
 
 async function main(): Promise<number> {
@@ -230,6 +232,7 @@ async function main(): Promise<number> {
         target: idOf.get(item.hash)!,
         earlier: asked.slice(0, asked.indexOf(item.draft.question!)),
         answer: parts.get(`${dialogue}|${item.draft.question}`)!,
+        dialogue,
       });
     }
     if (queries.length === 0) {
@@ -298,11 +301,16 @@ async function main(): Promise<number> {
     const heldOutReranked: number[] = [];
     const inConversation: number[] = [];
     let followUps = 0;
+    /** Follow-ups whose first source is from their own dialogue (their own answer, or an earlier exchange's). */
+    let followUpsDialogueFirst = 0;
     for (const q of queries) {
       const query = retrievalQuery(q.question, q.earlier);
-      if (query !== q.question) followUps++;
       const asked = await retrieve(db, embedder, query, { k: 10, minScore: 0, vocabulary });
       inConversation.push(asked.results.findIndex((r) => q.answer.has(r.snippet.id)) + 1);
+      if (query === q.question) continue;
+      followUps++;
+      const first = asked.results[0]?.snippet;
+      if (first && `${first.source}|${first.sourceId.split("#")[0]}` === q.dialogue) followUpsDialogueFirst++;
     }
     for (const q of queries) {
       const rankOf = (ids: string[]) => ids.indexOf(q.target) + 1;
@@ -403,7 +411,8 @@ async function main(): Promise<number> {
     }
     console.log(
       `  as chat asks: hybrid + vocabulary; ${followUps} of ${queries.length} questions read as follow-ups carried ` +
-        `their dialogue's earlier question; a part of the question's own answer counts as found`,
+        `their dialogue's earlier question (${followUpsDialogueFirst} of them get their own dialogue first); a ` +
+        `part of the question's own answer counts as found`,
     );
     const paraphraseRows: Record<string, unknown>[] = [];
     if (paraphrases.length) {
@@ -491,6 +500,7 @@ async function main(): Promise<number> {
       results: rows,
       paraphrases: paraphraseRows,
       topicSwitches: { results: switchRows, carried: switchesCarried, previousFirst },
+      followUps: { carried: followUps, ownDialogueFirst: followUpsDialogueFirst },
       thresholds,
       bestF1Threshold: best.threshold,
       offTopicBestScores: offTopic,

@@ -12,6 +12,9 @@ export const FOLLOW_UP_FILES = [
   new URL("../data/eval/follow_ups.jsonl", import.meta.url).pathname,
   // Written after the rules and run once before any change: the honest check.
   new URL("../data/eval/follow_ups_holdout.jsonl", import.meta.url).pathname,
+  // Acknowledgements ("Thanks.") and results ("The scan showed…"), written before the rules for them and run
+  // once: their honest check.
+  new URL("../data/eval/follow_ups_holdout_2.jsonl", import.meta.url).pathname,
 ];
 
 /** A pair the rules got wrong. */

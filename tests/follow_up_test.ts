@@ -25,6 +25,12 @@ Deno.test("follow-ups: what continues a question, and what starts a subject of i
       "colchicine dose",
       "Permethrin for everyone?",
       "jaw pain on chewing too",
+      "Thanks. If paracetamol is not enough, how long could I use ibuprofen for?",
+      "Thank you, that is reassuring. If I do start HRT, how long am I allowed to stay on it?",
+      "The CT came back negative. What usually happens next?",
+      "The chest X-ray was normal, what now?",
+      "Okay thanks. Can she take it while breastfeeding?",
+      "Great, that is clear. How long before she can drive?",
     ]
   ) {
     assert.ok(isFollowUp(q), `follow-up: ${q}`);
@@ -37,6 +43,13 @@ Deno.test("follow-ups: what continues a question, and what starts a subject of i
       "Headache for three days",
       "Back pain",
       "Dolor de garganta y fiebre en un niño",
+      "Thanks. Different question: a 4-year-old with a barking cough at night",
+      "Thank you! Purple spots that do not fade on a feverish toddler's legs",
+      "Right knee swollen after a fall",
+      "Great toe hot and red overnight",
+      "Okay thanks. New patient, a 30-year-old with palpitations",
+      "The patient is a 60-year-old man with crushing chest pain and sweating",
+      "My pregnancy test is positive and I have pain low on one side",
     ]
   ) {
     assert.ok(!isFollowUp(q), `new subject: ${q}`);
@@ -50,13 +63,19 @@ Deno.test("follow-ups: what continues a question, and what starts a subject of i
 });
 
 Deno.test("follow-ups: the labelled sets (topic switches are never taken for follow-ups)", async () => {
-  const [main, holdout] = await evaluateFollowUps();
-  assert.ok(main.followUps >= 40 && main.switches >= 20 && holdout.followUps + holdout.switches >= 30);
+  const [main, holdout, acknowledged] = await evaluateFollowUps();
+  assert.ok(main.followUps >= 50 && main.switches >= 25 && holdout.followUps + holdout.switches >= 30);
+  assert.ok(acknowledged.followUps >= 10 && acknowledged.switches >= 5);
   assert.equal(main.switchErrors, 0);
   assert.equal(holdout.switchErrors, 0);
+  assert.equal(acknowledged.switchErrors, 0);
   assert.ok(main.followUpsFound / main.followUps >= 0.95, `main ${main.followUpsFound}/${main.followUps}`);
-  // The held-out set's first run, 9 of 19: a floor, not a goal.
+  // The held-out sets' first runs, 9 of 19 and 10 of 11 (1 of 11 before the rules they check): floors, not goals.
   assert.ok(holdout.followUpsFound >= 9, `holdout ${holdout.followUpsFound}/${holdout.followUps}`);
+  assert.ok(
+    acknowledged.followUpsFound >= 10,
+    `holdout 2 ${acknowledged.followUpsFound}/${acknowledged.followUps}`,
+  );
 });
 
 const ROWS = [
