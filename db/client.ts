@@ -12,6 +12,7 @@ import { DrizzleQueryError } from "drizzle-orm";
 import { join, resolve } from "node:path";
 import type { Config } from "../config.ts";
 import { PgliteThread } from "./pglite_thread.ts";
+import { preparable } from "./prepared.ts";
 import * as schema from "./schema.ts";
 
 /** The drizzle database both drivers share; every query function takes one of these first. */
@@ -83,20 +84,6 @@ export const CONNECTION_EF_SEARCH = 100;
 export const SESSION_SETTINGS: Readonly<Record<string, string>> = {
   "hnsw.ef_search": String(CONNECTION_EF_SEARCH),
 };
-
-/** A nearest-neighbour search: whether the vector index serves it best depends on its filters' values. */
-const NEAREST = /order by \w+(\.\w+)? <=>/i;
-
-/**
- * Which statements are kept prepared: those with values (one without is sent in one round trip anyway, and DDL
- * need not stay cached), up to 64 of them (bulk inserts and long id lists would each keep a statement of its
- * own), except nearest-neighbour searches. A prepared statement saves a round trip, and after five runs Postgres
- * may plan it once for any values (when that plan costs no more than the plans made for each): planning the
- * limits check took 0.7 ms and running it 0.09 ms; the full-text search, 2.6 ms prepared against 4.3 unprepared.
- * A nearest-neighbour search with a filter is planned for its values every time.
- */
-const preparable = (query: string, parameters: number) =>
-  parameters > 0 && parameters <= 64 && !NEAREST.test(query);
 
 /**
  * The client drizzle is given: its statements are named prepared statements that each connection keeps. drizzle

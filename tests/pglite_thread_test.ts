@@ -74,6 +74,58 @@ Deno.test("pglite thread: a transaction commits, rolls back on error, and nothin
   });
 });
 
+Deno.test("pglite thread: statements with values are kept prepared, and stay right when things change", async () => {
+  await withThread(async (thread) => {
+    await thread.exec("create table t (id int primary key, name text)");
+    const insert = "insert into t values ($1, $2) returning id";
+    for (let i = 1; i <= 8; i++) {
+      // The same text eight times: past the five custom plans, Postgres may run it generic.
+      assert.deepEqual((await thread.query(insert, [i, `n${i}`])).rows, [{ id: i }]);
+    }
+    const byId = "select name from t where id = $1";
+    assert.deepEqual((await thread.query(byId, [3])).rows, [{ name: "n3" }]);
+    assert.deepEqual((await thread.query(byId, [99])).rows, []);
+    assert.equal((await thread.query("update t set name = $1 where id > $2", ["x", 6])).affectedRows, 2);
+    assert.deepEqual((await thread.query(byId, [null])).rows, []);
+
+    // An error in a kept statement, and in one that fails to parse, leaves the next queries working.
+    await assert.rejects(
+      thread.query(insert, [1, "again"]),
+      (e: Error & { code?: string }) => e.code === "23505",
+    );
+    await assert.rejects(thread.query("select nope from t where id = $1", [1]), /nope/);
+    assert.deepEqual((await thread.query(byId, [1])).rows, [{ name: "n1" }]);
+
+    // Inside a transaction that rolls back, and after it.
+    await assert.rejects(
+      thread.transaction(async (tx) => {
+        await tx.query(insert, [20, "in"]);
+        await tx.query(insert, [20, "twice"]);
+      }),
+      (e: Error & { code?: string }) => e.code === "23505",
+    );
+    assert.deepEqual((await thread.query(byId, [20])).rows, []);
+    await thread.transaction(async (tx) => {
+      await tx.query(insert, [21, "kept"]);
+    });
+    assert.deepEqual((await thread.query(byId, [21])).rows, [{ name: "kept" }]);
+
+    // A column's type changed under a kept statement: that one query fails, the next is parsed afresh.
+    const all = "select * from t where id = $1";
+    assert.deepEqual((await thread.query(all, [2])).rows, [{ id: 2, name: "n2" }]);
+    await thread.exec("alter table t alter column name type varchar(40)");
+    const again = await thread.query(all, [2]).catch(() => thread.query(all, [2]));
+    assert.deepEqual(again.rows, [{ id: 2, name: "n2" }]);
+
+    // More statement texts than are kept: the oldest are closed, and every one still answers.
+    for (let i = 0; i < 300; i++) {
+      const r = await thread.query(`select $1::int + ${i} as n`, [1]);
+      assert.deepEqual(r.rows, [{ n: 1 + i }]);
+    }
+    assert.deepEqual((await thread.query(byId, [4])).rows, [{ name: "n4" }]);
+  });
+});
+
 Deno.test("pglite thread: database errors keep their code and detail", async () => {
   await withThread(async (thread) => {
     await thread.exec("create table t (id int primary key)");
