@@ -25,6 +25,7 @@ import { NO_MODEL_REPLY } from "../chat/answer.ts";
 import { checkEmbedder, EmbedderMismatchError, vectorLiteral } from "../knowledge/embedder.ts";
 import { ingestFile } from "../knowledge/ingest.ts";
 import { createLexicalEmbedder, lexicalVector } from "../knowledge/lexical_embedder.ts";
+import { lexicalSnippets } from "./support/snippets.ts";
 import { retrieve } from "../knowledge/retrieve.ts";
 import { EMBEDDING_DIMENSIONS } from "../db/schema.ts";
 import { HX, withChat } from "./support/chat_helpers.ts";
@@ -464,19 +465,7 @@ Deno.test(`full text [${DRIVER}]: a question is searched by its rarer terms; com
       "Pain along one side of the chest with a blistering rash: shingles (herpes zoster), antivirals early.",
     ];
     for (let i = 0; i < texts.length; i += 500) {
-      const batch: NewSnippet[] = texts.slice(i, i + 500).map((text, j) => ({
-        source: "Terms",
-        sourceId: `t#${i + j}`,
-        url: null,
-        specialty: null,
-        title: null,
-        question: null,
-        answer: text,
-        text,
-        contentHash: `terms-${i + j}`,
-        embedder: "lexical-hash-v1",
-        embedding: lexicalVector(text),
-      }));
+      const batch = lexicalSnippets(texts.slice(i, i + 500), "Terms", "terms", i);
       await storeBatch(db, batch, {
         runId: run.id,
         recordsDone: i + batch.length,
@@ -528,19 +517,7 @@ Deno.test(`full text [${DRIVER}]: words no snippet has never stand in for the ra
       ...Array.from({ length: 300 }, (_, i) => `Dandruff number ${i}: keep using the shampoo twice weekly.`),
       "Itchy scalp with dandruff and greasy yellow scales: seborrhoeic dermatitis; ketoconazole shampoo.",
     ];
-    const batch: NewSnippet[] = texts.map((text, i) => ({
-      source: "Pairs",
-      sourceId: `p#${i}`,
-      url: null,
-      specialty: null,
-      title: null,
-      question: null,
-      answer: text,
-      text,
-      contentHash: `pairs-${i}`,
-      embedder: "lexical-hash-v1",
-      embedding: lexicalVector(text),
-    }));
+    const batch = lexicalSnippets(texts, "Pairs", "pairs");
     await storeBatch(db, batch, { runId: run.id, recordsDone: batch.length, duplicates: 0, skipped: 0 });
     await refreshSearchTerms(db);
     const ask = (question: string) =>
@@ -576,19 +553,7 @@ Deno.test(`full text [${DRIVER}]: BM25 — a rare word outweighs common ones, re
       "Ankle swelling on amlodipine is a known side effect of the dose.",
       ...Array.from({ length: 40 }, (_, i) => `Knee swelling and pain number ${i} after a fall.`),
     ];
-    const batch: NewSnippet[] = texts.map((text, i) => ({
-      source: "BM25",
-      sourceId: `b#${i}`,
-      url: null,
-      specialty: null,
-      title: null,
-      question: null,
-      answer: text,
-      text,
-      contentHash: `bm25-${i}`,
-      embedder: "lexical-hash-v1",
-      embedding: lexicalVector(text),
-    }));
+    const batch = lexicalSnippets(texts, "BM25", "bm25");
     await storeBatch(db, batch, { runId: run.id, recordsDone: batch.length, duplicates: 0, skipped: 0 });
     await refreshSearchTerms(db);
     const stats = rows<{ term: string; ndoc: number }>(

@@ -6,8 +6,9 @@
 import assert from "node:assert/strict";
 import { createReranker, readScores, rerankRoute } from "../inference/rerank.ts";
 import { EndpointError } from "../inference/endpoint.ts";
-import { type NewSnippet, openIngestRun, refreshSearchTerms, storeBatch } from "../db/snippets.ts";
-import { createLexicalEmbedder, lexicalVector } from "../knowledge/lexical_embedder.ts";
+import { openIngestRun, refreshSearchTerms, storeBatch } from "../db/snippets.ts";
+import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
+import { lexicalSnippets } from "./support/snippets.ts";
 import { retrieve } from "../knowledge/retrieve.ts";
 import { loadConfig } from "../config.ts";
 import { createTestDatabase, DRIVER } from "./support/test_app.ts";
@@ -70,19 +71,7 @@ async function withSnippets(fn: (db: Db) => Promise<void>): Promise<void> {
       format: "chatdoctor",
       source: null,
     });
-    const batch: NewSnippet[] = TEXTS.map((text, i) => ({
-      source: "Rerank",
-      sourceId: `r#${i}`,
-      url: null,
-      specialty: null,
-      title: null,
-      question: null,
-      answer: text,
-      text,
-      contentHash: `rerank-${i}`,
-      embedder: "lexical-hash-v1",
-      embedding: lexicalVector(text),
-    }));
+    const batch = lexicalSnippets(TEXTS, "Rerank", "rerank");
     await storeBatch(db, batch, { runId: run.id, recordsDone: batch.length, duplicates: 0, skipped: 0 });
     await refreshSearchTerms(db);
     await fn(db);
