@@ -35,7 +35,7 @@ import type { DocumentQueue } from "./knowledge/documents.ts";
 import { caseRoutes } from "./routes/cases.ts";
 import type { RetryLimits } from "./inference/completion.ts";
 import { practiceRoutes } from "./routes/practice.ts";
-import { chatRoutes } from "./routes/chats.ts";
+import { type ChatDeps, chatRoutes } from "./routes/chats.ts";
 import { type AssetStore, staticRoutes } from "./routes/static.ts";
 import { MAX_BODY_BYTES } from "./safety/limits.ts";
 import { ErrorMessage, errorPage } from "./views/errors.tsx";
@@ -71,6 +71,8 @@ export interface AppDeps {
   retry?: Partial<RetryLimits>;
   /** Reads uploaded documents into the knowledge base in the background. */
   documents: DocumentQueue;
+  /** Begins an answer while its message is stored (chat/answer.ts:beginAnswer). */
+  beginAnswer?: ChatDeps["beginAnswer"];
 }
 
 const ERROR_TITLES: Record<number, string> = {
@@ -225,6 +227,7 @@ export function createApp(deps: AppDeps): Hono {
       guards,
       security,
       modelCalls,
+      beginAnswer: deps.beginAnswer,
     }),
   );
   app.route("/", knowledgeRoutes({ db, knowledge: deps.knowledge, pageContext }));

@@ -5,7 +5,7 @@
  * concerns (configuration, start-up checks, signals, the server).
  */
 import { createApp } from "./app.ts";
-import { auditFailedReply, chargeTokens, prepareAnswer } from "./chat/answer.ts";
+import { auditFailedReply, beginAnswer, chargeTokens, prepareAnswer } from "./chat/answer.ts";
 import { practiceRoleplay } from "./cases/practice_session.ts";
 import type { Config } from "./config.ts";
 import type { Database } from "./db/client.ts";
@@ -113,6 +113,7 @@ export function composeRounds(parts: RoundsParts): Rounds {
     streamGuard: parts.streamGuard,
     passwordCost: parts.passwordCost,
     retry: parts.retry,
+    beginAnswer: (chat, message) => beginAnswer(answers, chat, message),
   });
   return { app, runner, knowledge, lifecycle, documents };
 }

@@ -6,7 +6,7 @@
  */
 import { type Db, loggable, loggableMessage } from "../db/client.ts";
 import { recordAudit } from "../db/audit.ts";
-import { type Message, turnsBefore } from "../db/messages.ts";
+import { isTerminal, listMessages, type Message, type Turn, turnsBefore, turnsOf } from "../db/messages.ts";
 import { getUser } from "../db/users.ts";
 import { type Chat, getChat } from "../db/chats.ts";
 import { saveMessageSources, sourcesOfMessages } from "../db/snippets.ts";
@@ -19,6 +19,7 @@ import { cutAtStop, type PromptInput } from "../inference/templates.ts";
 import {
   type KnowledgeSettings,
   referenceBlocks,
+  type RetrievalOptions,
   type RetrievalResult,
   retrieve,
   type Retrieved,
@@ -123,6 +124,7 @@ async function gatherEvidence(
   question: string,
   history: { user: string; assistant?: string }[],
   saves: Promise<void>[],
+  begun?: Promise<RetrievalResult>,
 ): Promise<RetrievalResult | null> {
   const knowledge = deps.knowledge;
   if (!knowledge || knowledge.k <= 0) return null;
@@ -137,15 +139,8 @@ async function gatherEvidence(
   // so its sources are not the last topic's.
   const query = retrievalQuery(question, history.map((turn) => turn.user));
   try {
-    const options = {
-      k: knowledge.k,
-      minScore: knowledge.minScore,
-      signal: AbortSignal.timeout(EVIDENCE_TIMEOUT_MS),
-      vocabulary: knowledge.vocabulary,
-      reranker: knowledge.reranker,
-      rerankTop: knowledge.rerankTop,
-    };
-    let result = await retrieve(deps.db, knowledge.embedder, query, options);
+    const options = searchOptions(knowledge);
+    let result = await (begun ?? retrieve(deps.db, knowledge.embedder, query, options));
     let note: string | null = null;
     const pubmed = knowledge.pubmed;
     if (pubmed && (pubmed.settings.mode === "always" || weakEvidence(result, knowledge.minScore))) {
@@ -194,6 +189,18 @@ async function gatherEvidence(
     console.error(`retrieval for message ${job.assistant.id} failed:`, loggableMessage(error));
     return null;
   }
+}
+
+/** How the knowledge base is searched for an answer. */
+function searchOptions(knowledge: KnowledgeSettings): RetrievalOptions {
+  return {
+    k: knowledge.k,
+    minScore: knowledge.minScore,
+    signal: AbortSignal.timeout(EVIDENCE_TIMEOUT_MS),
+    vocabulary: knowledge.vocabulary,
+    reranker: knowledge.reranker,
+    rerankTop: knowledge.rerankTop,
+  };
 }
 
 /** What the model is asked for PubMed keywords (the design's chatbot searched with the model's keywords). */
@@ -298,26 +305,85 @@ export async function redactConversation(chatId: string, texts: string[]): Promi
 }
 
 /**
+ * What is begun for a message while its exchange is being stored (chat/intake.ts calls it once the limits let
+ * the message through): the chat as the route read it, and a new subject's search. The engine hands it back to
+ * prepareAnswer with the job (`Job.headStart`).
+ */
+export interface HeadStart {
+  chat: Chat;
+  /** The chat's messages before this one, read beside storing it. */
+  earlier: Promise<Message[]>;
+  /** The question as searched, and its search; null when the search must wait for the conversation. */
+  search: { question: string; result: Promise<RetrievalResult> } | null;
+}
+
+/**
+ * Begins what an answer needs that does not depend on the stored exchange: a question with a subject of its own
+ * (chat/follow_up.ts) is searched alone, so its search runs beside storing the question and reading the turns
+ * (on Postgres, on another connection), and the gate looks at what it found while the database works. Only where
+ * the question's text stays in this process (the built-in embedder, no reranker) or redaction is off: redacted
+ * here, it has not learned the names of earlier turns, which the conversation's redactor would replace in it.
+ * With PubMed on, its terms leave: the question must be redacted knowing the conversation's names.
+ */
+export function beginAnswer(
+  deps: AnswerDeps,
+  chat: Chat,
+  message: { content: string; redacted?: string },
+): HeadStart {
+  const earlier = listMessages(deps.db, chat.id);
+  // Unused when the message is refused: its failure is nobody's error then (prepareAnswer reads them again).
+  earlier.catch(() => {});
+  return { chat, earlier, search: chat.kind === "practice" ? null : searchAhead(deps, message) };
+}
+
+/** A new subject's search, begun at once (see beginAnswer); null for a follow-up or a question that must wait. */
+function searchAhead(deps: AnswerDeps, message: { content: string; redacted?: string }): HeadStart["search"] {
+  const knowledge = deps.knowledge;
+  const staysHere = !deps.redactPhi ||
+    (knowledge?.embedder.local && !knowledge.reranker && !knowledge.pubmed);
+  if (!knowledge || knowledge.k <= 0 || !staysHere) return null;
+  // Intake redacted the message already, alone, as this would.
+  const question = !deps.redactPhi
+    ? message.content
+    : message.redacted !== undefined
+    ? redactedAlready(message.redacted)
+    : redactedAlone(deps, message.content);
+  if (isFollowUp(question)) return null;
+  const result = retrieve(deps.db, knowledge.embedder, question, searchOptions(knowledge));
+  // The message may yet be refused (a repeat, a busy chat): then nobody awaits the search, and its failure is
+  // not an error. When it is answered, gatherEvidence reports the failure.
+  result.then(
+    (found) => {
+      // The gate remembers texts it found clean: the prompt's references pass it later without a second look.
+      if (deps.models.gate.redacts && found.results.length > 0) {
+        deps.models.gate.texts(referenceBlocks(found.results)).catch(() => {});
+      }
+    },
+    () => {},
+  );
+  return { question, result };
+}
+
+/**
  * Everything the engine needs to answer a job: the model and its prompt input, or a reply written here (no
  * model configured, or a practice whose case is gone).
  */
 export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<PreparedGeneration> {
   const { db } = deps;
   const saves: Promise<void>[] = [];
-  // A question with a subject of its own is searched alone (chat/follow_up.ts): its search need not wait for the
-  // conversation, and runs beside the reads of the chat and its turns (on Postgres, on another connection). Only
-  // where its text stays in this process (the built-in embedder, no reranker) or redaction is off: redacted here,
-  // it has not learned the names of earlier turns, which the conversation's redactor would replace in it.
-  // With PubMed on, its terms leave: the question must be redacted knowing the conversation's names.
-  const staysHere = !deps.redactPhi ||
-    (deps.knowledge?.embedder.local && !deps.knowledge.reranker && !deps.knowledge.pubmed);
-  const alone = !job.practice && job.mode === "answer" && deps.knowledge && staysHere
-    ? redactedAlone(deps, job.user.content)
+  const ahead = job.headStart as HeadStart | undefined;
+  const begun = ahead?.chat.id === job.sessionId && job.mode === "answer" ? ahead : undefined;
+  // Regenerating (or a message taken in without a head start): the new subject's search starts now, beside the
+  // reads of the conversation.
+  const search = begun
+    ? begun.search
+    : job.mode === "answer" && !job.practice
+    ? searchAhead(deps, { content: job.user.content })
     : null;
-  const early = alone !== null && !isFollowUp(alone) ? gatherEvidence(deps, job, alone, [], saves) : null;
+  const early = search ? gatherEvidence(deps, job, search.question, [], saves, search.result) : null;
   const [chat, stored] = await Promise.all([
-    getChat(db, job.sessionId),
-    turnsBefore(db, job.sessionId, job.user.seq),
+    begun ? begun.chat : getChat(db, job.sessionId),
+    begun ? earlierTurns(db, job, begun.earlier) : turnsBefore(db, job.sessionId, job.user.seq),
   ]);
   const id = job.assistant.model ?? chat?.model ?? null;
   const spec = (id ? deps.models.get(id) : null) ?? deps.models.get(null);
@@ -383,6 +449,17 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
     }));
   };
   return { kind: "generate", spec, input, sampling: effectiveSettings(spec, chat), onFitted, settled };
+}
+
+/**
+ * The turns before the job's question from the messages read while it was stored; read again if a reply among
+ * them was still being written then (it has ended since, or the question would have been refused as busy).
+ */
+async function earlierTurns(db: Db, job: Job, earlier: Promise<Message[]>): Promise<Turn[]> {
+  const rows = await earlier.catch(() => null);
+  return rows && rows.every(isTerminal)
+    ? turnsOf(rows, job.user.seq)
+    : await turnsBefore(db, job.sessionId, job.user.seq);
 }
 
 /**

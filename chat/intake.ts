@@ -51,6 +51,11 @@ export interface IntakeDeps {
   draining(): boolean;
   /** Case generations and debriefs the user has running on this instance: they share the reply cap. */
   otherModelWork?: (userId: string) => number;
+  /**
+   * Begins preparing the answer to a message the limits let through, while its exchange is stored
+   * (chat/answer.ts:beginAnswer); what it returns goes to the engine with the job.
+   */
+  beginAnswer?: (chat: Chat, message: { content: string; redacted?: string }) => unknown;
 }
 
 /** A reply to stream: the question, the reply, and the job for the engine when it has to be started. */
@@ -171,9 +176,11 @@ export async function takeMessage(
       ),
     }
     : null;
+  const stored = mode === "storage" && found ? found.text : content;
+  const headStart = deps.beginAnswer?.(chat, { content: stored, redacted: found?.text });
   const result = await startExchange(db, {
     sessionId: chat.id,
-    content: mode === "storage" && found ? found.text : content,
+    content: stored,
     clientId,
     model: spec?.id ?? null,
     redFlags: redFlags.length > 0 ? redFlags : null,
@@ -196,6 +203,7 @@ export async function takeMessage(
       assistant: result.assistant,
       mode: "answer",
       practice: chat.kind === "practice",
+      headStart,
     },
   };
 }

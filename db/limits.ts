@@ -6,7 +6,7 @@ import { eq, type SQL, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { rows } from "./migrate.ts";
-import { chatSessions, pacing, rateLimits, tokenUsage } from "./schema.ts";
+import { chatSessions, messages, pacing, rateLimits, tokenUsage } from "./schema.ts";
 
 /** The start of the current fixed window of `seconds`, in SQL. */
 function windowStart(seconds: number): SQL {
@@ -127,6 +127,20 @@ export interface SendAllowance {
 }
 
 /**
+ * How many replies the owner has being written, as a subquery. It reads the partial index of replies being written
+ * (messages_streaming_idx) once and joins their chats: joined the other way, the index was probed once for each of
+ * the owner's chats, and on PGlite, which has no autovacuum, each probe walked the index's dead entries too
+ * (replies finished since the last vacuum). After bench:request's 1,540 messages in 77 chats: 11.2 ms against 1.0.
+ */
+export function activeRepliesOf(ownerId: string): SQL {
+  return sql`(
+    with streaming as materialized (select session_id from ${messages} where status in ('pending', 'streaming'))
+    select count(*)::int from streaming m join ${chatSessions} s on s.id = m.session_id
+    where s.owner_id = ${ownerId}
+  )`;
+}
+
+/**
  * Checks the per-user limits for starting a reply in one statement: replies being written, today's tokens, and
  * (only when those allow it, so a refused message does not use up the allowance) counts the message against
  * the per-minute window.
@@ -151,10 +165,7 @@ export async function sendAllowance(
           select 1 from messages where session_id = ${sessionId}::uuid and client_id = ${clientId}::text
         ) as found
       ),
-      active as (
-        select count(*)::int as n from messages m join ${chatSessions} s on s.id = m.session_id
-        where s.owner_id = ${userId} and m.status in ('pending', 'streaming')
-      ),
+      active as (select ${activeRepliesOf(userId)} as n),
       used as (
         select coalesce((select tokens from ${tokenUsage} where user_id = ${userId} and day = ${utcDay()}), 0) as t
       ),

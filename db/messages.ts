@@ -8,6 +8,7 @@ import { isUuid } from "./ids.ts";
 import { chatSessions, messages, type MessageStatus, type StoredRedactions } from "./schema.ts";
 import { rows } from "./migrate.ts";
 import { clipTitle, DEFAULT_TITLE } from "./chats.ts";
+import { activeRepliesOf } from "./limits.ts";
 
 /** A stored message. */
 export type Message = typeof messages.$inferSelect;
@@ -210,9 +211,7 @@ type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
  */
 async function ownerHasRoom(tx: Tx, ownerId: string, maxActive: number): Promise<boolean> {
   const [row] = rows<{ n: number }>(
-    await tx.execute(sql`
-      select count(*)::int as n from ${messages} m join ${chatSessions} s on s.id = m.session_id
-      where s.owner_id = ${ownerId} and m.status in ('pending', 'streaming')`),
+    await tx.execute(sql`select ${activeRepliesOf(ownerId)} as n`),
   );
   return Number(row.n) < maxActive;
 }

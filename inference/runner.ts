@@ -86,6 +86,11 @@ export interface Job {
   mode: "answer" | "continue";
   /** A learner talking to a simulated patient (no evidence is searched for). */
   practice?: boolean;
+  /**
+   * What the use case began for this job while storing it (chat/answer.ts:beginAnswer: the chat as read, a new
+   * subject's search): the engine hands it to `prepare` untouched.
+   */
+  headStart?: unknown;
 }
 
 /** The running generations of this process, and followers of any generation. */

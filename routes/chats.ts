@@ -60,6 +60,8 @@ export interface ChatDeps {
   >;
   /** Case generations and debriefs: replies share the concurrency cap with them. */
   modelCalls?: Pick<ModelCallLimiter, "running">;
+  /** Begins an answer while its message is stored (chat/answer.ts:beginAnswer). */
+  beginAnswer?: IntakeDeps["beginAnswer"];
 }
 
 type Form = Record<string, string | File | (string | File)[]>;
@@ -122,6 +124,7 @@ export function chatRoutes(deps: ChatDeps): Hono {
     security: deps.security,
     draining: () => deps.lifecycle.draining,
     otherModelWork: deps.modelCalls?.running,
+    beginAnswer: deps.beginAnswer,
   };
 
   /** Runs a step of the chat, turning its refusal into the HTTP answer (with Retry-After where it says). */

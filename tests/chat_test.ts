@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { listMessages } from "../db/messages.ts";
 import { getChat } from "../db/chats.ts";
-import { NO_MODEL_REPLY } from "../chat/answer.ts";
+import { type HeadStart, NO_MODEL_REPLY, prepareAnswer } from "../chat/answer.ts";
 import { DEFAULT_TOKENS, syntheticTokens } from "./support/endpoint_stub.ts";
 import { HX, withChat } from "./support/chat_helpers.ts";
 import { readAll, sseReader, streamedText } from "./support/sse_client.ts";
@@ -346,4 +346,38 @@ Deno.test(`chat [${DRIVER}]: a name from an earlier turn is replaced in the next
     assert.match(second, /Should \[NAME_1\] stop apixaban/);
     assert.ok(!embedded.some((text) => /Okonkwo/.test(text)), JSON.stringify(embedded));
   }, { embedder: remote });
+});
+
+Deno.test(`chat [${DRIVER}]: the turns read while a question is stored are used, unless a reply was still being written`, async () => {
+  await withChat(async ({ t, session, send }) => {
+    const id = await session();
+    await readAll(await send(id, "Dry cough for two weeks?"));
+    await readAll(await send(id, "And at night?"));
+    const rows = await listMessages(t.database.db, id);
+    const [firstAnswer, user, assistant] = [rows[1], rows[2], rows[3]];
+    const chat = (await getChat(t.database.db, id))!;
+    const deps = { db: t.database.db, models: t.models, systemPrompt: "Be brief.", knowledge: null };
+    const prepare = (earlier: typeof rows) =>
+      prepareAnswer(deps, {
+        sessionId: id,
+        user,
+        assistant,
+        mode: "answer",
+        headStart: { chat, earlier: Promise.resolve(earlier), search: null } satisfies HeadStart,
+      });
+    // Read while the question was stored, every reply finished: those rows are the history (no second read).
+    const read = [rows[0], { ...firstAnswer, content: "As read beside storing." }];
+    const settled = await prepare(read);
+    assert.equal(settled.kind, "generate");
+    assert.deepEqual(settled.kind === "generate" && settled.input.history, [
+      { user: "Dry cough for two weeks?", assistant: "As read beside storing." },
+    ]);
+    // The first reply was still streaming when they were read: its half is not the history, the stored whole is.
+    const streaming = [rows[0], { ...firstAnswer, status: "streaming" as const, content: "Half" }];
+    const reread = await prepare(streaming);
+    assert.deepEqual(reread.kind === "generate" && reread.input.history, [
+      { user: "Dry cough for two weeks?", assistant: firstAnswer.content },
+    ]);
+    assert.equal(firstAnswer.content, ANSWER);
+  });
 });
