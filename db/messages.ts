@@ -60,9 +60,9 @@ export async function startExchange(
   },
 ): Promise<StartExchangeResult> {
   if (!isUuid(input.sessionId)) return { kind: "no_session" };
-  // Four round trips on the path of every question (it is before the model sees it): the session row is locked
-  // and touched by the update that also reports a repeat or a reply still being written, and both messages go
-  // in one insert (the reply's id is made here, so it can name the question it answers).
+  // Four round trips on the path of every question (it is before the model sees it): BEGIN; the update that
+  // locks and touches the session row and reports a repeat or a reply still being written; the owner's count and
+  // the insert of both messages, sent together; COMMIT. (The reply's id is made here, so the question names it.)
   const title = clipTitle(input.title ?? input.content, 60);
   let limited = false;
   const outcome = await db.transaction(async (tx) => {
@@ -88,27 +88,36 @@ export async function startExchange(
     if (!state) return { kind: "no_session" } as const;
     // A repeat or a busy session changes nothing: the rollback undoes the touch.
     if (state.repeat || state.active) tx.rollback();
-    if (state.owner && input.maxActive !== undefined) {
-      limited = !(await ownerHasRoom(tx, state.owner, input.maxActive));
-      if (limited) tx.rollback();
-    }
+    // The owner's count and the insert go out together (one round trip less on the path of every question).
+    // The drivers may run them in either order (a statement used for the first time is described first), so
+    // the count leaves out this exchange's own reply; either way it runs after the update took the locks.
     const userId = crypto.randomUUID();
-    const inserted = await tx.insert(messages).values([{
-      id: userId,
-      sessionId: input.sessionId,
-      role: "user" as const,
-      content: input.content,
-      status: "completed" as const,
-      clientId: input.clientId,
-      redFlags: input.redFlags ?? null,
-      redactions: input.redactions ?? null,
-    }, {
-      sessionId: input.sessionId,
-      role: "assistant" as const,
-      status: "pending" as const,
-      replyTo: userId,
-      model: input.model,
-    }]).returning();
+    const assistantId = crypto.randomUUID();
+    const [active, inserted] = await Promise.all([
+      state.owner && input.maxActive !== undefined
+        ? tx.execute(sql`select ${activeRepliesOf(state.owner, { except: assistantId })} as n`)
+          .then((result) => Number(rows<{ n: number }>(result)[0].n))
+        : null,
+      tx.insert(messages).values([{
+        id: userId,
+        sessionId: input.sessionId,
+        role: "user" as const,
+        content: input.content,
+        status: "completed" as const,
+        clientId: input.clientId,
+        redFlags: input.redFlags ?? null,
+        redactions: input.redactions ?? null,
+      }, {
+        id: assistantId,
+        sessionId: input.sessionId,
+        role: "assistant" as const,
+        status: "pending" as const,
+        replyTo: userId,
+        model: input.model,
+      }]).returning(),
+    ]);
+    limited = active !== null && active >= input.maxActive!;
+    if (limited) tx.rollback();
     const user = inserted.find((m) => m.role === "user")!;
     const assistant = inserted.find((m) => m.role === "assistant")!;
     return { kind: "created", user, assistant } as const;

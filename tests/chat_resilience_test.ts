@@ -511,3 +511,50 @@ Deno.test(`retry [${DRIVER}]: a model silent at first (a proxy holding the reque
     assert.equal(reply.content, "Late but here.");
   }, { runner: { slowStartMs: 200 } });
 });
+
+Deno.test(`exchange [${DRIVER}]: storing a question answers created, repeat, busy, limited or gone, and stores only the first`, async () => {
+  const t = await createTestApp();
+  try {
+    const db = t.database.db;
+    const owner = t.user.id;
+    const [first, second] = [
+      await createChat(db, { ownerId: owner }),
+      await createChat(db, { ownerId: owner }),
+    ];
+    const ask = (sessionId: string, clientId: string | null, maxActive?: number) =>
+      startExchange(db, {
+        sessionId,
+        content: "Ankle oedema on amlodipine?",
+        clientId,
+        model: null,
+        maxActive,
+      });
+    const created = await ask(first.id, "client-0001", 2);
+    assert.equal(created.kind, "created");
+    assert.ok(created.kind === "created" && created.assistant.replyTo === created.user.id);
+    const again = await ask(first.id, "client-0001", 2);
+    assert.equal(again.kind, "duplicate", "the same client id is the same message");
+    assert.ok(again.kind === "duplicate" && created.kind === "created" && again.user.id === created.user.id);
+    assert.equal(
+      (await ask(first.id, "client-0002", 2)).kind,
+      "busy",
+      "a reply is still pending in this chat",
+    );
+    assert.equal(
+      (await ask(second.id, "client-0003", 1)).kind,
+      "limited",
+      "one reply of the owner's is pending",
+    );
+    assert.equal((await ask(crypto.randomUUID(), "client-0004", 2)).kind, "no_session");
+    assert.equal((await listMessages(db, second.id)).length, 0, "nothing stored for a refused question");
+    assert.equal(
+      (await listMessages(db, first.id)).length,
+      2,
+      "the first question and its pending reply only",
+    );
+    const room = await ask(second.id, "client-0005", 2);
+    assert.equal(room.kind, "created", "two at once are allowed under a cap of two");
+  } finally {
+    await t.close();
+  }
+});
