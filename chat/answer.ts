@@ -29,7 +29,7 @@ import { authored, redactedAlready } from "../safety/gate.ts";
 import { isFollowUp, retrievalQuery } from "./follow_up.ts";
 import { askPubmed, parseKeywords, PubmedError } from "../knowledge/pubmed.ts";
 import { streamGeneration } from "../inference/completion.ts";
-import { inSlices } from "../slices.ts";
+import { inSlices, SMALL_WORK_CHARS, yieldToEventLoop } from "../slices.ts";
 
 /** What preparing an answer needs. */
 export interface AnswerDeps {
@@ -273,6 +273,7 @@ export async function redactConversation(chatId: string, texts: string[]): Promi
   conversations.set(chatId, conversation);
   const out: string[] = new Array(texts.length);
   const known = conversation;
+  const newChars = texts.reduce((n, text) => n + (known.outward.has(text) ? 0 : text.length), 0);
   await inSlices(texts.length, (i) => {
     const text = texts[i];
     let redacted = known.outward.get(text);
@@ -281,7 +282,7 @@ export async function redactConversation(chatId: string, texts: string[]): Promi
       known.outward.set(text, redacted);
     }
     out[i] = redacted;
-  });
+  }, { yieldFirst: newChars > SMALL_WORK_CHARS });
   // Only the conversation's texts as they stand are kept: a superseded or edited text is not asked for again.
   const kept = new Map<string, string>();
   let chars = 0;
@@ -320,7 +321,7 @@ export interface HeadStart {
 /**
  * Begins what an answer needs that does not depend on the stored exchange: a question with a subject of its own
  * (chat/follow_up.ts) is searched alone, so its search runs beside storing the question and reading the turns
- * (on Postgres, on another connection), and the gate looks at what it found while the database works. Only where
+ * (on Postgres, on another connection). Only where
  * the question's text stays in this process (the built-in embedder, no reranker) or redaction is off: redacted
  * here, it has not learned the names of earlier turns, which the conversation's redactor would replace in it.
  * With PubMed on, its terms leave: the question must be redacted knowing the conversation's names.
@@ -349,18 +350,13 @@ function searchAhead(deps: AnswerDeps, message: { content: string; redacted?: st
     ? redactedAlready(message.redacted)
     : redactedAlone(deps, message.content);
   if (isFollowUp(question)) return null;
-  const result = retrieve(deps.db, knowledge.embedder, question, searchOptions(knowledge));
+  // A long question is expanded and embedded after a yield: in the turn of the loop that checked and redacted
+  // it, that held the loop ~10 ms longer (bench:heavy-user's 8,000-character questions).
+  const result = (question.length > SMALL_WORK_CHARS ? yieldToEventLoop() : Promise.resolve())
+    .then(() => retrieve(deps.db, knowledge.embedder, question, searchOptions(knowledge)));
   // The message may yet be refused (a repeat, a busy chat): then nobody awaits the search, and its failure is
   // not an error. When it is answered, gatherEvidence reports the failure.
-  result.then(
-    (found) => {
-      // The gate remembers texts it found clean: the prompt's references pass it later without a second look.
-      if (deps.models.gate.redacts && found.results.length > 0) {
-        deps.models.gate.texts(referenceBlocks(found.results)).catch(() => {});
-      }
-    },
-    () => {},
-  );
+  result.catch(() => {});
   return { question, result };
 }
 
@@ -452,12 +448,13 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
 }
 
 /**
- * The turns before the job's question from the messages read while it was stored; read again if a reply among
- * them was still being written then (it has ended since, or the question would have been refused as busy).
+ * The turns before the job's question from the messages read while it was stored; read again if a reply before
+ * it was still being written then (it has ended since, or the question would have been refused as busy). The
+ * read may have come after the store, and found the question and its pending reply too: they are not "before".
  */
 async function earlierTurns(db: Db, job: Job, earlier: Promise<Message[]>): Promise<Turn[]> {
   const rows = await earlier.catch(() => null);
-  return rows && rows.every(isTerminal)
+  return rows && rows.every((row) => row.seq >= job.user.seq || isTerminal(row))
     ? turnsOf(rows, job.user.seq)
     : await turnsBefore(db, job.sessionId, job.user.seq);
 }

@@ -12,7 +12,7 @@
  */
 import type { PromptInput } from "../inference/templates.ts";
 import { createRedactor, foldedForSearch, type PhiRedactor } from "./phi.ts";
-import { inSlices } from "../slices.ts";
+import { inSlices, SMALL_WORK_CHARS } from "../slices.ts";
 
 /** Passes prompts and texts on their way to an endpoint. */
 export interface OutboundGate {
@@ -111,9 +111,13 @@ export function createOutboundGate(options: { redact: boolean; cacheChars?: numb
     const out = [...texts];
     const skipped: number[] = [];
     const learned = new Set<string>();
+    const known = texts.map((text) =>
+      text.length >= REMEMBER_FROM_CHARS && (clean.has(text) || redactedUpstream.has(text))
+    );
+    const work = texts.reduce((n, text, i) => n + (known[i] ? 0 : text.length), 0);
     await inSlices(texts.length, (i) => {
       const text = texts[i];
-      if (text.length >= REMEMBER_FROM_CHARS && (clean.has(text) || redactedUpstream.has(text))) {
+      if (known[i]) {
         skipped.push(i);
         return;
       }
@@ -129,7 +133,7 @@ export function createOutboundGate(options: { redact: boolean; cacheChars?: numb
           if (word.length >= 3) learned.add(word);
         }
       }
-    });
+    }, { yieldFirst: work > SMALL_WORK_CHARS });
     if (learned.size > 0) {
       // Only the skipped texts that hold a learned name word are redacted again (a substring test, no patterns).
       const words = [...learned];

@@ -365,8 +365,12 @@ Deno.test(`chat [${DRIVER}]: the turns read while a question is stored are used,
         mode: "answer",
         headStart: { chat, earlier: Promise.resolve(earlier), search: null } satisfies HeadStart,
       });
-    // Read while the question was stored, every reply finished: those rows are the history (no second read).
-    const read = [rows[0], { ...firstAnswer, content: "As read beside storing." }];
+    // Read while the question was stored, every earlier reply finished: those rows are the history (no second
+    // read), whether or not the read came after the question and its pending reply were stored.
+    const read = [rows[0], { ...firstAnswer, content: "As read beside storing." }, user, {
+      ...assistant,
+      status: "pending" as const,
+    }];
     const settled = await prepare(read);
     assert.equal(settled.kind, "generate");
     assert.deepEqual(settled.kind === "generate" && settled.input.history, [
