@@ -101,13 +101,14 @@ function tooManyReplies(deps: IntakeDeps): ChatRefusal {
 
 /**
  * Per-user limits on starting a reply, held in the database so they apply across instances: replies being
- * written at once, output tokens per day, messages per minute (counted only when the others pass).
+ * written at once, output tokens per day, messages per minute (counted only when the others pass). Returns true
+ * for a repeat (the same client id was taken in before), which no limit refuses.
  */
 async function checkSendLimits(
   deps: IntakeDeps,
   userId: string,
   repeatOf?: { sessionId: string; clientId: string | null },
-): Promise<void> {
+): Promise<boolean> {
   const { security } = deps;
   const allowance = await sendAllowance(deps.db, userId, {
     maxActive: capFor(deps, userId),
@@ -115,7 +116,7 @@ async function checkSendLimits(
     windowMs: 60_000,
   }, repeatOf);
   // A repeated request (the same client id) is answered with what it started, whatever the limits say now.
-  if (allowance.repeat) return;
+  if (allowance.repeat) return true;
   if (allowance.active >= capFor(deps, userId)) throw tooManyReplies(deps);
   if (security.dailyTokenBudget > 0 && allowance.tokensToday >= security.dailyTokenBudget) {
     const midnight = new Date();
@@ -136,6 +137,7 @@ async function checkSendLimits(
       rate.resetInSeconds,
     );
   }
+  return false;
 }
 
 /** Takes in a clinician's message: checks it, stores it with a pending reply, and says whether to start it. */
@@ -158,7 +160,7 @@ export async function takeMessage(
   }
   checkClientId(clientId);
   // One statement: is this a repeat (same client id), and if not, do the user's limits allow it?
-  await checkSendLimits(deps, request.userId, { sessionId: chat.id, clientId });
+  const repeat = await checkSendLimits(deps, request.userId, { sessionId: chat.id, clientId });
   const spec = modelFor(deps.models, chat);
   // Emergencies are looked for in what the clinician wrote, before anything else and whatever the model says.
   const redFlags = detectRedFlags(content);
@@ -177,7 +179,8 @@ export async function takeMessage(
     }
     : null;
   const stored = mode === "storage" && found ? found.text : content;
-  const headStart = deps.beginAnswer?.(chat, { content: stored, redacted: found?.text });
+  // A repeat is answered with what it started: nothing is begun for it (repeats are not counted in the rate).
+  const headStart = repeat ? undefined : deps.beginAnswer?.(chat, { content: stored, redacted: found?.text });
   const result = await startExchange(db, {
     sessionId: chat.id,
     content: stored,
