@@ -18,7 +18,7 @@ import {
 } from "../db/messages.ts";
 import type { StoredRedactions } from "../db/schema.ts";
 import { type Chat, chatsTitledWithIdentifiers, clipTitle, setChatTitle } from "../db/chats.ts";
-import { sendAllowance } from "../db/limits.ts";
+import { messageRateKey, sendAllowance } from "../db/limits.ts";
 import type { ModelRegistry, ModelSpec } from "../inference/models.ts";
 import type { Job } from "../inference/runner.ts";
 import { CLIENT_ID_PATTERN, MAX_MESSAGE_CHARS, stripControlCharacters } from "../safety/limits.ts";
@@ -100,44 +100,45 @@ function tooManyReplies(deps: IntakeDeps): ChatRefusal {
 }
 
 /**
- * Per-user limits on starting a reply, held in the database so they apply across instances: replies being
- * written at once, output tokens per day, messages per minute (counted only when the others pass). Returns true
- * for a repeat (the same client id was taken in before), which no limit refuses.
+ * Per-user limits on starting a reply again (a regenerate or a continue), held in the database so they apply
+ * across instances: replies being written at once, output tokens per day, messages per minute (counted only when
+ * the others pass). A new message's limits are checked where it is stored (db/messages.ts:startExchange).
  */
-async function checkSendLimits(
-  deps: IntakeDeps,
-  userId: string,
-  repeatOf?: { sessionId: string; clientId: string | null },
-): Promise<boolean> {
+async function checkSendLimits(deps: IntakeDeps, userId: string): Promise<void> {
   const { security } = deps;
   const allowance = await sendAllowance(deps.db, userId, {
     maxActive: capFor(deps, userId),
     dailyTokens: security.dailyTokenBudget,
     windowMs: 60_000,
-  }, repeatOf);
-  // A repeated request (the same client id) is answered with what it started, whatever the limits say now.
-  if (allowance.repeat) return true;
+  });
   if (allowance.active >= capFor(deps, userId)) throw tooManyReplies(deps);
   if (security.dailyTokenBudget > 0 && allowance.tokensToday >= security.dailyTokenBudget) {
-    const midnight = new Date();
-    midnight.setUTCHours(24, 0, 0, 0);
-    throw new ChatRefusal(
-      429,
-      `You have used today's budget of ${security.dailyTokenBudget.toLocaleString("en")} generated ` +
-        `tokens. It renews at midnight UTC; your Rounds administrator can raise it.`,
-      Math.ceil((midnight.getTime() - Date.now()) / 1000),
-    );
+    throw overBudget(deps);
   }
   const rate = allowance.rate!;
-  if (rate.count > security.messagesPerMinute) {
-    throw new ChatRefusal(
-      429,
-      `You have sent ${security.messagesPerMinute} messages this minute, the most Rounds allows. ` +
-        `Wait ${rate.resetInSeconds} s and send again (your text is still in the box).`,
-      rate.resetInSeconds,
-    );
-  }
-  return false;
+  if (rate.count > security.messagesPerMinute) throw tooManyThisMinute(deps, rate.resetInSeconds);
+}
+
+/** The refusal when the user has used today's token budget. */
+function overBudget(deps: IntakeDeps): ChatRefusal {
+  const midnight = new Date();
+  midnight.setUTCHours(24, 0, 0, 0);
+  return new ChatRefusal(
+    429,
+    `You have used today's budget of ${deps.security.dailyTokenBudget.toLocaleString("en")} generated ` +
+      `tokens. It renews at midnight UTC; your Rounds administrator can raise it.`,
+    Math.ceil((midnight.getTime() - Date.now()) / 1000),
+  );
+}
+
+/** The refusal when the user has sent the most messages a minute allows. */
+function tooManyThisMinute(deps: IntakeDeps, resetInSeconds: number): ChatRefusal {
+  return new ChatRefusal(
+    429,
+    `You have sent ${deps.security.messagesPerMinute} messages this minute, the most Rounds allows. ` +
+      `Wait ${resetInSeconds} s and send again (your text is still in the box).`,
+    resetInSeconds,
+  );
 }
 
 /** Takes in a clinician's message: checks it, stores it with a pending reply, and says whether to start it. */
@@ -159,8 +160,6 @@ export async function takeMessage(
     );
   }
   checkClientId(clientId);
-  // One statement: is this a repeat (same client id), and if not, do the user's limits allow it?
-  const repeat = await checkSendLimits(deps, request.userId, { sessionId: chat.id, clientId });
   const spec = modelFor(deps.models, chat);
   // Emergencies are looked for in what the clinician wrote, before anything else and whatever the model says.
   const redFlags = detectRedFlags(content);
@@ -179,8 +178,9 @@ export async function takeMessage(
     }
     : null;
   const stored = mode === "storage" && found ? found.text : content;
-  // A repeat is answered with what it started: nothing is begun for it (repeats are not counted in the rate).
-  const headStart = repeat ? undefined : deps.beginAnswer?.(chat, { content: stored, redacted: found?.text });
+  // The answer begins while the limits are checked and the exchange is stored. A refused message (a repeat, a
+  // limit, a busy chat) has cost a search then, as GET /knowledge/search costs one: nothing of it is kept.
+  const headStart = deps.beginAnswer?.(chat, { content: stored, redacted: found?.text });
   const result = await startExchange(db, {
     sessionId: chat.id,
     content: stored,
@@ -191,10 +191,17 @@ export async function takeMessage(
     // The sidebar, the heading, the tab and the browser's history show the title: never the identifiers.
     title: (found ?? redactPhi(content)).text,
     maxActive: capFor(deps, request.userId),
+    // Per-user limits held in the database, so they apply across instances; a repeat is answered whatever they say.
+    limits: {
+      dailyTokens: deps.security.dailyTokenBudget,
+      rate: { key: messageRateKey(request.userId), windowMs: 60_000, max: deps.security.messagesPerMinute },
+    },
   });
   if (result.kind === "no_session") throw new ChatRefusal(404, "This session does not exist.");
   if (result.kind === "busy") throw new ChatRefusal(409, BUSY_MESSAGE);
   if (result.kind === "limited") throw tooManyReplies(deps);
+  if (result.kind === "over_budget") throw overBudget(deps);
+  if (result.kind === "rate_limited") throw tooManyThisMinute(deps, result.resetInSeconds);
   if (result.kind !== "created") return { user: result.user, assistant: result.assistant, job: null };
   refuseWhileDraining(deps);
   return {

@@ -93,7 +93,13 @@ export async function pruneRateLimits(db: Db): Promise<void> {
   await db.delete(rateLimits).where(sql`${rateLimits.windowStart} < now() - interval '1 day'`);
 }
 
-function utcDay(): string {
+/** The rate-limit key a user's messages are counted under (per minute). */
+export function messageRateKey(userId: string): string {
+  return `messages:${userId}`;
+}
+
+/** Today's date in UTC, the day a token budget counts. */
+export function utcDay(): string {
   return new Date().toISOString().slice(0, 10);
 }
 
@@ -116,8 +122,6 @@ export async function addTokensForUser(db: Db, userId: string, tokens: number): 
 
 /** What the per-user send limits found, in one round trip. */
 export interface SendAllowance {
-  /** The message asked about exists already: a repeated request, for which nothing was counted or refused. */
-  repeat: boolean;
   /** Replies being written now in the user's sessions (on any instance). */
   active: number;
   /** Output tokens today. */
@@ -131,13 +135,12 @@ export interface SendAllowance {
  * (messages_streaming_idx) once and joins their chats: joined the other way, the index was probed once for each of
  * the owner's chats, and on PGlite, which has no autovacuum, each probe walked the index's dead entries too
  * (replies finished since the last vacuum). After bench:request's 1,540 messages in 77 chats: 11.2 ms against 1.0.
- * `except` leaves out a reply being stored in the same transaction.
+ * migrations/0016_start_exchange.sql counts the same way inside start_exchange().
  */
-export function activeRepliesOf(ownerId: string, options: { except?: string } = {}): SQL {
-  const except = options.except ? sql`and id <> ${options.except}::uuid` : sql``;
+export function activeRepliesOf(ownerId: string): SQL {
   return sql`(
     with streaming as materialized (
-      select session_id from ${messages} where status in ('pending', 'streaming') ${except}
+      select session_id from ${messages} where status in ('pending', 'streaming')
     )
     select count(*)::int from streaming m join ${chatSessions} s on s.id = m.session_id
     where s.owner_id = ${ownerId}
@@ -153,40 +156,30 @@ export async function sendAllowance(
   db: Db,
   userId: string,
   limits: { maxActive: number; dailyTokens: number; windowMs: number },
-  /** A message's chat and client id: when that message exists already (a repeat), nothing is counted. */
-  repeatOf?: { sessionId: string; clientId: string | null },
 ): Promise<SendAllowance> {
   const seconds = Math.max(1, Math.round(limits.windowMs / 1000));
-  const key = `messages:${userId}`;
-  const sessionId = repeatOf && isUuid(repeatOf.sessionId) ? repeatOf.sessionId : null;
-  const clientId = repeatOf?.clientId ?? null;
+  const key = messageRateKey(userId);
   const [row] = rows<
-    { active: number; used: number; count: number | null; reset_in: number | null; repeat: boolean }
+    { active: number; used: number; count: number | null; reset_in: number | null }
   >(
     await db.execute(sql`
-      with repeat as (
-        select exists (
-          select 1 from messages where session_id = ${sessionId}::uuid and client_id = ${clientId}::text
-        ) as found
-      ),
-      active as (select ${activeRepliesOf(userId)} as n),
+      with active as (select ${activeRepliesOf(userId)} as n),
       used as (
         select coalesce((select tokens from ${tokenUsage} where user_id = ${userId} and day = ${utcDay()}), 0) as t
       ),
       counted as (
         insert into ${rateLimits} (key, window_start, count)
         select ${key}, ${windowStart(seconds)}, 1
-        from active, used, repeat
-        where not repeat.found and active.n < ${limits.maxActive} and (${limits.dailyTokens} = 0 or used.t < ${limits.dailyTokens})
+        from active, used
+        where active.n < ${limits.maxActive} and (${limits.dailyTokens} = 0 or used.t < ${limits.dailyTokens})
         on conflict (key, window_start) do update set count = ${rateLimits.count} + 1
         returning count,
           ceil(extract(epoch from (window_start + ${`${seconds} seconds`}::interval - now())))::int as reset_in
       )
-      select active.n as active, used.t as used, counted.count, counted.reset_in, repeat.found as repeat
-      from active cross join used cross join repeat left join counted on true`),
+      select active.n as active, used.t as used, counted.count, counted.reset_in
+      from active cross join used left join counted on true`),
   );
   return {
-    repeat: Boolean(row.repeat),
     active: Number(row.active),
     tokensToday: Number(row.used),
     rate: row.count === null

@@ -1,14 +1,14 @@
 /**
  * Messages: the exchange a clinician starts, generation checkpoints and terminal states, feedback.
  */
-import { and, asc, desc, eq, inArray, lt, sql, TransactionRollbackError } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { RedFlag } from "../safety/red_flags.ts";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { chatSessions, messages, type MessageStatus, type StoredRedactions } from "./schema.ts";
 import { rows } from "./migrate.ts";
 import { clipTitle, DEFAULT_TITLE } from "./chats.ts";
-import { activeRepliesOf } from "./limits.ts";
+import { activeRepliesOf, utcDay } from "./limits.ts";
 
 /** A stored message. */
 export type Message = typeof messages.$inferSelect;
@@ -35,13 +35,17 @@ export type StartExchangeResult =
   /** Another reply is still being written in this session. */
   | { kind: "busy"; active: Message }
   /** The owner has `maxActive` replies being written already (in any of their sessions, on any instance). */
-  | { kind: "limited" }
+  | { kind: "limited"; active: number | null }
+  /** The owner has used the day's output tokens (`limits.dailyTokens`). */
+  | { kind: "over_budget"; tokensToday: number }
+  /** Counted, and past `limits.rate.max` messages in the window. */
+  | { kind: "rate_limited"; count: number; resetInSeconds: number }
   | { kind: "no_session" };
 
 /**
- * Stores the user's message and an empty assistant reply in one transaction, before any GPU time is spent.
- * The session row is locked so that two requests cannot start two replies at once; a repeated client_id
- * returns the exchange it created the first time.
+ * Checks the owner's limits and stores the user's message and an empty assistant reply, in one round trip, before
+ * any GPU time is spent. The session row is locked so that two requests cannot start two replies at once; a
+ * repeated client_id returns the exchange it created the first time, whatever the limits say now.
  */
 export async function startExchange(
   db: Db,
@@ -57,78 +61,109 @@ export async function startExchange(
     title?: string;
     /** Most replies the session's owner may have being written at once (MAX_CONCURRENT_STREAMS). */
     maxActive?: number;
+    /**
+     * The owner's other limits: output tokens a day (0: none), and messages in a window counted under `key` (a
+     * message refused before it is counted: a repeat, a cap, the budget, a busy chat).
+     */
+    limits?: { dailyTokens: number; rate: { key: string; windowMs: number; max: number } };
   },
 ): Promise<StartExchangeResult> {
   if (!isUuid(input.sessionId)) return { kind: "no_session" };
-  // Four round trips on the path of every question (it is before the model sees it): BEGIN; the update that
-  // locks and touches the session row and reports a repeat or a reply still being written; the owner's count and
-  // the insert of both messages, sent together; COMMIT. (The reply's id is made here, so the question names it.)
+  // One round trip on the path of every question (it is before the model sees it): the database function locks,
+  // checks the limits and stores (migrations/0016_start_exchange.sql). The ids are made here, so the rows need
+  // not come back.
   const title = clipTitle(input.title ?? input.content, 60);
-  let limited = false;
-  const outcome = await db.transaction(async (tx) => {
-    // With a cap, the owner's row is locked too: one owner's replies start one at a time on any instance, so
-    // the count below sees every reply started before (sendAllowance's earlier check can be raced).
-    const [state] = rows<{ repeat: string | null; active: string | null; owner: string | null }>(
-      await tx.execute(sql`
-      with owner as (
-        select u.id from users u join ${chatSessions} s on s.owner_id = u.id
-        where s.id = ${input.sessionId} and ${input.maxActive ?? null}::int is not null
-        for no key update of u
-      )
-      update ${chatSessions} set updated_at = now(),
-        title = case when title = ${DEFAULT_TITLE} then ${title} else title end
-      where id = ${input.sessionId}
-      returning
-        (select m.id from ${messages} m where m.session_id = ${input.sessionId} and m.role = 'user'
-          and ${input.clientId}::text is not null and m.client_id = ${input.clientId}::text limit 1) as repeat,
-        (select m.id from ${messages} m where m.session_id = ${input.sessionId}
-          and m.status in ('pending', 'streaming') limit 1) as active,
-        (select id from owner) as owner`),
-    );
-    if (!state) return { kind: "no_session" } as const;
-    // A repeat or a busy session changes nothing: the rollback undoes the touch.
-    if (state.repeat || state.active) tx.rollback();
-    // The owner's count and the insert go out together (one round trip less on the path of every question).
-    // The drivers may run them in either order (a statement used for the first time is described first), so
-    // the count leaves out this exchange's own reply; either way it runs after the update took the locks.
-    const userId = crypto.randomUUID();
-    const assistantId = crypto.randomUUID();
-    const [active, inserted] = await Promise.all([
-      state.owner && input.maxActive !== undefined
-        ? tx.execute(sql`select ${activeRepliesOf(state.owner, { except: assistantId })} as n`)
-          .then((result) => Number(rows<{ n: number }>(result)[0].n))
-        : null,
-      tx.insert(messages).values([{
-        id: userId,
-        sessionId: input.sessionId,
-        role: "user" as const,
-        content: input.content,
-        status: "completed" as const,
-        clientId: input.clientId,
-        redFlags: input.redFlags ?? null,
-        redactions: input.redactions ?? null,
-      }, {
+  const user = {
+    id: crypto.randomUUID(),
+    sessionId: input.sessionId,
+    role: "user" as const,
+    content: input.content,
+    status: "completed" as const,
+    clientId: input.clientId,
+    redFlags: input.redFlags ?? null,
+    redactions: input.redactions ?? null,
+    replyTo: null,
+    model: null,
+  };
+  const assistantId = crypto.randomUUID();
+  const rate = input.limits?.rate;
+  const [stored] = rows<{
+    outcome: "no_session" | "repeat" | "limited" | "budget" | "busy" | "rate" | "created";
+    active: number | null;
+    tokens_today: string | number | null;
+    rate_count: number | null;
+    reset_in: number | null;
+    user_seq: string | number | null;
+    assistant_seq: string | number | null;
+    stored_at: unknown;
+  }>(
+    await db.execute(sql`select * from start_exchange(
+      ${input.sessionId}::uuid, ${input.clientId}::text, ${input.maxActive ?? null}::int,
+      ${input.limits?.dailyTokens ?? 0}::int, ${utcDay()}::text, ${rate?.key ?? null}::text,
+      ${rate ? Math.max(1, Math.round(rate.windowMs / 1000)) : 60}::int, ${rate?.max ?? 0}::int,
+      ${title}::text, ${DEFAULT_TITLE}::text, ${user.id}::uuid, ${assistantId}::uuid, ${input.content}::text,
+      ${input.model}::text, ${jsonOrNull(user.redFlags)}::jsonb, ${jsonOrNull(user.redactions)}::jsonb)`),
+  );
+  switch (stored.outcome) {
+    case "no_session":
+      return { kind: "no_session" };
+    case "limited":
+      return { kind: "limited", active: stored.active };
+    case "budget":
+      return { kind: "over_budget", tokensToday: Number(stored.tokens_today) };
+    case "rate":
+      return {
+        kind: "rate_limited",
+        count: Number(stored.rate_count),
+        resetInSeconds: Math.max(1, Number(stored.reset_in)),
+      };
+  }
+  if (stored.outcome === "created") {
+    const at = stored.stored_at instanceof Date ? stored.stored_at : new Date(String(stored.stored_at));
+    const written = {
+      finishReason: null,
+      error: null,
+      outputTokens: 0,
+      stopRequested: false,
+      superseded: false,
+    };
+    const unrated = { feedback: null, correction: null, evidence: null, evidenceNote: null };
+    return {
+      kind: "created",
+      user: {
+        ...user,
+        ...written,
+        ...unrated,
+        seq: Number(stored.user_seq),
+        createdAt: at,
+        updatedAt: at,
+      } satisfies Message,
+      assistant: {
         id: assistantId,
         sessionId: input.sessionId,
-        role: "assistant" as const,
-        status: "pending" as const,
-        replyTo: userId,
+        role: "assistant",
+        content: "",
+        status: "pending",
+        clientId: null,
+        redFlags: null,
+        redactions: null,
+        replyTo: user.id,
         model: input.model,
-      }]).returning(),
-    ]);
-    limited = active !== null && active >= input.maxActive!;
-    if (limited) tx.rollback();
-    const user = inserted.find((m) => m.role === "user")!;
-    const assistant = inserted.find((m) => m.role === "assistant")!;
-    return { kind: "created", user, assistant } as const;
-  }).catch((error) => {
-    if (error instanceof TransactionRollbackError) return null;
-    throw error;
-  });
-  if (outcome) return outcome;
-  if (limited) return { kind: "limited" };
-  // Rolled back: read what the repeat or the busy session is, outside the hot path.
+        ...written,
+        ...unrated,
+        seq: Number(stored.assistant_seq),
+        createdAt: at,
+        updatedAt: at,
+      } satisfies Message,
+    };
+  }
+  // Refused: read what the repeat or the busy session is, outside the hot path.
   return await previousExchange(db, input.sessionId, input.clientId);
+}
+
+/** A jsonb parameter: JSON text, or SQL null (not the JSON value null). */
+function jsonOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
 }
 
 /** After a refused start: the exchange a repeated client id started, or the reply still being written. */

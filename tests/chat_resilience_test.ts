@@ -4,6 +4,7 @@ import { eq, sql } from "drizzle-orm";
 import { checkpointMany, finishMessage, getMessage, listMessages, startExchange } from "../db/messages.ts";
 import { messages } from "../db/schema.ts";
 import { createChat } from "../db/chats.ts";
+import { addTokensForUser, messageRateKey, peekEvents } from "../db/limits.ts";
 import { createTestApp, DRIVER, freePort } from "./support/test_app.ts";
 import { HX, withChat } from "./support/chat_helpers.ts";
 import { readAll, sseReader, streamedText, unescapeText } from "./support/sse_client.ts";
@@ -554,6 +555,58 @@ Deno.test(`exchange [${DRIVER}]: storing a question answers created, repeat, bus
     );
     const room = await ask(second.id, "client-0005", 2);
     assert.equal(room.kind, "created", "two at once are allowed under a cap of two");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test(`exchange [${DRIVER}]: the budget and the rate are checked in the same round trip; only stored or rate-refused messages count`, async () => {
+  const t = await createTestApp();
+  try {
+    const db = t.database.db;
+    const owner = t.user.id;
+    const key = messageRateKey(owner);
+    const counted = () => peekEvents(db, key, 60_000);
+    const chats = await Promise.all([0, 1, 2, 3].map(() => createChat(db, { ownerId: owner })));
+    const ask = (sessionId: string, clientId: string, limits: { dailyTokens: number; max: number }) =>
+      startExchange(db, {
+        sessionId,
+        content: "Is 40\u00a0mg of atorvastatin too much at 82?",
+        clientId,
+        model: null,
+        maxActive: 5,
+        limits: { dailyTokens: limits.dailyTokens, rate: { key, windowMs: 60_000, max: limits.max } },
+      });
+    const first = await ask(chats[0].id, "client-1001", { dailyTokens: 1000, max: 2 });
+    assert.equal(first.kind, "created");
+    assert.equal(await counted(), 1);
+    assert.equal((await ask(chats[0].id, "client-1002", { dailyTokens: 1000, max: 2 })).kind, "busy");
+    assert.equal(await counted(), 1, "a busy chat's refusal is not counted");
+    const second = await ask(chats[1].id, "client-1003", { dailyTokens: 1000, max: 2 });
+    assert.equal(second.kind, "created");
+    const third = await ask(chats[2].id, "client-1004", { dailyTokens: 1000, max: 2 });
+    assert.equal(third.kind, "rate_limited");
+    assert.ok(third.kind === "rate_limited" && third.count === 3 && third.resetInSeconds >= 1);
+    assert.ok(third.kind === "rate_limited" && third.resetInSeconds <= 60);
+    assert.equal((await listMessages(db, chats[2].id)).length, 0, "nothing stored past the rate");
+    assert.equal(await counted(), 3, "a message past the rate is counted (it was sent)");
+    // A repeat is answered with what it started, whatever the limits say now, and is not counted.
+    const again = await ask(chats[0].id, "client-1001", { dailyTokens: 1000, max: 0 });
+    assert.equal(again.kind, "duplicate");
+    assert.ok(again.kind === "duplicate" && first.kind === "created" && again.user.id === first.user.id);
+    assert.equal(await counted(), 3);
+    await addTokensForUser(db, owner, 1000);
+    const over = await ask(chats[3].id, "client-1005", { dailyTokens: 1000, max: 100 });
+    assert.equal(over.kind, "over_budget");
+    assert.ok(over.kind === "over_budget" && over.tokensToday === 1000);
+    assert.equal(await counted(), 3, "a message over the budget is refused before it is counted");
+    const unlimited = await ask(chats[3].id, "client-1006", { dailyTokens: 0, max: 100 });
+    assert.equal(unlimited.kind, "created", "a budget of 0 is no budget");
+    assert.ok(unlimited.kind === "created" && unlimited.user.content.includes("40\u00a0mg"));
+    assert.ok(unlimited.kind === "created");
+    // The rows are built from what the function returns, not read back: they must equal what was stored.
+    assert.deepEqual(await getMessage(db, chats[3].id, unlimited.user.id), unlimited.user);
+    assert.deepEqual(await getMessage(db, chats[3].id, unlimited.assistant.id), unlimited.assistant);
   } finally {
     await t.close();
   }
