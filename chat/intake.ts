@@ -52,8 +52,9 @@ export interface IntakeDeps {
   /** Case generations and debriefs the user has running on this instance: they share the reply cap. */
   otherModelWork?: (userId: string) => number;
   /**
-   * Begins preparing the answer to a message the limits let through, while its exchange is stored
-   * (chat/answer.ts:beginAnswer); what it returns goes to the engine with the job.
+   * Begins preparing the answer to a message while its limits are checked and its exchange is stored
+   * (chat/answer.ts:beginAnswer); what it returns goes to the engine with the job, or is dropped when the
+   * message is refused.
    */
   beginAnswer?: (chat: Chat, message: { content: string; redacted?: string }) => unknown;
 }
