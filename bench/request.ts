@@ -11,7 +11,10 @@
  * the round trip of `GET /healthz` (HTTP plus one database query), and on Postgres a bare `select 1` from here.
  *
  *   deno task bench:request [--snippets 100000] [--messages 200] [--corpus project|uniform]
- *                           [--database-url postgres://…] [--prepared on|off] [--data-dir D]
+ *                           [--database-url postgres://…] [--prepared on|off] [--data-dir D] [--pause S]
+ *
+ * --pause S waits S seconds before each measured message, as questions in a quiet clinic come: over a minute
+ * apart, what a server keeps warm between questions (its database connections) shows.
  *
  * A Postgres database holds one corpus: give each its own database.
  */
@@ -36,6 +39,8 @@ for (let i = 0; i < Deno.args.length; i++) {
 const SNIPPETS = Number(args.get("snippets") ?? 100_000);
 const MESSAGES = Number(args.get("messages") ?? 200);
 const WARMUP = 10;
+/** Seconds of silence before each measured message (a quiet clinic: the server's idle connections may close). */
+const PAUSE_S = Number(args.get("pause") ?? 0);
 const DATABASE_URL = args.get("database-url") || null;
 const CORPUS = args.get("corpus") ?? "project";
 if (CORPUS !== "project" && CORPUS !== "uniform") throw new Error("--corpus must be project or uniform");
@@ -133,6 +138,7 @@ async function main(): Promise<void> {
         await created.body?.cancel();
         session = created.headers.get("location")!.split("/").pop()!;
       }
+      if (i >= WARMUP && PAUSE_S > 0) await new Promise((resolve) => setTimeout(resolve, PAUSE_S * 1000));
       const before = stub.requests.length;
       const sent = clock();
       const response = await http.fetch(`/sessions/${session}/messages`, {
@@ -173,7 +179,10 @@ async function main(): Promise<void> {
       `\nTime Rounds adds before the model sees the request: ${driver}, ${
         stored.toLocaleString("en")
       } snippets (${CORPUS} corpus), ` +
-        `${MESSAGES} messages (after ${WARMUP} warm-up), host steal ${stealOver?.toFixed(1) ?? "?"}%\n`,
+        `${MESSAGES} messages (after ${WARMUP} warm-up${
+          PAUSE_S > 0 ? `; each after ${PAUSE_S} s of silence` : ""
+        }), ` +
+        `host steal ${stealOver?.toFixed(1) ?? "?"}%\n`,
     );
     console.log("| Measure | p50 | p95 | p99 | max |");
     console.log("| --- | ---: | ---: | ---: | ---: |");
