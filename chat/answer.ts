@@ -307,8 +307,8 @@ export async function redactConversation(chatId: string, texts: string[]): Promi
 
 /**
  * What is begun for a message while its limits are checked and its exchange is stored (chat/intake.ts calls it
- * just before; a refused message drops it): the chat as the route read it, and a new subject's search. The engine hands it back to
- * prepareAnswer with the job (`Job.headStart`).
+ * just before; a refused message drops it): the chat as the route read it, and a new subject's search. The
+ * engine hands it back to prepareAnswer with the job (`Job.headStart`).
  */
 export interface HeadStart {
   chat: Chat;
@@ -354,8 +354,8 @@ function searchAhead(deps: AnswerDeps, message: { content: string; redacted?: st
   // it, that held the loop ~10 ms longer (bench:heavy-user's 8,000-character questions).
   const result = (question.length > SMALL_WORK_CHARS ? yieldToEventLoop() : Promise.resolve())
     .then(() => retrieve(deps.db, knowledge.embedder, question, searchOptions(knowledge)));
-  // The message may yet be refused (a repeat, a limit, a busy chat): then nobody awaits the search, and its failure is
-  // not an error. When it is answered, gatherEvidence reports the failure.
+  // The message may yet be refused (a repeat, a limit, a busy chat): then nobody awaits the search, and its
+  // failure is not an error. When it is answered, gatherEvidence reports the failure.
   result.catch(() => {});
   return { question, result };
 }
