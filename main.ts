@@ -7,7 +7,7 @@ import { composeRounds } from "./compose.ts";
 import { loadVocabulary } from "./knowledge/vocabulary.ts";
 import { warmRedactor } from "./safety/phi.ts";
 import { watchEventLoop } from "./slices.ts";
-import { detectRedFlags } from "./safety/red_flags.ts";
+import { keepPatternsWarm } from "./warm.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { DatabaseLockedError, loggableMessage, openDatabase } from "./db/client.ts";
 import { migrate } from "./db/migrate.ts";
@@ -178,12 +178,13 @@ async function main(): Promise<number> {
     url: m.target.url ?? HF_ROUTER_URL,
     token: m.target.token,
   }));
+  const vocabulary = await loadVocabulary(config.clinicalVocabulary);
   const { app, runner, lifecycle, documents } = composeRounds({
     config,
     database,
     models,
     embedder,
-    vocabulary: await loadVocabulary(config.clinicalVocabulary),
+    vocabulary,
     reranker,
     assets: await loadAssets(),
     inferenceStatus: createInferenceProbe(inferenceTargets),
@@ -212,8 +213,10 @@ async function main(): Promise<number> {
   }, 30_000);
 
   // The redactor's patterns are compiled on first use (tens of milliseconds): before the first request, not in it.
+  // And kept compiled while the server is quiet: V8 drops a pattern's code after two full collections without
+  // it, which an idle process gets, and the next message would compile them again (warm.ts).
   if (config.security.phiRedaction !== "off") warmRedactor();
-  detectRedFlags("crushing chest pain spreading to the left arm, sweating; no fever; 39.5 °C, SpO2 88%");
+  const warmth = keepPatternsWarm({ redaction: config.security.phiRedaction !== "off", vocabulary });
 
   // Work that holds the event loop makes every other user wait: say so in the log, with how long.
   const watchdog = config.eventLoopWarnMs > 0 ? watchEventLoop(config.eventLoopWarnMs) : null;
@@ -251,6 +254,7 @@ async function main(): Promise<number> {
       } s`,
   );
   clearInterval(sweeper);
+  warmth.stop();
   watchdog?.stop();
   // Stop accepting connections and let requests finish, while tracked work finishes or is told to stop. The
   // whole shutdown fits SHUTDOWN_TIMEOUT_SECONDS (Deno Deploy kills the process 5 s after SIGINT): replies get
