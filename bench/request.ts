@@ -195,6 +195,7 @@ async function main(): Promise<void> {
     row("floor: GET /healthz (HTTP + one query)", floor);
     if (bare.length) row("floor: bare `select 1` from here", bare);
     row("of which: the search alone (retrieve(), same questions, after the run)", searched);
+    if (PAUSE_S > 0) console.log(`\nEach message after the pause, in order: ${added.map(ms).join(", ")} ms`);
     const p95 = percentile(added, 95);
     console.log(`\np95 ${ms(p95)} ms: ${p95 <= target ? "meets" : "misses"} the target of ${target} ms`);
   } finally {
