@@ -4,8 +4,8 @@
  * exactly that: V8's memory reducer runs two full collections about 0.6 s apart soon after a process stops
  * allocating (seen with `--trace-gc` in `deno task bench:request --pause`). The next clinician's message then
  * compiled the identifier, red-flag, follow-up, vocabulary, token and Markdown patterns again inside its
- * request. Running them over a short sample after each collection (at most once a second under load) keeps them
- * in use. `deno task bench:patterns` times one message's pattern work after two such collections.
+ * request. Running them over a short sample within 0.4 s of each collection (and no more often) keeps them in
+ * use. `deno task bench:patterns` times one message's pattern work after two such collections.
  */
 import { isFollowUp } from "./chat/follow_up.ts";
 import { estimateTokens } from "./inference/tokenizer.ts";
@@ -59,21 +59,19 @@ export function touchPatterns(options: WarmOptions): void {
 }
 
 /**
- * After a collection that ends a quiet spell (none for QUIET_MS), the patterns run at once: the memory reducer's
- * two collections come about 0.6 s apart, and one run between them is enough. Under load collections come every
- * tenth of a second or so; then the patterns run at most once per MIN_GAP_MS (and MIN_GAP_MS after the last run
- * when a collection came sooner), so that no two full collections pass without them.
+ * After every collection the patterns run within MIN_GAP_MS, and never twice within it: two full collections
+ * further apart than that always have a run between them. The memory reducer's two come about 0.6 s apart; under
+ * load, collections come every tenth of a second or so and the patterns run at most every MIN_GAP_MS.
  */
-const QUIET_MS = 2_000;
-const MIN_GAP_MS = 1_000;
+const MIN_GAP_MS = 400;
 /** The registries in use: a registry that is itself collected calls nothing any more. */
 const watching = new Set<FinalizationRegistry<null>>();
 
 /**
- * Runs touchPatterns now and after garbage collections (see QUIET_MS), until stopped. V8 offers no event for a
- * collection, but a finalizer does: a throwaway object registered with a FinalizationRegistry is collected by
- * the next collection of any kind, and its callback runs soon after, on the event loop. A failing touch is logged
- * once and does not stop it.
+ * Runs touchPatterns' steps now and after garbage collections (see MIN_GAP_MS), until stopped. V8 offers no
+ * event for a collection, but a finalizer does: a throwaway object registered with a FinalizationRegistry is
+ * collected by the next collection of any kind, and its callback runs soon after, on the event loop. A failing
+ * step is logged once and does not stop it.
  */
 export function keepPatternsWarm(
   options: WarmOptions & { touch?: () => void },
@@ -81,50 +79,57 @@ export function keepPatternsWarm(
   const steps = options.touch ? [options.touch] : patternSteps(options);
   let reported = false;
   let stopped = false;
+  /** When the last run started. */
   let lastTouch = -Infinity;
-  let lastCollection = performance.now();
   let pending: ReturnType<typeof setTimeout> | null = null;
-  /** The steps, one event-loop turn apart; a run asked for while one is under way is that run. */
-  let running = false;
   let stepTimer: ReturnType<typeof setTimeout> | null = null;
+  let running = false;
+  /** A collection came while a run was under way: the steps it already passed ran before it. */
+  let again = false;
   const run = () => {
     pending = null;
-    lastTouch = performance.now();
-    if (running) return;
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
     running = true;
+    lastTouch = performance.now();
     const next = (i: number) => {
       stepTimer = null;
-      if (stopped || i >= steps.length) {
-        running = false;
-        return;
-      }
+      if (stopped) return;
       try {
         steps[i]();
       } catch (error) {
         if (!reported) console.error("keeping the patterns warm failed:", (error as Error)?.message ?? error);
         reported = true;
       }
-      if (i + 1 >= steps.length) running = false;
-      else {
+      if (i + 1 < steps.length) {
         stepTimer = setTimeout(() => next(i + 1), 0);
         Deno.unrefTimer(stepTimer);
+        return;
+      }
+      running = false;
+      if (again) {
+        again = false;
+        schedule();
       }
     };
     next(0);
+  };
+  /** A run now, or MIN_GAP_MS after the last one began, whichever is later. */
+  const schedule = () => {
+    if (stopped || pending !== null) return;
+    const wait = lastTouch + MIN_GAP_MS - performance.now();
+    if (wait <= 0 && !running) return run();
+    pending = setTimeout(run, Math.max(0, wait));
+    Deno.unrefTimer(pending);
   };
   const token = {};
   const registry = new FinalizationRegistry(() => {
     if (stopped) return;
     arm();
-    const now = performance.now();
-    const quiet = now - lastCollection >= QUIET_MS;
-    lastCollection = now;
-    if (quiet || now - lastTouch >= MIN_GAP_MS) return run();
-    if (pending === null) {
-      const timer = setTimeout(run, lastTouch + MIN_GAP_MS - now);
-      Deno.unrefTimer(timer);
-      pending = timer;
-    }
+    schedule();
   });
   const arm = () => registry.register({}, null, token);
   watching.add(registry);

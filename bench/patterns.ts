@@ -26,7 +26,7 @@ for (let i = 0; i < Deno.args.length; i++) {
   if (Deno.args[i].startsWith("--")) args.set(Deno.args[i].slice(2), Deno.args[i + 1] ?? "");
 }
 const ROUNDS = Number(args.get("rounds") ?? 10);
-/** Silence before each round's collections: what makes the first of them end a quiet spell. */
+/** Silence before each round's collections, as before the memory reducer's. */
 const QUIET_S = 2.5;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -134,7 +134,7 @@ for (let i = 0; i < ROUNDS; i++) {
   longest.push(Math.max(...steps));
 }
 console.log(
-  `\nWhat keepPatternsWarm spends after a collection (at most once a second under load), warm: ${
+  `\nWhat keepPatternsWarm spends after a collection (at most every 0.4 s under load), warm: ${
     ms(median(runs))
   } in all, in ${patternSteps({ redaction: true }).length} steps one event-loop turn apart, the longest ${
     ms(median(longest))

@@ -1,31 +1,40 @@
 /**
- * Run by tests/warm_test.ts as `deno run --v8-flags=--expose-gc`: counts keepPatternsWarm's touches around real
- * garbage collections and prints them as JSON.
+ * Run by tests/warm_test.ts as `deno run --v8-flags=--expose-gc`: the times of keepPatternsWarm's runs and of
+ * real garbage collections, as JSON, in milliseconds since the probe began.
  */
 import { keepPatternsWarm } from "../../warm.ts";
 
 const collect = (globalThis as { gc?: () => void }).gc;
 if (!collect) throw new Error("run with --v8-flags=--expose-gc");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-let touches = 0;
-const warmth = keepPatternsWarm({ redaction: false, touch: () => touches++ });
-const counts: Record<string, number> = { atStart: touches };
-// Start-up's garbage collected first, then silence: the next collection ends a quiet spell.
+const began = performance.now();
+const now = () => performance.now() - began;
+const runs: number[] = [];
+const collections: number[] = [];
+const collectNow = () => {
+  collections.push(now());
+  collect();
+};
+const warmth = keepPatternsWarm({ redaction: false, touch: () => runs.push(now()) });
+// Start-up's garbage collected first, then silence, as before the memory reducer's collections.
 await sleep(200);
-collect();
-await sleep(2_200);
-const before = touches;
-collect();
-await sleep(150);
-counts.afterQuietCollection = touches - before;
-collect();
-await sleep(150);
-counts.afterSecondCollectionSoon = touches - before;
-await sleep(1_000);
-counts.aSecondAfterTheLastTouch = touches - before;
+collectNow();
+await sleep(2_000);
+// A quiet spell's collection, another 0.1 s later, a third 0.6 s after the first.
+collectNow();
+await sleep(100);
+collectNow();
+await sleep(500);
+collectNow();
+await sleep(700);
+// A run follows at once (the last began more than 0.4 s ago); the next collection's run must wait 0.4 s after it,
+// and is stopped while it waits: it never comes.
+collectNow();
+await sleep(50);
+collectNow();
 warmth.stop();
-await sleep(2_200);
+const stoppedAt = now();
+await sleep(700);
 collect();
-await sleep(150);
-counts.afterStop = touches - before;
-console.log(JSON.stringify(counts));
+await sleep(100);
+console.log(JSON.stringify({ runs, collections, stoppedAt }));
