@@ -2,7 +2,7 @@
  * Practice sessions on the database: starting one from a case, the runner's roleplay hook (the patient's prompt
  * from the case version the session started on), and ending with a debrief that is stored with the session.
  */
-import { createRedactor } from "../safety/phi.ts";
+import { redactTexts } from "../safety/phi.ts";
 import { authored } from "../safety/gate.ts";
 import { caseAccess, getCase, getVersion } from "../db/cases.ts";
 import type { Db } from "../db/client.ts";
@@ -109,8 +109,8 @@ export async function endPractice(
   const score = scoreTranscript(c, turns.filter((t) => t.role === "learner").map((t) => t.text));
   // The transcript goes to the model with identifiers replaced, as every chat turn does: one redactor for the
   // whole conversation, so a name keeps its placeholder throughout. Scoring above stays on this server.
-  const redactor = options.redactPhi ? createRedactor() : null;
-  const outward = redactor ? turns.map((t) => ({ ...t, text: redactor.redact(t.text).text })) : turns;
+  const redacted = options.redactPhi ? redactTexts(turns.map((t) => t.text)) : null;
+  const outward = redacted ? turns.map((t, i) => ({ ...t, text: redacted[i].text })) : turns;
   const feedback = await narrative(models, c, outward, score, signal, options.onTokens);
   const debrief: Debrief = { endedAt: new Date().toISOString(), caseTitle: c.title, score, feedback };
   await saveDebrief(db, sessionId, debrief);

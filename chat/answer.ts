@@ -24,7 +24,7 @@ import {
   retrieve,
   type Retrieved,
 } from "../knowledge/retrieve.ts";
-import { createRedactor, type PhiRedactor } from "../safety/phi.ts";
+import { createRedactor, MAX_REDACT_ROUNDS, type PhiRedactor } from "../safety/phi.ts";
 import { authored, redactedAlready } from "../safety/gate.ts";
 import { isFollowUp, retrievalQuery } from "./follow_up.ts";
 import { askPubmed, parseKeywords, PubmedError } from "../knowledge/pubmed.ts";
@@ -274,15 +274,34 @@ export async function redactConversation(chatId: string, texts: string[]): Promi
   const out: string[] = new Array(texts.length);
   const known = conversation;
   const newChars = texts.reduce((n, text) => n + (known.outward.has(text) ? 0 : text.length), 0);
+  // How many name words the redactor knew when each text was redacted: a text remembered from before knew every
+  // one known now (each call ends with its texts redacted again where a later name occurs in them).
+  const learnedAt = new Array<number>(texts.length).fill(known.redactor.learnedNames.length);
   await inSlices(texts.length, (i) => {
     const text = texts[i];
     let redacted = known.outward.get(text);
     if (redacted === undefined) {
       redacted = redactedAlready(known.redactor.redact(text).text);
       known.outward.set(text, redacted);
+      learnedAt[i] = known.redactor.learnedNames.length;
     }
     out[i] = redacted;
   }, { yieldFirst: newChars > SMALL_WORK_CHARS });
+  // A name learned from a later text ("Mr Haddad is 80" after "haddad has new AF"): the earlier texts holding it
+  // are redacted again, so the conversation never sends it in the clear.
+  for (let round = 0; round < MAX_REDACT_ROUNDS; round++) {
+    const again: number[] = [];
+    await inSlices(texts.length, (i) => {
+      if (known.redactor.holdsNameLearnedAfter(texts[i], learnedAt[i])) again.push(i);
+    }, { yieldFirst: false });
+    if (again.length === 0) break;
+    await inSlices(again.length, (j) => {
+      const i = again[j];
+      out[i] = redactedAlready(known.redactor.redact(texts[i]).text);
+      known.outward.set(texts[i], out[i]);
+      learnedAt[i] = known.redactor.learnedNames.length;
+    });
+  }
   // Only the conversation's texts as they stand are kept: a superseded or edited text is not asked for again.
   const kept = new Map<string, string>();
   let chars = 0;

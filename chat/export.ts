@@ -7,7 +7,7 @@
 import type { Chat } from "../db/chats.ts";
 import type { Message } from "../db/messages.ts";
 import type { CitedSource } from "../db/snippets.ts";
-import { createRedactor } from "../safety/phi.ts";
+import { redactTexts } from "../safety/phi.ts";
 import { citationDetail, citationLabel } from "../knowledge/citation.ts";
 
 /** One turn of an exported conversation. */
@@ -43,20 +43,19 @@ export function exportConversation(
   messages: Message[],
   sources: Map<string, CitedSource[]>,
 ): ExportedConversation {
-  const redactor = createRedactor();
-  let replaced = 0;
-  const redact = (text: string) => {
-    const result = redactor.redact(text);
-    replaced += result.redactions.length;
-    return result.text;
-  };
+  const kept = messages.filter((m) => !m.superseded);
+  // All texts with one redactor, so a name learned from a later turn is replaced in the earlier ones too.
+  // The title last: it is stored redacted already, by a redactor of its own, and its placeholders would otherwise
+  // push the conversation's numbering on.
+  const redacted = redactTexts([...kept.map((m) => m.content), chat.title]);
+  const replaced = redacted.reduce((n, r) => n + r.redactions.length, 0);
   const practice = chat.kind === "practice";
-  const turns = messages.filter((m) => !m.superseded).map((m): ExportedTurn => ({
+  const turns = kept.map((m, i): ExportedTurn => ({
     role: m.role === "user" ? "user" : "assistant",
     speaker: m.role === "user"
       ? (practice ? "Learner" : "Clinician")
       : (practice ? "Patient (simulated)" : "Rounds"),
-    text: redact(m.content),
+    text: redacted[i].text,
     status: m.role === "assistant" && m.status !== "completed" ? m.status : null,
     sources: (sources.get(m.id) ?? []).map((s) =>
       s.snippet
@@ -71,7 +70,7 @@ export function exportConversation(
     ),
     at: m.createdAt,
   }));
-  return { title: redact(chat.title), practice, turns, replaced, exportedAt: new Date() };
+  return { title: redacted[kept.length].text, practice, turns, replaced, exportedAt: new Date() };
 }
 
 /** The exported conversation as Markdown. Its text is quoted as written (Markdown in a reply stays Markdown). */

@@ -11,7 +11,7 @@
  * so that a long conversation costs only its new text.
  */
 import type { PromptInput } from "../inference/templates.ts";
-import { createRedactor, foldedForSearch, type PhiRedactor } from "./phi.ts";
+import { createRedactor, MAX_REDACT_ROUNDS, type PhiRedactor } from "./phi.ts";
 import { inSlices, SMALL_WORK_CHARS } from "../slices.ts";
 
 /** Passes prompts and texts on their way to an endpoint. */
@@ -109,43 +109,35 @@ export function createOutboundGate(options: { redact: boolean; cacheChars?: numb
     // Placeholders already in the texts keep their numbers: new ones are numbered after them.
     redactor.reserve(texts);
     const out = [...texts];
-    const skipped: number[] = [];
-    const learned = new Set<string>();
+    // How many name words the redactor knew when each text was redacted; a skipped text, none.
+    const learnedAt = new Array<number>(texts.length).fill(0);
     const known = texts.map((text) =>
       text.length >= REMEMBER_FROM_CHARS && (clean.has(text) || redactedUpstream.has(text))
     );
     const work = texts.reduce((n, text, i) => n + (known[i] ? 0 : text.length), 0);
     await inSlices(texts.length, (i) => {
-      const text = texts[i];
-      if (known[i]) {
-        skipped.push(i);
-        return;
-      }
-      const result = redactor.redact(text);
-      out[i] = result.text;
-      if (result.redactions.length === 0) {
-        if (text.length >= REMEMBER_FROM_CHARS) clean.add(text);
-        return;
-      }
-      for (const r of result.redactions) {
-        if (r.type !== "NAME") continue;
-        for (const word of foldedForSearch(r.original).split(/[^\p{L}'’-]+/u)) {
-          if (word.length >= 3) learned.add(word);
-        }
-      }
+      if (known[i]) return;
+      out[i] = redactor.redact(texts[i]).text;
+      learnedAt[i] = redactor.learnedNames.length;
     }, { yieldFirst: work > SMALL_WORK_CHARS });
-    if (learned.size > 0) {
-      // Only the skipped texts that hold a learned name word are redacted again (a substring test, no patterns).
-      const words = [...learned];
-      const again = skipped.filter((i) => {
-        // In the folded view, as the redactor reads it: "Ｓｍｉｔｈ" and "Sm\u00adith" are "smith" too.
-        const folded = foldedForSearch(texts[i]);
-        return words.some((w) => folded.includes(w));
-      });
+    // A skipped text that holds a name this pass learned, or a text redacted before a later one taught a name in
+    // it ("haddad has new AF", then "Mr Haddad is 80"), is redacted again: found word by word, no patterns run.
+    for (let round = 0; round < MAX_REDACT_ROUNDS; round++) {
+      const again: number[] = [];
+      await inSlices(texts.length, (i) => {
+        if (redactor.holdsNameLearnedAfter(texts[i], learnedAt[i])) again.push(i);
+      }, { yieldFirst: false });
+      if (again.length === 0) break;
       await inSlices(again.length, (j) => {
-        out[again[j]] = redactor.redact(texts[again[j]]).text;
+        const i = again[j];
+        out[i] = redactor.redact(texts[i]).text;
+        learnedAt[i] = redactor.learnedNames.length;
       });
     }
+    // Remembered as clean only once no later text's name was found in it.
+    texts.forEach((text, i) => {
+      if (!known[i] && out[i] === text && text.length >= REMEMBER_FROM_CHARS) clean.add(text);
+    });
     return out;
   };
 

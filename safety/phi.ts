@@ -10,6 +10,8 @@
  * amount of work per position (no nested unbounded quantifiers), because user text is untrusted.
  */
 
+import { isEnglishWord } from "./english_words.ts";
+
 /** The identifier categories, in the order summaries list them. */
 export const PHI_TYPES = [
   "NAME",
@@ -55,6 +57,13 @@ export interface PhiRedactor {
   redact(text: string): RedactedText;
   /** Numbers new placeholders after those already in these texts (redacting them later keeps theirs). */
   reserve(texts: readonly string[]): void;
+  /**
+   * The words of the names found so far, in lower case, in the order they were learned: a text redacted before
+   * a word was learned may hold it ("haddad has new AF" before "Mr Haddad is 80") and is redacted again.
+   */
+  readonly learnedNames: readonly string[];
+  /** True when the text holds a name word learned after the first `count` (in any case, as a word or part). */
+  holdsNameLearnedAfter(text: string, count: number): boolean;
 }
 
 interface Candidate {
@@ -258,7 +267,9 @@ const INITIAL = "(?:\\p{Lu}\\.)";
 const PARTICLE = "(?:van|von|de|der|den|da|di|du|le|la|del|della|bin|binti|al|el|ter|ten)";
 const NAME_SEQ =
   `(?:${INITIAL}\\s{0,2}){0,2}${NAME_WORD}(?:\\s{1,2}(?:${PARTICLE}\\s{1,2}){0,2}${NAME_WORD}){0,2}`;
-const TITLE = "(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Doctor|Sister|Nurse|Rev|Dame|Sir|Lady)";
+// Other languages' titles too (a French, German, Spanish or Italian clinic writes its own).
+const TITLE = "(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Doctor|Sister|Nurse|Rev|Dame|Sir|Lady|" +
+  "Mme|Mlle|Herr|Frau|Sr|Sra|Srta|Dra|Señor|Señora|Signor|Signora)";
 const RELATION =
   "patient|pt|client|resident|baby|infant|son|daughter|child|wife|husband|partner|spouse|mother|" +
   "mum|mom|mummy|father|dad|daddy|parent|brother|sister|niece|nephew|cousin|aunt|auntie|uncle|grandson|" +
@@ -329,7 +340,7 @@ const NOT_NAME = new Set(
     "At In On Of To For From By With Without Is Was Are Were Be Been Has Had Have Not No Yes Ok Okay Please " +
     "Thanks Thank Hi Hello Hey Dear Re Cc Also Again Today Tomorrow Yesterday Tonight Now Then When Where Who " +
     "What Why How Which All Everyone Anyone Someone Team Colleague Colleagues Sir Madam Doctor Doc Docs Nurse " +
-    "Sister Mr Mrs Ms Miss Mx Dr Prof Professor Patient Patients Pt Mum Mom Dad Son Daughter Wife Husband Baby " +
+    "Sister Mr Mrs Ms Miss Mx Dr Prof Professor Mme Mlle Herr Frau Sr Sra Srta Dra Señor Señora Signor Signora Patient Patients Pt Mum Mom Dad Son Daughter Wife Husband Baby " +
     "Consultant Registrar Practitioner Specialist Physician Surgeon Manager Matron Midwife Pharmacist Ward " +
     "Clinic Hospital Department Dept Unit Practice Surgery Centre Center Emergency Medicine Cardiology " +
     "Neurology Oncology Radiology Haematology Hematology Gastroenterology Respiratory Renal Urology " +
@@ -607,6 +618,16 @@ function trimName(text: string, start: number, end: number): [number, number] | 
   return stop > start ? [start, stop] : null;
 }
 
+/**
+ * The words that tie a name's placeholder to others, in lower case: "Haddad", "haddad" and "HADDAD" are one
+ * person's, and "tomasz haddad" takes the placeholder of "Mr Haddad" once both words are known.
+ */
+function placeholderTokens(name: string): string[] {
+  const words = [...name.matchAll(WORD_RE)].map((m) => m[0]);
+  const capitalised = new Set(nameTokens(name).map((t) => t.toLowerCase()));
+  return words.map((w) => w.toLowerCase()).filter((w) => capitalised.has(w) || anyCaseName(w));
+}
+
 /** Words of a name worth searching for elsewhere: not initials, particles or everyday words. */
 function nameTokens(name: string): string[] {
   return [...name.matchAll(/(?:Mc|Mac|\p{Lu}['’])?\p{Lu}\p{Ll}+(?:-\p{Lu}?\p{Ll}+)?/gu)].map((m) => m[0]);
@@ -620,10 +641,16 @@ const WORD_RE = /[\p{L}\p{N}]+(?:['’-][\p{L}\p{N}]+)*/gu;
  * given name with it. Words are looked up in a set, so the cost is linear in the text however many names the
  * conversation has seen. `lower` holds the words of names written in lower case, matched in lower case.
  */
-function recurrenceCandidates(text: string, tokens: Set<string>, lower: Set<string>): Candidate[] {
+function recurrenceCandidates(
+  text: string,
+  tokens: Set<string>,
+  lower: Set<string>,
+  anyCase: Set<string>,
+): Candidate[] {
   const searchable = (t: string) => t.length >= 3 && !NOT_NAME.has(t) && !COMMON_WORDS.has(t);
   const known = (w: string) =>
-    (tokens.has(w) && searchable(w)) || (lower.has(w) && !LOWER_NOT_NAME.has(w) && w.length >= 3);
+    (tokens.has(w) && searchable(w)) || (lower.has(w) && !LOWER_NOT_NAME.has(w) && w.length >= 3) ||
+    (anyCase.size > 0 && anyCase.has(w.toLowerCase()));
   const hits: [number, number][] = [];
   for (const m of text.matchAll(WORD_RE)) {
     const word = m[0];
@@ -654,12 +681,28 @@ function recurrenceCandidates(text: string, tokens: Set<string>, lower: Set<stri
     i = j;
     if (EPONYM_NOUN_AFTER.test(text.slice(end, end + 40))) continue;
     // A known surname after an unknown given name ("John Smith" once "Mr Smith" is known) takes the given name.
-    const before = /(?:^|[^\p{L}])(\p{Lu}\p{Ll}+)\s$/u.exec(text.slice(Math.max(0, start - 30), start));
-    if (before && !NOT_NAME.has(before[1])) start -= before[1].length + 1;
+    const before = /(?:^|[^\p{L}])(\p{Lu}\p{Ll}+|\p{Ll}{3,})\s$/u.exec(
+      text.slice(Math.max(0, start - 30), start),
+    );
+    // In lower case ("my patient tomasz haddad") only a word that is no everyday English word.
+    if (before && !NOT_NAME.has(before[1]) && (/^\p{Lu}/u.test(before[1]) || anyCaseName(before[1]))) {
+      start -= before[1].length + 1;
+    }
     found.push({ type: "NAME", start, end, priority: P_NAME_RECURRENCE });
   }
   return found;
 }
+
+/**
+ * True when a name word, in lower case, is worth finding in any case ("haddad", "HADDAD" once "Mr Haddad" is
+ * known): not an everyday English word ("Mr Brown" must not take "brown sputum"), a function word or too short.
+ */
+function anyCaseName(word: string): boolean {
+  const w = word.toLowerCase();
+  return w.length >= 3 && !LOWER_NOT_NAME.has(w) && !COMMON_WORDS_LOWER.has(w) && !isEnglishWord(w);
+}
+
+const COMMON_WORDS_LOWER = new Set([...COMMON_WORDS].map((w) => w.toLowerCase()));
 
 /** Keeps the best of overlapping candidates: higher priority first, then the longer. */
 function resolve(candidates: Candidate[], taken: Uint8Array): Candidate[] {
@@ -777,6 +820,18 @@ export function createRedactor(): PhiRedactor {
   const byNameToken = new Map<string, string>();
   const knownNameTokens = new Set<string>();
   const knownLowerTokens = new Set<string>();
+  /** Name words that are no everyday English words, in lower case: found again in any case. */
+  const anyCaseTokens = new Set<string>();
+  const learnedNames: string[] = [];
+  /** Each learned word's position in learnedNames. */
+  const learned = new Map<string, number>();
+  const learn = (word: string) => {
+    const w = word.toLowerCase();
+    if (w.length < 3 || learned.has(w)) return;
+    learned.set(w, learnedNames.length);
+    learnedNames.push(w);
+    if (anyCaseName(w)) anyCaseTokens.add(w);
+  };
 
   const next = (type: PhiType): string => {
     const n = (counters.get(type) ?? 0) + 1;
@@ -790,7 +845,7 @@ export function createRedactor(): PhiRedactor {
     if (seen) return seen;
     let placeholder: string | undefined;
     if (type === "NAME") {
-      const tokens = nameTokens(original);
+      const tokens = placeholderTokens(original);
       const mapped = new Set(tokens.map((t) => byNameToken.get(t)).filter((p) => p !== undefined));
       const allMapped = tokens.length > 0 && tokens.every((t) => byNameToken.has(t));
       if (allMapped && mapped.size === 1) placeholder = [...mapped][0];
@@ -804,6 +859,29 @@ export function createRedactor(): PhiRedactor {
   };
 
   return {
+    learnedNames,
+    holdsNameLearnedAfter(text, count) {
+      if (count >= learnedNames.length) return false;
+      const after = (w: string) => (learned.get(w) ?? -1) >= count;
+      const folded = foldedForSearch(text);
+      // A few new words (a message that names someone): a substring test of each first, which passes every
+      // text that holds one as a word and is quicker than reading the text word by word.
+      if (learnedNames.length - count <= FEW_NEW_NAMES) {
+        let any = false;
+        for (let w = count; w < learnedNames.length && !any; w++) any = folded.includes(learnedNames[w]);
+        if (!any) return false;
+      }
+      // Word by word in the folded view, as recurrences are found: the word, each prefix before an apostrophe
+      // or hyphen ("o'brien" in "o'brien's"), and each part ("smith" in "smith-jones").
+      for (const m of folded.matchAll(WORD_RE)) {
+        const word = m[0];
+        if (after(word)) return true;
+        if (!/['’-]/.test(word)) continue;
+        for (const sep of word.matchAll(/['’-]/g)) if (after(word.slice(0, sep.index))) return true;
+        for (const part of word.split(/['’-]/)) if (after(part)) return true;
+      }
+      return false;
+    },
     reserve(texts) {
       for (const text of texts) {
         for (const m of text.matchAll(PLACEHOLDER_RE)) {
@@ -826,10 +904,23 @@ export function createRedactor(): PhiRedactor {
       for (const c of kept) {
         if (c.type !== "NAME") continue;
         const name = seen.slice(c.start, c.end);
-        for (const t of nameTokens(name)) knownNameTokens.add(t);
-        for (const w of name.matchAll(WORD_RE)) if (!/\p{Lu}/u.test(w[0])) knownLowerTokens.add(w[0]);
+        for (const t of nameTokens(name)) {
+          knownNameTokens.add(t);
+          learn(t);
+        }
+        for (const w of name.matchAll(WORD_RE)) {
+          if (/\p{Lu}/u.test(w[0])) continue;
+          knownLowerTokens.add(w[0]);
+          learn(w[0]);
+        }
       }
-      kept.push(...resolve(recurrenceCandidates(seen, knownNameTokens, knownLowerTokens), taken));
+      const recurrences = resolve(
+        recurrenceCandidates(seen, knownNameTokens, knownLowerTokens, anyCaseTokens),
+        taken,
+      );
+      // A given name taken with a known surname ("tomasz haddad") is a name word from now on.
+      for (const c of recurrences) for (const w of seen.slice(c.start, c.end).matchAll(WORD_RE)) learn(w[0]);
+      kept.push(...recurrences);
       const spans = kept.filter((c) => c.priority !== P_PLACEHOLDER).sort((a, b) => a.start - b.start);
 
       const redactions: Redaction[] = [];
@@ -873,6 +964,52 @@ export function warmRedactor(): void {
   }
   redactPhi(sample.repeat(12));
   redactPhi(dense);
+  // The word list that says whether a name is found again in lower case is read once, here.
+  isEnglishWord("haddad");
+}
+
+/**
+ * Redacts texts of one conversation, oldest first, with one redactor; a text redacted before a name was learned
+ * from a later one ("haddad has new AF", then "Mr Haddad is 80") is redacted again, so no earlier text keeps it.
+ */
+export function redactTexts(
+  texts: readonly string[],
+  redactor: PhiRedactor = createRedactor(),
+): RedactedText[] {
+  const out: RedactedText[] = [];
+  const learnedAt: number[] = [];
+  texts.forEach((text, i) => {
+    out[i] = redactor.redact(text);
+    learnedAt[i] = redactor.learnedNames.length;
+  });
+  // Redacting again can learn more ("tomasz" beside a known "haddad"): until nothing new, a few rounds at most.
+  for (let round = 0; round < MAX_REDACT_ROUNDS; round++) {
+    const again = textsToRedactAgain(texts, learnedAt, redactor);
+    if (again.length === 0) break;
+    for (const i of again) {
+      out[i] = redactor.redact(texts[i]);
+      learnedAt[i] = redactor.learnedNames.length;
+    }
+  }
+  return out;
+}
+
+/** Up to this many name words learned since a text was redacted, they are looked for by substring first. */
+const FEW_NEW_NAMES = 32;
+
+/** Rounds of redacting again after names learned later: each needs a name word the one before learned. */
+export const MAX_REDACT_ROUNDS = 3;
+
+/**
+ * Which texts hold a name word learned after each was redacted (`learnedAt[i]`: how many words the redactor knew
+ * then), found word by word (no patterns run).
+ */
+export function textsToRedactAgain(
+  texts: readonly string[],
+  learnedAt: readonly number[],
+  redactor: PhiRedactor,
+): number[] {
+  return texts.flatMap((text, i) => redactor.holdsNameLearnedAfter(text, learnedAt[i]) ? [i] : []);
 }
 
 /** Redacts one text with fresh numbering. */

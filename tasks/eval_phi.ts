@@ -16,6 +16,9 @@ export const PHI_EVAL_FILES = [
   // Identifiers as other keyboards and copy-paste write them (tasks/phi_variants.ts): full-width, other-script
   // digits, zero-width characters, non-breaking spaces, dash variants, lower case, spelled-out e-mails.
   new URL("../data/eval/phi_variants.jsonl", import.meta.url).pathname,
+  // A name introduced with a cue, found again in lower or upper case; surnames that are everyday words ("Mr
+  // Brown", "brown sputum") left alone in lower case. Written with the rule, 2026-12-07.
+  new URL("../data/eval/phi_recurrence.jsonl", import.meta.url).pathname,
 ];
 
 /** How many misses and false positives a file report keeps. */

@@ -348,6 +348,25 @@ Deno.test(`chat [${DRIVER}]: a name from an earlier turn is replaced in the next
   }, { embedder: remote });
 });
 
+Deno.test(`chat [${DRIVER}]: a name a later turn reveals is replaced in the earlier turns the model is sent`, async () => {
+  // Turn 1 names nobody the redactor can tell ("haddad", lower case, no title); turn 2 says "Mr Haddad". The
+  // prompt for turn 2 quotes turn 1, which must not carry the surname in any case.
+  await withChat(async ({ stub, session, send }) => {
+    const id = await session();
+    await readAll(await send(id, "haddad, 80, has new AF and CKD. What anticoagulant?"));
+    assert.match(
+      stub.requests[0].body.prompt as string,
+      /haddad, 80/,
+      "alone, the lower-case surname is not known as one",
+    );
+    await readAll(await send(id, "Mr Haddad's creatinine is 150. HADDAD also takes verapamil."));
+    const prompt = stub.requests[1].body.prompt as string;
+    assert.doesNotMatch(prompt, /haddad/i, prompt);
+    assert.match(prompt, /Question: \[NAME_1\], 80, has new AF/);
+    assert.match(prompt, /Mr \[NAME_1\]'s creatinine is 150\. \[NAME_1\] also takes verapamil/);
+  });
+});
+
 Deno.test(`chat [${DRIVER}]: the turns read while a question is stored are used, unless a reply was still being written`, async () => {
   await withChat(async ({ t, session, send }) => {
     const id = await session();

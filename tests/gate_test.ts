@@ -67,6 +67,19 @@ Deno.test("gate: a text remembered as clean is redacted again when a name learne
   assert.doesNotMatch(again, /Kowalski/, "the remembered text was checked again with the name known");
 });
 
+Deno.test("gate: a name a later text teaches is replaced in the texts before it, in any case", async () => {
+  const gate = createOutboundGate({ redact: true });
+  const long = "haddad was reviewed in clinic and the plan was discussed at length with him. ".repeat(4);
+  const [earlier, short, cue] = await gate.texts([
+    long,
+    "HADDAD: INR 3.1",
+    "Mr Haddad phoned about his warfarin.",
+  ]);
+  assert.equal(cue, "Mr [NAME_1] phoned about his warfarin.");
+  assert.doesNotMatch(earlier, /haddad/i);
+  assert.equal(short, "[NAME_1]: INR 3.1");
+});
+
 Deno.test("gate: the model client refuses a request the gate did not release, and sends nothing", async () => {
   const stub = startStub();
   try {

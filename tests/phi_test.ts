@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { createRedactor, describeRedactions, type PhiType, redactPhi } from "../safety/phi.ts";
+import { createRedactor, describeRedactions, type PhiType, redactPhi, redactTexts } from "../safety/phi.ts";
 import { evaluatePhi } from "../tasks/eval_phi.ts";
+import { conversationMarkdown, exportConversation } from "../chat/export.ts";
+import type { Message } from "../db/messages.ts";
 
 /** The redacted values of one type, in order. */
 function found(text: string, type?: PhiType): string[] {
@@ -248,6 +250,10 @@ Deno.test("evaluation on the labelled sets meets the measured bar", async () => 
   const variants = report.files.find((f) => f.path.endsWith("phi_variants.jsonl"))!;
   assert.ok(variants.examples >= 140, `${variants.examples} variant examples`);
   assert.ok(variants.overall.recall >= 0.99, `variant recall ${variants.overall.recall}`);
+  // Known names found again in other cases, and surnames that are everyday words left alone in lower case.
+  const recurrence = report.files.find((f) => f.path.endsWith("phi_recurrence.jsonl"))!;
+  assert.ok(recurrence.examples >= 36, `${recurrence.examples} recurrence examples`);
+  assert.ok(recurrence.overall.recall >= 0.95, `recurrence recall ${recurrence.overall.recall}`);
   for (const file of report.files) {
     assert.equal(file.overall.precision, 1, `${file.path} precision ${file.overall.precision}`);
   }
@@ -338,4 +344,89 @@ Deno.test("redaction cost does not grow with the names a conversation has seen",
   const early = Math.min(...times.slice(1, 6)), late = Math.min(...times.slice(25));
   assert.ok(late < early * 2.5 + 2, `turn 2–6 ${early.toFixed(1)} ms, turn 26–30 ${late.toFixed(1)} ms`);
   assert.ok(Math.max(...times.slice(1)) < 50, `slowest turn ${Math.max(...times.slice(1)).toFixed(1)} ms`);
+});
+
+Deno.test("a known name found again in any case is redacted, unless it is an everyday word", () => {
+  assert.equal(
+    redactPhi("my patient tomasz haddad, 54, has chest pain. Mr Haddad's ECG was normal.").text,
+    "my patient [NAME_1], 54, has chest pain. Mr [NAME_1]'s ECG was normal.",
+  );
+  assert.equal(
+    redactPhi("Mr Ruiz (ex-smoker). ruiz now has haemoptysis. RUIZ to have CXR today.").text,
+    "Mr [NAME_1] (ex-smoker). [NAME_1] now has haemoptysis. [NAME_1] to have CXR today.",
+  );
+  assert.equal(
+    redactPhi("My name is Anna Kowalczyk. anna here again, kowalczyk's rash has spread.").text,
+    "My name is [NAME_1]. [NAME_1] here again, [NAME_1]'s rash has spread.",
+  );
+  // Surnames that are everyday words keep their meaning in lower case; capitalised, they are still the name.
+  assert.equal(
+    redactPhi("Mr Brown has had brown sputum for a week. Brown is afebrile.").text,
+    "Mr [NAME_1] has had brown sputum for a week. [NAME_1] is afebrile.",
+  );
+  assert.equal(
+    redactPhi("Mrs White noticed white patches; Mr Stone has a kidney stone.").text,
+    "Mrs [NAME_1] noticed white patches; Mr [NAME_2] has a kidney stone.",
+  );
+  // A lower-case word before a known surname is a given name only when it is no everyday word.
+  assert.equal(
+    redactPhi("Mr Haddad is 80. I saw haddad today.").text,
+    "Mr [NAME_1] is 80. I saw [NAME_1] today.",
+  );
+  // Other languages' titles.
+  assert.deepEqual(found("Mme Dubois, 80 ans, chute à domicile. dubois prend du warfarine.", "NAME"), [
+    "Dubois",
+    "dubois",
+  ]);
+  assert.deepEqual(found("Frau Schneider hat Fieber; Sra. Alvarado tiene tos.", "NAME"), [
+    "Schneider",
+    "Alvarado",
+  ]);
+});
+
+Deno.test("a name learned from a later text is replaced in the earlier ones, in every case", () => {
+  const texts = [
+    "haddad has new AF, what anticoagulant?",
+    "Apixaban is usually preferred; check renal function.",
+    "Mr Haddad is 80 and his creatinine is 150. Tomasz Haddad also takes verapamil.",
+  ];
+  const out = redactTexts(texts).map((r) => r.text);
+  assert.equal(out[0], "[NAME_1] has new AF, what anticoagulant?");
+  assert.equal(out[1], texts[1]);
+  assert.doesNotMatch(out.join("\n"), /haddad|tomasz/i);
+  // The count of replacements follows the final texts.
+  assert.equal(redactTexts(texts)[0].redactions.length, 1);
+  // A chain: "tomasz" is learned only from the earlier text's "tomasz haddad", once "haddad" is known.
+  const chain = redactTexts(["tomasz says hi", "tomasz haddad is here", "Mr Haddad, 80"]).map((r) => r.text);
+  assert.doesNotMatch(chain.join("\n"), /tomasz|haddad/i, chain.join(" | "));
+  // What the redactor learned, and which texts hold a word learned after a point.
+  const redactor = createRedactor();
+  redactor.redact("Dr Okafor saw her.");
+  assert.deepEqual(redactor.learnedNames, ["okafor"]);
+  assert.ok(redactor.holdsNameLearnedAfter("OKAFOR's clinic", 0));
+  assert.ok(redactor.holdsNameLearnedAfter("the okafor-mensah clinic", 0), "a part of a hyphenated name");
+  assert.ok(!redactor.holdsNameLearnedAfter("okafor's clinic", redactor.learnedNames.length));
+  assert.ok(!redactor.holdsNameLearnedAfter("the clinic", 0));
+});
+
+Deno.test("an export replaces a name in the turns before the one that revealed it", () => {
+  const turn = (id: string, role: "user" | "assistant", content: string) =>
+    ({
+      id,
+      role,
+      content,
+      superseded: false,
+      status: "completed",
+      createdAt: new Date(0),
+    }) as unknown as Message;
+  const exported = exportConversation({ title: "haddad new AF", kind: "chat" }, [
+    turn("1", "user", "haddad, 80, has new AF. What anticoagulant?"),
+    turn("2", "assistant", "Check renal function first."),
+    turn("3", "user", "Mr Haddad's creatinine is 150."),
+  ], new Map());
+  const markdown = conversationMarkdown(exported);
+  assert.doesNotMatch(markdown, /haddad/i, markdown);
+  assert.equal(exported.title, "[NAME_1] new AF");
+  assert.equal(exported.turns[0].text, "[NAME_1], 80, has new AF. What anticoagulant?");
+  assert.equal(exported.replaced, 3);
 });
