@@ -71,6 +71,8 @@ interface Candidate {
   start: number;
   end: number;
   priority: number;
+  /** A recurrence's given name, taken with the known surname after it. */
+  givenName?: string;
 }
 
 // Higher wins when candidates overlap; at equal priority the longer one wins.
@@ -623,10 +625,16 @@ function trimName(text: string, start: number, end: number): [number, number] | 
  * person's, and "tomasz haddad" takes the placeholder of "Mr Haddad" once both words are known.
  */
 function placeholderTokens(name: string): string[] {
-  const words = [...name.matchAll(WORD_RE)].map((m) => m[0]);
-  const capitalised = new Set(nameTokens(name).map((t) => t.toLowerCase()));
-  return words.map((w) => w.toLowerCase()).filter((w) => capitalised.has(w) || anyCaseName(w));
+  const tokens = nameTokens(name).map((t) => t.toLowerCase());
+  if (!OTHER_CASE_WORD.test(name)) return tokens;
+  for (const m of name.matchAll(WORD_RE)) {
+    if (OTHER_CASE_WORD.test(m[0]) && anyCaseName(m[0])) tokens.push(m[0].toLowerCase());
+  }
+  return tokens;
 }
+
+/** A word in lower case or in capitals ("haddad", "HADDAD"), which nameTokens does not take. */
+const OTHER_CASE_WORD = /(?:^|[^\p{L}'’-])(?:\p{Ll}|\p{Lu}\p{Lu})/u;
 
 /** Words of a name worth searching for elsewhere: not initials, particles or everyday words. */
 function nameTokens(name: string): string[] {
@@ -650,7 +658,7 @@ function recurrenceCandidates(
   const searchable = (t: string) => t.length >= 3 && !NOT_NAME.has(t) && !COMMON_WORDS.has(t);
   const known = (w: string) =>
     (tokens.has(w) && searchable(w)) || (lower.has(w) && !LOWER_NOT_NAME.has(w) && w.length >= 3) ||
-    (anyCase.size > 0 && anyCase.has(w.toLowerCase()));
+    (anyCase.size > 0 && w.charCodeAt(0) > 0x40 && anyCase.has(w.toLowerCase()));
   const hits: [number, number][] = [];
   for (const m of text.matchAll(WORD_RE)) {
     const word = m[0];
@@ -687,6 +695,8 @@ function recurrenceCandidates(
     // In lower case ("my patient tomasz haddad") only a word that is no everyday English word.
     if (before && !NOT_NAME.has(before[1]) && (/^\p{Lu}/u.test(before[1]) || anyCaseName(before[1]))) {
       start -= before[1].length + 1;
+      found.push({ type: "NAME", start, end, priority: P_NAME_RECURRENCE, givenName: before[1] });
+      continue;
     }
     found.push({ type: "NAME", start, end, priority: P_NAME_RECURRENCE });
   }
@@ -919,7 +929,11 @@ export function createRedactor(): PhiRedactor {
         taken,
       );
       // A given name taken with a known surname ("tomasz haddad") is a name word from now on.
-      for (const c of recurrences) for (const w of seen.slice(c.start, c.end).matchAll(WORD_RE)) learn(w[0]);
+      for (const c of recurrences) {
+        if (!c.givenName) continue;
+        learn(c.givenName);
+        if (!/\p{Lu}/u.test(c.givenName)) knownLowerTokens.add(c.givenName);
+      }
       kept.push(...recurrences);
       const spans = kept.filter((c) => c.priority !== P_PLACEHOLDER).sort((a, b) => a.start - b.start);
 
