@@ -337,6 +337,46 @@ Deno.test({
   },
 });
 
+for (const viewport of [DESK, PHONE]) {
+  const size = viewport.width < 500 ? "phone" : "desk";
+  Deno.test({
+    name:
+      `browser chat (${size}): a name a later turn reveals is a placeholder in the earlier turn of the export`,
+    ignore: ignoreWithoutBrowser || ignoreWithoutLlama,
+    ...opts,
+    fn: async () => {
+      await withLlamaServer({}, async (server) => {
+        await withBrowser(async (page, base) => {
+          const ask = async (question: string, replies: number) => {
+            await page.getByRole("textbox", { name: "Your question" }).fill(question);
+            await page.keyboard.press("Enter");
+            await page.locator("#transcript article.msg.assistant[data-status]").nth(replies - 1)
+              .waitFor({ timeout: 60_000 });
+            await waitUntil(page, `document.activeElement?.id === "composer-input"`, 60_000);
+          };
+          await page.goto(base + "/");
+          // Nothing in the first turn says "haddad" is a name; the second does.
+          await ask("haddad, 80, has new AF and CKD. Which anticoagulant?", 1);
+          await page.waitForURL(/\/sessions\//);
+          await ask("Mr Haddad's creatinine is 150 and HADDAD also takes verapamil.", 2);
+          await page.getByText("Rename, export or delete").click();
+          await page.getByRole("link", { name: "printable page (save as PDF)" }).click();
+          await page.waitForURL(/\/export$/);
+          const shown = await page.locator("body").innerText();
+          assert.doesNotMatch(shown, /haddad/i, shown);
+          assert.match(shown, /\[NAME_1\], 80, has new AF and CKD/);
+          assert.match(shown, /Mr \[NAME_1\]'s creatinine is 150 and \[NAME_1\] also takes verapamil/);
+          await page.screenshot({
+            path: new URL(`chat-export-${size}.png`, ARTIFACTS).pathname,
+            fullPage: true,
+          });
+          assert.equal(await noOverflow(page), 0, "the printable page fits the screen");
+        }, { inferenceUrl: server.url, viewport });
+      });
+    },
+  });
+}
+
 Deno.test({
   name: "browser chat: Markdown drawn while streaming never turns model text into markup",
   ignore: ignoreWithoutBrowser,
