@@ -24,7 +24,7 @@ import {
   retrieve,
   type Retrieved,
 } from "../knowledge/retrieve.ts";
-import { createRedactor, MAX_REDACT_ROUNDS, type PhiRedactor } from "../safety/phi.ts";
+import { createRedactor, type PhiRedactor } from "../safety/phi.ts";
 import { authored, redactedAlready } from "../safety/gate.ts";
 import { isFollowUp, retrievalQuery } from "./follow_up.ts";
 import { askPubmed, parseKeywords, PubmedError } from "../knowledge/pubmed.ts";
@@ -252,7 +252,8 @@ function redactedAlone(deps: AnswerDeps, question: string): string {
 /** A conversation's redactor and what each of its texts became. */
 interface ConversationRedaction {
   redactor: PhiRedactor;
-  outward: Map<string, string>;
+  /** Each text redacted, and how many name words the redactor had learned when it was last checked. */
+  outward: Map<string, { text: string; learnedAt: number }>;
   chars: number;
 }
 
@@ -264,7 +265,8 @@ let conversationChars = 0;
 /**
  * The texts of a conversation, oldest first, with identifiers replaced consistently across them. Texts seen
  * before are not redacted again, so the cost of a reply is its new text (a conversation not seen since this
- * process started is redacted once, in slices that let other requests through).
+ * process started is redacted once, in slices that let other requests through); a text that holds a name
+ * learned after it was redacted is redacted again.
  */
 export async function redactConversation(chatId: string, texts: string[]): Promise<string[]> {
   let conversation = conversations.get(chatId);
@@ -273,41 +275,45 @@ export async function redactConversation(chatId: string, texts: string[]): Promi
   conversations.set(chatId, conversation);
   const out: string[] = new Array(texts.length);
   const known = conversation;
+  const { redactor } = known;
   const newChars = texts.reduce((n, text) => n + (known.outward.has(text) ? 0 : text.length), 0);
-  // How many name words the redactor knew when each text was redacted: a text remembered from before knew every
-  // one known now (each call ends with its texts redacted again where a later name occurs in them).
-  const learnedAt = new Array<number>(texts.length).fill(known.redactor.learnedNames.length);
+  // How many name words the redactor knew when each text was redacted or last checked (another request on the
+  // same chat may have taught it more since).
+  const learnedAt = new Array<number>(texts.length);
   await inSlices(texts.length, (i) => {
     const text = texts[i];
-    let redacted = known.outward.get(text);
-    if (redacted === undefined) {
-      redacted = redactedAlready(known.redactor.redact(text).text);
-      known.outward.set(text, redacted);
-      learnedAt[i] = known.redactor.learnedNames.length;
+    let entry = known.outward.get(text);
+    if (entry === undefined) {
+      entry = { text: redactedAlready(redactor.redact(text).text), learnedAt: redactor.learnedNames.length };
+      known.outward.set(text, entry);
     }
-    out[i] = redacted;
+    out[i] = entry.text;
+    learnedAt[i] = entry.learnedAt;
   }, { yieldFirst: newChars > SMALL_WORK_CHARS });
   // A name learned from a later text ("Mr Haddad is 80" after "haddad has new AF"): the earlier texts holding it
-  // are redacted again, so the conversation never sends it in the clear.
-  for (let round = 0; round < MAX_REDACT_ROUNDS; round++) {
+  // are redacted again, so the conversation never sends it in the clear. Until a round learns nothing (each
+  // round that goes on needs a word the one before learned).
+  for (;;) {
     const again: number[] = [];
     await inSlices(texts.length, (i) => {
-      if (known.redactor.holdsNameLearnedAfter(texts[i], learnedAt[i])) again.push(i);
+      if (redactor.holdsNameLearnedAfter(texts[i], learnedAt[i])) again.push(i);
     }, { yieldFirst: false });
     if (again.length === 0) break;
     await inSlices(again.length, (j) => {
       const i = again[j];
-      out[i] = redactedAlready(known.redactor.redact(texts[i]).text);
-      known.outward.set(texts[i], out[i]);
-      learnedAt[i] = known.redactor.learnedNames.length;
+      out[i] = redactedAlready(redactor.redact(texts[i]).text);
+      learnedAt[i] = redactor.learnedNames.length;
+      known.outward.set(texts[i], { text: out[i], learnedAt: learnedAt[i] });
     });
   }
+  // Every text has now been checked against every name known (nothing learned since the last check).
+  const checkedAt = redactor.learnedNames.length;
   // Only the conversation's texts as they stand are kept: a superseded or edited text is not asked for again.
-  const kept = new Map<string, string>();
+  const kept = new Map<string, { text: string; learnedAt: number }>();
   let chars = 0;
   texts.forEach((text, i) => {
     if (kept.has(text)) return;
-    kept.set(text, out[i]);
+    kept.set(text, { text: out[i], learnedAt: checkedAt });
     chars += text.length + out[i].length;
   });
   known.outward = kept;

@@ -11,7 +11,7 @@
  * so that a long conversation costs only its new text.
  */
 import type { PromptInput } from "../inference/templates.ts";
-import { createRedactor, MAX_REDACT_ROUNDS, type PhiRedactor } from "./phi.ts";
+import { createRedactor, type PhiRedactor } from "./phi.ts";
 import { inSlices, SMALL_WORK_CHARS } from "../slices.ts";
 
 /** Passes prompts and texts on their way to an endpoint. */
@@ -122,7 +122,8 @@ export function createOutboundGate(options: { redact: boolean; cacheChars?: numb
     }, { yieldFirst: work > SMALL_WORK_CHARS });
     // A skipped text that holds a name this pass learned, or a text redacted before a later one taught a name in
     // it ("haddad has new AF", then "Mr Haddad is 80"), is redacted again: found word by word, no patterns run.
-    for (let round = 0; round < MAX_REDACT_ROUNDS; round++) {
+    // Until a round learns nothing (each round that goes on needs a word the one before learned).
+    for (;;) {
       const again: number[] = [];
       await inSlices(texts.length, (i) => {
         if (redactor.holdsNameLearnedAfter(texts[i], learnedAt[i])) again.push(i);

@@ -71,8 +71,6 @@ interface Candidate {
   start: number;
   end: number;
   priority: number;
-  /** A recurrence's given name, taken with the known surname after it. */
-  givenName?: string;
 }
 
 // Higher wins when candidates overlap; at equal priority the longer one wins.
@@ -644,41 +642,50 @@ function nameTokens(name: string): string[] {
 /** A word, with the apostrophes and hyphens inside it ("O'Brien", "Smith-Jones"). */
 const WORD_RE = /[\p{L}\p{N}]+(?:['’-][\p{L}\p{N}]+)*/gu;
 
+/** The name words a redactor knows, as recurrenceCandidates looks them up. */
+interface KnownNames {
+  /** Capitalised words of names, matched as written. */
+  tokens: Set<string>;
+  /** Words of names written in lower case, matched in lower case. */
+  lower: Set<string>;
+  /** Words that are no everyday English words, in lower case, matched in any case. */
+  anyCase: Set<string>;
+  /** The length of the longest of them. */
+  longest: number;
+}
+
 /**
  * Known name words found again: "Mr Smith" earlier makes "Smith" a name here too, and "John Smith" takes the
  * given name with it. Words are looked up in a set, so the cost is linear in the text however many names the
  * conversation has seen. `lower` holds the words of names written in lower case, matched in lower case.
  */
-function recurrenceCandidates(
-  text: string,
-  tokens: Set<string>,
-  lower: Set<string>,
-  anyCase: Set<string>,
-): Candidate[] {
+function recurrenceCandidates(text: string, known: KnownNames): Candidate[] {
+  const { tokens, lower, anyCase, longest } = known;
   const searchable = (t: string) => t.length >= 3 && !NOT_NAME.has(t) && !COMMON_WORDS.has(t);
-  const known = (w: string) =>
+  const isKnown = (w: string) =>
     (tokens.has(w) && searchable(w)) || (lower.has(w) && !LOWER_NOT_NAME.has(w) && w.length >= 3) ||
     (anyCase.size > 0 && w.charCodeAt(0) > 0x40 && anyCase.has(w.toLowerCase()));
   const hits: [number, number][] = [];
   for (const m of text.matchAll(WORD_RE)) {
     const word = m[0];
-    if (known(word)) {
+    if (isKnown(word)) {
       hits.push([m.index, m.index + word.length]);
       continue;
     }
     if (!/['’-]/.test(word)) continue;
     // "O'Brien's", "Smith-Jones" when only "Smith" is known: the longest known prefix, else each known part.
+    // Prefixes longer than any known word are not looked up (a hostile "a-a-a-…" would cost its length squared).
     const parts = [...word.matchAll(/[\p{L}\p{N}]+/gu)];
     let matched = false;
     for (let n = parts.length - 1; n >= 1 && !matched; n--) {
       const end = parts[n - 1].index + parts[n - 1][0].length;
-      if (known(word.slice(0, end))) {
+      if (end <= longest && isKnown(word.slice(0, end))) {
         hits.push([m.index, m.index + end]);
         matched = true;
       }
     }
     if (matched) continue;
-    for (const p of parts) if (known(p[0])) hits.push([m.index + p.index, m.index + p.index + p[0].length]);
+    for (const p of parts) if (isKnown(p[0])) hits.push([m.index + p.index, m.index + p.index + p[0].length]);
   }
   const found: Candidate[] = [];
   for (let i = 0; i < hits.length;) {
@@ -693,10 +700,9 @@ function recurrenceCandidates(
       text.slice(Math.max(0, start - 30), start),
     );
     // In lower case ("my patient tomasz haddad") only a word that is no everyday English word.
+    // It is taken here only, not learned: "check inr haddad" must not make every "INR" a name.
     if (before && !NOT_NAME.has(before[1]) && (/^\p{Lu}/u.test(before[1]) || anyCaseName(before[1]))) {
       start -= before[1].length + 1;
-      found.push({ type: "NAME", start, end, priority: P_NAME_RECURRENCE, givenName: before[1] });
-      continue;
     }
     found.push({ type: "NAME", start, end, priority: P_NAME_RECURRENCE });
   }
@@ -705,11 +711,13 @@ function recurrenceCandidates(
 
 /**
  * True when a name word, in lower case, is worth finding in any case ("haddad", "HADDAD" once "Mr Haddad" is
- * known): not an everyday English word ("Mr Brown" must not take "brown sputum"), a function word or too short.
+ * known): not an everyday English word ("Mr Brown" must not take "brown sputum"), nor a function word, nor of
+ * three letters or fewer, which clinical abbreviations are ("Ms Ana Lopez" must not take "ANA positive", nor "Mr
+ * Ali" an ALI, "Ms Tia" a TIA); the list has no clinical terms.
  */
 function anyCaseName(word: string): boolean {
   const w = word.toLowerCase();
-  return w.length >= 3 && !LOWER_NOT_NAME.has(w) && !COMMON_WORDS_LOWER.has(w) && !isEnglishWord(w);
+  return w.length >= 4 && !LOWER_NOT_NAME.has(w) && !COMMON_WORDS_LOWER.has(w) && !isEnglishWord(w);
 }
 
 const COMMON_WORDS_LOWER = new Set([...COMMON_WORDS].map((w) => w.toLowerCase()));
@@ -835,7 +843,9 @@ export function createRedactor(): PhiRedactor {
   const learnedNames: string[] = [];
   /** Each learned word's position in learnedNames. */
   const learned = new Map<string, number>();
+  let longest = 0;
   const learn = (word: string) => {
+    longest = Math.max(longest, word.length);
     const w = word.toLowerCase();
     if (w.length < 3 || learned.has(w)) return;
     learned.set(w, learnedNames.length);
@@ -887,7 +897,10 @@ export function createRedactor(): PhiRedactor {
         const word = m[0];
         if (after(word)) return true;
         if (!/['’-]/.test(word)) continue;
-        for (const sep of word.matchAll(/['’-]/g)) if (after(word.slice(0, sep.index))) return true;
+        for (const sep of word.matchAll(/['’-]/g)) {
+          if (sep.index > longest) break;
+          if (after(word.slice(0, sep.index))) return true;
+        }
         for (const part of word.split(/['’-]/)) if (after(part)) return true;
       }
       return false;
@@ -925,15 +938,14 @@ export function createRedactor(): PhiRedactor {
         }
       }
       const recurrences = resolve(
-        recurrenceCandidates(seen, knownNameTokens, knownLowerTokens, anyCaseTokens),
+        recurrenceCandidates(seen, {
+          tokens: knownNameTokens,
+          lower: knownLowerTokens,
+          anyCase: anyCaseTokens,
+          longest,
+        }),
         taken,
       );
-      // A given name taken with a known surname ("tomasz haddad") is a name word from now on.
-      for (const c of recurrences) {
-        if (!c.givenName) continue;
-        learn(c.givenName);
-        if (!/\p{Lu}/u.test(c.givenName)) knownLowerTokens.add(c.givenName);
-      }
       kept.push(...recurrences);
       const spans = kept.filter((c) => c.priority !== P_PLACEHOLDER).sort((a, b) => a.start - b.start);
 
@@ -996,8 +1008,9 @@ export function redactTexts(
     out[i] = redactor.redact(text);
     learnedAt[i] = redactor.learnedNames.length;
   });
-  // Redacting again can learn more ("tomasz" beside a known "haddad"): until nothing new, a few rounds at most.
-  for (let round = 0; round < MAX_REDACT_ROUNDS; round++) {
+  // Redacting again can learn more (a name with a cue in a text redacted again): until a round learns nothing,
+  // which ends, as each round that goes on needs a word the one before learned.
+  for (;;) {
     const again = textsToRedactAgain(texts, learnedAt, redactor);
     if (again.length === 0) break;
     for (const i of again) {
@@ -1010,9 +1023,6 @@ export function redactTexts(
 
 /** Up to this many name words learned since a text was redacted, they are looked for by substring first. */
 const FEW_NEW_NAMES = 32;
-
-/** Rounds of redacting again after names learned later: each needs a name word the one before learned. */
-export const MAX_REDACT_ROUNDS = 3;
 
 /**
  * Which texts hold a name word learned after each was redacted (`learnedAt[i]`: how many words the redactor knew

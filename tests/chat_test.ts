@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { listMessages } from "../db/messages.ts";
 import { getChat } from "../db/chats.ts";
-import { type HeadStart, NO_MODEL_REPLY, prepareAnswer } from "../chat/answer.ts";
+import { type HeadStart, NO_MODEL_REPLY, prepareAnswer, redactConversation } from "../chat/answer.ts";
 import { DEFAULT_TOKENS, syntheticTokens } from "./support/endpoint_stub.ts";
 import { HX, withChat } from "./support/chat_helpers.ts";
 import { readAll, sseReader, streamedText } from "./support/sse_client.ts";
@@ -365,6 +365,22 @@ Deno.test(`chat [${DRIVER}]: a name a later turn reveals is replaced in the earl
     assert.match(prompt, /Question: \[NAME_1\], 80, has new AF/);
     assert.match(prompt, /Mr \[NAME_1\]'s creatinine is 150\. \[NAME_1\] also takes verapamil/);
   });
+});
+
+Deno.test("chat: two redactions of one conversation at once leave no name in the clear, now or later", async () => {
+  // The first call learns "haddad" from its last text and redacts the earlier one again after yielding; the
+  // second, begun meanwhile, read the earlier text as first redacted. Neither may keep it.
+  const chat = crypto.randomUUID();
+  const base = ["kowalski rang about the results", "haddad has new AF", "Mr Haddad is 80"];
+  const long = "Mrs Kowalski visited. " + "Her breathlessness is better with the new inhaler. ".repeat(200);
+  const [first, second] = await Promise.all([
+    redactConversation(chat, base),
+    redactConversation(chat, [...base, long]),
+  ]);
+  const later = await redactConversation(chat, [...base, long, "And the dose?"]);
+  for (const out of [first, second, later]) {
+    assert.doesNotMatch(out.join("\n"), /haddad|kowalski/i, out.join(" | "));
+  }
 });
 
 Deno.test(`chat [${DRIVER}]: the turns read while a question is stored are used, unless a reply was still being written`, async () => {

@@ -368,6 +368,12 @@ Deno.test("a known name found again in any case is redacted, unless it is an eve
     redactPhi("Mrs White noticed white patches; Mr Stone has a kidney stone.").text,
     "Mrs [NAME_1] noticed white patches; Mr [NAME_2] has a kidney stone.",
   );
+  // Words of three letters are not found in other cases: clinical abbreviations are (ANA, ALI, TIA, AMI).
+  assert.equal(
+    redactPhi("Ms Ana Lopez has arthralgia. ANA positive 1:640; Mr Ali had a TIA, Dr Ami Shah ruled out AMI.")
+      .text,
+    "Ms [NAME_1] has arthralgia. ANA positive 1:640; Mr [NAME_2] had a TIA, Dr [NAME_3] ruled out AMI.",
+  );
   // A lower-case word before a known surname is a given name only when it is no everyday word.
   assert.equal(
     redactPhi("Mr Haddad is 80. I saw haddad today.").text,
@@ -396,9 +402,24 @@ Deno.test("a name learned from a later text is replaced in the earlier ones, in 
   assert.doesNotMatch(out.join("\n"), /haddad|tomasz/i);
   // The count of replacements follows the final texts.
   assert.equal(redactTexts(texts)[0].redactions.length, 1);
-  // A chain: "tomasz" is learned only from the earlier text's "tomasz haddad", once "haddad" is known.
-  const chain = redactTexts(["tomasz says hi", "tomasz haddad is here", "Mr Haddad, 80"]).map((r) => r.text);
-  assert.doesNotMatch(chain.join("\n"), /tomasz|haddad/i, chain.join(" | "));
+  // A chain longer than a few rounds: each text redacted again teaches the name the one before it needs.
+  const chain = redactTexts([
+    "kowal called back",
+    "Mr Kowal saw mbeki",
+    "Dr Mbeki saw ferro",
+    "Dr Ferro saw haddad",
+    "Mr Haddad is 80",
+  ]).map((r) => r.text);
+  assert.doesNotMatch(chain.join("\n"), /kowal|mbeki|ferro|haddad/i, chain.join(" | "));
+  // A given name taken beside a known surname is taken there, not learned: "metformin" stays a word elsewhere;
+  // three letters ("inr") are not taken at all.
+  const beside = redactTexts([
+    "Mr Haddad is 80.",
+    "started metformin haddad, check inr haddad",
+    "INR 4.2 today, Metformin 500 mg",
+  ]);
+  assert.equal(beside[1].text, "started [NAME_2], check inr [NAME_1]");
+  assert.equal(beside[2].text, "INR 4.2 today, Metformin 500 mg");
   // What the redactor learned, and which texts hold a word learned after a point.
   const redactor = createRedactor();
   redactor.redact("Dr Okafor saw her.");
@@ -429,4 +450,17 @@ Deno.test("an export replaces a name in the turns before the one that revealed i
   assert.equal(exported.title, "[NAME_1] new AF");
   assert.equal(exported.turns[0].text, "[NAME_1], 80, has new AF. What anticoagulant?");
   assert.equal(exported.replaced, 3);
+});
+
+Deno.test("a hostile hyphenated word costs its length, not its length squared", () => {
+  const redactor = createRedactor();
+  redactor.redact("Mr Haddad is 80.");
+  const hostile = "x" + "haddad-x".repeat(1000);
+  const started = performance.now();
+  for (let i = 0; i < 10; i++) {
+    redactor.redact(hostile + i);
+    redactor.holdsNameLearnedAfter(hostile + i, 0);
+  }
+  const ms = (performance.now() - started) / 10;
+  assert.ok(ms < 15, `${ms.toFixed(1)} ms for 8,000 characters of hyphenated parts`);
 });
