@@ -199,6 +199,8 @@ export function documentRoutes(deps: DocumentDeps): Hono {
     }
     const notices: DocumentNotice[] = [];
     const added: string[] = [];
+    /** Documents to read once the answer is ready. */
+    const queued: string[] = [];
     let worst: 400 | 409 | 413 | 415 | null = null;
     for (const file of named) {
       const fileName = cleanText(file.name.split(/[\\/]/).pop() ?? "").slice(0, 200) || "upload";
@@ -257,7 +259,7 @@ export function documentRoutes(deps: DocumentDeps): Hono {
             objectId: existing.id,
             outcome: "202",
           });
-          deps.queue.enqueue(existing.id);
+          queued.push(existing.id);
           added.push(fileName);
           continue;
         }
@@ -277,7 +279,7 @@ export function documentRoutes(deps: DocumentDeps): Hono {
         objectId: id,
         outcome: "202",
       });
-      deps.queue.enqueue(id);
+      queued.push(id);
       added.push(fileName);
     }
     if (added.length > 0) {
@@ -289,8 +291,13 @@ export function documentRoutes(deps: DocumentDeps): Hono {
       });
     }
     if (added.length === 0 && worst) return await refuse(worst, notices);
-    if (!htmx) return c.html(documentsPage(deps.pageContext(c), await view(c, notices)), 202);
-    return c.html(documentsPanelFragment(await view(c, notices)), 202);
+    // The answer is read before reading starts, so it shows the new documents waiting with their progress bars:
+    // on PGlite's one connection, reading a small file could otherwise finish before the list was read.
+    const html = htmx
+      ? documentsPanelFragment(await view(c, notices))
+      : documentsPage(deps.pageContext(c), await view(c, notices));
+    for (const id of queued) deps.queue.enqueue(id);
+    return c.html(html, 202);
   });
 
   // The whole list as it changes, while any document is waiting or being read: one stream per page.
