@@ -24,7 +24,7 @@ import {
   retrieve,
   type Retrieved,
 } from "../knowledge/retrieve.ts";
-import { createRedactor, type PhiRedactor } from "../safety/phi.ts";
+import { createRedactor, type PhiRedactor, redactAgainWhereLearned } from "../safety/phi.ts";
 import { authored, redactedAlready } from "../safety/gate.ts";
 import { isFollowUp, retrievalQuery } from "./follow_up.ts";
 import { askPubmed, parseKeywords, PubmedError } from "../knowledge/pubmed.ts";
@@ -293,19 +293,10 @@ export async function redactConversation(chatId: string, texts: string[]): Promi
   // A name learned from a later text ("Mr Haddad is 80" after "haddad has new AF"): the earlier texts holding it
   // are redacted again, so the conversation never sends it in the clear. Until a round learns nothing (each
   // round that goes on needs a word the one before learned).
-  for (;;) {
-    const again: number[] = [];
-    await inSlices(texts.length, (i) => {
-      if (redactor.holdsNameLearnedAfter(texts[i], learnedAt[i])) again.push(i);
-    }, { yieldFirst: false });
-    if (again.length === 0) break;
-    await inSlices(again.length, (j) => {
-      const i = again[j];
-      out[i] = redactedAlready(redactor.redact(texts[i]).text);
-      learnedAt[i] = redactor.learnedNames.length;
-      known.outward.set(texts[i], { text: out[i], learnedAt: learnedAt[i] });
-    });
-  }
+  await redactAgainWhereLearned(redactor, texts, learnedAt, (i) => {
+    out[i] = redactedAlready(redactor.redact(texts[i]).text);
+    known.outward.set(texts[i], { text: out[i], learnedAt: redactor.learnedNames.length });
+  });
   // Every text has now been checked against every name known (nothing learned since the last check).
   const checkedAt = redactor.learnedNames.length;
   // Only the conversation's texts as they stand are kept: a superseded or edited text is not asked for again.

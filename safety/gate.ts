@@ -11,7 +11,7 @@
  * so that a long conversation costs only its new text.
  */
 import type { PromptInput } from "../inference/templates.ts";
-import { createRedactor, type PhiRedactor } from "./phi.ts";
+import { createRedactor, type PhiRedactor, redactAgainWhereLearned } from "./phi.ts";
 import { inSlices, SMALL_WORK_CHARS } from "../slices.ts";
 
 /** Passes prompts and texts on their way to an endpoint. */
@@ -122,19 +122,9 @@ export function createOutboundGate(options: { redact: boolean; cacheChars?: numb
     }, { yieldFirst: work > SMALL_WORK_CHARS });
     // A skipped text that holds a name this pass learned, or a text redacted before a later one taught a name in
     // it ("haddad has new AF", then "Mr Haddad is 80"), is redacted again: found word by word, no patterns run.
-    // Until a round learns nothing (each round that goes on needs a word the one before learned).
-    for (;;) {
-      const again: number[] = [];
-      await inSlices(texts.length, (i) => {
-        if (redactor.holdsNameLearnedAfter(texts[i], learnedAt[i])) again.push(i);
-      }, { yieldFirst: false });
-      if (again.length === 0) break;
-      await inSlices(again.length, (j) => {
-        const i = again[j];
-        out[i] = redactor.redact(texts[i]).text;
-        learnedAt[i] = redactor.learnedNames.length;
-      });
-    }
+    await redactAgainWhereLearned(redactor, texts, learnedAt, (i) => {
+      out[i] = redactor.redact(texts[i]).text;
+    });
     // Remembered as clean only once no later text's name was found in it.
     texts.forEach((text, i) => {
       if (!known[i] && out[i] === text && text.length >= REMEMBER_FROM_CHARS) clean.add(text);

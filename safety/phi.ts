@@ -11,6 +11,7 @@
  */
 
 import { isEnglishWord } from "./english_words.ts";
+import { inSlices } from "../slices.ts";
 
 /** The identifier categories, in the order summaries list them. */
 export const PHI_TYPES = [
@@ -340,7 +341,8 @@ const NOT_NAME = new Set(
     "At In On Of To For From By With Without Is Was Are Were Be Been Has Had Have Not No Yes Ok Okay Please " +
     "Thanks Thank Hi Hello Hey Dear Re Cc Also Again Today Tomorrow Yesterday Tonight Now Then When Where Who " +
     "What Why How Which All Everyone Anyone Someone Team Colleague Colleagues Sir Madam Doctor Doc Docs Nurse " +
-    "Sister Mr Mrs Ms Miss Mx Dr Prof Professor Mme Mlle Herr Frau Sr Sra Srta Dra Señor Señora Signor Signora Patient Patients Pt Mum Mom Dad Son Daughter Wife Husband Baby " +
+    "Sister Mr Mrs Ms Miss Mx Dr Prof Professor Mme Mlle Herr Frau Sr Sra Srta Dra Señor Señora Signor Signora " +
+    "Patient Patients Pt Mum Mom Dad Son Daughter Wife Husband Baby " +
     "Consultant Registrar Practitioner Specialist Physician Surgeon Manager Matron Midwife Pharmacist Ward " +
     "Clinic Hospital Department Dept Unit Practice Surgery Centre Center Emergency Medicine Cardiology " +
     "Neurology Oncology Radiology Haematology Hematology Gastroenterology Respiratory Renal Urology " +
@@ -937,16 +939,8 @@ export function createRedactor(): PhiRedactor {
           learn(w[0]);
         }
       }
-      const recurrences = resolve(
-        recurrenceCandidates(seen, {
-          tokens: knownNameTokens,
-          lower: knownLowerTokens,
-          anyCase: anyCaseTokens,
-          longest,
-        }),
-        taken,
-      );
-      kept.push(...recurrences);
+      const known = { tokens: knownNameTokens, lower: knownLowerTokens, anyCase: anyCaseTokens, longest };
+      kept.push(...resolve(recurrenceCandidates(seen, known), taken));
       const spans = kept.filter((c) => c.priority !== P_PLACEHOLDER).sort((a, b) => a.start - b.start);
 
       const redactions: Redaction[] = [];
@@ -998,10 +992,8 @@ export function warmRedactor(): void {
  * Redacts texts of one conversation, oldest first, with one redactor; a text redacted before a name was learned
  * from a later one ("haddad has new AF", then "Mr Haddad is 80") is redacted again, so no earlier text keeps it.
  */
-export function redactTexts(
-  texts: readonly string[],
-  redactor: PhiRedactor = createRedactor(),
-): RedactedText[] {
+export function redactTexts(texts: readonly string[]): RedactedText[] {
+  const redactor = createRedactor();
   const out: RedactedText[] = [];
   const learnedAt: number[] = [];
   texts.forEach((text, i) => {
@@ -1011,7 +1003,7 @@ export function redactTexts(
   // Redacting again can learn more (a name with a cue in a text redacted again): until a round learns nothing,
   // which ends, as each round that goes on needs a word the one before learned.
   for (;;) {
-    const again = textsToRedactAgain(texts, learnedAt, redactor);
+    const again = texts.flatMap((text, i) => redactor.holdsNameLearnedAfter(text, learnedAt[i]) ? [i] : []);
     if (again.length === 0) break;
     for (const i of again) {
       out[i] = redactor.redact(texts[i]);
@@ -1025,15 +1017,27 @@ export function redactTexts(
 const FEW_NEW_NAMES = 32;
 
 /**
- * Which texts hold a name word learned after each was redacted (`learnedAt[i]`: how many words the redactor knew
- * then), found word by word (no patterns run).
+ * Redacts again, in slices that let other requests through, the texts that hold a name word learned after they
+ * were redacted (`learnedAt[i]`: how many words the redactor knew then, kept up to date here), until a round
+ * learns nothing: `redo(i)` redacts text i with the same redactor and keeps the result.
  */
-export function textsToRedactAgain(
-  texts: readonly string[],
-  learnedAt: readonly number[],
+export async function redactAgainWhereLearned(
   redactor: PhiRedactor,
-): number[] {
-  return texts.flatMap((text, i) => redactor.holdsNameLearnedAfter(text, learnedAt[i]) ? [i] : []);
+  texts: readonly string[],
+  learnedAt: number[],
+  redo: (index: number) => void,
+): Promise<void> {
+  for (;;) {
+    const again: number[] = [];
+    await inSlices(texts.length, (i) => {
+      if (redactor.holdsNameLearnedAfter(texts[i], learnedAt[i])) again.push(i);
+    }, { yieldFirst: false });
+    if (again.length === 0) return;
+    await inSlices(again.length, (j) => {
+      redo(again[j]);
+      learnedAt[again[j]] = redactor.learnedNames.length;
+    });
+  }
 }
 
 /** Redacts one text with fresh numbering. */
