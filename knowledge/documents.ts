@@ -19,6 +19,7 @@ import type { Embedder } from "./embedder.ts";
 import { type IngestProgress, ingestStream } from "./ingest.ts";
 import { DOCUMENT_FORMATS, FORMAT_LABELS, GzipBombError, UnknownFormatError } from "./parsers.ts";
 import { UnreadableFileError } from "./parse_document.ts";
+import { SLICE_MS } from "../slices.ts";
 import type { ColumnMapping, FormatName } from "./records.ts";
 
 /** Skipped records kept with a document for its page (all are counted). */
@@ -103,6 +104,8 @@ export async function ingestDocument(
       title: document.title ?? undefined,
       documentId: id,
       signal: options.signal,
+      // The server's other requests, the list's progress polls and this ingest's heartbeat go on meanwhile.
+      yieldEveryMs: SLICE_MS,
       maxBytes: MAX_DOCUMENT_TEXT_BYTES,
       onSkip: (skip) => {
         if (notes.length < KEPT_SKIP_NOTES) notes.push(skip);

@@ -20,6 +20,7 @@ import {
 } from "../db/snippets.ts";
 import { type Embedder, vectorLiteral } from "./embedder.ts";
 import { parseFile, parseStream } from "./parsers.ts";
+import { yieldToEventLoop } from "../slices.ts";
 import type { ColumnMapping, FormatName, SnippetDraft } from "./records.ts";
 
 /** What an ingest reports while it runs. */
@@ -60,6 +61,11 @@ export interface IngestOptions {
   maxBytes?: number;
   /** Awaited once, before the first batch that has new rows is stored (a bulk load drops its index here). */
   beforeFirstInsert?: () => Promise<void>;
+  /**
+   * For an ingest inside the server: give the event loop a turn at least this often (a yield costs 1–2 ms, so a
+   * command-line ingest, alone in its process, leaves it unset).
+   */
+  yieldEveryMs?: number;
   signal?: AbortSignal;
 }
 
@@ -175,6 +181,16 @@ export async function ingestStream(
       bytesTotal: stat.size,
     });
 
+  // A database or embedder in this process (in-memory PGlite, the lexical embedder) answers without giving the
+  // event loop a turn: a 1,200-row table held it for 6 s, so no request, progress poll or heartbeat ran until
+  // the ingest ended (and its upload's answer was written only then).
+  const yieldEveryMs = options.yieldEveryMs ?? Infinity;
+  let sliceStarted = performance.now();
+  const yieldWhenDue = async () => {
+    if (performance.now() - sliceStarted < yieldEveryMs) return;
+    await yieldToEventLoop();
+    sliceStarted = performance.now();
+  };
   // One batch is stored while the next is parsed, checked and embedded: the database and the embedder (or
   // this process's CPU) work at the same time. Stores stay in input order, so a run's recordsDone is exact.
   let storing: Promise<void> | null = null;
@@ -192,9 +208,11 @@ export async function ingestStream(
       if (unique.has(hash)) duplicates++;
       else unique.set(hash, draft);
     }
+    await yieldWhenDue();
     const known = await storedHashes(db, [...unique.keys()]);
     duplicates += known.size;
     const fresh = [...unique].filter(([hash]) => !known.has(hash));
+    await yieldWhenDue();
     const embedStarted = performance.now();
     const vectors = fresh.length
       ? await embedder.embed(fresh.map(([, d]) => d.text), { signal: options.signal })
@@ -216,6 +234,7 @@ export async function ingestStream(
       page: draft.page ?? null,
     }));
     await storing; // the batch before is stored (a failure there ends the run here)
+    await yieldWhenDue();
     if (rows.length > 0 && beforeFirstInsert) {
       const prepare = beforeFirstInsert;
       beforeFirstInsert = undefined;
@@ -234,6 +253,7 @@ export async function ingestStream(
   try {
     for await (const event of parsed.events) {
       options.signal?.throwIfAborted();
+      await yieldWhenDue();
       if (event.index < resumedFrom) continue;
       totals.read++;
       lastIndex = event.index;

@@ -1,7 +1,9 @@
 /**
  * Knowledge → Documents in Chromium against a real llama-server: an administrator uploads a guideline PDF and a
  * CSV from the browser, watches them become ready, then asks a question whose sources cite the PDF's page.
- * At 1366 and 390 px wide, with axe, and screenshots to look at.
+ * At 1366 and 390 px wide, with axe, and screenshots to look at. PGlite runs on disk on its own thread, as on a
+ * laptop: in memory, storing a batch of the 1,200-row table held this process's event loop (and so the browser
+ * driver) for 2 s at a time, and the test could see the table only once it was read.
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
@@ -126,7 +128,7 @@ for (const viewport of [DESK, PHONE]) {
           assert.deepEqual(await axeViolations(page), [], "a reply citing an uploaded document");
           await source.scrollIntoViewIfNeeded();
           await shot(page, `documents-cited-${size}.png`);
-        }, { inferenceUrl: server.url, viewport });
+        }, { inferenceUrl: server.url, viewport, pgliteOnDisk: true });
       });
     },
   });

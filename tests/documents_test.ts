@@ -12,6 +12,7 @@ import { citationLabel } from "../knowledge/citation.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
 import { makePdf } from "./support/documents.ts";
 import { type TestApp, withTestApp } from "./support/test_app.ts";
+import { CSRF_HEADER } from "../routes/auth.ts";
 
 const PATHWAY = makePdf([
   ["Chest pain pathway", "For adults with suspected acute coronary syndrome in the emergency department."],
@@ -101,6 +102,51 @@ Deno.test("documents: a PDF and a CSV uploaded together become snippets cited by
       />Pharmacy<\/a><span class="source-meta">faq · 3 · Emergency medicine/,
     );
     assert.deepEqual(await auditActions(t), ["document.upload", "document.upload"]);
+  });
+});
+
+Deno.test("documents: a long table's upload is answered before it is read, and the list shows the reading while it goes on", async () => {
+  await withTestApp(async (t) => {
+    // Over a real socket: an answer is only seen once the event loop writes it, and the reading (in-memory PGlite
+    // and the lexical embedder, both in this process) must leave it turns to do so.
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, t.app.fetch);
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const headers = { cookie: t.user.cookie, [CSRF_HEADER]: t.user.csrf, "hx-request": "true" };
+    try {
+      const table = "question,answer\n" + Array.from(
+        { length: 1200 },
+        (_, i) => `"Case ${i}: cough and fever for ${i % 9 + 1} days?","Review ${i}: examine the chest."`,
+      ).join("\n");
+      const response = await fetch(base + "/knowledge/documents", {
+        method: "POST",
+        body: upload([csvFile("coughs.csv", table)]),
+        headers,
+      });
+      assert.equal(response.status, 202);
+      assert.match(await response.text(), /<progress max="100" value="0" aria-label="Reading coughs\.csv"/);
+      const [{ id }] = await listDocuments(t.database.db);
+      assert.notEqual(
+        (await getDocument(t.database.db, id))?.status,
+        "ready",
+        "answered before the reading ended",
+      );
+
+      const shown: string[] = [];
+      while ((await getDocument(t.database.db, id))?.status !== "ready") {
+        const list = await (await fetch(base + "/knowledge/documents", { headers })).text();
+        const status = list.match(/Waiting to be read…|Reading: \d+%|Added: [\d,]+ snippets/)?.[0];
+        if (status) shown.push(status);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.ok(
+        shown.some((s) => s.startsWith("Reading:")),
+        `the list answered while the table was read: ${JSON.stringify(shown)}`,
+      );
+      await t.documents.idle();
+      assert.equal((await getDocument(t.database.db, id))?.snippetCount, 1200);
+    } finally {
+      await server.shutdown();
+    }
   });
 });
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { chromium, type Page } from "playwright-core";
 import { startStub } from "./endpoint_stub.ts";
-import { createTestApp, type TestApp } from "./test_app.ts";
+import { createTestApp, createTestDatabase, type TestApp } from "./test_app.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
@@ -28,6 +28,11 @@ export async function withBrowser(
     env?: Record<string, string>;
     /** Console lines and HTTP errors the test itself causes (a sign-in it ends): not failures. */
     expectedProblems?: RegExp;
+    /**
+     * PGlite on disk on its own thread, as a laptop runs it, for a test whose server does long database work
+     * while the page is watched (in memory, that work would hold the browser driver's event loop too).
+     */
+    pgliteOnDisk?: boolean;
   } = {},
 ) {
   await Deno.mkdir(ARTIFACTS, { recursive: true });
@@ -35,6 +40,7 @@ export async function withBrowser(
   const t = await createTestApp({
     env: { INFERENCE_URL: options.inferenceUrl ?? stub.url, ...options.env },
     runner: { graceMs: 5000 },
+    database: options.pgliteOnDisk ? await createTestDatabase({ onDisk: true }) : undefined,
   });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, t.app.fetch);
   const browser = await chromium.launch({

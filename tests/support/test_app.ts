@@ -36,8 +36,23 @@ let pgliteTemplate: Promise<PGlite> | null = null;
 let assets: Promise<AssetStore> | null = null;
 let databaseCounter = 0;
 
-/** A fresh, migrated database for one test. Close it at the end of the test. */
-export async function createTestDatabase(): Promise<Database> {
+/**
+ * A fresh, migrated database for one test. Close it at the end of the test. `onDisk`: PGlite as a laptop runs it,
+ * in a data directory on its own thread, rather than in memory on the test's thread (where each statement holds
+ * the event loop the test's browser driver needs too); Postgres when TEST_DATABASE_URL is set, either way.
+ */
+export async function createTestDatabase(options: { onDisk?: boolean } = {}): Promise<Database> {
+  if (!TEST_DATABASE_URL && options.onDisk) {
+    const dir = await Deno.makeTempDir({ prefix: "rounds-test-pglite-" });
+    const database = await openPglite({ dataDir: dir });
+    await migrate(database);
+    const close = database.close;
+    database.close = async () => {
+      await close();
+      await Deno.remove(dir, { recursive: true });
+    };
+    return database;
+  }
   if (!TEST_DATABASE_URL) {
     // Creating PGlite takes ~2 s; cloning a migrated template takes about half that.
     pgliteTemplate ??= openPglite().then(async (template) => {
