@@ -90,7 +90,7 @@ export async function ingestDocument(
   let format: FormatName | undefined;
   try {
     const summary = await ingestStream(db, embedder, {
-      stream: new Blob([bytes]).stream(),
+      stream: byteSlices(bytes),
       fileName: document.fileName,
       path: document.fileName,
       runPath: `upload:${document.fileName}`,
@@ -165,6 +165,18 @@ function isFormat(value: string): value is FormatName {
 }
 
 /** The title the document's snippets carry (the uploader's, else what the parser found in the file). */
+/** Bytes as a stream of 4 KB slices, each made when the parse asks: its progress follows what it has read. */
+function byteSlices(bytes: Uint8Array, size = 4 * 1024): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (at >= bytes.byteLength) return controller.close();
+      controller.enqueue(bytes.slice(at, at + size));
+      at += size;
+    },
+  }, { highWaterMark: 0 });
+}
+
 async function citedTitle(db: Db, id: string, given: string | null): Promise<string | null> {
   return given ?? await firstSnippetTitle(db, id);
 }
