@@ -164,7 +164,6 @@ function isFormat(value: string): value is FormatName {
   return value in FORMAT_LABELS;
 }
 
-/** The title the document's snippets carry (the uploader's, else what the parser found in the file). */
 /** Bytes as a stream of 4 KB slices, each made when the parse asks: its progress follows what it has read. */
 function byteSlices(bytes: Uint8Array, size = 4 * 1024): ReadableStream<Uint8Array> {
   let at = 0;
@@ -177,6 +176,7 @@ function byteSlices(bytes: Uint8Array, size = 4 * 1024): ReadableStream<Uint8Arr
   }, { highWaterMark: 0 });
 }
 
+/** The title the document's snippets carry (the uploader's, else what the parser found in the file). */
 async function citedTitle(db: Db, id: string, given: string | null): Promise<string | null> {
   return given ?? await firstSnippetTitle(db, id);
 }
