@@ -139,7 +139,7 @@ async function gatherEvidence(
   // so its sources are not the last topic's.
   const query = retrievalQuery(question, history.map((turn) => turn.user));
   try {
-    const options = searchOptions(knowledge);
+    const options = { ...searchOptions(knowledge), followUp: query !== question };
     let result = await (begun ?? retrieve(deps.db, knowledge.embedder, query, options));
     let note: string | null = null;
     const pubmed = knowledge.pubmed;

@@ -324,6 +324,8 @@ export const snippets = pgTable("snippets", {
   index("snippets_search_idx").using("gin", t.search),
   index("snippets_source_idx").on(t.source),
   index("snippets_specialty_idx").on(t.specialty),
+  // A dialogue's exchanges ("12#1", "12#2", "12#2#2"…): a follow-up's sources keep the next one (knowledge/retrieve.ts).
+  index("snippets_dialogue_idx").on(t.source, sql`split_part(${t.sourceId}, '#', 1)`),
 ]);
 
 /**

@@ -569,6 +569,31 @@ export async function similarities(db: Db, embedding: string, ids: string[]): Pr
   return new Map(result.map((row) => [row.id, Number(row.score)]));
 }
 
+/**
+ * The first snippet of the exchange that follows a dialogue snippet's in its dialogue ("12#1" → "12#2", "12#2#3" →
+ * "12#3"), or null: for a snippet of no dialogue (an uploaded document, a PubMed section, a single question and
+ * answer), and after a dialogue's last exchange. With its cosine similarity to the embedding.
+ */
+export async function nextExchange(
+  db: Db,
+  id: string,
+  embedding: string,
+): Promise<{ id: string; similarity: number } | null> {
+  if (!isUuid(id)) return null;
+  // An exchange's number only where the id has one: the cast must not meet "PMID:1#METHODS" whatever order the
+  // planner reads the conditions in.
+  const exchange = (column: SQL) =>
+    sql`(case when ${column} ~ '^[^#]+#[0-9]{1,9}(#[0-9]{1,9})?$' then split_part(${column}, '#', 2)::int end)`;
+  const result = await db.execute(sql`
+    select s.id, 1 - (s.embedding <=> ${embedding}::vector) as similarity from ${snippets} t join ${snippets} s
+      on s.source = t.source and split_part(s.source_id, '#', 1) = split_part(t.source_id, '#', 1)
+    where t.id = ${id} and t.document_id is null and s.document_id is null
+      and s.source_id ~ '^[^#]+#[0-9]{1,9}$' and ${exchange(sql`s.source_id`)} > ${exchange(sql`t.source_id`)}
+    order by ${exchange(sql`s.source_id`)} limit 1`);
+  const [row] = rows<{ id: string; similarity: number }>(result);
+  return row ? { id: row.id, similarity: Number(row.similarity) } : null;
+}
+
 /** One snippet, or null. */
 export async function getSnippet(db: Db, id: string): Promise<Snippet | null> {
   if (!isUuid(id)) return null;

@@ -303,14 +303,23 @@ async function main(): Promise<number> {
     let followUps = 0;
     /** Follow-ups whose first source is from their own dialogue (their own answer, or an earlier exchange's). */
     let followUpsDialogueFirst = 0;
+    /** Follow-ups whose own answer is among the first five. */
+    let followUpsFound = 0;
     for (const q of queries) {
       const query = retrievalQuery(q.question, q.earlier);
-      const asked = await retrieve(db, embedder, query, { k: 10, minScore: 0, vocabulary });
+      const asked = await retrieve(db, embedder, query, {
+        k: 10,
+        minScore: 0,
+        vocabulary,
+        followUp: query !== q.question,
+      });
       inConversation.push(asked.results.findIndex((r) => q.answer.has(r.snippet.id)) + 1);
       if (query === q.question) continue;
       followUps++;
       const first = asked.results[0]?.snippet;
       if (first && `${first.source}|${first.sourceId.split("#")[0]}` === q.dialogue) followUpsDialogueFirst++;
+      const found = inConversation.at(-1)!;
+      if (found > 0 && found <= 5) followUpsFound++;
     }
     for (const q of queries) {
       const rankOf = (ids: string[]) => ids.indexOf(q.target) + 1;
@@ -349,7 +358,12 @@ async function main(): Promise<number> {
       const query = retrievalQuery(s.question, [s.previous.question]);
       if (query !== s.question) switchesCarried++;
       const rankOf = (ids: string[]) => ids.findIndex((id) => s.targets.has(id)) + 1;
-      const hybrid = await retrieve(db, embedder, query, { k: 10, minScore: 0, vocabulary });
+      const hybrid = await retrieve(db, embedder, query, {
+        k: 10,
+        minScore: 0,
+        vocabulary,
+        followUp: query !== s.question,
+      });
       const ids = hybrid.results.map((r) => r.snippet.id);
       if (ids.length && s.previous.targets.has(ids[0])) previousFirst++;
       switchRanks.hybrid.push(rankOf(ids));
@@ -411,7 +425,8 @@ async function main(): Promise<number> {
     }
     console.log(
       `  as chat asks: hybrid + vocabulary; ${followUps} of ${queries.length} questions read as follow-ups carried ` +
-        `their dialogue's earlier question (${followUpsDialogueFirst} of them get their own dialogue first); a ` +
+        `their dialogue's earlier question (${followUpsDialogueFirst} of them get their own dialogue first, ` +
+        `${followUpsFound} their own answer in the first five); a ` +
         `part of the question's own answer counts as found`,
     );
     const paraphraseRows: Record<string, unknown>[] = [];
@@ -500,7 +515,11 @@ async function main(): Promise<number> {
       results: rows,
       paraphrases: paraphraseRows,
       topicSwitches: { results: switchRows, carried: switchesCarried, previousFirst },
-      followUps: { carried: followUps, ownDialogueFirst: followUpsDialogueFirst },
+      followUps: {
+        carried: followUps,
+        ownDialogueFirst: followUpsDialogueFirst,
+        ownAnswerInFive: followUpsFound,
+      },
       thresholds,
       bestF1Threshold: best.threshold,
       offTopicBestScores: offTopic,

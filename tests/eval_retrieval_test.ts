@@ -32,7 +32,7 @@ Deno.test("eval retrieval: every mode with and without the vocabulary, paraphras
       results: Row[];
       paraphrases: Row[];
       topicSwitches: { results: Row[]; carried: number; previousFirst: number };
-      followUps: { carried: number; ownDialogueFirst: number };
+      followUps: { carried: number; ownDialogueFirst: number; ownAnswerInFive: number };
       thresholds: { threshold: number; precision: number; recall: number; f1: number }[];
       bestF1Threshold: number;
     };
@@ -52,8 +52,9 @@ Deno.test("eval retrieval: every mode with and without the vocabulary, paraphras
       held("hybrid + vocabulary").recallAt5 >= 0.91,
       `held-out hybrid + vocabulary R@5 ${held("hybrid + vocabulary").recallAt5}`,
     );
+    // As chat asks: 0.935 before a follow-up's sources kept its dialogue's next exchange, 0.958 after.
     const asked = held("as chat asks (in its dialogue)");
-    assert.ok(asked.recallAt5 >= 0.92, `held-out as chat asks R@5 ${asked.recallAt5}`);
+    assert.ok(asked.recallAt5 >= 0.95, `held-out as chat asks R@5 ${asked.recallAt5}`);
     // The dialogues' own follow-ups ("Thanks. If paracetamol is not enough…") carry their earlier question, and
     // that finds their dialogue (15 of 15 today).
     assert.ok(report.followUps.carried >= 10, `follow-ups carried ${report.followUps.carried}`);
@@ -61,6 +62,11 @@ Deno.test("eval retrieval: every mode with and without the vocabulary, paraphras
       report.followUps.ownDialogueFirst,
       report.followUps.carried,
       "follow-ups find their dialogue",
+    );
+    // And their own answer, the exchange after the one their carried question finds (15 of 15 today; 9 before).
+    assert.ok(
+      report.followUps.ownAnswerInFive >= report.followUps.carried - 1,
+      `follow-ups with their own answer in the first five: ${report.followUps.ownAnswerInFive}`,
     );
     const paraphrased = report.paraphrases.find((r) => r.mode === "hybrid + vocabulary")!;
     assert.ok(paraphrased.recallAt5 >= 0.9, `paraphrases, hybrid + vocabulary R@5 ${paraphrased.recallAt5}`);

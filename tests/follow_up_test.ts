@@ -125,3 +125,65 @@ Deno.test(`follow-ups [${DRIVER}]: a new subject is searched alone; a follow-up 
     await Deno.remove(dir, { recursive: true });
   }, { noModel: true });
 });
+
+/**
+ * Two dialogues in MedDialog's text format: one whose second exchange a clinician's follow-up means but words
+ * otherwise, one that shares the follow-up's words.
+ */
+const DIALOGUES = `id=501
+https://www.example.org/rounds-test/q/501
+Description
+Q. Ibuprofen for a sprained ankle while on lisinopril?
+Dialogue
+Patient:
+Hi, I take lisinopril 10 mg for blood pressure. I sprained my ankle yesterday and a friend suggested ibuprofen. Is that OK?
+Doctor:
+Anti-inflammatory tablets such as ibuprofen can raise blood pressure and, together with lisinopril, strain the kidneys. Paracetamol with rest, ice, compression and elevation of the sprained ankle is the safer first choice.
+Patient:
+Thank you. And if that does not settle it, for how many days is the anti-inflammatory safe with my tablets?
+Doctor:
+Keep to the lowest dose for no more than three to five days, take it with food, drink well, and stop and seek advice if you pass much less urine or your readings rise.
+
+id=502
+https://www.example.org/rounds-test/q/502
+Description
+Q. How long can I take ibuprofen for back pain?
+Dialogue
+Patient:
+How long can I keep taking ibuprofen for my back pain if paracetamol is not enough?
+Doctor:
+For back pain, ibuprofen can be used for a week or two beside paracetamol if it is not enough, with food, and stopped if your stomach hurts.
+`;
+
+Deno.test(`follow-ups [${DRIVER}]: the dialogue a follow-up continues gives its next exchange as the second source`, async () => {
+  await withChat(async ({ t, session, send }) => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/meddialog.txt`, DIALOGUES);
+      await ingestFile(t.database.db, createLexicalEmbedder(), `${dir}/meddialog.txt`);
+      const sourcesOf = async (id: string) => {
+        const reply = (await listMessages(t.database.db, id)).filter((m) => m.role === "assistant").at(-1)!;
+        return ((await sourcesOfMessages(t.database.db, [reply.id])).get(reply.id) ?? [])
+          .map((s) => s.snippet?.sourceId ?? "");
+      };
+      const first =
+        "Hi, I take lisinopril 10 mg for blood pressure. I sprained my ankle yesterday and a friend " +
+        "suggested ibuprofen. Is that OK?";
+      const followUp = "Thanks. If paracetamol is not enough, how long could I use ibuprofen for?";
+      const chat = await session();
+      await readAll(await send(chat, first));
+      assert.equal((await sourcesOf(chat))[0], "501#1");
+      await readAll(await send(chat, followUp));
+      // The follow-up's own words find the back-pain dialogue first, and the dialogue's next exchange not at all.
+      const alone = await session();
+      await readAll(await send(alone, followUp));
+      const aloneSources = await sourcesOf(alone);
+      assert.equal(aloneSources[0], "502#1", aloneSources.join(" | "));
+      // In the conversation: the dialogue it continues, then what that doctor said next.
+      const sources = await sourcesOf(chat);
+      assert.deepEqual(sources.slice(0, 2), ["501#1", "501#2"], sources.join(" | "));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }, { noModel: true });
+});

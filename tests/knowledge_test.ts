@@ -11,6 +11,7 @@ import {
   countSnippets,
   getSnippets,
   type NewSnippet,
+  nextExchange,
   openIngestRun,
   refreshSearchTerms,
   searchTermsMissing,
@@ -588,6 +589,47 @@ Deno.test(`retrieval [${DRIVER}]: every connection searches with hnsw.ef_search 
   } finally {
     await database.close();
   }
+});
+
+Deno.test(`retrieval [${DRIVER}]: a dialogue snippet's next exchange skips the parts of its own and stays in its source`, async () => {
+  await withDatabase(async ({ db }) => {
+    const { run } = await openIngestRun(db, {
+      inputKey: "next",
+      path: "next",
+      format: "meddialog",
+      source: null,
+    });
+    const ids = ["7#1", "7#1#2", "7#2", "7#2#2", "7#4", "PMID:9#METHODS", "PMID:9#RESULTS", "8", "8#2"];
+    const snippet = (source: string, sourceId: string): NewSnippet => ({
+      ...lexicalSnippets([`Snippet ${source} ${sourceId}`], source, sourceId)[0],
+      sourceId,
+      contentHash: `${source}-${sourceId}`,
+    });
+    await storeBatch(db, [...ids.map((id) => snippet("S", id)), snippet("T", "7#1")], {
+      runId: run.id,
+      recordsDone: 0,
+      duplicates: 0,
+      skipped: 0,
+    });
+    const stored = rows<{ id: string; source: string; source_id: string }>(
+      await db.execute(sql`select id, source, source_id from snippets`),
+    );
+    const idOf = (source: string, sourceId: string) =>
+      stored.find((r) => r.source === source && r.source_id === sourceId)!.id;
+    const next = async (source: string, sourceId: string) => {
+      const found = await nextExchange(db, idOf(source, sourceId), vectorLiteral(lexicalVector("snippet")));
+      return found && stored.find((r) => r.id === found.id)!.source_id;
+    };
+    assert.equal(await next("S", "7#1"), "7#2");
+    assert.equal(await next("S", "7#1#2"), "7#2", "a later part of an exchange is not its next exchange");
+    assert.equal(await next("S", "7#2#2"), "7#4", "a missing exchange is skipped");
+    assert.equal(await next("S", "7#4"), null, "the last exchange has none");
+    assert.equal(await next("T", "7#1"), null, "another source's dialogue 7 is another dialogue");
+    assert.equal(await next("S", "PMID:9#METHODS"), null, "an article's sections are not exchanges");
+    assert.equal(await next("S", "8"), null);
+    const found = await nextExchange(db, idOf("S", "7#1"), vectorLiteral(lexicalVector("Snippet S 7#2")));
+    assert.ok(found && found.similarity > 0.99, "with its similarity to the question");
+  });
 });
 
 Deno.test(`retrieval [${DRIVER}]: word-overlap vectors rank full text's matches by exact similarity; vectors answer what full text cannot`, async () => {

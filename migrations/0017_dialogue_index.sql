@@ -1,0 +1,1 @@
+CREATE INDEX "snippets_dialogue_idx" ON "snippets" USING btree ("source",split_part("source_id", '#', 1));
