@@ -341,6 +341,49 @@ for (const viewport of [DESK, PHONE]) {
   const size = viewport.width < 500 ? "phone" : "desk";
   Deno.test({
     name:
+      `browser chat (${size}): a follow-up's sources go on with the dialogue it continues (real llama-server)`,
+    ignore: ignoreWithoutBrowser || ignoreWithoutLlama,
+    ...opts,
+    fn: async () => {
+      await withLlamaServer({}, async (server) => {
+        await withBrowser(async (page, base, _stub, t) => {
+          await loadSampleCorpusIfEmpty(t.database.db, createLexicalEmbedder());
+          await page.goto(base + "/");
+          const composer = page.getByRole("textbox", { name: "Your question" });
+          const replies = page.locator("#transcript article.msg.assistant.status-completed");
+          await composer.fill("Patient on lisinopril 10 mg has sprained an ankle. Is ibuprofen OK?");
+          await page.keyboard.press("Enter");
+          await replies.first().waitFor({ timeout: 60_000 });
+          await waitUntil(page, `document.activeElement?.id === "composer-input"`, 10_000);
+          // The sample dialogue's second exchange says how long; this follow-up shares hardly a word with it.
+          await composer.fill("Thanks. For how many days at most, if it is needed?");
+          await page.keyboard.press("Enter");
+          await replies.nth(1).waitFor({ timeout: 60_000 });
+          const reply = replies.nth(1);
+          const sources = reply.locator("details.source");
+          assert.ok(await sources.count() >= 2, "the follow-up's reply lists at least two sources");
+          const excerptOf = async (n: number) => {
+            const source = sources.nth(n);
+            await source.locator("summary").scrollIntoViewIfNeeded();
+            await source.locator("summary").click();
+            const quote = source.locator("blockquote.excerpt");
+            assert.ok(await quote.isVisible(), `source ${n + 1}'s excerpt opens in place`);
+            return await quote.innerText();
+          };
+          assert.match(await excerptOf(0), /lisinopril/, "first: the answer to the question it continues");
+          assert.match(await excerptOf(1), /three to five days/, "second: what that doctor said next");
+          await shot(page, `chat-follow-up-sources-${size}.png`);
+          assert.deepEqual(await axeViolations(page), [], "the follow-up's sources");
+        }, { inferenceUrl: server.url, viewport });
+      });
+    },
+  });
+}
+
+for (const viewport of [DESK, PHONE]) {
+  const size = viewport.width < 500 ? "phone" : "desk";
+  Deno.test({
+    name:
       `browser chat (${size}): a name a later turn reveals is a placeholder in the earlier turn of the export`,
     ignore: ignoreWithoutBrowser || ignoreWithoutLlama,
     ...opts,
