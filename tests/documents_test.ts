@@ -106,46 +106,48 @@ Deno.test("documents: a PDF and a CSV uploaded together become snippets cited by
 });
 
 /**
- * Uploads a table of `rows` rows over a real socket (an answer is only seen once the event loop writes it), checks
- * that the answer arrived before the table was stored, and reads the documents list every 50 ms until it is: the
- * statuses the list showed, in order.
+ * Uploads a table of `rows` rows over a real socket, checks that the answer arrived before the table was stored,
+ * and reads the documents list every 50 ms until it says the table was added: the statuses the list showed, in
+ * order. curl asks, from its own process as a browser would: answers fetched from this process would be read
+ * only when its loop, which the reading shares, got round to them, and the test would time itself.
  */
 async function uploadTableAndWatch(t: TestApp, rows: number): Promise<string[]> {
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, t.app.fetch);
-  const base = `http://127.0.0.1:${server.addr.port}`;
-  const headers = { cookie: t.user.cookie, [CSRF_HEADER]: t.user.csrf, "hx-request": "true" };
   const dir = await Deno.makeTempDir({ prefix: "rounds-upload-" });
   try {
     const table = "question,answer\n" + Array.from(
       { length: rows },
       (_, i) => `"Case ${i}: cough and fever for ${i % 9 + 1} days?","Review ${i}: examine the chest."`,
     ).join("\n");
-    // Posted by curl, as a browser would from its own process: an answer fetched from here would be read only
-    // when this process's loop, which the reading shares, got round to it. The shell notes when it arrived.
     await Deno.writeTextFile(`${dir}/coughs.csv`, table);
-    const posted = await new Deno.Command("sh", {
-      args: [
-        "-c",
-        `curl -sS -o "$DIR/answer.html" -w '%{http_code}\n' -F "files=@$DIR/coughs.csv;type=text/csv" ` +
-        `-H "cookie: $COOKIE" -H "${CSRF_HEADER}: $CSRF" -H "hx-request: true" "$URL" && date +%s%3N`,
-      ],
-      env: { DIR: dir, COOKIE: t.user.cookie, CSRF: t.user.csrf, URL: base + "/knowledge/documents" },
+    // The answer's status, when it arrived (ms since the epoch), then each status the list showed.
+    const script = `
+      ask() { curl -sS -H "cookie: $COOKIE" -H "${CSRF_HEADER}: $CSRF" -H "hx-request: true" "$@"; }
+      ask -o "$DIR/answer.html" -w '%{http_code}\\n' -F "files=@$DIR/coughs.csv;type=text/csv" "$URL" || exit 1
+      date +%s%3N
+      for i in $(seq 1200); do
+        status=$(ask "$URL" | grep -o -E 'Waiting to be read…|Reading: [0-9]+%[^<]*|Added: [0-9,]+ snippets' | head -1)
+        [ -n "$status" ] && echo "$status"
+        case "$status" in Added:*) exit 0 ;; esac
+        sleep 0.05
+      done`;
+    const watched = await new Deno.Command("sh", {
+      args: ["-c", script],
+      env: {
+        DIR: dir,
+        COOKIE: t.user.cookie,
+        CSRF: t.user.csrf,
+        URL: `http://127.0.0.1:${server.addr.port}/knowledge/documents`,
+      },
     }).output();
-    const [status, arrived] = new TextDecoder().decode(posted.stdout).trim().split("\n");
-    assert.equal(status, "202", new TextDecoder().decode(posted.stderr));
+    const [status, arrived, ...shown] = new TextDecoder().decode(watched.stdout).trim().split("\n");
+    assert.equal(status, "202", new TextDecoder().decode(watched.stderr));
     assert.match(
       await Deno.readTextFile(`${dir}/answer.html`),
       /<progress max="100" value="0" aria-label="Reading coughs\.csv"/,
     );
-    const [{ id }] = await listDocuments(t.database.db);
-    const shown: string[] = [];
-    while ((await getDocument(t.database.db, id))?.status !== "ready") {
-      const list = await (await fetch(base + "/knowledge/documents", { headers })).text();
-      const status = list.match(/Waiting to be read…|Reading: \d+%[^<]*|Added: [\d,]+ snippets/)?.[0];
-      if (status) shown.push(status);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
     await t.documents.idle();
+    const [{ id }] = await listDocuments(t.database.db);
     const stored = await getDocument(t.database.db, id);
     assert.equal(stored?.snippetCount, rows);
     assert.ok(
