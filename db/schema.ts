@@ -289,7 +289,7 @@ export const documents = pgTable("documents", {
 
 /**
  * A retrievable passage of the knowledge base: one dialogue exchange, MASHQA answer or abstract section (or a
- * chunk of a long one), with its embedding and a generated full-text vector.
+ * chunk of a long one), with its embedding; its full-text vector is in snippet_search.
  */
 export const snippets = pgTable("snippets", {
   id: uuid("id").primaryKey().defaultRandom(),
@@ -308,7 +308,6 @@ export const snippets = pgTable("snippets", {
   /** Which embedder made the vector ("lexical-hash-v1", "tei:BAAI/bge-small-en-v1.5"). */
   embedder: text("embedder").notNull(),
   embedding: vector("embedding", { dimensions: EMBEDDING_DIMENSIONS }).notNull(),
-  search: tsvector("search").generatedAlwaysAs(sql`to_tsvector('english', "text")`),
   /** The uploaded document it came from; deleting the document deletes its snippets. */
   documentId: uuid("document_id").references((): AnyPgColumn => documents.id, { onDelete: "cascade" }),
   /** The page of a paginated document (cited "Title, p. 12"). */
@@ -321,11 +320,23 @@ export const snippets = pgTable("snippets", {
     m: 24,
     ef_construction: 128,
   }),
-  index("snippets_search_idx").using("gin", t.search),
   index("snippets_source_idx").on(t.source),
   index("snippets_specialty_idx").on(t.specialty),
   // A dialogue's exchanges ("12#1", "12#2", "12#2#2"…): a follow-up's sources keep the next one (knowledge/retrieve.ts).
   index("snippets_dialogue_idx").on(t.source, sql`split_part(${t.sourceId}, '#', 1)`),
+]);
+
+/**
+ * Each snippet's full-text vector, in a table of its own: a search reads up to a few hundred of them, and in the
+ * snippet's own row (with its text and its 1.5 KB vector) each was a page of its own, about 70 of a search's pages
+ * read from disk on PGlite at 100,000 snippets; here 100,000 vectors take 89 MB, which stays in the buffer pool.
+ * Written with the snippet (db/snippets.ts:storeBatch), deleted with it.
+ */
+export const snippetSearch = pgTable("snippet_search", {
+  snippetId: uuid("snippet_id").primaryKey().references(() => snippets.id, { onDelete: "cascade" }),
+  search: tsvector("search").notNull(),
+}, (t) => [
+  index("snippet_search_idx").using("gin", t.search),
 ]);
 
 /**

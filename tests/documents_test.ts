@@ -330,12 +330,22 @@ Deno.test("documents: re-ingest replaces the snippets, delete removes them and t
         await t.database.db.execute(sql`select ndoc from search_terms where term = 'troponin'`),
       )[0]?.ndoc ?? 0;
     assert.equal(await term(), 1, "the new terms count in full-text ranking at once");
+    const pending = rows<{ pages: number }>(
+      await t.database.db.execute(
+        sql`select gin_clean_pending_list('snippet_search_idx'::regclass) as pages`,
+      ),
+    );
+    assert.equal(
+      Number(pending[0].pages),
+      0,
+      "the upload's terms are in the index, not in the list searches read",
+    );
     // BM25's average length: the sum of every snippet's distinct terms, kept in step with the snippets.
     const lengths = async () =>
       rows<{ kept: number; actual: number }>(
         await t.database.db.execute(sql`
           select (select ndoc from search_terms where term = ' lexemes') as kept,
-            (select coalesce(sum(length(search)), 0) from snippets) as actual`),
+            (select coalesce(sum(length(search)), 0) from snippet_search) as actual`),
       ).map((r) => [Number(r.kept ?? 0), Number(r.actual)]);
     const [[kept, actual]] = await lengths();
     assert.ok(actual > 0);

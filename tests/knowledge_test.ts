@@ -557,11 +557,19 @@ Deno.test(`full text [${DRIVER}]: BM25 — a rare word outweighs common ones, re
     const batch = lexicalSnippets(texts, "BM25", "bm25");
     await storeBatch(db, batch, { runId: run.id, recordsDone: batch.length, duplicates: 0, skipped: 0 });
     await refreshSearchTerms(db);
+    const pending = rows<{ pages: number }>(
+      await db.execute(sql`select gin_clean_pending_list('snippet_search_idx'::regclass) as pages`),
+    );
+    assert.equal(
+      Number(pending[0].pages),
+      0,
+      "no insert is left in the index's pending list, read by every search",
+    );
     const stats = rows<{ term: string; ndoc: number }>(
       await db.execute(sql`select term, ndoc from search_terms where term in (' total', ' lexemes')`),
     );
     const lexemes = rows<{ n: number }>(
-      await db.execute(sql`select sum(length(search))::int as n from snippets`),
+      await db.execute(sql`select sum(length(search))::int as n from snippet_search`),
     )[0].n;
     assert.deepEqual(
       Object.fromEntries(stats.map((r) => [r.term, Number(r.ndoc)])),

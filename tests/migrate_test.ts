@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { sql } from "drizzle-orm";
-import { openPostgres } from "../db/client.ts";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import { openPglite, openPostgres } from "../db/client.ts";
+import { refreshSearchTerms, textCandidates } from "../db/snippets.ts";
 import { migrate, rows } from "../db/migrate.ts";
 import { createTestDatabase, DRIVER, TEST_DATABASE_URL } from "./support/test_app.ts";
 
@@ -172,4 +175,71 @@ Deno.test({
       await database.close();
     }
   },
+});
+
+Deno.test(`migrations [${DRIVER}]: snippets stored before their full text moved to snippet_search are still found`, async () => {
+  // A knowledge base at migration 0017, whose snippets carry a generated `search` column, then today's migrations.
+  const folder = await Deno.makeTempDir({ prefix: "rounds-migrations-0017-" });
+  const url = TEST_DATABASE_URL ? new URL(TEST_DATABASE_URL) : null;
+  const name = `rounds_test_0018_${Deno.pid}_${crypto.randomUUID().slice(0, 8)}`;
+  if (url) {
+    const admin = openPostgres(url.toString(), { poolSize: 1 });
+    await admin.client.unsafe(`create database "${name}"`);
+    await admin.close();
+    url.pathname = `/${name}`;
+  }
+  const database = url ? openPostgres(url.toString(), { poolSize: 2 }) : await openPglite();
+  try {
+    const source = new URL("../migrations/", import.meta.url);
+    for (const entry of Deno.readDirSync(source)) {
+      if (entry.isFile) await Deno.copyFile(new URL(entry.name, source), `${folder}/${entry.name}`);
+    }
+    await Deno.mkdir(`${folder}/meta`);
+    const before = { ...JOURNAL, entries: JOURNAL.entries.filter((e) => e.tag < "0018") };
+    assert.equal(before.entries.at(-1)?.tag, "0017_dialogue_index");
+    await Deno.writeTextFile(`${folder}/meta/_journal.json`, JSON.stringify(before));
+    if (database.driver === "pglite") await migratePglite(database.db as never, { migrationsFolder: folder });
+    else await migratePostgres(database.db as never, { migrationsFolder: folder });
+    const vector = `[${Array.from({ length: 384 }, (_, i) => (i === 0 ? 1 : 0)).join(",")}]`;
+    for (
+      const [id, text] of [["1#1", "Pain in the big toe, hot and swollen overnight"], [
+        "2#1",
+        "Dry cough after a cold",
+      ]]
+    ) {
+      await database.db.execute(
+        sql`insert into snippets (source, source_id, answer, text, content_hash, embedder,
+        embedding) values ('Sample dialogues', ${id}, ${text}, ${text}, ${id}, 'lexical-hash-v1', ${vector}::vector)`,
+      );
+    }
+
+    const result = await migrate(database);
+    assert.equal(result.total, JOURNAL.entries.length);
+    const columns = rows<{ column_name: string }>(
+      await database.db.execute(
+        sql`select column_name from information_schema.columns where table_name = 'snippets' and column_name = 'search'`,
+      ),
+    );
+    assert.equal(columns.length, 0, "the column the vectors were generated in is gone");
+    await refreshSearchTerms(database.db);
+    const found = await textCandidates(database.db, "swollen toe", { limit: 5 });
+    const [toe] = rows<{ id: string }>(
+      await database.db.execute(sql`select id from snippets where source_id = '1#1'`),
+    );
+    assert.deepEqual(found.map((c) => c.id), [toe.id]);
+    // Deleting a snippet takes its full-text vector with it.
+    await database.db.execute(sql`delete from snippets where source_id = '1#1'`);
+    const left = rows<{ n: number }>(
+      await database.db.execute(sql`select count(*)::int as n from snippet_search`),
+    );
+    assert.equal(left[0].n, 1);
+  } finally {
+    await database.close();
+    await Deno.remove(folder, { recursive: true });
+    if (url) {
+      const admin = openPostgres(TEST_DATABASE_URL!, { poolSize: 1 });
+      await admin.client.unsafe(`drop database if exists "${name}" with (force)`);
+      await admin.close();
+    }
+  }
 });
