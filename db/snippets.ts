@@ -536,8 +536,8 @@ export async function refreshSearchTerms(db: Db): Promise<number> {
 /**
  * Moves the full-text index's pending entries into the index proper. GIN keeps what was inserted since the last
  * vacuum in a list of up to 4 MB that every search reads in full, and PGlite has no autovacuum: after the ingest
- * of 100,000 snippets the list held 201 pages, and retrieve() for bench:request's questions took p50 / p95 6.2 /
- * 10–19 ms on PGlite against 3.9 / 7.5–8 ms once moved (2026-12-07).
+ * of 100,000 snippets the list held 201 pages, and retrieve() for bench:request's questions took p50 / p95
+ * 5.7–6.9 / 9.9–12.2 ms on PGlite against 3.9–4.8 / 7.5–9.0 once merged (2026-12-07, docs/performance.md).
  */
 async function settleSearchIndex(db: Pick<Db, "execute">): Promise<void> {
   await db.execute(sql`select gin_clean_pending_list('snippet_search_idx'::regclass)`);
