@@ -10,6 +10,7 @@ import {
   type Chat,
   clearChat,
   createChat,
+  DEFAULT_TITLE,
   deleteChat,
   getChat,
   listChats,
@@ -194,7 +195,11 @@ export function chatRoutes(deps: ChatDeps): Hono {
     }
     const resume = parseEventId(c.req.header("last-event-id"));
     const startOffset = data.kind === "continue" ? (data.previous?.content.length ?? 0) : 0;
-    const title = (await getChat(db, chat.id))?.title ?? chat.title;
+    // Only a chat's first question titles it (db/messages.ts:startExchange): read it back only then, so that the
+    // stream's head (the question echoed) waits for no statement after the reply has started.
+    const title = chat.title === DEFAULT_TITLE
+      ? (await getChat(db, chat.id))?.title ?? chat.title
+      : chat.title;
     return sseResponse(c.req.raw, async (sse) => {
       if (resume === "end") {
         sse.send({ id: "end", event: "done", data: "" });

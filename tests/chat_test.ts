@@ -54,6 +54,12 @@ Deno.test(`chat [${DRIVER}]: a message streams as SSE: ids on every message, the
       /<hx-partial hx-target="#live" hx-swap="beforebegin"><article class="msg user"/,
     );
     assert.match(events[0].data, /Dry cough for two weeks\?/);
+    const titled = /<hx-partial hx-target="#session-title" hx-swap="innerHTML">([^<]*)<\/hx-partial>/;
+    assert.equal(
+      events[0].data.match(titled)?.[1],
+      "Dry cough for two weeks?",
+      "the first question titles it",
+    );
     const deltas = events.slice(1, -2);
     assert.equal(deltas.length, DEFAULT_TOKENS.length, "one message per token, nothing re-sent");
     assert.equal(streamedText(events), ANSWER);
@@ -72,9 +78,15 @@ Deno.test(`chat [${DRIVER}]: a message streams as SSE: ids on every message, the
     assert.equal(assistant.finishReason, "stop");
     assert.equal(assistant.replyTo, user.id);
     assert.equal(assistant.outputTokens, DEFAULT_TOKENS.length);
-    // The route reads the chat's title after starting the reply: a token that comes before the stream follows
-    // it goes out with the others in the first message (appended, not re-sent). The first token waits, so that
-    // each one is its own message here (CI on a busy host once had the stub's ten tokens out before that read).
+    const next = await readAll(await send(id, "And at night?"));
+    assert.equal(
+      next[0].data.match(titled)?.[1],
+      "Dry cough for two weeks?",
+      "a later question keeps the title",
+    );
+    // For a chat's first question the route reads its title back after starting the reply: a token that comes
+    // before the stream follows goes out with the others in one message (appended, not re-sent). The first token
+    // waits, so that each is its own message here (CI on a busy host once had all ten out before that read).
   }, { script: { firstTokenDelayMs: 150 } });
 });
 
