@@ -361,7 +361,16 @@ function toCandidate(row: { id: string; score: number | string }): Candidate {
 export async function textCandidates(
   db: Db,
   text: string,
-  options: { limit: number; filters?: SnippetFilters; embedding?: string },
+  options: {
+    limit: number;
+    filters?: SnippetFilters;
+    embedding?: string;
+    /**
+     * The whole rows of the first `count` candidates whose similarity is at least `minScore` (with the embedding):
+     * the ones a search quotes, read in the same statement instead of one more round trip after it.
+     */
+    rowsOf?: { count: number; minScore: number };
+  },
 ): Promise<TextCandidate[]> {
   // The query's terms, rarest first, each with the number of snippets it occurs in (search_terms); only those
   // in at most 2% of the knowledge base (or 2,000 snippets) count, the rarest of them are ORed while their
@@ -377,20 +386,92 @@ export async function textCandidates(
   const similarity = options.embedding
     ? sql`1 - (s.embedding <=> ${options.embedding}::vector)`
     : sql`null::float8`;
+  const rowsOf = options.embedding ? options.rowsOf : undefined;
   const result = await db.execute(sql`
     with ${textMatches(text, filterConditions(options.filters ?? {}))},
-      ranked as (select id, score from bm25 order by score desc, id limit ${options.limit})
-    select r.id, r.score, ${similarity} as similarity
-    from ranked r join ${snippets} s on s.id = r.id order by r.score desc, r.id`);
-  return rows<{ id: string; score: number; similarity: number | null }>(result).map((row) => ({
+      ranked as (select id, score from bm25 order by score desc, id limit ${options.limit}),
+      scored as (
+        select r.id, r.score, ${similarity} as similarity from ranked r join ${snippets} s on s.id = r.id
+      )${
+    rowsOf
+      ? sql`,
+      quoted as (
+        select id from scored where similarity >= ${rowsOf.minScore}::float8 order by score desc, id
+        limit ${rowsOf.count}
+      )
+    select c.id, c.score, c.similarity, ${sql.raw(QUOTED_COLUMNS)}
+    from scored c left join quoted on quoted.id = c.id left join ${snippets} q on q.id = quoted.id
+    order by c.score desc, c.id`
+      : sql`
+    select id, score, similarity from scored order by score desc, id`
+  }`);
+  return rows<{ id: string; score: number; similarity: number | null } & QuotedRow>(result).map((row) => ({
     ...toCandidate(row),
     similarity: row.similarity === null ? null : Number(row.similarity),
+    ...(row.q_id ? { snippet: quotedSnippet(row) } : {}),
   }));
 }
 
 /** A full-text candidate, with its cosine similarity to the question when the embedding was given. */
 export interface TextCandidate extends Candidate {
   similarity: number | null;
+  /** The snippet itself, when it is among the rows asked for (`rowsOf`). */
+  snippet?: Snippet;
+}
+
+/** A quoted snippet's columns in textCandidates' statement (`q`: null for candidates not quoted). */
+const QUOTED_COLUMNS = [
+  "id",
+  "source",
+  "source_id",
+  "url",
+  "specialty",
+  "title",
+  "question",
+  "answer",
+  "text",
+  "content_hash",
+  "embedder",
+  "document_id",
+  "page",
+  "created_at",
+].map((column) => `q.${column} as q_${column}`).join(", ");
+
+interface QuotedRow {
+  q_id?: string | null;
+  q_source?: string;
+  q_source_id?: string;
+  q_url?: string | null;
+  q_specialty?: string | null;
+  q_title?: string | null;
+  q_question?: string | null;
+  q_answer?: string;
+  q_text?: string;
+  q_content_hash?: string;
+  q_embedder?: string;
+  q_document_id?: string | null;
+  q_page?: number | string | null;
+  q_created_at?: string | Date;
+}
+
+/** A snippet as getSnippets reads it, from a row of textCandidates' statement. */
+function quotedSnippet(row: QuotedRow): Snippet {
+  return {
+    id: row.q_id!,
+    source: row.q_source!,
+    sourceId: row.q_source_id!,
+    url: row.q_url ?? null,
+    specialty: row.q_specialty ?? null,
+    title: row.q_title ?? null,
+    question: row.q_question ?? null,
+    answer: row.q_answer!,
+    text: row.q_text!,
+    contentHash: row.q_content_hash!,
+    embedder: row.q_embedder!,
+    documentId: row.q_document_id ?? null,
+    page: row.q_page === null || row.q_page === undefined ? null : Number(row.q_page),
+    createdAt: row.q_created_at instanceof Date ? row.q_created_at : new Date(String(row.q_created_at)),
+  };
 }
 
 /**

@@ -140,9 +140,16 @@ async function search(
   // Word-overlap vectors say only which words a text has, which BM25 already weighs by how rare each is: their
   // similarity is the threshold and the score users see, not a second order. Fused at a quarter of full text's
   // weight, it cost held-out R@1 0.787 → 0.757 and R@5 0.928 → 0.920 (`deno task eval retrieval`, 2026-12-05).
+  // The rows of the few it may quote come with the search, not one more round trip after it.
   const matched = embedder.wordsOnly
-    ? await textCandidates(db, text, { limit: pool, filters: options.filters, embedding })
+    ? await textCandidates(db, text, {
+      limit: pool,
+      filters: options.filters,
+      embedding,
+      rowsOf: { count: options.k, minScore: options.minScore },
+    })
     : [];
+  const known = new Map(matched.flatMap((c) => c.snippet ? [[c.id, c.snippet] as const] : []));
   if (matched.length > 0) {
     // Only matches that come near the best: a snippet sharing one common word with the question is no source.
     const floor = matched[0].score * MIN_SHARE_OF_BEST_MATCH;
@@ -198,7 +205,8 @@ async function search(
     if (reranked) return { evidence: "sources", results: reranked.slice(0, options.k), bestScore };
   }
   const kept = passing.slice(0, options.k);
-  const byId = new Map((await getSnippets(db, kept.map(([id]) => id))).map((s) => [s.id, s]));
+  const unknown = kept.map(([id]) => id).filter((id) => !known.has(id));
+  const byId = new Map([...known, ...(await getSnippets(db, unknown)).map((s) => [s.id, s] as const)]);
   const results = kept.flatMap(([id, score], i) => {
     const snippet = byId.get(id);
     return snippet ? [{ rank: i + 1, snippet, score: similarity.get(id) ?? 0, fused: score }] : [];

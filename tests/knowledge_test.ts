@@ -536,6 +536,25 @@ Deno.test(`full text [${DRIVER}]: words no snippet has never stand in for the ra
     assert.equal(paired.length, 1, "one snippet has both words");
     const [top] = await getSnippets(db, [paired[0].id]);
     assert.match(top.text, /seborrhoeic dermatitis/);
+
+    // The rows a search quotes come with it: the first `count` candidates at or above the similarity, whole.
+    const question = "HTN and an itchy rash";
+    const embedding = vectorLiteral(lexicalVector(question));
+    const all = await textCandidates(db, question, { limit: 5, embedding });
+    const minScore = all[1].similarity!;
+    const quoting = await textCandidates(db, question, {
+      limit: 5,
+      embedding,
+      rowsOf: { count: 2, minScore },
+    });
+    assert.deepEqual(
+      quoting.map((c) => [c.id, c.score, c.similarity]),
+      all.map((c) => [c.id, c.score, c.similarity]),
+    );
+    const expected = all.filter((c) => c.similarity! >= minScore).slice(0, 2).map((c) => c.id);
+    assert.deepEqual(quoting.filter((c) => c.snippet).map((c) => c.id), expected);
+    const read = new Map((await getSnippets(db, expected)).map((row) => [row.id, row]));
+    for (const c of quoting.filter((c) => c.snippet)) assert.deepEqual(c.snippet, read.get(c.id));
   });
 });
 
