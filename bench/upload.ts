@@ -5,7 +5,8 @@
  * document's progress stream until it says ready), for a PDF of N pages and a CSV of N rows, on the test
  * database (PGlite in memory, or Postgres with TEST_DATABASE_URL). Beside each, the floor measured in the same
  * run: the same bytes ingested directly (`ingestStream`, as `deno task ingest` does) into a fresh database.
- * Prints seconds, MB/s and snippets/s for both.
+ * Prints seconds, MB/s and snippets/s for both, and how long the documents list took to answer (timed by curl),
+ * asked every 200 ms while the upload was read, beside the same list asked while nothing is read.
  */
 import { parseArgs } from "node:util";
 import { ingestStream } from "../knowledge/ingest.ts";
@@ -42,13 +43,39 @@ const csv = new TextEncoder().encode(
 interface Figure {
   seconds: number;
   snippets: number;
+  /** The documents list's answer times (ms) meanwhile. */
+  waits?: number[];
+  /** The same list's answer times (ms) before the upload. */
+  idle?: number[];
 }
+
+const LIST_EVERY_MS = 200;
 
 async function viaUpload(name: string, bytes: Uint8Array): Promise<Figure> {
   const t = await createTestApp();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, t.app.fetch);
   try {
     const base = `http://127.0.0.1:${server.addr.port}`;
+    // Asked and timed by curl, from a process of its own as a browser would: a fetch, or a curl started, from
+    // this process would go only when the loop, which PGlite in memory shares, was free, and miss the wait.
+    const done = await Deno.makeTempFile({ prefix: "rounds-bench-listed-" });
+    const listing = (count: number) =>
+      new Deno.Command("sh", {
+        args: [
+          "-c",
+          `for i in $(seq ${count}); do
+          [ -s "$DONE" ] && exit 0
+          curl -sS -o /dev/null -w '%{time_total}\\n' -H "cookie: $COOKIE" -H "hx-request: true" "$URL"
+          sleep ${LIST_EVERY_MS / 1000}
+        done`,
+        ],
+        env: { COOKIE: t.user.cookie, URL: base + "/knowledge/documents", DONE: done },
+        stdout: "piped",
+      }).spawn();
+    const times = async (process: Deno.ChildProcess) =>
+      new TextDecoder().decode((await process.output()).stdout).trim().split("\n").filter(Boolean)
+        .map((line) => Number(line) * 1000);
+    const idle = await times(listing(10));
     const form = new FormData();
     form.append("files", new File([bytes as Uint8Array<ArrayBuffer>], name));
     const started = performance.now();
@@ -63,11 +90,15 @@ async function viaUpload(name: string, bytes: Uint8Array): Promise<Figure> {
     const stream = await fetch(`${base}/knowledge/documents/live`, {
       headers: { cookie: t.user.cookie },
     });
+    const asking = listing(100_000);
     const events = await stream.text();
     const seconds = (performance.now() - started) / 1000;
+    await Deno.writeTextFile(done, "done");
+    const waits = await times(asking);
+    await Deno.remove(done);
     const added = /Added: ([\d,]+) snippets?/.exec(events);
     if (!added) throw new Error(`the upload did not end ready: ${events.slice(-400)}`);
-    return { seconds, snippets: Number(added[1].replace(/,/g, "")) };
+    return { seconds, snippets: Number(added[1].replace(/,/g, "")), waits, idle };
   } finally {
     await server.shutdown();
     await t.close();
@@ -92,6 +123,13 @@ async function direct(name: string, bytes: Uint8Array): Promise<Figure> {
   }
 }
 
+/** "p50/max" of answer times, in whole ms (a list asked during a read that held it throughout: none). */
+function spread(ms: number[]): string {
+  if (ms.length === 0) return "none answered";
+  const sorted = [...ms].sort((a, b) => a - b);
+  return `${Math.round(sorted[Math.floor(sorted.length / 2)])}/${Math.round(sorted.at(-1)!)}`;
+}
+
 const rows: string[][] = [];
 for (const [name, bytes] of [[`guideline-${PAGES}p.pdf`, pdf], [`faq-${ROWS}.csv`, csv]] as const) {
   console.error(`${name}: direct…`);
@@ -108,10 +146,20 @@ for (const [name, bytes] of [[`guideline-${PAGES}p.pdf`, pdf], [`faq-${ROWS}.csv
       (mb / f.seconds).toFixed(2),
       String(f.snippets),
       Math.round(f.snippets / f.seconds).toLocaleString("en"),
+      f.waits ? `${spread(f.waits)} (idle ${spread(f.idle!)})` : "",
     ]);
   }
 }
-const header = ["file", "path", "MB", "seconds", "MB/s", "snippets", "snippets/s"];
+const header = [
+  "file",
+  "path",
+  "MB",
+  "seconds",
+  "MB/s",
+  "snippets",
+  "snippets/s",
+  "list meanwhile, p50/max ms",
+];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 console.log(`bench:upload on ${DRIVER}, lexical embedder`);
 for (const r of [header, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join("  "));

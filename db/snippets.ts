@@ -268,6 +268,14 @@ function advanceRun(db: Pick<Db, "update">, progress: BatchProgress, batchSize: 
   }).where(eq(ingestRuns.id, progress.runId));
 }
 
+/**
+ * Whether the database has one connection (PGlite, in this process or on its own thread): a long transaction
+ * there holds every other request's statements until it ends.
+ */
+export function hasOneConnection(db: Db): boolean {
+  return pgliteClient(db) !== null;
+}
+
 /** The PGlite behind a drizzle database, if that is what it is. */
 function pgliteClient(db: Db): PGlite | PgliteThread | null {
   const client = (db as { $client?: unknown }).$client;

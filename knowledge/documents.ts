@@ -13,7 +13,7 @@ import {
   getDocument,
   recordDocumentProgress,
 } from "../db/documents.ts";
-import { firstSnippetSource, firstSnippetTitle } from "../db/snippets.ts";
+import { firstSnippetSource, firstSnippetTitle, hasOneConnection } from "../db/snippets.ts";
 import type { SkippedRecordNote } from "../db/schema.ts";
 import type { Embedder } from "./embedder.ts";
 import { type IngestProgress, ingestStream } from "./ingest.ts";
@@ -31,6 +31,12 @@ const PROGRESS_EVERY_MS = 500;
  * JSON.parse of PubMedQA at this size needs about 1 GB.
  */
 const MAX_DOCUMENT_TEXT_BYTES = 128 * 1024 * 1024;
+/**
+ * How long one stored batch holds the database, and the rest between two, on PGlite's one connection: a chat
+ * question or a progress poll that arrives during an upload waits about one batch, then runs its statements in
+ * the rest (Postgres stores 500-row batches without holding anyone up).
+ */
+const STORE_SLICES = { holdMs: 250, restMs: 20 };
 /** How often a running ingest proves it is alive, whatever it is doing. */
 const HEARTBEAT_MS = 15_000;
 
@@ -106,6 +112,7 @@ export async function ingestDocument(
       signal: options.signal,
       // The server's other requests, the list's progress polls and this ingest's heartbeat go on meanwhile.
       yieldEveryMs: SLICE_MS,
+      storeSlices: hasOneConnection(db) ? STORE_SLICES : undefined,
       maxBytes: MAX_DOCUMENT_TEXT_BYTES,
       onSkip: (skip) => {
         if (notes.length < KEPT_SKIP_NOTES) notes.push(skip);

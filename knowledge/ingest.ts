@@ -70,8 +70,20 @@ export interface IngestOptions {
    * command-line ingest, alone in its process, leaves it unset).
    */
   yieldEveryMs?: number;
+  /**
+   * For an ingest inside the server: size each stored batch so its transaction holds the database about
+   * `holdMs`, and leave the database `restMs` between batches. PGlite has one connection, and a request's
+   * statements queue behind the ingest's one by one: with 500-row batches a progress poll waited 2–4 s, and
+   * each of a chat question's statements would wait a whole batch. The first batch is small; the next follow
+   * the last store's milliseconds per row (at most doubling), up to `batchSize`.
+   */
+  storeSlices?: { holdMs: number; restMs: number };
   signal?: AbortSignal;
 }
+
+/** Rows in a sliced ingest's first batch, and the fewest any of its batches takes. */
+const FIRST_SLICED_BATCH = 32;
+const SMALLEST_SLICED_BATCH = 8;
 
 /** How one file's ingest ended. */
 export interface IngestSummary {
@@ -167,7 +179,10 @@ export async function ingestStream(
     source: options.sourceName ?? null,
   });
   const resumedFrom = run.recordsDone;
-  const batchSize = options.batchSize ?? Math.max(embedder.batchSize, 500);
+  const largestBatch = options.batchSize ?? Math.max(embedder.batchSize, 500);
+  const slices = options.storeSlices;
+  let batchSize = slices ? Math.min(largestBatch, FIRST_SLICED_BATCH) : largestBatch;
+  let lastStoreEnded = -Infinity;
   const totals = { read: 0, added: 0, duplicates: 0, skipped: 0 };
   let embedSeconds = 0;
   let pending: SnippetDraft[] = [];
@@ -241,13 +256,23 @@ export async function ingestStream(
     }));
     await storing; // the batch before is stored (a failure there ends the run here)
     await yieldWhenDue();
+    // A request whose statements queued behind the last store runs them all before the next store begins.
+    const restMs = slices ? slices.restMs - (performance.now() - lastStoreEnded) : 0;
+    if (restMs > 0) await new Promise((resolve) => setTimeout(resolve, restMs));
     if (rows.length > 0 && beforeFirstInsert) {
       const prepare = beforeFirstInsert;
       beforeFirstInsert = undefined;
       await prepare();
     }
+    const storeStarted = performance.now();
     storing = storeBatch(db, rows, { runId: run.id, recordsDone, duplicates, skipped: batchSkips })
       .then((added) => {
+        lastStoreEnded = performance.now();
+        if (slices && rows.length > 0) {
+          const msPerRow = (lastStoreEnded - storeStarted) / rows.length;
+          const fits = Math.min(slices.holdMs / msPerRow, batchSize * 2, largestBatch);
+          batchSize = Math.max(SMALLEST_SLICED_BATCH, Math.round(fits));
+        }
         totals.added += added;
         // A row stored between the check and the insert (by the batch before, or elsewhere) is a duplicate.
         totals.duplicates += duplicates + rows.length - added;

@@ -163,13 +163,13 @@ async function uploadTableAndWatch(t: TestApp, rows: number): Promise<string[]> 
 
 Deno.test("documents: a long table's upload is answered before it is read, and the list answers while it is read", async () => {
   // In-memory PGlite and the lexical embedder both run in this process: the reading must leave the event loop
-  // turns to write the answer and serve the list.
+  // turns to write the answer and serve the list. And PGlite has one connection: each of the list's statements
+  // waited for a whole 500-row batch to be stored (2 s), so the list answered at most twice in the 5 s the table
+  // took, or, on a busy CI host, only once it was added.
   await withTestApp(async (t) => {
     const shown = await uploadTableAndWatch(t, 1200);
-    assert.ok(
-      shown.some((s) => s.startsWith("Reading:")),
-      `the list answered while the table was read: ${JSON.stringify(shown)}`,
-    );
+    const reading = shown.filter((s) => s.startsWith("Reading:"));
+    assert.ok(reading.length >= 4, `the list answered while the table was read: ${JSON.stringify(shown)}`);
   });
 });
 

@@ -139,6 +139,39 @@ Deno.test(`ingest [${DRIVER}]: an interrupted run resumes where it stopped and e
   });
 });
 
+Deno.test(`ingest [${DRIVER}]: in slices, a stored batch follows the store's pace, from 32 rows up to the batch size`, async () => {
+  await withDatabase(async ({ db }) => {
+    const corpus = (tag: string) =>
+      writeCorpus(Array.from({ length: 300 }, (_, i) => ({
+        input: `Question ${tag} ${i}: a cough for ${i} days`,
+        output: `Answer ${tag} ${i}: review in ${i + 1} days.`,
+      })));
+    const batchesOf = async (path: string, holdMs: number) => {
+      const sizes: number[] = [];
+      let added = 0;
+      const summary = await ingestFile(db, embedder, path, {
+        batchSize: 100,
+        storeSlices: { holdMs, restMs: 1 },
+        onProgress: (p) => {
+          sizes.push(p.added - added);
+          added = p.added;
+        },
+      });
+      assert.equal(summary.added, 300);
+      return sizes;
+    };
+    // No store is this quick: after the first two batches (the second fills while the first is stored), 8 rows.
+    const quick = await batchesOf((await corpus("quick")).path, 0.001);
+    assert.equal(quick[0], 32);
+    assert.ok(quick.slice(2).every((n) => n <= 8), JSON.stringify(quick));
+    // Every store is this quick: the batches grow to the largest allowed.
+    const slow = await batchesOf((await corpus("slow")).path, 1e9);
+    assert.equal(slow[0], 32);
+    assert.equal(Math.max(...slow), 100, JSON.stringify(slow));
+    assert.ok(slow.length < 300 / 32, JSON.stringify(slow));
+  });
+});
+
 Deno.test(`storing [${DRIVER}]: a batch keeps every character and vector value, and counts what was there`, async () => {
   await withDatabase(async ({ db }) => {
     const { run } = await openIngestRun(db, {
