@@ -413,7 +413,8 @@ export async function textCandidates(
       : sql`
     select id, score, similarity from scored order by score desc, id`
   }`);
-  return rows<{ id: string; score: number; similarity: number | null } & QuotedRow>(result).map((row) => ({
+  type Row = { id: string; score: number; similarity: number | null } & Record<string, unknown>;
+  return rows<Row>(result).map((row) => ({
     ...toCandidate(row),
     similarity: row.similarity === null ? null : Number(row.similarity),
     ...(row.q_id ? { snippet: quotedSnippet(row) } : {}),
@@ -427,59 +428,19 @@ export interface TextCandidate extends Candidate {
   snippet?: Snippet;
 }
 
-/** A quoted snippet's columns in textCandidates' statement (`q`: null for candidates not quoted). */
-const QUOTED_COLUMNS = [
-  "id",
-  "source",
-  "source_id",
-  "url",
-  "specialty",
-  "title",
-  "question",
-  "answer",
-  "text",
-  "content_hash",
-  "embedder",
-  "document_id",
-  "page",
-  "created_at",
-].map((column) => `q.${column} as q_${column}`).join(", ");
+/** A quoted snippet's columns in textCandidates' statement, as `q_<field>` (null for candidates not quoted). */
+const QUOTED_COLUMNS = Object.entries(SNIPPET_COLUMNS)
+  .map(([field, column]) => `q.${column.name} as "q_${field}"`).join(", ");
 
-interface QuotedRow {
-  q_id?: string | null;
-  q_source?: string;
-  q_source_id?: string;
-  q_url?: string | null;
-  q_specialty?: string | null;
-  q_title?: string | null;
-  q_question?: string | null;
-  q_answer?: string;
-  q_text?: string;
-  q_content_hash?: string;
-  q_embedder?: string;
-  q_document_id?: string | null;
-  q_page?: number | string | null;
-  q_created_at?: string | Date;
-}
-
-/** A snippet as getSnippets reads it, from a row of textCandidates' statement. */
-function quotedSnippet(row: QuotedRow): Snippet {
-  return {
-    id: row.q_id!,
-    source: row.q_source!,
-    sourceId: row.q_source_id!,
-    url: row.q_url ?? null,
-    specialty: row.q_specialty ?? null,
-    title: row.q_title ?? null,
-    question: row.q_question ?? null,
-    answer: row.q_answer!,
-    text: row.q_text!,
-    contentHash: row.q_content_hash!,
-    embedder: row.q_embedder!,
-    documentId: row.q_document_id ?? null,
-    page: row.q_page === null || row.q_page === undefined ? null : Number(row.q_page),
-    createdAt: row.q_created_at instanceof Date ? row.q_created_at : new Date(String(row.q_created_at)),
-  };
+/** A snippet as getSnippets reads it (each column decoded as drizzle decodes it), from textCandidates' row. */
+function quotedSnippet(row: Record<string, unknown>): Snippet {
+  return Object.fromEntries(
+    Object.entries(SNIPPET_COLUMNS).map(([field, column]) => {
+      const value = row[`q_${field}`];
+      const decoder = column as { mapFromDriverValue(value: unknown): unknown };
+      return [field, value === null || value === undefined ? null : decoder.mapFromDriverValue(value)];
+    }),
+  ) as Snippet;
 }
 
 /**
