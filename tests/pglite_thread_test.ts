@@ -74,6 +74,32 @@ Deno.test("pglite thread: a transaction commits, rolls back on error, and nothin
   });
 });
 
+Deno.test("pglite thread: queries asked together run back to back, however busy this thread is meanwhile", async () => {
+  await withThread(async (thread) => {
+    await thread.exec("create table t (n int)");
+    // Three queries asked at once, then this thread busy for 300 ms: the database thread runs all three meanwhile
+    // (each used to be sent only once this thread had taken the answer before it, so after the busy spell).
+    const asked = [1, 2, 3].map((n) =>
+      thread.query("insert into t values ($1) returning extract(epoch from clock_timestamp()) * 1000 as at", [
+        n,
+      ])
+    );
+    await Promise.resolve();
+    const busyUntil = performance.now() + 300;
+    while (performance.now() < busyUntil) { /* busy */ }
+    const times = (await Promise.all(asked)).map((r) => Number((r.rows[0] as { at: number }).at));
+    assert.ok(times[2] - times[0] < 200, `ran ${Math.round(times[2] - times[0])} ms apart`);
+    // Order holds: a transaction asked after queries sees what they wrote, and one asked after it waits for it.
+    const counted = thread.transaction(async (tx) =>
+      (await tx.query("select count(*)::int as n from t")).rows
+    );
+    const after = thread.query("insert into t values (4)");
+    assert.deepEqual(await counted, [{ n: 3 }]);
+    await after;
+    assert.deepEqual((await thread.query("select count(*)::int as n from t")).rows, [{ n: 4 }]);
+  });
+});
+
 Deno.test("pglite thread: statements with values are kept prepared, and stay right when things change", async () => {
   await withThread(async (thread) => {
     await thread.exec("create table t (id int primary key, name text)");
