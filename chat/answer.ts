@@ -337,7 +337,8 @@ export interface HeadStart {
 /**
  * Begins what an answer needs that does not depend on the stored exchange: a question with a subject of its own
  * (chat/follow_up.ts) is searched alone, so its search runs beside storing the question and reading the turns
- * (on Postgres, on another connection). Only where
+ * (on Postgres, on another connection); a follow-up is searched with the questions it continues as soon as the
+ * turns are read, beside storing it. Only where
  * the question's text stays in this process (the built-in embedder, no reranker) or redaction is off: redacted
  * here, it has not learned the names of earlier turns, which the conversation's redactor would replace in it.
  * With PubMed on, its terms leave: the question must be redacted knowing the conversation's names.
@@ -350,11 +351,18 @@ export function beginAnswer(
   const earlier = listMessages(deps.db, chat.id);
   // Unused when the message is refused: its failure is nobody's error then (prepareAnswer reads them again).
   earlier.catch(() => {});
-  return { chat, earlier, search: chat.kind === "practice" ? null : searchAhead(deps, message) };
+  return { chat, earlier, search: chat.kind === "practice" ? null : searchAhead(deps, message, earlier) };
 }
 
-/** A new subject's search, begun at once (see beginAnswer); null for a follow-up or a question that must wait. */
-function searchAhead(deps: AnswerDeps, message: { content: string; redacted?: string }): HeadStart["search"] {
+/**
+ * The question's search, begun before the exchange is stored (see beginAnswer): a new subject's at once, a
+ * follow-up's as soon as the questions it continues are read (`earlier`); null for a question that must wait.
+ */
+function searchAhead(
+  deps: AnswerDeps,
+  message: { content: string; redacted?: string },
+  earlier?: Promise<Message[]>,
+): HeadStart["search"] {
   const knowledge = deps.knowledge;
   const staysHere = !deps.redactPhi ||
     (knowledge?.embedder.local && !knowledge.reranker && !knowledge.pubmed);
@@ -365,15 +373,39 @@ function searchAhead(deps: AnswerDeps, message: { content: string; redacted?: st
     : message.redacted !== undefined
     ? redactedAlready(message.redacted)
     : redactedAlone(deps, message.content);
-  if (isFollowUp(question)) return null;
+  const followUp = isFollowUp(question);
+  if (followUp && !earlier) return null;
   // A long question is expanded and embedded after a yield: in the turn of the loop that checked and redacted
   // it, that held the loop ~10 ms longer (bench:heavy-user's 8,000-character questions).
-  const result = (question.length > SMALL_WORK_CHARS ? yieldToEventLoop() : Promise.resolve())
-    .then(() => retrieve(deps.db, knowledge.embedder, question, searchOptions(knowledge)));
+  const result =
+    (followUp
+      ? earlier!.then((rows) => followUpQuery(deps, question, rows))
+      : question.length > SMALL_WORK_CHARS
+      ? yieldToEventLoop().then(() => question)
+      : Promise.resolve(question))
+      .then((query) =>
+        retrieve(deps.db, knowledge.embedder, query, {
+          ...searchOptions(knowledge),
+          followUp: query !== question,
+        })
+      );
   // The message may yet be refused (a repeat, a limit, a busy chat): then nobody awaits the search, and its
   // failure is not an error. When it is answered, gatherEvidence reports the failure.
   result.catch(() => {});
   return { question, result };
+}
+
+/**
+ * A follow-up's search text from the chat's messages read before it was stored, as gatherEvidence makes it from
+ * the conversation: the questions it continues (the last three at most), each redacted alone like the question
+ * (the search does not use placeholders). A reply still pending, such as this question's own where the read saw
+ * it stored, has no text and makes no turn.
+ */
+function followUpQuery(deps: AnswerDeps, question: string, rows: Message[]): string {
+  const asked = turnsOf(rows, Number.POSITIVE_INFINITY).slice(-3).map((turn) =>
+    redactedAlone(deps, turn.user)
+  );
+  return retrievalQuery(question, asked);
 }
 
 /**

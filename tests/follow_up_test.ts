@@ -3,7 +3,11 @@
  * the labelled sets, and a chat without a model whose new subject no longer gets the last topic's sources.
  */
 import assert from "node:assert/strict";
+import { type AnswerDeps, beginAnswer } from "../chat/answer.ts";
 import { isFollowUp, retrievalQuery } from "../chat/follow_up.ts";
+import { getChat } from "../db/chats.ts";
+import { createRegistry } from "../inference/models.ts";
+import { defaultMinScore, retrieve } from "../knowledge/retrieve.ts";
 import { listMessages } from "../db/messages.ts";
 import { sourcesOfMessages } from "../db/snippets.ts";
 import { ingestFile } from "../knowledge/ingest.ts";
@@ -123,6 +127,49 @@ Deno.test(`follow-ups [${DRIVER}]: a new subject is searched alone; a follow-up 
     await readAll(await send(followed, "And is a steroid needed?"));
     assert.match((await sourcesOf(followed))[0], /croup|barking/);
     await Deno.remove(dir, { recursive: true });
+  }, { noModel: true });
+});
+
+Deno.test(`follow-ups [${DRIVER}]: a follow-up's search begins as soon as the questions it continues are read`, async () => {
+  await withChat(async ({ t, session, send }) => {
+    const db = t.database.db;
+    const dir = await Deno.makeTempDir();
+    const path = `${dir}/healthcaremagic.json`;
+    await Deno.writeTextFile(path, JSON.stringify(ROWS.map((r) => ({ instruction: "Answer.", ...r }))));
+    const embedder = createLexicalEmbedder();
+    await ingestFile(db, embedder, path);
+    await Deno.remove(dir, { recursive: true });
+    const croup = "My toddler has a barking cough and noisy breathing at night, a toddler of two";
+    const id = await session();
+    await readAll(await send(id, croup));
+    const minScore = defaultMinScore(embedder.id);
+    const deps: AnswerDeps = {
+      db,
+      models: createRegistry([]),
+      systemPrompt: "",
+      knowledge: { embedder, k: 5, minScore },
+      redactPhi: true,
+    };
+    // Begun before the exchange is stored (it used to wait for the stored exchange and the engine), and the
+    // same search the engine would make: the follow-up with the question it continues.
+    const question = "And is a steroid needed?";
+    const head = beginAnswer(deps, (await getChat(db, id))!, { content: question });
+    assert.ok(head.search, "the follow-up's search is begun with the turns");
+    const begun = await head.search.result;
+    const direct = await retrieve(db, embedder, retrievalQuery(question, [croup]), {
+      k: 5,
+      minScore,
+      followUp: true,
+    });
+    assert.deepEqual(begun.results.map((r) => r.snippet.id), direct.results.map((r) => r.snippet.id));
+    assert.match(begun.results[0].snippet.question ?? "", /croup|barking/);
+    // In a chat with nothing before it, the same words are searched as they are.
+    const empty = beginAnswer(deps, (await getChat(db, await session()))!, { content: question });
+    const alone = await retrieve(db, embedder, question, { k: 5, minScore });
+    assert.deepEqual(
+      (await empty.search!.result).results.map((r) => r.snippet.id),
+      alone.results.map((r) => r.snippet.id),
+    );
   }, { noModel: true });
 });
 
