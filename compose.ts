@@ -113,7 +113,7 @@ export function composeRounds(parts: RoundsParts): Rounds {
     streamGuard: parts.streamGuard,
     passwordCost: parts.passwordCost,
     retry: parts.retry,
-    beginAnswer: (chat, message) => beginAnswer(answers, chat, message),
+    beginAnswer: (chat, message, earlier) => beginAnswer(answers, chat, message, earlier),
   });
   return { app, runner, knowledge, lifecycle, documents };
 }

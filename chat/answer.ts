@@ -6,7 +6,7 @@
  */
 import { type Db, loggable, loggableMessage } from "../db/client.ts";
 import { recordAudit } from "../db/audit.ts";
-import { isTerminal, listMessages, type Message, type Turn, turnsBefore, turnsOf } from "../db/messages.ts";
+import { type Message, type Turn, type TurnRow, turnsBefore, turnsOf } from "../db/messages.ts";
 import { getUser } from "../db/users.ts";
 import { type Chat, getChat } from "../db/chats.ts";
 import { saveMessageSources, sourcesOfMessages } from "../db/snippets.ts";
@@ -328,18 +328,17 @@ export async function redactConversation(chatId: string, texts: string[]): Promi
  */
 export interface HeadStart {
   chat: Chat;
-  /** The chat's messages before this one, read beside storing it. */
-  earlier: Promise<Message[]>;
+  /** The chat's messages before this one, as they came back with it stored (null: it was refused). */
+  earlier: Promise<TurnRow[] | null>;
   /** The question as searched, and its search; null when the search must wait for the conversation. */
   search: { question: string; result: Promise<RetrievalResult> } | null;
 }
 
 /**
  * Begins what an answer needs that does not depend on the stored exchange: a question with a subject of its own
- * (chat/follow_up.ts) is searched alone, so its search runs beside storing the question and reading the turns
- * (on Postgres, on another connection); a follow-up is searched with the questions it continues as soon as the
- * turns are read, beside storing it. Only where
- * the question's text stays in this process (the built-in embedder, no reranker) or redaction is off: redacted
+ * (chat/follow_up.ts) is searched alone, so its search runs beside storing the question (on Postgres, on another
+ * connection); a follow-up is searched with the questions it continues once they come back with it stored
+ * (`earlier`, db/messages.ts:startExchange). Only where the question's text stays in this process (the built-in embedder, no reranker) or redaction is off: redacted
  * here, it has not learned the names of earlier turns, which the conversation's redactor would replace in it.
  * With PubMed on, its terms leave: the question must be redacted knowing the conversation's names.
  */
@@ -347,10 +346,8 @@ export function beginAnswer(
   deps: AnswerDeps,
   chat: Chat,
   message: { content: string; redacted?: string },
+  earlier: Promise<TurnRow[] | null>,
 ): HeadStart {
-  const earlier = listMessages(deps.db, chat.id);
-  // Unused when the message is refused: its failure is nobody's error then (prepareAnswer reads them again).
-  earlier.catch(() => {});
   return { chat, earlier, search: chat.kind === "practice" ? null : searchAhead(deps, message, earlier) };
 }
 
@@ -361,7 +358,7 @@ export function beginAnswer(
 function searchAhead(
   deps: AnswerDeps,
   message: { content: string; redacted?: string },
-  earlier?: Promise<Message[]>,
+  earlier?: Promise<TurnRow[] | null>,
 ): HeadStart["search"] {
   const knowledge = deps.knowledge;
   const staysHere = !deps.redactPhi ||
@@ -377,18 +374,20 @@ function searchAhead(
   if (followUp && !earlier) return null;
   // A long question is expanded and embedded after a yield: in the turn of the loop that checked and redacted
   // it, that held the loop ~10 ms longer (bench:heavy-user's 8,000-character questions).
-  const result =
-    (followUp
-      ? earlier!.then((rows) => followUpQuery(deps, question, rows))
-      : question.length > SMALL_WORK_CHARS
-      ? yieldToEventLoop().then(() => question)
-      : Promise.resolve(question))
-      .then((query) =>
-        retrieve(deps.db, knowledge.embedder, query, {
-          ...searchOptions(knowledge),
-          followUp: query !== question,
-        })
-      );
+  const result = (followUp
+    ? earlier!.then((rows) => {
+      if (!rows) throw new Error("The question was not stored: nothing to search for.");
+      return followUpQuery(deps, question, rows);
+    })
+    : question.length > SMALL_WORK_CHARS
+    ? yieldToEventLoop().then(() => question)
+    : Promise.resolve(question))
+    .then((query) =>
+      retrieve(deps.db, knowledge.embedder, query, {
+        ...searchOptions(knowledge),
+        followUp: query !== question,
+      })
+    );
   // The message may yet be refused (a repeat, a limit, a busy chat): then nobody awaits the search, and its
   // failure is not an error. When it is answered, gatherEvidence reports the failure.
   result.catch(() => {});
@@ -396,12 +395,11 @@ function searchAhead(
 }
 
 /**
- * A follow-up's search text from the chat's messages read before it was stored, as gatherEvidence makes it from
- * the conversation: the questions it continues (the last three at most), each redacted alone like the question
- * (the search does not use placeholders). A reply still pending, such as this question's own where the read saw
- * it stored, has no text and makes no turn.
+ * A follow-up's search text from the conversation that came back with it stored, as gatherEvidence makes it: the
+ * questions it continues (the last three at most), each redacted alone like the question (the search does not
+ * use placeholders).
  */
-function followUpQuery(deps: AnswerDeps, question: string, rows: Message[]): string {
+function followUpQuery(deps: AnswerDeps, question: string, rows: readonly TurnRow[]): string {
   const asked = turnsOf(rows, Number.POSITIVE_INFINITY).slice(-3).map((turn) =>
     redactedAlone(deps, turn.user)
   );
@@ -500,11 +498,9 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
  * it was still being written then (it has ended since, or the question would have been refused as busy). The
  * read may have come after the store, and found the question and its pending reply too: they are not "before".
  */
-async function earlierTurns(db: Db, job: Job, earlier: Promise<Message[]>): Promise<Turn[]> {
+async function earlierTurns(db: Db, job: Job, earlier: Promise<TurnRow[] | null>): Promise<Turn[]> {
   const rows = await earlier.catch(() => null);
-  return rows && rows.every((row) => row.seq >= job.user.seq || isTerminal(row))
-    ? turnsOf(rows, job.user.seq)
-    : await turnsBefore(db, job.sessionId, job.user.seq);
+  return rows ? turnsOf(rows, job.user.seq) : await turnsBefore(db, job.sessionId, job.user.seq);
 }
 
 /**

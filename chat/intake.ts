@@ -15,6 +15,7 @@ import {
   type Message,
   type RestartResult,
   startExchange,
+  type TurnRow,
 } from "../db/messages.ts";
 import type { StoredRedactions } from "../db/schema.ts";
 import { type Chat, chatsTitledWithIdentifiers, clipTitle, setChatTitle } from "../db/chats.ts";
@@ -54,9 +55,14 @@ export interface IntakeDeps {
   /**
    * Begins preparing the answer to a message while its limits are checked and its exchange is stored
    * (chat/answer.ts:beginAnswer); what it returns goes to the engine with the job, or is dropped when the
-   * message is refused.
+   * message is refused. `earlier` gives the conversation before the message once it is stored (null when it is
+   * refused).
    */
-  beginAnswer?: (chat: Chat, message: { content: string; redacted?: string }) => unknown;
+  beginAnswer?: (
+    chat: Chat,
+    message: { content: string; redacted?: string },
+    earlier: Promise<TurnRow[] | null>,
+  ) => unknown;
 }
 
 /** A reply to stream: the question, the reply, and the job for the engine when it has to be started. */
@@ -178,7 +184,10 @@ export async function takeMessage(
   const stored = mode === "storage" && found ? found.text : content;
   // The answer begins while the limits are checked and the exchange is stored. A refused message (a repeat, a
   // limit, a busy chat) has cost a search then, as GET /knowledge/search costs one: nothing of it is kept.
-  const headStart = deps.beginAnswer?.(chat, { content: stored, redacted: found?.text });
+  // The conversation before it comes back with the stored exchange (db/messages.ts:startExchange).
+  let heard: (earlier: TurnRow[] | null) => void = () => {};
+  const earlier = new Promise<TurnRow[] | null>((resolve) => (heard = resolve));
+  const headStart = deps.beginAnswer?.(chat, { content: stored, redacted: found?.text }, earlier);
   // Emergencies are looked for in what the clinician wrote, whatever the model says, while the database reads
   // the conversation and searches (a third of a millisecond for a short question, before the search began). A
   // long message takes milliseconds to check and to redact: other users' requests are served in between.
@@ -199,7 +208,11 @@ export async function takeMessage(
       dailyTokens: deps.security.dailyTokenBudget,
       rate: { key: messageRateKey(request.userId), windowMs: 60_000, max: deps.security.messagesPerMinute },
     },
+  }).catch((error) => {
+    heard(null);
+    throw error;
   });
+  heard(result.kind === "created" ? result.earlier : null);
   if (result.kind === "no_session") throw new ChatRefusal(404, "This session does not exist.");
   if (result.kind === "busy") throw new ChatRefusal(409, BUSY_MESSAGE);
   if (result.kind === "limited") throw tooManyReplies(deps);

@@ -27,9 +27,13 @@ export interface Exchange {
   assistant: Message;
 }
 
+/** A message as a conversation's turns are made from it (turnsOf). */
+export type TurnRow = Pick<Message, "id" | "seq" | "role" | "content" | "replyTo"> & { superseded?: boolean };
+
 /** What startExchange did. */
 export type StartExchangeResult =
-  | ({ kind: "created" } & Exchange)
+  /** Stored; `earlier` is the chat's messages before it (superseded ones left out), read under the chat's lock. */
+  | ({ kind: "created"; earlier: TurnRow[] } & Exchange)
   /** The same client_id was posted before: nothing new was written. */
   | ({ kind: "duplicate" } & Exchange)
   /** Another reply is still being written in this session. */
@@ -45,7 +49,8 @@ export type StartExchangeResult =
 /**
  * Checks the owner's limits and stores the user's message and an empty assistant reply, in one round trip, before
  * any GPU time is spent. The session row is locked so that two requests cannot start two replies at once; a
- * repeated client_id returns the exchange it created the first time, whatever the limits say now.
+ * repeated client_id returns the exchange it created the first time, whatever the limits say now. A stored
+ * exchange comes back with the conversation before it, complete (no reply in it is being written).
  */
 export async function startExchange(
   db: Db,
@@ -96,6 +101,7 @@ export async function startExchange(
     user_seq: string | number | null;
     assistant_seq: string | number | null;
     stored_at: unknown;
+    turns: unknown;
   }>(
     await db.execute(sql`select * from start_exchange(
       ${input.sessionId}::uuid, ${input.clientId}::text, ${input.maxActive ?? null}::int,
@@ -128,8 +134,10 @@ export async function startExchange(
       superseded: false,
     };
     const unrated = { feedback: null, correction: null, evidence: null, evidenceNote: null };
+    const turns = typeof stored.turns === "string" ? JSON.parse(stored.turns) : stored.turns;
     return {
       kind: "created",
+      earlier: (turns as TurnRow[]).map((row) => ({ ...row, seq: Number(row.seq) })),
       user: {
         ...user,
         ...written,
@@ -369,7 +377,7 @@ export async function turnsBefore(db: Db, sessionId: string, beforeSeq: number):
 }
 
 /** {@link turnsBefore} over a conversation's messages already read (in order; superseded ones are skipped). */
-export function turnsOf(rows: readonly Message[], beforeSeq: number): Turn[] {
+export function turnsOf(rows: readonly TurnRow[], beforeSeq: number): Turn[] {
   const questions = new Map<string, string>();
   const turns: Turn[] = [];
   for (const row of rows) {

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { listAudit } from "../db/audit.ts";
 import { eq, sql } from "drizzle-orm";
-import { checkpointMany, finishMessage, getMessage, listMessages, startExchange } from "../db/messages.ts";
+import {
+  checkpointMany,
+  finishMessage,
+  getMessage,
+  listMessages,
+  startExchange,
+  turnsBefore,
+  turnsOf,
+} from "../db/messages.ts";
 import { messages } from "../db/schema.ts";
 import { createChat } from "../db/chats.ts";
 import { addTokensForUser, messageRateKey, peekEvents } from "../db/limits.ts";
@@ -400,6 +408,64 @@ Deno.test(`instances [${DRIVER}]: another instance follows a reply through the c
     assert.equal((await getMessage(t.database.db, id, reply.id))!.status, "stopped");
     await reader.cancel();
   }, { runner: { followPollMs: 50 } });
+});
+
+Deno.test(`exchange [${DRIVER}]: a stored question comes back with the conversation before it, in one round trip`, async () => {
+  const t = await createTestApp();
+  try {
+    const db = t.database.db;
+    const chat = await createChat(db, { ownerId: null });
+    const ask = (content: string) =>
+      startExchange(db, { sessionId: chat.id, content, clientId: null, model: null });
+    const answer = (id: string, content: string) =>
+      finishMessage(db, id, {
+        content,
+        outputTokens: 1,
+        status: "completed",
+        finishReason: "stop",
+        error: null,
+      });
+    const first = await ask("Toux sèche depuis ١٤ jours\u00a0? 咳嗽");
+    assert.equal(first.kind, "created");
+    if (first.kind !== "created") return;
+    assert.deepEqual(first.earlier, []);
+    // While its reply is being written, the chat takes no other question, and nothing comes back.
+    assert.equal((await ask("And at night?")).kind, "busy");
+    await answer(first.assistant.id, "Consider a viral cause. </script>");
+    const second = await ask("And at night?");
+    assert.equal(second.kind, "created");
+    if (second.kind !== "created") return;
+    assert.deepEqual(second.earlier, [
+      { id: first.user.id, seq: first.user.seq, role: "user", content: first.user.content, replyTo: null },
+      {
+        id: first.assistant.id,
+        seq: first.assistant.seq,
+        role: "assistant",
+        content: "Consider a viral cause. </script>",
+        replyTo: first.user.id,
+      },
+    ]);
+    // The same turns a read of the stored conversation makes; a superseded reply is left out.
+    assert.deepEqual(
+      turnsOf(second.earlier, second.user.seq),
+      await turnsBefore(db, chat.id, second.user.seq),
+    );
+    await answer(second.assistant.id, "Worse when lying down?");
+    await db.update(messages).set({ superseded: true }).where(eq(messages.id, first.assistant.id));
+    const third = await ask("Thanks.");
+    assert.equal(third.kind, "created");
+    if (third.kind !== "created") return;
+    assert.deepEqual(third.earlier.map((row) => row.id), [
+      first.user.id,
+      second.user.id,
+      second.assistant.id,
+    ]);
+    assert.deepEqual(turnsOf(third.earlier, third.user.seq), [
+      { user: "And at night?", assistant: "Worse when lying down?" },
+    ]);
+  } finally {
+    await t.close();
+  }
 });
 
 Deno.test(`checkpoints [${DRIVER}]: many live replies are stored in one write; ended ones are left alone`, async () => {

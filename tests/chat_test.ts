@@ -398,7 +398,7 @@ Deno.test("chat: two redactions of one conversation at once leave no name in the
   }
 });
 
-Deno.test(`chat [${DRIVER}]: the turns read while a question is stored are used, unless a reply was still being written`, async () => {
+Deno.test(`chat [${DRIVER}]: the turns that come back with a stored question are its history; without them they are read`, async () => {
   await withChat(async ({ t, session, send }) => {
     const id = await session();
     await readAll(await send(id, "Dry cough for two weeks?"));
@@ -407,7 +407,7 @@ Deno.test(`chat [${DRIVER}]: the turns read while a question is stored are used,
     const [firstAnswer, user, assistant] = [rows[1], rows[2], rows[3]];
     const chat = (await getChat(t.database.db, id))!;
     const deps = { db: t.database.db, models: t.models, systemPrompt: "Be brief.", knowledge: null };
-    const prepare = (earlier: typeof rows) =>
+    const prepare = (earlier: typeof rows | null) =>
       prepareAnswer(deps, {
         sessionId: id,
         user,
@@ -415,20 +415,15 @@ Deno.test(`chat [${DRIVER}]: the turns read while a question is stored are used,
         mode: "answer",
         headStart: { chat, earlier: Promise.resolve(earlier), search: null } satisfies HeadStart,
       });
-    // Read while the question was stored, every earlier reply finished: those rows are the history (no second
-    // read), whether or not the read came after the question and its pending reply were stored.
-    const read = [rows[0], { ...firstAnswer, content: "As read beside storing." }, user, {
-      ...assistant,
-      status: "pending" as const,
-    }];
-    const settled = await prepare(read);
+    // As they came back with the question stored (db/messages.ts:startExchange): those rows are the history, with
+    // no second read.
+    const settled = await prepare([rows[0], { ...firstAnswer, content: "As it came back." }]);
     assert.equal(settled.kind, "generate");
     assert.deepEqual(settled.kind === "generate" && settled.input.history, [
-      { user: "Dry cough for two weeks?", assistant: "As read beside storing." },
+      { user: "Dry cough for two weeks?", assistant: "As it came back." },
     ]);
-    // The first reply was still streaming when they were read: its half is not the history, the stored whole is.
-    const streaming = [rows[0], { ...firstAnswer, status: "streaming" as const, content: "Half" }];
-    const reread = await prepare(streaming);
+    // None came back: the stored conversation is read.
+    const reread = await prepare(null);
     assert.deepEqual(reread.kind === "generate" && reread.input.history, [
       { user: "Dry cough for two weeks?", assistant: firstAnswer.content },
     ]);

@@ -130,7 +130,7 @@ Deno.test(`follow-ups [${DRIVER}]: a new subject is searched alone; a follow-up 
   }, { noModel: true });
 });
 
-Deno.test(`follow-ups [${DRIVER}]: a follow-up's search begins as soon as the questions it continues are read`, async () => {
+Deno.test(`follow-ups [${DRIVER}]: a follow-up's search begins as soon as the questions it continues are known`, async () => {
   await withChat(async ({ t, session, send }) => {
     const db = t.database.db;
     const dir = await Deno.makeTempDir();
@@ -150,10 +150,11 @@ Deno.test(`follow-ups [${DRIVER}]: a follow-up's search begins as soon as the qu
       knowledge: { embedder, k: 5, minScore },
       redactPhi: true,
     };
-    // Begun before the exchange is stored (it used to wait for the stored exchange and the engine), and the
-    // same search the engine would make: the follow-up with the question it continues.
+    // Begun with the conversation that comes back with the stored question (it used to wait for the engine), and
+    // the same search the engine would make: the follow-up with the question it continues.
     const question = "And is a steroid needed?";
-    const head = beginAnswer(deps, (await getChat(db, id))!, { content: question });
+    const earlier = Promise.resolve(await listMessages(db, id));
+    const head = beginAnswer(deps, (await getChat(db, id))!, { content: question }, earlier);
     assert.ok(head.search, "the follow-up's search is begun with the turns");
     const begun = await head.search.result;
     const direct = await retrieve(db, embedder, retrievalQuery(question, [croup]), {
@@ -164,7 +165,12 @@ Deno.test(`follow-ups [${DRIVER}]: a follow-up's search begins as soon as the qu
     assert.deepEqual(begun.results.map((r) => r.snippet.id), direct.results.map((r) => r.snippet.id));
     assert.match(begun.results[0].snippet.question ?? "", /croup|barking/);
     // In a chat with nothing before it, the same words are searched as they are.
-    const empty = beginAnswer(deps, (await getChat(db, await session()))!, { content: question });
+    const empty = beginAnswer(
+      deps,
+      (await getChat(db, await session()))!,
+      { content: question },
+      Promise.resolve([]),
+    );
     const alone = await retrieve(db, embedder, question, { k: 5, minScore });
     assert.deepEqual(
       (await empty.search!.result).results.map((r) => r.snippet.id),
