@@ -397,13 +397,15 @@ function searchAhead(
 /**
  * A follow-up's search text from the conversation that came back with it stored, as gatherEvidence makes it: the
  * questions it continues (the last three at most), each redacted alone like the question (the search does not
- * use placeholders).
+ * use placeholders). The turns arrive in the turn of the loop that took the stored question: long texts are
+ * redacted, expanded and embedded in the next, as a long new subject is.
  */
-function followUpQuery(deps: AnswerDeps, question: string, rows: readonly TurnRow[]): string {
-  const asked = turnsOf(rows, Number.POSITIVE_INFINITY).slice(-3).map((turn) =>
-    redactedAlone(deps, turn.user)
-  );
-  return retrievalQuery(question, asked);
+async function followUpQuery(deps: AnswerDeps, question: string, rows: readonly TurnRow[]): Promise<string> {
+  const asked = turnsOf(rows, Number.POSITIVE_INFINITY).slice(-3).map((turn) => turn.user);
+  if (asked.reduce((n, text) => n + text.length, question.length) > SMALL_WORK_CHARS) {
+    await yieldToEventLoop();
+  }
+  return retrievalQuery(question, asked.map((text) => redactedAlone(deps, text)));
 }
 
 /**
