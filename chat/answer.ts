@@ -338,9 +338,10 @@ export interface HeadStart {
  * Begins what an answer needs that does not depend on the stored exchange: a question with a subject of its own
  * (chat/follow_up.ts) is searched alone, so its search runs beside storing the question (on Postgres, on another
  * connection); a follow-up is searched with the questions it continues once they come back with it stored
- * (`earlier`, db/messages.ts:startExchange). Only where the question's text stays in this process (the built-in embedder, no reranker) or redaction is off: redacted
- * here, it has not learned the names of earlier turns, which the conversation's redactor would replace in it.
- * With PubMed on, its terms leave: the question must be redacted knowing the conversation's names.
+ * (`earlier`, db/messages.ts:startExchange). Only where the question's text stays in this process (the built-in
+ * embedder, no reranker) or redaction is off: redacted here, it has not learned the names of earlier turns, which
+ * the conversation's redactor would replace in it. With PubMed on, its terms leave: the question must be redacted
+ * knowing the conversation's names.
  */
 export function beginAnswer(
   deps: AnswerDeps,
@@ -353,7 +354,7 @@ export function beginAnswer(
 
 /**
  * The question's search, begun before the exchange is stored (see beginAnswer): a new subject's at once, a
- * follow-up's as soon as the questions it continues are read (`earlier`); null for a question that must wait.
+ * follow-up's as soon as the questions it continues are known (`earlier`); null for a question that must wait.
  */
 function searchAhead(
   deps: AnswerDeps,
@@ -496,9 +497,8 @@ export async function prepareAnswer(deps: AnswerDeps, job: Job): Promise<Prepare
 }
 
 /**
- * The turns before the job's question from the messages read while it was stored; read again if a reply before
- * it was still being written then (it has ended since, or the question would have been refused as busy). The
- * read may have come after the store, and found the question and its pending reply too: they are not "before".
+ * The turns before the job's question from the messages that came back with it stored (complete: read under the
+ * chat's lock, after the check that no reply in it was being written); read from the database when none came.
  */
 async function earlierTurns(db: Db, job: Job, earlier: Promise<TurnRow[] | null>): Promise<Turn[]> {
   const rows = await earlier.catch(() => null);
