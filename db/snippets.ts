@@ -444,7 +444,8 @@ function quotedSnippet(row: Record<string, unknown>): Snippet {
 }
 
 /**
- * The CTEs `q` (the tsquery of the question's rarer terms), `matched` (at most MATCHED snippets it finds) and
+ * The CTEs `q` (the tsquery of the question's rarer terms, and when they are paired, of three of them),
+ * `matched` (at most MATCHED snippets it finds, those with three of the paired terms first) and
  * `bm25` (each match's Okapi BM25 score over all the question's terms: a term counts by how rare it is in the
  * knowledge base and saturates with repeats, a long snippet counts each word less).
  */
@@ -452,6 +453,7 @@ function textMatches(text: string, conditions: SQL[]): SQL {
   // Filters are on the snippet's own columns: only then is its row (text, vector) read for each match.
   const filtered = conditions.length > 0;
   const extra = filtered ? sql`and ${and(...conditions)}` : sql``;
+  const join = filtered ? sql`join ${snippets} on ${snippets.id} = ss.snippet_id` : sql``;
   // Constants written into the statement: a bound parameter beside an integer would be typed integer.
   const [k1, k1Plus1, b] = [BM25_K1, BM25_K1 + 1, BM25_B].map((n) => sql.raw(`${n}::float8`));
   return sql`
@@ -483,13 +485,24 @@ function textMatches(text: string, conditions: SQL[]): SQL {
         select coalesce(
           (select string_agg(part, ' | ') from parts)::tsquery,
           nullif(plainto_tsquery('english', ${text})::text, '')::tsquery
-        ) as query
+        ) as query,
+        (
+          select string_agg(
+            '(' || quote_literal(a.lexeme) || ' & ' || quote_literal(b.lexeme) || ' & ' || quote_literal(c.lexeme) || ')',
+            ' | '
+          )
+          from known a join known b on a.n < b.n join known c on b.n < c.n
+          where c.n <= ${PAIRED_TERMS} and (select ndoc from known where n = 1) > ${POSTINGS_BUDGET}
+        )::tsquery as three
       ),
       matched as (
-        select ss.snippet_id as id, ss.search from ${snippetSearch} ss ${
-    filtered ? sql`join ${snippets} on ${snippets.id} = ss.snippet_id` : sql``
-  }, q
-        where q.query is not null and ss.search @@ q.query ${extra} limit ${MATCHED}
+        (select ss.snippet_id as id, ss.search from ${snippetSearch} ss ${join}, q
+        where q.three is not null and ss.search @@ q.three ${extra} limit ${MATCHED})
+        union all
+        (select ss.snippet_id as id, ss.search from ${snippetSearch} ss ${join}, q
+        where q.query is not null and ss.search @@ q.query and not (q.three is not null and ss.search @@ q.three) ${extra}
+        limit ${MATCHED})
+        limit ${MATCHED}
       ),
       idf as (
         -- In float8: with a bare 0.5 the weights were numeric, and so was every match's sum (search p95 ~20% slower).
@@ -556,10 +569,23 @@ const RARE_TERM_SHARE = 0.02;
 const POSTINGS_BUDGET = 200;
 /** Query terms searched by, at most (the rarest). */
 const MAX_QUERY_TERMS = 12;
-/** When even the rarest term is in more than POSTINGS_BUDGET snippets, snippets with two of this many rarest. */
+/**
+ * When even the rarest term is in more than POSTINGS_BUDGET snippets, snippets with two of this many rarest; those
+ * with three of them come first (`three`), so that when more than MATCHED match, the ones left unranked are those
+ * that share least with the question rather than whichever the table holds last.
+ */
 const PAIRED_TERMS = 4;
-/** Snippets ranked by full text, at most (which ones, when more match, is the table's order): a bound on the work. */
-const MATCHED = 300;
+/**
+ * Snippets ranked by full text, at most: a bound on the work (which ones, when more match, is the table's order
+ * within each tier). `deno task bench:known-items` (nine-word excerpts of 350 of bench:request's 100,000 snippets,
+ * PGlite, 2026-12-07; 274 of them searched by pairs), found first / in the top 5: 300 without the tiers 0.569 /
+ * 0.657; with them 0.594 / 0.689 at 300, 0.580 / 0.677 at 250, 0.560 / 0.651 at 200. At 300 the tiers' second
+ * index scan cost ~0.5 ms at p95 for bench:request's questions (6.5–6.9 → 7.2–8.5 ms); at 250 the search for them
+ * took what 300 had without tiers (p50 / p95 3.6–4.3 / 6.5–7.2 against 4.2–4.5 / 6.8–7.2 ms, 3 alternated pairs).
+ * Without the tiers, 150 found 0.451 first. Snippets with all four rarest first as well: one question in 350 more,
+ * a third index scan.
+ */
+const MATCHED = 250;
 
 /**
  * Recounts how many snippets each full-text term occurs in (after an ingest: ts_stat reads every snippet's

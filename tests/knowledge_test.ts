@@ -591,6 +591,41 @@ Deno.test(`full text [${DRIVER}]: words no snippet has never stand in for the ra
   });
 });
 
+Deno.test(`full text [${DRIVER}]: when more snippets hold two of the rarest terms than are ranked, those holding three are ranked first`, async () => {
+  await withDatabase(async ({ db }) => {
+    const { run } = await openIngestRun(db, {
+      inputKey: "tiers",
+      path: "tiers",
+      format: "chatdoctor",
+      source: null,
+    });
+    // Every term of the question is in over 200 snippets, so snippets with two of them are searched for; 300 have
+    // "tinnitus" and "vertigo", more than are ranked, and the one with three of the terms was stored last, where
+    // the table's order left it out of the ranked few.
+    const texts = [
+      ...Array.from(
+        { length: 300 },
+        (_, i) => `Tinnitus number ${i}: vertigo spells after a cold, settling.`,
+      ),
+      ...Array.from({ length: 250 }, (_, i) => `Nystagmus number ${i}: seen on the neurology ward.`),
+      ...Array.from({ length: 250 }, (_, i) => `Hyperacusis number ${i}: loud sounds are painful.`),
+      "Tinnitus with vertigo and nystagmus together: a posterior circulation stroke must be ruled out.",
+    ];
+    const batch = lexicalSnippets(texts, "Tiers", "tiers");
+    await storeBatch(db, batch, { runId: run.id, recordsDone: batch.length, duplicates: 0, skipped: 0 });
+    await refreshSearchTerms(db);
+
+    const question = "Tinnitus, vertigo, nystagmus, hyperacusis?";
+    const found = await textCandidates(db, question, {
+      limit: 5,
+      embedding: vectorLiteral(lexicalVector(question)),
+    });
+    const [top] = await getSnippets(db, [found[0].id]);
+    assert.match(top.text, /posterior circulation stroke/, "the snippet with three of the terms comes first");
+    assert.equal(found.length, 5);
+  });
+});
+
 Deno.test(`full text [${DRIVER}]: BM25 — a rare word outweighs common ones, repeats saturate, and the statistics follow the knowledge base`, async () => {
   await withDatabase(async ({ db }) => {
     const { run } = await openIngestRun(db, {
