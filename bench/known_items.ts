@@ -11,13 +11,11 @@
  *   deno task bench:known-items [--queries 350] [--warm-up 50] [--snippets 100000]
  *                               [--database-url postgres://…] [--data-dir D]
  */
-import { sql } from "drizzle-orm";
-import { rows } from "../db/migrate.ts";
 import { createLexicalEmbedder } from "../knowledge/lexical_embedder.ts";
 import { retrieve } from "../knowledge/retrieve.ts";
 import { loadVocabulary } from "../knowledge/vocabulary.ts";
 import { openTaskDatabase } from "../tasks/cli.ts";
-import { countSnippets } from "../db/snippets.ts";
+import { countSnippets, sampleSnippets } from "../db/snippets.ts";
 
 const args = new Map<string, string>();
 for (let i = 0; i < Deno.args.length; i++) {
@@ -59,16 +57,15 @@ async function main(): Promise<void> {
         }: ` +
           "run `deno task bench:request` with the same --snippets (and --database-url) once to make it.",
       );
-      Deno.exit(1);
+      Deno.exitCode = 1;
+      return;
     }
-    const sample = rows<{ id: string; question: string }>(
-      await database.db.execute(sql`
-        select id, coalesce(question, text) as question from snippets
-        order by md5(id::text) limit ${Math.ceil((QUERIES + WARM_UP) * 1.5)}`),
-    ).flatMap((row) => {
-      const query = excerpt(row.question);
-      return query ? [{ id: row.id, query }] : [];
-    }).slice(0, QUERIES + WARM_UP);
+    const sample = (await sampleSnippets(database.db, Math.ceil((QUERIES + WARM_UP) * 1.5))).flatMap(
+      (row) => {
+        const query = excerpt(row.question);
+        return query ? [{ id: row.id, query }] : [];
+      },
+    ).slice(0, QUERIES + WARM_UP);
 
     const embedder = createLexicalEmbedder();
     const vocabulary = await loadVocabulary(null);

@@ -75,8 +75,8 @@ export async function startExchange(
 ): Promise<StartExchangeResult> {
   if (!isUuid(input.sessionId)) return { kind: "no_session" };
   // One round trip on the path of every question (it is before the model sees it): the database function locks,
-  // checks the limits and stores (migrations/0016_start_exchange.sql). The ids are made here, so the rows need
-  // not come back.
+  // checks the limits, stores and returns the turns before the question (migrations/0021_start_exchange_turns.sql).
+  // The ids are made here, so the stored rows need not come back.
   const title = clipTitle(input.title ?? input.content, 60);
   const user = {
     id: crypto.randomUUID(),

@@ -736,6 +736,18 @@ export async function countSnippets(db: Db): Promise<number> {
   return Number(row?.n ?? 0);
 }
 
+/**
+ * A fixed sample of `count` snippets (the same for a knowledge base each time: ordered by the hash of their ids),
+ * each with its question (its text when it has none): the known items `deno task bench:known-items` searches for.
+ */
+export async function sampleSnippets(db: Db, count: number): Promise<{ id: string; question: string }[]> {
+  return await db.select({
+    id: snippets.id,
+    question: sql<string>`coalesce(${snippets.question}, ${snippets.text})`,
+  })
+    .from(snippets).orderBy(sql`md5(${snippets.id}::text)`).limit(count);
+}
+
 /** The next page of snippets not yet embedded by `embedder`, in id order after `afterId`. */
 export async function snippetsToReembed(
   db: Db,
