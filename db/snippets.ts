@@ -571,8 +571,8 @@ const POSTINGS_BUDGET = 200;
 const MAX_QUERY_TERMS = 12;
 /**
  * When even the rarest term is in more than POSTINGS_BUDGET snippets, snippets with two of this many rarest; those
- * with three of them come first (`three`), so that when more than MATCHED match, the ones left unranked are those
- * that share least with the question rather than whichever the table holds last.
+ * with three of them come first (`three`), so that when more than MATCHED match, those left unranked hold two of
+ * them, not three (within each tier the table's order still decides).
  */
 const PAIRED_TERMS = 4;
 /**
@@ -582,8 +582,8 @@ const PAIRED_TERMS = 4;
  * 0.657; with them 0.594 / 0.689 at 300, 0.580 / 0.677 at 250, 0.560 / 0.651 at 200. At 300 the tiers' second
  * index scan cost ~0.5 ms at p95 for bench:request's questions (6.5–6.9 → 7.2–8.5 ms); at 250 the search for them
  * took what 300 had without tiers (p50 / p95 3.6–4.3 / 6.5–7.2 against 4.2–4.5 / 6.8–7.2 ms, 3 alternated pairs).
- * Without the tiers, 150 found 0.451 first. Snippets with all four rarest first as well: one question in 350 more,
- * a third index scan.
+ * Without the tiers, 150 found 0.451 first. Tried and not kept: snippets with all four rarest first as
+ * well (one question in 350 more, for a third index scan).
  */
 const MATCHED = 250;
 

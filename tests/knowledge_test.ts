@@ -599,12 +599,12 @@ Deno.test(`full text [${DRIVER}]: when more snippets hold two of the rarest term
       format: "chatdoctor",
       source: null,
     });
-    // Every term of the question is in over 200 snippets, so snippets with two of them are searched for; 300 have
+    // Every term of the question is in over 200 snippets, so snippets with two of them are searched for; 400 have
     // "tinnitus" and "vertigo", more than are ranked, and the one with three of the terms was stored last, where
     // the table's order left it out of the ranked few.
     const texts = [
       ...Array.from(
-        { length: 300 },
+        { length: 400 },
         (_, i) => `Tinnitus number ${i}: vertigo spells after a cold, settling.`,
       ),
       ...Array.from({ length: 250 }, (_, i) => `Nystagmus number ${i}: seen on the neurology ward.`),
@@ -623,6 +623,17 @@ Deno.test(`full text [${DRIVER}]: when more snippets hold two of the rarest term
     const [top] = await getSnippets(db, [found[0].id]);
     assert.match(top.text, /posterior circulation stroke/, "the snippet with three of the terms comes first");
     assert.equal(found.length, 5);
+    // The same with a filter on the snippets' own columns (each tier joins them).
+    const filtered = await textCandidates(db, question, {
+      limit: 5,
+      embedding: vectorLiteral(lexicalVector(question)),
+      filters: { sources: ["Tiers"] },
+    });
+    assert.equal(filtered[0].id, found[0].id);
+    assert.deepEqual(
+      await textCandidates(db, question, { limit: 5, filters: { sources: ["Elsewhere"] } }),
+      [],
+    );
   });
 });
 
