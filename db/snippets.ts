@@ -629,7 +629,7 @@ export async function searchTermsMissing(db: Db): Promise<boolean> {
     eq(searchTerms.term, LEXEMES_TERM),
   );
   if (Number(tokens?.n ?? 0) > 0) return false;
-  return (await countSnippets(db)) > 0;
+  return await hasSnippets(db);
 }
 
 /** Where the snippets table's bytes are: in its rows, or out of line in its TOAST table. */
@@ -728,6 +728,15 @@ export async function storedEmbedders(db: Db): Promise<{ embedder: string; count
   const result = await db.select({ embedder: snippets.embedder, count: count() }).from(snippets)
     .groupBy(snippets.embedder);
   return result.map((row) => ({ embedder: row.embedder, count: Number(row.count) }));
+}
+
+/**
+ * Whether the knowledge base holds any snippet: one row looked at, where counting them all reads every row (4–15
+ * ms at 100,000 on Postgres, more on PGlite).
+ */
+export async function hasSnippets(db: Db): Promise<boolean> {
+  const [row] = await db.select({ id: snippets.id }).from(snippets).limit(1);
+  return row !== undefined;
 }
 
 /** Total snippets. */

@@ -7,9 +7,9 @@ import { basename, relative, resolve } from "node:path";
 import type { Db } from "../db/client.ts";
 import {
   completeIngestRun,
-  countSnippets,
   dropVectorIndex,
   ensureVectorIndex,
+  hasSnippets,
   type NewSnippet,
   openIngestRun,
   refreshSearchTerms,
@@ -377,7 +377,7 @@ export const SAMPLE_CORPUS = new URL("../data/corpus/", import.meta.url);
  * number of snippets added, or null when the knowledge base already had some.
  */
 export async function loadSampleCorpusIfEmpty(db: Db, embedder: Embedder): Promise<number | null> {
-  if ((await countSnippets(db)) > 0) return null;
+  if (await hasSnippets(db)) return null;
   const dir = SAMPLE_CORPUS.pathname;
   const manifest = await readManifest(dir);
   let added = 0;

@@ -10,8 +10,8 @@ import type { PubmedClient } from "./pubmed.ts";
 import type { Db } from "../db/client.ts";
 import type { EvidenceState } from "../db/schema.ts";
 import {
-  countSnippets,
   getSnippets,
+  hasSnippets,
   nextExchange,
   similarities,
   type Snippet,
@@ -168,7 +168,7 @@ async function search(
     ]);
     if (byVector.length === 0 && byText.length === 0) {
       return {
-        evidence: (await countSnippets(db)) === 0 ? "empty" : "none_relevant",
+        evidence: (await hasSnippets(db)) ? "none_relevant" : "empty",
         results: [],
         bestScore: null,
       };

@@ -10,6 +10,7 @@ import { ingestRuns } from "../db/schema.ts";
 import {
   countSnippets,
   getSnippets,
+  hasSnippets,
   type NewSnippet,
   nextExchange,
   openIngestRun,
@@ -298,6 +299,8 @@ Deno.test(`retrieval [${DRIVER}]: ranks the right answer first, holds k with fil
     const empty = await createTestDatabase();
     try {
       assert.equal((await retrieve(empty.db, embedder, "cough", options)).evidence, "empty");
+      assert.equal(await hasSnippets(empty.db), false);
+      assert.equal(await hasSnippets(db), true);
     } finally {
       await empty.close();
     }
