@@ -17,21 +17,15 @@ import { type HttpSession, signInOverHttp, startServer } from "../tests/support/
 import { readAll } from "../tests/support/sse_client.ts";
 import { freePort } from "../tests/support/test_app.ts";
 import { cpuTimes, stealPercent } from "./host_cpu.ts";
+import { benchArgs, percentile } from "./common.ts";
 
-const args = new Map<string, string>();
-for (let i = 0; i < Deno.args.length; i++) {
-  if (Deno.args[i].startsWith("--")) args.set(Deno.args[i].slice(2), Deno.args[i + 1] ?? "");
-}
+const args = benchArgs();
 const TURNS = Number(args.get("turns") ?? 30);
 const DATABASE_URL = args.get("database-url") || null;
 const DATA_DIR = args.get("data-dir") ?? await Deno.makeTempDir({ prefix: "rounds-bench-heavy-" });
 const TARGET_P99_MS = 50;
 
 const clock = () => performance.now();
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-};
 const ms = (n: number) => n.toFixed(1);
 
 let seed = 19;

@@ -16,11 +16,9 @@ import { retrieve } from "../knowledge/retrieve.ts";
 import { loadVocabulary } from "../knowledge/vocabulary.ts";
 import { openTaskDatabase } from "../tasks/cli.ts";
 import { countSnippets, sampleSnippets } from "../db/snippets.ts";
+import { benchArgs, percentile } from "./common.ts";
 
-const args = new Map<string, string>();
-for (let i = 0; i < Deno.args.length; i++) {
-  if (Deno.args[i].startsWith("--")) args.set(Deno.args[i].slice(2), Deno.args[i + 1] ?? "");
-}
+const args = benchArgs();
 const QUERIES = Number(args.get("queries") ?? 350);
 const WARM_UP = Number(args.get("warm-up") ?? 50);
 const SNIPPETS = Number(args.get("snippets") ?? 100_000);
@@ -36,11 +34,6 @@ export function excerpt(text: string): string | null {
   const start = Math.floor(words.length / 3);
   return words.slice(start, start + WORDS).join(" ");
 }
-
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-};
 
 async function main(): Promise<void> {
   const database = await openTaskDatabase({

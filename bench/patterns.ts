@@ -20,11 +20,9 @@ import { renderMarkdown } from "../safety/markdown.ts";
 import { redactPhi, warmRedactor } from "../safety/phi.ts";
 import { detectRedFlags } from "../safety/red_flags.ts";
 import { keepPatternsWarm, patternSteps } from "../warm.ts";
+import { benchArgs } from "./common.ts";
 
-const args = new Map<string, string>();
-for (let i = 0; i < Deno.args.length; i++) {
-  if (Deno.args[i].startsWith("--")) args.set(Deno.args[i].slice(2), Deno.args[i + 1] ?? "");
-}
+const args = benchArgs();
 const ROUNDS = Number(args.get("rounds") ?? 10);
 /** Silence before each round's collections, as before the memory reducer's. */
 const QUIET_S = 2.5;

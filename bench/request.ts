@@ -31,11 +31,9 @@ import { freePort } from "../tests/support/test_app.ts";
 import { openTaskDatabase } from "../tasks/cli.ts";
 import { cpuTimes, stealPercent } from "./host_cpu.ts";
 import { corpusText, syntheticRow, syntheticText } from "./synthetic.ts";
+import { benchArgs, percentile } from "./common.ts";
 
-const args = new Map<string, string>();
-for (let i = 0; i < Deno.args.length; i++) {
-  if (Deno.args[i].startsWith("--")) args.set(Deno.args[i].slice(2), Deno.args[i + 1] ?? "");
-}
+const args = benchArgs();
 const SNIPPETS = Number(args.get("snippets") ?? 100_000);
 const MESSAGES = Number(args.get("messages") ?? 200);
 const WARMUP = 10;
@@ -55,10 +53,6 @@ const DATA_DIR = args.get("data-dir") ??
   `.data/bench-request-${SNIPPETS}${CORPUS === "project" ? "-project" : ""}`;
 
 const clock = () => performance.timeOrigin + performance.now();
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-};
 const ms = (n: number) => n.toFixed(1);
 
 const text = CORPUS === "project" ? await corpusText(7) : syntheticText(7);

@@ -37,11 +37,9 @@ let http: HttpSession;
 import { sseParser, sseReader, streamedText, unescapeText } from "../tests/support/sse_client.ts";
 import { freePort } from "../tests/support/test_app.ts";
 import { cpuTimes, stealPercent } from "./host_cpu.ts";
+import { benchArgs, percentile } from "./common.ts";
 
-const args = new Map<string, string>();
-for (let i = 0; i < Deno.args.length; i++) {
-  if (Deno.args[i].startsWith("--")) args.set(Deno.args[i].slice(2), Deno.args[i + 1] ?? "");
-}
+const args = benchArgs();
 const RATE = Number(args.get("rate") ?? 50);
 const LONG_TOKENS = Number(args.get("tokens") ?? 2000);
 const CONCURRENT = Number(args.get("concurrent") ?? 500);
@@ -56,10 +54,6 @@ const LATENCY_RUNS = Math.max(1, Math.floor(Number(args.get("latency-runs") ?? 1
 const SERVER_V8_FLAGS = args.get("server-v8-flags") || null;
 
 const clock = () => performance.timeOrigin + performance.now();
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-};
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
 function progress(label: string, done: number, total: number) {
