@@ -25,3 +25,41 @@ export function busySeconds(before: number[] | null, after: number[] | null): nu
   const busy = (t: number[]) => t[0] + t[1] + t[2] + t[5] + t[6]; // user, nice, system, irq, softirq
   return (busy(after) - busy(before)) / 100; // USER_HZ is 100 on Linux
 }
+
+/**
+ * A process's CPU time in ms and its main thread's involuntary context switches (times the kernel took the core
+ * away while it had work); null where /proc is missing (not Linux).
+ */
+export function processCpu(pid: number): { cpuMs: number; preempted: number } | null {
+  try {
+    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime, in 1/100 s
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    return { cpuMs: ticks * 10, preempted: Number(status.match(/nonvoluntary_ctxt_switches:\s+(\d+)/)?.[1]) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU time in ms of every process named `postgres` on this machine (a local server's backends; they are this
+ * bench's only while nothing else uses Postgres). A backend that exits between two readings takes its time with
+ * it: read both while the pool's connections stay open. Null where /proc is missing.
+ */
+export function postgresCpuMs(): number | null {
+  try {
+    let ms = 0;
+    for (const entry of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(entry.name)) continue;
+      try {
+        const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+        if (!stat.includes(" (postgres) ")) continue;
+        const fields = stat.split(") ")[1].split(" ");
+        ms += (Number(fields[11]) + Number(fields[12])) * 10;
+      } catch { /* it exited */ }
+    }
+    return ms;
+  } catch {
+    return null;
+  }
+}

@@ -29,7 +29,7 @@ import { signInOverHttp, startServer } from "../tests/support/server_process.ts"
 import { readAll } from "../tests/support/sse_client.ts";
 import { freePort } from "../tests/support/test_app.ts";
 import { openTaskDatabase } from "../tasks/cli.ts";
-import { cpuTimes, stealPercent } from "./host_cpu.ts";
+import { cpuTimes, postgresCpuMs, processCpu, stealPercent } from "./host_cpu.ts";
 import { corpusText, syntheticRow, syntheticText } from "./synthetic.ts";
 import { benchArgs, percentile } from "./common.ts";
 
@@ -124,9 +124,14 @@ async function main(): Promise<void> {
     const base = `http://127.0.0.1:${port}`;
     const http = await signInOverHttp(base);
     const added: number[] = [];
+    // By kind of message: a chat's first, a later new subject, a follow-up (searched with what it continues).
+    const byKind = new Map<string, number[]>();
     const floor: number[] = [];
     const asked: string[] = [];
     const cpuBefore = cpuTimes();
+    // Rounds' and Postgres's CPU over the measured messages (and their /healthz), read as the warm-up ends.
+    let serverCpu: { cpuMs: number } | null = null;
+    let postgresCpu: number | null = null;
     let session = "";
     for (let i = 0; i < MESSAGES + WARMUP; i++) {
       // Ten messages per chat: later ones carry history, as real conversations do.
@@ -138,6 +143,10 @@ async function main(): Promise<void> {
         });
         await created.body?.cancel();
         session = created.headers.get("location")!.split("/").pop()!;
+      }
+      if (i === WARMUP) {
+        serverCpu = processCpu(server.child.pid);
+        postgresCpu = DATABASE_URL ? postgresCpuMs() : null;
       }
       if (i >= WARMUP && PAUSE_S > 0) await new Promise((resolve) => setTimeout(resolve, PAUSE_S * 1000));
       const before = stub.requests.length;
@@ -153,12 +162,22 @@ async function main(): Promise<void> {
       if (!request) {
         throw new Error(`Message ${i} never reached the endpoint:\n${server.output().slice(-2000)}`);
       }
-      if (i >= WARMUP) added.push(request.receivedAt - sent);
+      if (i >= WARMUP) {
+        added.push(request.receivedAt - sent);
+        const kind = i % 10 === 0
+          ? "a chat's first message"
+          : i % 3 === 2
+          ? "a follow-up"
+          : "a later new subject";
+        byKind.set(kind, [...byKind.get(kind) ?? [], request.receivedAt - sent]);
+      }
       const pinged = clock();
       await (await http.fetch("/healthz")).body?.cancel();
       if (i >= WARMUP) floor.push(clock() - pinged);
     }
     const stealOver = stealPercent(cpuBefore, cpuTimes());
+    const serverCpuAfter = processCpu(server.child.pid);
+    const postgresCpuAfter = DATABASE_URL ? postgresCpuMs() : null;
     const bare: number[] = [];
     if (DATABASE_URL) {
       const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
@@ -193,11 +212,21 @@ async function main(): Promise<void> {
           `${ms(percentile(values, 99))} ms | ${ms(Math.max(...values))} ms |`,
       );
     row(`**POST sent → endpoint received** (target p95 ≤ ${target} ms)`, added);
+    for (const [kind, values] of [...byKind].sort()) row(`of which ${kind} (${values.length})`, values);
     row("floor: GET /healthz (HTTP + one query)", floor);
     if (bare.length) row("floor: bare `select 1` from here", bare);
     row(
       `of which: the search alone (retrieve(), same questions, after the run and ${SEARCH_WARMUP} others)`,
       searched,
+    );
+    const perMessage = (before: number | null | undefined, after: number | null | undefined) =>
+      before == null || after == null ? "–" : ms((after - before) / MESSAGES);
+    console.log(
+      `\nCPU per message (10 ms clock ticks; with its reply's streaming and saving, and a /healthz): Rounds ${
+        perMessage(serverCpu?.cpuMs, serverCpuAfter?.cpuMs)
+      } ms${
+        DATABASE_URL ? `, Postgres ${perMessage(postgresCpu, postgresCpuAfter)} ms` : " (PGlite's included)"
+      }`,
     );
     if (PAUSE_S > 0) console.log(`\nEach message after the pause, in order: ${added.map(ms).join(", ")} ms`);
     const p95 = percentile(added, 95);

@@ -20,6 +20,7 @@
  * clients run here, so stub send times and client receive times share one clock.
  */
 import { join } from "node:path";
+import process from "node:process";
 import { openPglite, openPostgres } from "../db/client.ts";
 import { listMessages } from "../db/messages.ts";
 import { listChats } from "../db/chats.ts";
@@ -36,7 +37,7 @@ import {
 let http: HttpSession;
 import { sseParser, sseReader, streamedText, unescapeText } from "../tests/support/sse_client.ts";
 import { freePort } from "../tests/support/test_app.ts";
-import { cpuTimes, stealPercent } from "./host_cpu.ts";
+import { cpuTimes, postgresCpuMs, processCpu, stealPercent } from "./host_cpu.ts";
 import { benchArgs, percentile } from "./common.ts";
 
 const args = benchArgs();
@@ -223,19 +224,9 @@ async function startRelay(upstream: string) {
   };
 }
 
-/**
- * A process's CPU time in ms and its main thread's involuntary context switches (times the kernel took the core
- * away while it had work); null where /proc is missing (not Linux).
- */
-function processCpu(pid: number): { cpuMs: number; preempted: number } | null {
-  try {
-    const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-    const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime, in 1/100 s
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    return { cpuMs: ticks * 10, preempted: Number(status.match(/nonvoluntary_ctxt_switches:\s+(\d+)/)?.[1]) };
-  } catch {
-    return null;
-  }
+/** Seconds between two CPU readings in ms, or "–" where one is missing. */
+function cpuSeconds(before: number | null | undefined, after: number | null | undefined): string {
+  return before == null || after == null ? "–" : fmt((after - before) / 1000, 1);
 }
 
 /** Reads the stub's OpenAI-format stream at `url`: when each token's event arrived, and the body's size. */
@@ -470,7 +461,14 @@ async function main() {
   let rssPeak = rssBefore;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssKb(server.child.pid))), 100);
   let finished = 0;
+  // Where the phase's CPU went: Rounds, Postgres's backends (a local server), and this process (stub and clients).
+  const phaseCpu = {
+    server: processCpu(server.child.pid),
+    postgres: DATABASE_URL ? postgresCpuMs() : null,
+    bench: process.cpuUsage(),
+  };
   const started = performance.now();
+  const firstRequest = stub.requests.length;
   const results = await Promise.all(sessions.map(async (session, i) => {
     try {
       const response = await postMessage(session, `concurrent ${i}`, CONCURRENT_GZIP);
@@ -485,6 +483,16 @@ async function main() {
     }
   }));
   const wall = (performance.now() - started) / 1000;
+  const phaseCpuAfter = {
+    server: processCpu(server.child.pid),
+    postgres: DATABASE_URL ? postgresCpuMs() : null,
+  };
+  const benchCpu = process.cpuUsage(phaseCpu.bench);
+  // When each message's request reached the endpoint, from the first POST: how long taking in 500 messages took
+  // while the earlier ones' replies streamed.
+  const reached = stub.requests.slice(firstRequest).map((r) =>
+    r.receivedAt - (performance.timeOrigin + started)
+  );
   clearInterval(sampler);
   // What the server holds once the load is over and it sits idle.
   const rssAfter = await lowestRss(server.child.pid, 30);
@@ -601,6 +609,18 @@ async function main() {
     [
       `${CONCURRENT} streams read straight from the stub, all at once: wall time`,
       `${fmt(directWall, 1)} s${directShort ? ` (${directShort} came up short)` : ""}`,
+    ],
+    [
+      `${CONCURRENT} concurrent streams: their requests reached the endpoint, median / last`,
+      `${fmt(percentile(reached, 50) / 1000, 1)} / ${
+        fmt(Math.max(...reached) / 1000, 1)
+      } s after the first POST`,
+    ],
+    [
+      `${CONCURRENT} concurrent streams: CPU of Rounds / Postgres / this bench (stub and clients)`,
+      `${cpuSeconds(phaseCpu.server?.cpuMs, phaseCpuAfter.server?.cpuMs)} / ${
+        cpuSeconds(phaseCpu.postgres, phaseCpuAfter.postgres)
+      } / ${fmt((benchCpu.user + benchCpu.system) / 1e6, 1)} s`,
     ],
     [
       `**Through Rounds ÷ straight from the stub** (goal ≤ 1.25)`,
