@@ -2,10 +2,11 @@
  * The audit log: append and read. There is deliberately no update or delete here (and the database refuses
  * both, see migration 0009).
  */
-import { and, desc, eq, gte, inArray, like, lt, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, like, lt, type SQL, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { auditLog, cases, documents, users } from "./schema.ts";
+import { builtOnce } from "./statements.ts";
 
 /** One stored audit entry. */
 export type AuditEntry = typeof auditLog.$inferSelect;
@@ -25,7 +26,7 @@ export interface AuditEvent {
 
 /** Appends one entry. */
 export async function recordAudit(db: Db, event: AuditEvent): Promise<void> {
-  await db.insert(auditLog).values({
+  await auditStatement(db).execute({
     userId: event.userId ?? null,
     actor: event.actor.slice(0, 320),
     action: event.action,
@@ -36,6 +37,20 @@ export async function recordAudit(db: Db, event: AuditEvent): Promise<void> {
     requestId: event.requestId?.slice(0, 64) ?? null,
   });
 }
+
+/** recordAudit's insert (after most requests that change or read patient data). */
+const auditStatement = builtOnce((db) =>
+  db.insert(auditLog).values({
+    userId: sql.placeholder("userId"),
+    actor: sql.placeholder("actor"),
+    action: sql.placeholder("action"),
+    objectType: sql.placeholder("objectType"),
+    objectId: sql.placeholder("objectId"),
+    address: sql.placeholder("address"),
+    outcome: sql.placeholder("outcome"),
+    requestId: sql.placeholder("requestId"),
+  }).prepare("record_audit")
+);
 
 /** Filters for the admin page; every one optional. */
 export interface AuditFilter {

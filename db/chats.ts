@@ -7,6 +7,7 @@ import type { Db } from "./client.ts";
 import { isUuid } from "./ids.ts";
 import { rows } from "./migrate.ts";
 import { chatSessions, messages } from "./schema.ts";
+import { builtOnce } from "./statements.ts";
 
 /** A stored chat session. */
 export type Chat = typeof chatSessions.$inferSelect;
@@ -79,9 +80,14 @@ export async function listChats(
 /** One session, or null when the id names none. */
 export async function getChat(db: Db, id: string): Promise<Chat | null> {
   if (!isUuid(id)) return null;
-  const [row] = await db.select().from(chatSessions).where(eq(chatSessions.id, id));
+  const [row] = await chatStatement(db).execute({ id });
   return row ?? null;
 }
+
+/** getChat's select (on every request about a chat, and again as its answer is prepared). */
+const chatStatement = builtOnce((db) =>
+  db.select().from(chatSessions).where(eq(chatSessions.id, sql.placeholder("id"))).prepare("get_chat")
+);
 
 /** Renames a session; null when it does not exist. */
 export async function renameChat(db: Db, id: string, title: string): Promise<Chat | null> {

@@ -9,6 +9,7 @@ import { chatSessions, messages, type MessageStatus, type StoredRedactions } fro
 import { rows } from "./migrate.ts";
 import { clipTitle, DEFAULT_TITLE } from "./chats.ts";
 import { activeRepliesOf, utcDay } from "./limits.ts";
+import { decodeRow } from "./statements.ts";
 
 /** A stored message. */
 export type Message = typeof messages.$inferSelect;
@@ -465,15 +466,24 @@ export interface FinishState {
   error: string | null;
 }
 
-/** Stores a reply's terminal state and returns the stored message. */
+/**
+ * Stores a reply's terminal state, and its chat's last activity, in one statement; returns the stored message.
+ */
 export async function finishMessage(db: Db, messageId: string, state: FinishState): Promise<Message> {
-  const [row] = await db.update(messages).set({
-    ...state,
-    stopRequested: false,
-    updatedAt: sql`now()`,
-  }).where(eq(messages.id, messageId)).returning();
-  await db.update(chatSessions).set({ updatedAt: sql`now()` }).where(eq(chatSessions.id, row.sessionId));
-  return row;
+  const [row] = rows<Record<string, unknown>>(
+    await db.execute(sql`
+      with finished as (
+        update ${messages} set content = ${state.content}, output_tokens = ${state.outputTokens}::int,
+          status = ${state.status}, finish_reason = ${state.finishReason}, error = ${state.error},
+          stop_requested = false, updated_at = now()
+        where id = ${messageId}::uuid
+        returning *
+      ),
+      touched as (update ${chatSessions} set updated_at = now() where id in (select session_id from finished))
+      select * from finished`),
+  );
+  if (!row) throw new Error(`Cannot store the end of message ${messageId}: it is not stored`);
+  return decodeRow(messages, row);
 }
 
 /** Flags every active reply of a session for stopping; returns their ids. */

@@ -6,6 +6,7 @@ import { and, eq, gt, inArray, isNull, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { authSessions, users } from "./schema.ts";
 import type { User } from "./users.ts";
+import { builtOnce } from "./statements.ts";
 
 /** What request handling needs to know about the signed-in user. */
 export interface SignedIn {
@@ -46,7 +47,18 @@ export async function createSignIn(
  * expiry, idle for longer than `idleMs`, or its user is disabled.
  */
 export async function findSignedIn(db: Db, signInId: string, idleMs: number): Promise<SignedIn | null> {
-  const [row] = await db.select({
+  const [row] = await signedInStatement(db).execute({
+    signInId,
+    idle: `${Math.round(idleMs / 1000)} seconds`,
+  });
+  if (!row) return null;
+  const { csrfToken, lastSeenAt, ...user } = row;
+  return { user, signInId, csrfToken, lastSeenAt };
+}
+
+/** findSignedIn's select (on every signed-in request). */
+const signedInStatement = builtOnce((db) =>
+  db.select({
     id: users.id,
     email: users.email,
     name: users.name,
@@ -54,16 +66,13 @@ export async function findSignedIn(db: Db, signInId: string, idleMs: number): Pr
     csrfToken: authSessions.csrfToken,
     lastSeenAt: authSessions.lastSeenAt,
   }).from(authSessions).innerJoin(users, eq(users.id, authSessions.userId)).where(and(
-    eq(authSessions.id, signInId),
+    eq(authSessions.id, sql.placeholder("signInId")),
     isNull(authSessions.revokedAt),
     isNull(users.disabledAt),
     gt(authSessions.expiresAt, sql`now()`),
-    gt(authSessions.lastSeenAt, sql`now() - ${`${Math.round(idleMs / 1000)} seconds`}::interval`),
-  ));
-  if (!row) return null;
-  const { csrfToken, lastSeenAt, ...user } = row;
-  return { user, signInId, csrfToken, lastSeenAt };
-}
+    gt(authSessions.lastSeenAt, sql`now() - ${sql.placeholder("idle")}::interval`),
+  )).prepare("find_signed_in")
+);
 
 /** Marks a session as seen now (idle expiry restarts). */
 export async function touchSignIn(db: Db, signInId: string): Promise<void> {

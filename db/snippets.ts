@@ -9,6 +9,7 @@ import { CONNECTION_EF_SEARCH, type Db } from "./client.ts";
 import { copyInput, PgliteThread } from "./pglite_thread.ts";
 import { isUuid } from "./ids.ts";
 import { rows } from "./migrate.ts";
+import { builtOnce } from "./statements.ts";
 import { storedCaseEmbedders } from "./cases.ts";
 import {
   type EvidenceState,
@@ -799,30 +800,35 @@ export interface CitedSource {
 
 /**
  * Stores the sources of an assistant reply and how retrieval went (with a note for the clinician, such as
- * PubMed being unreachable), replacing any earlier ones.
+ * PubMed being unreachable), replacing any earlier ones. One statement, so atomic without a transaction: it was
+ * five round trips (begin, the reply's evidence, the old sources out, the new in, commit), each of which held
+ * PGlite's one connection while a reply was being prepared.
  */
 export async function saveMessageSources(
   db: Db,
   messageId: string,
   evidence: { state: EvidenceState; sources: { snippetId: string; score: number }[]; note?: string | null },
 ): Promise<void> {
-  const { sources } = evidence;
-  await db.transaction(async (tx) => {
-    await tx.update(messages).set({
-      evidence: evidence.state,
-      ...(evidence.note === undefined ? {} : { evidenceNote: evidence.note }),
-    }).where(eq(messages.id, messageId));
-    await tx.delete(messageSources).where(eq(messageSources.messageId, messageId));
-    if (sources.length === 0) return;
-    await tx.insert(messageSources).values(
-      sources.map((source, i) => ({
-        messageId,
-        rank: i + 1,
-        snippetId: source.snippetId,
-        score: source.score,
-      })),
-    );
-  });
+  const ranked = evidence.sources.map((source, i) => ({
+    rank: i + 1,
+    snippetId: source.snippetId,
+    score: source.score,
+  }));
+  // The new sources take the old ones' ranks in place and any ranks past them go: the rows one statement deletes
+  // and inserts must not share a key (its parts run in no set order).
+  await db.execute(sql`
+    with evidence as (
+      update ${messages} set evidence = ${evidence.state}${
+    evidence.note === undefined ? sql`` : sql`, evidence_note = ${evidence.note}`
+  } where id = ${messageId}
+    ),
+    stale as (
+      delete from ${messageSources} where message_id = ${messageId} and rank > ${ranked.length}::int
+    )
+    insert into ${messageSources} (message_id, rank, snippet_id, score)
+    select ${messageId}::uuid, s.rank, s."snippetId", s.score
+    from json_to_recordset(${JSON.stringify(ranked)}::json) as s(rank smallint, "snippetId" uuid, score real)
+    on conflict (message_id, rank) do update set snippet_id = excluded.snippet_id, score = excluded.score`);
 }
 
 /** Which of these PubMed articles the knowledge base already holds (snippets `PMID:<id>#…`). */
@@ -842,13 +848,10 @@ export async function storedPmids(db: Db, pmids: string[]): Promise<Set<string>>
 export async function sourcesOfMessages(db: Db, messageIds: string[]): Promise<Map<string, CitedSource[]>> {
   const bySource = new Map<string, CitedSource[]>();
   if (messageIds.length === 0) return bySource;
-  const found = await db.select({
-    messageId: messageSources.messageId,
-    rank: messageSources.rank,
-    score: messageSources.score,
-    snippet: SNIPPET_COLUMNS,
-  }).from(messageSources).leftJoin(snippets, eq(snippets.id, messageSources.snippetId))
-    .where(inArray(messageSources.messageId, messageIds)).orderBy(
+  // One reply's (its final render, as it ends) from a statement built once; a page's, with all its replies'.
+  const found = messageIds.length === 1
+    ? await oneReplySources(db).execute({ messageId: messageIds[0] })
+    : await citedSources(db).where(inArray(messageSources.messageId, messageIds)).orderBy(
       messageSources.messageId,
       messageSources.rank,
     );
@@ -859,6 +862,21 @@ export async function sourcesOfMessages(db: Db, messageIds: string[]): Promise<M
   }
   return bySource;
 }
+
+/** The cited sources' select, before its filter. */
+function citedSources(db: Db) {
+  return db.select({
+    messageId: messageSources.messageId,
+    rank: messageSources.rank,
+    score: messageSources.score,
+    snippet: SNIPPET_COLUMNS,
+  }).from(messageSources).leftJoin(snippets, eq(snippets.id, messageSources.snippetId));
+}
+
+const oneReplySources = builtOnce((db) =>
+  citedSources(db).where(eq(messageSources.messageId, sql.placeholder("messageId")))
+    .orderBy(messageSources.rank).prepare("reply_sources")
+);
 
 const VECTOR_INDEX = "snippets_embedding_idx";
 

@@ -11,7 +11,7 @@ import {
   turnsOf,
 } from "../db/messages.ts";
 import { messages } from "../db/schema.ts";
-import { createChat } from "../db/chats.ts";
+import { createChat, getChat } from "../db/chats.ts";
 import { addTokensForUser, messageRateKey, peekEvents } from "../db/limits.ts";
 import { createTestApp, DRIVER, freePort } from "./support/test_app.ts";
 import { HX, withChat } from "./support/chat_helpers.ts";
@@ -468,6 +468,44 @@ Deno.test(`exchange [${DRIVER}]: a stored question comes back with the conversat
   }
 });
 
+Deno.test(`finish [${DRIVER}]: a reply's end comes back as a read of it would, and its chat's last activity moves`, async () => {
+  const t = await createTestApp();
+  try {
+    const db = t.database.db;
+    const chat = await createChat(db, { ownerId: null });
+    const started = await startExchange(db, {
+      sessionId: chat.id,
+      content: "Toux sèche depuis ١٤ jours\u00a0?",
+      clientId: null,
+      model: "stub",
+    });
+    assert.equal(started.kind, "created");
+    if (started.kind !== "created") return;
+    const before = (await getChat(db, chat.id))!.updatedAt;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const finished = await finishMessage(db, started.assistant.id, {
+      content: "Consider a viral cause [1]. </script> 咳嗽 😀",
+      outputTokens: 12,
+      status: "interrupted",
+      finishReason: "error",
+      error: "The model endpoint call failed.",
+    });
+    const read = await getMessage(db, chat.id, started.assistant.id);
+    assert.deepEqual(finished, read);
+    assert.ok(finished.updatedAt instanceof Date && finished.createdAt instanceof Date);
+    assert.equal(finished.content, "Consider a viral cause [1]. </script> 咳嗽 😀");
+    assert.equal(finished.status, "interrupted");
+    assert.equal(finished.stopRequested, false);
+    assert.ok((await getChat(db, chat.id))!.updatedAt > before, "the chat moves up the list");
+    await assert.rejects(
+      () => finishMessage(db, crypto.randomUUID(), { ...finished, status: "completed" }),
+      /not stored/,
+    );
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test(`checkpoints [${DRIVER}]: many live replies are stored in one write; ended ones are left alone`, async () => {
   const t = await createTestApp();
   try {
@@ -539,6 +577,24 @@ Deno.test(`checkpoints [${DRIVER}]: the stored text trails the stream by at most
     assert.equal((await getMessage(t.database.db, id, reply.id))!.status, "streaming");
     await t.runner.stop(id);
     await reader.cancel();
+  }, { runner: { checkpointMs: 1000 } });
+});
+
+Deno.test(`checkpoints [${DRIVER}]: the first comes a second after the reply began, so a short reply is written once`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    stub.enqueue(slow(8, 100));
+    const id = await session();
+    const reader = sseReader(await send(id, "Checkpoint me later"));
+    const reply = (await listMessages(t.database.db, id))[1];
+    // Three pieces out, about 0.3 s in: nothing stored yet (a write at the first token cost a statement that a
+    // reply ending within the second never needed).
+    await stub.waitFor((r) => (r[0]?.sentAt.length ?? 0) >= 3, 5000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const early = (await getMessage(t.database.db, id, reply.id))!;
+    assert.deepEqual([early.status, early.content], ["pending", ""]);
+    for (let e = await reader.next(); e && e.event !== "done"; e = await reader.next());
+    const ended = (await getMessage(t.database.db, id, reply.id))!;
+    assert.deepEqual([ended.status, ended.content], ["completed", slow(8).tokens.join("")]);
   }, { runner: { checkpointMs: 1000 } });
 });
 

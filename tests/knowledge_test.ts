@@ -15,6 +15,7 @@ import {
   nextExchange,
   openIngestRun,
   refreshSearchTerms,
+  saveMessageSources,
   searchTermsMissing,
   sourceCounts,
   sourcesOfMessages,
@@ -403,6 +404,63 @@ Deno.test(`cited answers [${DRIVER}]: the sources a reply cites come first; the 
     const plain = await (await t.request(`/sessions/${other}`)).text();
     assert.match(plain, /<strong>Sources \(\d\)<\/strong>/);
     assert.doesNotMatch(plain, /uncited-sources/);
+  });
+});
+
+Deno.test(`stored sources [${DRIVER}]: saving a reply's sources again replaces them rank by rank, drops the rest, and keeps the note unless given`, async () => {
+  await withChat(async ({ t, stub, session, send }) => {
+    await ingestFile(t.database.db, embedder, (await writeCorpus(ROWS)).path);
+    stub.enqueue({ tokens: ["Post-viral cough [1]."] });
+    const id = await session();
+    await readAll(await send(id, "Dry cough for three weeks after a cold?"));
+    const [, reply] = await listMessages(t.database.db, id);
+    const ids = rows<{ id: string }>(
+      await t.database.db.execute(sql`select id from snippets order by id limit 4`),
+    )
+      .map((r) => r.id);
+    assert.equal(ids.length, 4);
+    const db = t.database.db;
+    const stored = async () => {
+      const [message] = (await listMessages(db, id)).filter((m) => m.id === reply.id);
+      const sources = (await sourcesOfMessages(db, [reply.id])).get(reply.id) ?? [];
+      return {
+        evidence: message.evidence,
+        note: message.evidenceNote,
+        sources: sources.map((s) => [s.rank, s.snippet?.id, Math.round(s.score * 100) / 100]),
+      };
+    };
+
+    await saveMessageSources(db, reply.id, {
+      state: "sources",
+      sources: ids.map((snippetId, i) => ({ snippetId, score: 0.9 - i / 10 })),
+      note: "PubMed could not be searched",
+    });
+    assert.deepEqual(await stored(), {
+      evidence: "sources",
+      note: "PubMed could not be searched",
+      sources: [[1, ids[0], 0.9], [2, ids[1], 0.8], [3, ids[2], 0.7], [4, ids[3], 0.6]],
+    });
+    // Fewer, in another order (the model was shown two): the ranks they take are replaced, the others go; with no
+    // note given the note stays.
+    await saveMessageSources(db, reply.id, {
+      state: "sources",
+      sources: [{ snippetId: ids[3], score: 0.5 }, { snippetId: ids[0], score: 0.4 }],
+    });
+    assert.deepEqual(await stored(), {
+      evidence: "sources",
+      note: "PubMed could not be searched",
+      sources: [[1, ids[3], 0.5], [2, ids[0], 0.4]],
+    });
+    await saveMessageSources(db, reply.id, { state: "none_relevant", sources: [], note: null });
+    assert.deepEqual(await stored(), { evidence: "none_relevant", note: null, sources: [] });
+    // A message that does not exist gets no sources (the foreign key refuses them), and nothing else changes.
+    await assert.rejects(() =>
+      saveMessageSources(db, crypto.randomUUID(), {
+        state: "sources",
+        sources: [{ snippetId: ids[0], score: 1 }],
+      })
+    );
+    assert.deepEqual(await stored(), { evidence: "none_relevant", note: null, sources: [] });
   });
 });
 
