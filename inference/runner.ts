@@ -179,7 +179,12 @@ class Generation {
   readonly listeners = new Set<(event: GenerationEvent) => void>();
   graceTimer: ReturnType<typeof setTimeout> | null = null;
   dirty = false;
-  lastWrite = 0;
+  /**
+   * When the stored row was last written: its creation, for the first checkpoint. The first one comes a
+   * checkpoint interval after the reply began, not at its first token, so a reply that ends within it is written
+   * once, at its end (within the same lag: a second).
+   */
+  lastWrite = performance.now();
   writing: Promise<void> | null = null;
   writeScheduled = false;
 
