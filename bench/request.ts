@@ -169,7 +169,7 @@ async function main(): Promise<void> {
           : i % 3 === 2
           ? "a follow-up"
           : "a later new subject";
-        byKind.set(kind, [...byKind.get(kind) ?? [], request.receivedAt - sent]);
+        byKind.set(kind, byKind.get(kind) ?? []).get(kind)!.push(request.receivedAt - sent);
       }
       const pinged = clock();
       await (await http.fetch("/healthz")).body?.cancel();

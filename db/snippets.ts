@@ -9,7 +9,7 @@ import { CONNECTION_EF_SEARCH, type Db } from "./client.ts";
 import { copyInput, PgliteThread } from "./pglite_thread.ts";
 import { isUuid } from "./ids.ts";
 import { rows } from "./migrate.ts";
-import { builtOnce } from "./statements.ts";
+import { builtOnce, decodeColumns } from "./statements.ts";
 import { storedCaseEmbedders } from "./cases.ts";
 import {
   type EvidenceState,
@@ -435,13 +435,7 @@ const QUOTED_COLUMNS = Object.entries(SNIPPET_COLUMNS)
 
 /** A snippet as getSnippets reads it (each column decoded as drizzle decodes it), from textCandidates' row. */
 function quotedSnippet(row: Record<string, unknown>): Snippet {
-  return Object.fromEntries(
-    Object.entries(SNIPPET_COLUMNS).map(([field, column]) => {
-      const value = row[`q_${field}`];
-      const decoder = column as { mapFromDriverValue(value: unknown): unknown };
-      return [field, value === null || value === undefined ? null : decoder.mapFromDriverValue(value)];
-    }),
-  ) as Snippet;
+  return decodeColumns<Snippet>(SNIPPET_COLUMNS, (field) => row[`q_${field}`]);
 }
 
 /**

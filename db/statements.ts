@@ -6,7 +6,7 @@
  * stays in V8's baseline tier. A statement built here keeps its text and its column mapping, and takes its
  * values through `sql.placeholder`.
  */
-import { getTableColumns, type InferSelectModel, type Table } from "drizzle-orm";
+import { type Column, getTableColumns, type InferSelectModel, type Table } from "drizzle-orm";
 import type { Db } from "./client.ts";
 
 /**
@@ -26,14 +26,25 @@ export function builtOnce<T>(build: (db: Db) => T): (db: Db) => T {
 }
 
 /**
- * A row a raw statement returned (`returning *`, columns by their SQL names) as drizzle reads that table's rows:
- * each column decoded as its type says (timestamps to dates, jsonb parsed), keyed by the schema's field names.
+ * Columns decoded as drizzle decodes them (timestamps to dates, jsonb parsed), each read by `read`, keyed by
+ * their field names; a missing value is null.
  */
-export function decodeRow<T extends Table>(table: T, raw: Record<string, unknown>): InferSelectModel<T> {
+export function decodeColumns<T>(
+  columns: Record<string, unknown>,
+  read: (field: string, column: Column) => unknown,
+): T {
   return Object.fromEntries(
-    Object.entries(getTableColumns(table)).map(([field, column]) => {
-      const value = raw[column.name];
+    Object.entries(columns).map(([field, entry]) => {
+      const column = entry as Column;
+      const value = read(field, column);
       return [field, value === null || value === undefined ? null : column.mapFromDriverValue(value)];
     }),
-  ) as InferSelectModel<T>;
+  ) as T;
+}
+
+/**
+ * A row a raw statement returned (`returning *`, columns by their SQL names) as drizzle reads that table's rows.
+ */
+export function decodeRow<T extends Table>(table: T, raw: Record<string, unknown>): InferSelectModel<T> {
+  return decodeColumns(getTableColumns(table), (_, column) => raw[column.name]);
 }
